@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "prom-stream-gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gateway", targets: ["gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages. No `pkgConfig:`: hiredis' .pc adds
+        // -D_FILE_OFFSET_BITS=64, which SwiftPM refuses (PLATFORM.md).
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
+        .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        .target(name: "Pipeline", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Sources", dependencies: ["Pipeline", "CHiredis"]),
+        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson"]),
+        .target(name: "Sinks", dependencies: [
+            "Pipeline", "CZlib",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .executableTarget(name: "gateway", dependencies: [
+            "Pipeline", "Sources", "Transforms", "Sinks",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
+        .target(name: "TestSupport", dependencies: ["Pipeline", "CHiredis"], path: "Tests/TestSupport"),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
+        .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
+        .testTarget(name: "TransformsTests", dependencies: ["Transforms", "TestSupport"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["gateway", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

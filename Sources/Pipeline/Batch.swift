@@ -1,0 +1,52 @@
+/// What flows on an edge of the pipeline. Each stage type declares the kind it
+/// takes and emits, so a miswired config is rejected when it is loaded.
+public enum ItemKind: String, Sendable, CaseIterable {
+    /// Raw queue elements (`PayloadBatch`), as a source pops them.
+    case payloads
+    /// Decoded samples (`SampleBatch`).
+    case samples
+}
+
+/// The unit that moves between stages. Stages mutate it in place (`inout`), so a
+/// linear pipeline reuses the same buffers end to end.
+public struct Batch: Sendable {
+    public var kind: ItemKind
+    public var payloads = PayloadBatch()
+    public var samples = SampleBatch()
+    /// Drops counted by the stage now holding the batch; the runtime flushes them.
+    public var drops = DropTally()
+
+    public init(kind: ItemKind) { self.kind = kind }
+
+    public init(payloads: PayloadBatch) {
+        self.kind = .payloads
+        self.payloads = payloads
+    }
+
+    public init(samples: SampleBatch) {
+        self.kind = .samples
+        self.samples = samples
+    }
+
+    /// Number of items of the batch's kind (payloads or samples, dropped included).
+    public var itemCount: Int { kind == .payloads ? payloads.count : samples.count }
+
+    /// Samples not dropped so far.
+    public var liveSampleCount: Int {
+        var n = 0
+        for r in samples.records where !r.isDropped { n += 1 }
+        return n
+    }
+
+    /// Drops sample `index` and counts it under `reason`. Idempotent.
+    public mutating func drop(sample index: Int, reason: DropReason) {
+        guard !samples.records[index].isDropped else { return }
+        samples.records[index].isDropped = true
+        drops.add(origin: samples.records[index].origin, reason: reason)
+    }
+
+    /// Counts a payload that produced no sample (e.g. invalid JSON).
+    public mutating func countDrop(origin: UInt16, reason: DropReason, count: Int = 1) {
+        drops.add(origin: origin, reason: reason, count: count)
+    }
+}

@@ -1,0 +1,121 @@
+import Synchronization
+
+/// What a full buffer does with a new batch.
+public enum WhenFull: String, Sendable, CaseIterable {
+    /// Wait for room: back-pressure reaches the source and the backlog stays in Redis.
+    case block
+    /// Discard the new batch and count it (`prom_stream_gateway_buffer_dropped_batches_total`).
+    case dropNewest = "drop_newest"
+}
+
+/// A bounded FIFO ring of batches between stages: many producers, many consumers.
+///
+/// Each `pop` hands out a ticket — the dequeue position — which lets a multi-worker
+/// stage re-establish input order at its output (see `Sequencer`). The buffer is
+/// closed once every producer has called `producerFinished()`; consumers then drain
+/// what is left and get `nil`. Nothing queued is ever discarded by closing.
+public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
+    public let capacity: Int
+    public let whenFull: WhenFull
+
+    // All below protected by `lock`.
+    private let lock = ConditionLock()
+    private var slots: [Element?]
+    private var head = 0        // next slot to pop
+    private var count = 0
+    private var nextTicket: UInt64 = 0
+    private var openProducers: Int
+    private var waitingConsumers = 0
+    private var waitingProducers = 0
+
+    private let dropped = Atomic<UInt64>(0)
+
+    public init(capacity: Int, whenFull: WhenFull = .block, producers: Int = 1) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        self.whenFull = whenFull
+        self.openProducers = producers
+        self.slots = Array(repeating: nil, count: capacity)
+    }
+
+    /// Batches discarded because the buffer was full (only with `drop_newest`).
+    public var droppedCount: UInt64 { dropped.load(ordering: .relaxed) }
+
+    /// Items currently queued.
+    public var fill: Int { lock.withLock { count } }
+
+    /// Appends `element`, waiting for room under `block`. Returns false when the
+    /// element was discarded (`drop_newest` and full).
+    @discardableResult
+    public func push(_ element: Element) -> Bool {
+        lock.lock()
+        while count == capacity {
+            if whenFull == .dropNewest {
+                lock.unlock()
+                dropped.add(1, ordering: .relaxed)
+                return false
+            }
+            waitingProducers += 1
+            lock.wait()
+            waitingProducers -= 1
+        }
+        slots[(head + count) % capacity] = element
+        count += 1
+        if waitingConsumers > 0 { lock.broadcast() }
+        lock.unlock()
+        return true
+    }
+
+    /// Takes the oldest element and its ticket (0, 1, 2, … in dequeue order), waiting
+    /// while empty. Returns nil once the buffer is closed and drained.
+    public func pop() -> (element: Element, ticket: UInt64)? {
+        lock.lock()
+        defer { lock.unlock() }
+        while count == 0 {
+            if openProducers == 0 { return nil }
+            waitingConsumers += 1
+            lock.wait()
+            waitingConsumers -= 1
+        }
+        let element = slots[head].take()!
+        head = (head + 1) % capacity
+        count -= 1
+        let ticket = nextTicket
+        nextTicket += 1
+        if waitingProducers > 0 { lock.broadcast() }
+        return (element, ticket)
+    }
+
+    /// One producer is done. After the last one, consumers drain and then see nil.
+    public func producerFinished() {
+        lock.withLock {
+            openProducers -= 1
+            lock.broadcast()
+        }
+    }
+}
+
+/// Lets the workers of one stage emit in the order their inputs were dequeued.
+///
+/// A worker that dequeued ticket `t` calls `waitForTurn(t)` after processing, emits,
+/// then `finishTurn()`. Workers still process in parallel; only the short emission is
+/// serialised. A ticket must always be finished, even when the batch emits nothing.
+public final class Sequencer: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var turn: UInt64 = 0   // protected by `lock`
+
+    public init() {}
+
+    public func waitForTurn(_ ticket: UInt64) {
+        lock.lock()
+        while turn != ticket { lock.wait() }
+        lock.unlock()
+    }
+
+    public func finishTurn() {
+        lock.withLock {
+            turn += 1
+            lock.broadcast()
+        }
+    }
+}

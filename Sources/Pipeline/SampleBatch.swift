@@ -1,0 +1,167 @@
+/// A byte range inside `SampleBatch.bytes`.
+public struct ByteSpan: Sendable, Hashable {
+    public var start: UInt32
+    public var count: UInt32
+    public init(start: UInt32, count: UInt32) { self.start = start; self.count = count }
+    public static let empty = ByteSpan(start: 0, count: 0)
+    public var isEmpty: Bool { count == 0 }
+}
+
+/// One label: name and value as spans of the batch's byte arena.
+public struct LabelRef: Sendable {
+    public var name: ByteSpan
+    public var value: ByteSpan
+    public init(name: ByteSpan, value: ByteSpan) { self.name = name; self.value = value }
+}
+
+/// A range of the batch's `numbers` (buckets, quantiles, epsilons).
+public struct NumberSpan: Sendable {
+    public var start: UInt32
+    public var count: UInt32
+    public init(start: UInt32, count: UInt32) { self.start = start; self.count = count }
+    public static let empty = NumberSpan(start: 0, count: 0)
+}
+
+/// One decoded measurement. Strings and lists live in the owning `SampleBatch`.
+public struct SampleRecord: Sendable {
+    public var type: MetricType
+    /// Set by `Batch.drop`; later stages and sinks skip dropped samples.
+    public var isDropped: Bool = false
+    /// Where the payload came from (see `Telemetry.registerOrigin`).
+    public var origin: UInt16
+    public var value: Double
+    public var name: ByteSpan
+    public var help: ByteSpan = .empty
+    /// Range in `SampleBatch.labels`.
+    public var labelStart: UInt32 = 0
+    public var labelCount: UInt32 = 0
+    public var buckets: NumberSpan = .empty
+    public var quantiles: NumberSpan = .empty
+    public var epsilons: NumberSpan = .empty
+
+    public init(type: MetricType, origin: UInt16, value: Double, name: ByteSpan) {
+        self.type = type
+        self.origin = origin
+        self.value = value
+        self.name = name
+    }
+
+    public var labelRange: Range<Int> { Int(labelStart)..<Int(labelStart + labelCount) }
+}
+
+/// Decoded samples in a columnar arena: every string of the batch is a span of one
+/// byte buffer, every label a pair of spans, every bucket list a span of one `[Double]`.
+/// Decoding a thousand samples therefore allocates a handful of buffers, not
+/// thousands of `String`s and dictionaries.
+///
+/// Stages that rewrite strings append the new bytes and repoint the span; the old
+/// bytes stay until the batch is released. The `String` conveniences at the bottom
+/// are for custom stages where clarity beats speed.
+public struct SampleBatch: Sendable {
+    public var bytes: [UInt8] = []
+    public var records: [SampleRecord] = []
+    public var labels: [LabelRef] = []
+    public var numbers: [Double] = []
+
+    public init() {}
+
+    public var count: Int { records.count }
+
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        records.removeAll(keepingCapacity: true)
+        labels.removeAll(keepingCapacity: true)
+        numbers.removeAll(keepingCapacity: true)
+    }
+
+    /// Copies `raw` into the arena.
+    @inline(__always)
+    public mutating func appendBytes(_ raw: UnsafeRawBufferPointer) -> ByteSpan {
+        let start = UInt32(bytes.count)
+        bytes.append(contentsOf: raw)
+        return ByteSpan(start: start, count: UInt32(raw.count))
+    }
+
+    public mutating func appendBytes<S: Sequence>(_ raw: S) -> ByteSpan where S.Element == UInt8 {
+        let start = bytes.count
+        bytes.append(contentsOf: raw)
+        return ByteSpan(start: UInt32(start), count: UInt32(bytes.count - start))
+    }
+
+    public mutating func appendString(_ s: String) -> ByteSpan {
+        var s = s
+        return s.withUTF8 { appendBytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always)
+    public func withBytes<R>(_ span: ByteSpan, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[Int(span.start)..<Int(span.start + span.count)]))
+        }
+    }
+
+    public func string(_ span: ByteSpan) -> String {
+        withBytes(span) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @inline(__always)
+    public func equal(_ a: ByteSpan, _ b: ByteSpan) -> Bool {
+        guard a.count == b.count else { return false }
+        return withBytes(a) { x in withBytes(b) { y in x.elementsEqual(y) } }
+    }
+
+    public func equal(_ span: ByteSpan, _ literal: String) -> Bool {
+        withBytes(span) { $0.elementsEqual(literal.utf8) }
+    }
+
+    public mutating func appendNumbers(_ values: [Double]) -> NumberSpan {
+        let start = UInt32(numbers.count)
+        numbers.append(contentsOf: values)
+        return NumberSpan(start: start, count: UInt32(values.count))
+    }
+
+    public func numbers(_ span: NumberSpan) -> ArraySlice<Double> {
+        numbers[Int(span.start)..<Int(span.start + span.count)]
+    }
+
+    // MARK: Conveniences for custom stages
+
+    /// The metric name of sample `i`.
+    public func name(at i: Int) -> String { string(records[i].name) }
+
+    /// Replaces the metric name of sample `i`.
+    public mutating func setName(_ name: String, at i: Int) {
+        records[i].name = appendString(name)
+    }
+
+    /// The labels of sample `i`, in their current order.
+    public func labels(at i: Int) -> [(name: String, value: String)] {
+        records[i].labelRange.map { (string(labels[$0].name), string(labels[$0].value)) }
+    }
+
+    /// The value of label `name` on sample `i`, if present.
+    public func label(_ name: String, at i: Int) -> String? {
+        for l in records[i].labelRange where equal(labels[l].name, name) {
+            return string(labels[l].value)
+        }
+        return nil
+    }
+
+    /// Sets (adds or replaces) label `name` on sample `i`. An empty value removes it,
+    /// as in Prometheus.
+    public mutating func setLabel(_ name: String, _ value: String, at i: Int) {
+        var current = labels(at: i).filter { $0.name != name }
+        if !value.isEmpty { current.append((name, value)) }
+        replaceLabels(current, at: i)
+    }
+
+    /// Replaces all labels of sample `i` (the old entries stay unused in the arena).
+    public mutating func replaceLabels(_ pairs: [(name: String, value: String)], at i: Int) {
+        let start = UInt32(labels.count)
+        for (n, v) in pairs {
+            labels.append(LabelRef(name: appendString(n), value: appendString(v)))
+        }
+        records[i].labelStart = start
+        records[i].labelCount = UInt32(pairs.count)
+    }
+}

@@ -1,0 +1,28 @@
+/// Where a stage's batches go: the input buffers of every stage that lists it in
+/// `inputs` (fan-out hands each the same copy-on-write batch).
+public final class StageOutput: Sendable {
+    let targets: [BoundedBuffer<Batch>]
+    let stats: StageStats
+
+    init(targets: [BoundedBuffer<Batch>], stats: StageStats) {
+        self.targets = targets
+        self.stats = stats
+    }
+
+    /// Hands `batch` on, waiting for room unless a target drops when full.
+    public func emit(_ batch: Batch) {
+        stats.batchesOut.add()
+        stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
+        for t in targets { t.push(batch) }
+    }
+
+    func finish() { for t in targets { t.producerFinished() } }
+}
+
+/// Counters the runtime keeps per stage (exported as `prom_stream_gateway_stage_*`).
+final class StageStats: Sendable {
+    let itemsIn = MetaCounter()
+    let itemsOut = MetaCounter()
+    let batchesIn = MetaCounter()
+    let batchesOut = MetaCounter()
+}

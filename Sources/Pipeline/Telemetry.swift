@@ -1,0 +1,130 @@
+import Synchronization
+
+/// One series of a meta-metric.
+public struct MetaSample: Sendable {
+    public var labels: [(String, String)]
+    public var value: Double
+    public init(labels: [(String, String)], value: Double) { self.labels = labels; self.value = value }
+}
+
+/// One meta-metric family, as the sink renders it.
+public struct MetaFamily: Sendable {
+    public var name: String
+    public var help: String
+    public var type: MetricType
+    public var samples: [MetaSample]
+    public init(name: String, help: String, type: MetricType, samples: [MetaSample]) {
+        self.name = name; self.help = help; self.type = type; self.samples = samples
+    }
+}
+
+/// A monotonically increasing count a stage updates without locking.
+public final class MetaCounter: Sendable {
+    private let storage = Atomic<UInt64>(0)
+    public init() {}
+    @inline(__always) public func add(_ n: UInt64 = 1) { storage.add(n, ordering: .relaxed) }
+    public var value: UInt64 { storage.load(ordering: .relaxed) }
+}
+
+/// A value a stage sets without locking.
+public final class MetaGauge: Sendable {
+    private let bits = Atomic<UInt64>(0)
+    public init() {}
+    public func set(_ v: Double) { bits.store(v.bitPattern, ordering: .relaxed) }
+    public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
+}
+
+/// The gateway's own metrics (SPEC §6): what stages count, collected at scrape time.
+///
+/// Sources register an *origin* per (queueKey, worker); every payload and sample
+/// carries its origin index so the decode, validate and sink stages can count
+/// `dropped_metrics_total` and `processed_metrics_total` with the source's labels.
+/// Counts arrive once per batch (`record(drops:)`), never per sample.
+public final class Telemetry: Sendable {
+    public static let prefix = "prom_stream_gateway_"
+
+    private struct DropKey: Hashable { var origin: UInt16; var reason: DropReason }
+    private struct State {
+        var origins: [[(String, String)]] = [[("worker", ""), ("queueKey", "")]]
+        var drops: [DropKey: UInt64] = [:]
+        var processed: [UInt64] = [0]
+        var collectors: [@Sendable () -> [MetaFamily]] = []
+    }
+    private let state = Mutex(State())   // protects everything above
+
+    public init() {}
+
+    /// Origin 0: samples whose source registered none (tests, custom sources).
+    public static let unknownOrigin: UInt16 = 0
+
+    /// Registers the labels that drops and processed counts of this origin carry.
+    public func registerOrigin(worker: String, queueKey: String) -> UInt16 {
+        state.withLock { s in
+            if let i = s.origins.firstIndex(where: { $0[0].1 == worker && $0[1].1 == queueKey }) {
+                return UInt16(i)
+            }
+            s.origins.append([("worker", worker), ("queueKey", queueKey)])
+            s.processed.append(0)
+            return UInt16(s.origins.count - 1)
+        }
+    }
+
+    public func record(drops: DropTally) {
+        guard !drops.isEmpty else { return }
+        state.withLock { s in
+            for e in drops.entries { s.drops[DropKey(origin: e.origin, reason: e.reason), default: 0] += UInt64(e.count) }
+        }
+    }
+
+    /// Counts the live samples of `batch` per origin as processed.
+    public func recordProcessed(_ batch: SampleBatch) {
+        var last: UInt16 = 0, run: UInt64 = 0
+        var counts: [(UInt16, UInt64)] = []
+        for r in batch.records where !r.isDropped {
+            if r.origin != last, run > 0 { counts.append((last, run)); run = 0 }
+            last = r.origin
+            run += 1
+        }
+        if run > 0 { counts.append((last, run)) }
+        guard !counts.isEmpty else { return }
+        state.withLock { s in
+            for (o, n) in counts where Int(o) < s.processed.count { s.processed[Int(o)] += n }
+        }
+    }
+
+    /// Total drops so far, optionally for one reason.
+    public func droppedTotal(reason: DropReason? = nil) -> UInt64 {
+        state.withLock { s in s.drops.reduce(0) { $0 + ((reason == nil || $1.key.reason == reason) ? $1.value : 0) } }
+    }
+
+    public var processedTotal: UInt64 { state.withLock { $0.processed.reduce(0, +) } }
+
+    /// Adds a callback that reports more families at scrape time.
+    public func addCollector(_ collector: @escaping @Sendable () -> [MetaFamily]) {
+        state.withLock { $0.collectors.append(collector) }
+    }
+
+    /// Everything, merged by family name and sorted by name.
+    public func collect() -> [MetaFamily] {
+        let (origins, drops, processed, collectors) = state.withLock { s in (s.origins, s.drops, s.processed, s.collectors) }
+        var families: [MetaFamily] = []
+        families.append(MetaFamily(
+            name: Self.prefix + "dropped_metrics_total",
+            help: "Samples dropped, by source worker, queue and reason.",
+            type: .counter,
+            samples: drops.sorted { ($0.key.origin, $0.key.reason.name) < ($1.key.origin, $1.key.reason.name) }.map {
+                MetaSample(labels: origins[Int($0.key.origin)] + [("reason", $0.key.reason.name)], value: Double($0.value))
+            }))
+        families.append(MetaFamily(
+            name: Self.prefix + "processed_metrics_total",
+            help: "Samples that reached the sink, by source worker and queue.",
+            type: .counter,
+            samples: processed.indices.dropFirst().map { MetaSample(labels: origins[$0], value: Double(processed[$0])) }))
+        for c in collectors { families.append(contentsOf: c()) }
+        var merged: [String: MetaFamily] = [:]
+        for f in families {
+            if merged[f.name] == nil { merged[f.name] = f } else { merged[f.name]!.samples += f.samples }
+        }
+        return merged.values.sorted { $0.name < $1.name }
+    }
+}

@@ -1,0 +1,238 @@
+import Pipeline
+import Synchronization
+
+/// One metric family: its fixed type, help, layout, and all its series in
+/// column arrays (index = series index in `series`).
+struct Family: Sendable {
+    var name: [UInt8]
+    let type: MetricType
+    var help: [UInt8] = []
+    /// Histogram upper bounds: finite, sorted, unique; `+Inf` is implied.
+    var bounds: [Double] = []
+    /// Summary (quantile, epsilon) objectives, from the first sample of the family.
+    var objectives: [(Double, Double)] = []
+    /// Series identity: the rendered label text (`a="x",b="y"`) → series index.
+    var series = ByteKeyTable()
+    /// counter/gauge value; histogram/summary `_sum`.
+    var values: [Double] = []
+    /// histogram/summary `_count`.
+    var counts: [Double] = []
+    /// Histogram: `bounds.count + 1` non-cumulative bucket counts per series.
+    var bucketCounts: [Double] = []
+    /// Summary with objectives: one window per series (reference, never rendered directly).
+    var windows: [SummaryWindow] = []
+    /// Summary quantile estimates, refreshed under the lock when a snapshot is taken.
+    var quantiles: [Double] = []
+
+    init(name: [UInt8], type: MetricType) { self.name = name; self.type = type }
+}
+
+/// Aggregates samples into families and series (SPEC §3).
+///
+/// Families live in 16 shards chosen by a hash of the metric name; each shard has
+/// its own lock. Applying a sample holds one shard lock for a few hash lookups and
+/// additions. A scrape takes each shard lock only long enough to copy the shard
+/// (copy-on-write arrays: O(1), plus summary quantile queries) and renders outside
+/// the locks, so ingestion waits at most one shard copy, and a histogram is never
+/// seen half-applied. Series are never removed.
+public final class MetricStore: Sendable {
+    struct ShardState: Sendable {
+        var names = ByteKeyTable()
+        var families: [Family] = []
+    }
+    final class Shard: Sendable {
+        let state = Mutex(ShardState())   // protects the shard's families
+    }
+
+    static let shardCount = 16
+    let shards: [Shard] = (0..<MetricStore.shardCount).map { _ in Shard() }
+    let summaryMaxAge: Duration
+    let summaryAgeBuckets: Int
+    let clock: @Sendable () -> UInt64
+    let seriesCounts = [MetaCounter(), MetaCounter(), MetaCounter(), MetaCounter()]  // by MetricType
+
+    public init(summaryMaxAge: Duration = .seconds(600), summaryAgeBuckets: Int = 5,
+                clock: @escaping @Sendable () -> UInt64 = monotonicNanos) {
+        self.summaryMaxAge = summaryMaxAge
+        self.summaryAgeBuckets = summaryAgeBuckets
+        self.clock = clock
+    }
+
+    /// Live series of one type.
+    public func seriesCount(_ type: MetricType) -> Int { Int(seriesCounts[Int(type.rawValue)].value) }
+
+    /// Applies every live sample of `batch` in order; drops what cannot be applied.
+    /// `scratch` is a reused buffer for series keys.
+    public func apply(_ batch: inout Batch, scratch: inout [UInt8]) {
+        var rejected: [(Int, DropReason)] = []
+        let now = clock()
+        batch.samples.bytes.withUnsafeBytes { arena in
+            let s = batch.samples
+            for i in s.records.indices where !s.records[i].isDropped {
+                let r = s.records[i]
+                let name = slice(arena, r.name)
+                // Series key: the exposition label text, so it is also the render prefix.
+                scratch.removeAll(keepingCapacity: true)
+                for l in r.labelRange where s.labels[l].value.count > 0 {   // empty value = no label
+                    if !scratch.isEmpty { scratch.append(0x2C) }
+                    scratch.append(contentsOf: slice(arena, s.labels[l].name))
+                    scratch.append(0x3D); scratch.append(0x22)
+                    TextFormat.appendLabelValue(slice(arena, s.labels[l].value), to: &scratch)
+                    scratch.append(0x22)
+                }
+                let nameHash = hashBytes(name)
+                let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
+                let reason: DropReason? = scratch.withUnsafeBytes { key in
+                    shard.state.withLock { st in
+                        applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: key, now: now)
+                    }
+                }
+                if let reason { rejected.append((i, reason)) }
+            }
+        }
+        for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
+    }
+
+    private func applyLocked(_ st: inout ShardState, sample r: SampleRecord, batch s: SampleBatch,
+                             arena: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, nameHash: UInt64,
+                             key: UnsafeRawBufferPointer, now: UInt64) -> DropReason? {
+        let f: Int
+        if let existing = st.names.find(name, hash: nameHash) {
+            f = existing
+            guard st.families[f].type == r.type else { return .typeConflict }
+        } else {
+            guard NameSyntax.isValidMetricName(name) else { return .invalidName }
+            guard !name.starts(with: Telemetry.prefix.utf8) else { return .reservedName }
+            if let reason = Self.checkValue(r) { return reason }
+            var family = Family(name: Array(name), type: r.type)
+            switch r.type {
+            case .histogram:
+                var b = s.numbers(r.buckets).filter(\.isFinite)
+                b.sort()
+                var bounds: [Double] = []
+                for x in b where bounds.last != x { bounds.append(x) }
+                family.bounds = bounds
+            case .summary:
+                let q = Array(s.numbers(r.quantiles)), e = Array(s.numbers(r.epsilons))
+                if q.count == e.count {
+                    var objectives: [(Double, Double)] = []
+                    for (quantile, epsilon) in zip(q, e) where quantile > 0 && quantile < 1 && epsilon >= 0 && epsilon < 1 {
+                        objectives.append((quantile, epsilon))
+                    }
+                    objectives.sort { $0.0 < $1.0 }
+                    family.objectives = objectives
+                }
+            default: break
+            }
+            f = st.names.insert(name, hash: nameHash)
+            st.families.append(family)
+        }
+        if let reason = Self.checkValue(r) { return reason }
+        if st.families[f].help.isEmpty, r.help.count > 0 {
+            let help = slice(arena, r.help)
+            if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help) }
+        }
+        let keyHash = hashBytes(key)
+        let index: Int
+        if let existing = st.families[f].series.find(key, hash: keyHash) {
+            index = existing
+        } else {
+            if let reason = Self.checkNewSeries(r, batch: s, arena: arena) { return reason }
+            index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
+        }
+        observe(&st.families[f], series: index, value: r.value, now: now)
+        return nil
+    }
+
+    /// Values the exposition cannot carry for the type (defence if `validate` is not in the pipeline).
+    private static func checkValue(_ r: SampleRecord) -> DropReason? {
+        switch r.type {
+        case .counter: return r.value.isFinite && r.value >= 0 ? nil : .badValue
+        case .gauge: return nil
+        case .histogram, .summary: return r.value.isFinite ? nil : .badValue
+        }
+    }
+
+    /// Label checks run once per new series, so exposition stays valid whatever the
+    /// pipeline in front of the sink lets through.
+    private static func checkNewSeries(_ r: SampleRecord, batch s: SampleBatch, arena: UnsafeRawBufferPointer) -> DropReason? {
+        for l in r.labelRange {
+            let n = slice(arena, s.labels[l].name)
+            guard NameSyntax.isValidLabelName(n), !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) else { return .invalidLabelName }
+            if r.type == .histogram && n.elementsEqual("le".utf8) || r.type == .summary && n.elementsEqual("quantile".utf8) {
+                return .reservedLabel
+            }
+            for m in r.labelRange.lowerBound..<l where slice(arena, s.labels[m].name).elementsEqual(n) { return .invalidLabelName }
+            guard String(validating: slice(arena, s.labels[l].value), as: UTF8.self) != nil else { return .invalidJSON }
+        }
+        return nil
+    }
+
+    private func addSeries(_ f: inout Family, key: UnsafeRawBufferPointer, hash: UInt64, now: UInt64) -> Int {
+        let index = f.series.insert(key, hash: hash)
+        f.values.append(0)
+        switch f.type {
+        case .counter, .gauge: break
+        case .histogram:
+            f.counts.append(0)
+            f.bucketCounts.append(contentsOf: repeatElement(0, count: f.bounds.count + 1))
+        case .summary:
+            f.counts.append(0)
+            if !f.objectives.isEmpty {
+                f.windows.append(SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now))
+                f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))
+            }
+        }
+        seriesCounts[Int(f.type.rawValue)].add()
+        return index
+    }
+
+    @inline(__always)
+    private func observe(_ f: inout Family, series i: Int, value v: Double, now: UInt64) {
+        switch f.type {
+        case .counter: f.values[i] += v
+        case .gauge: f.values[i] = v
+        case .histogram:
+            f.values[i] += v
+            f.counts[i] += 1
+            var k = 0
+            let n = f.bounds.count
+            if n <= 16 {
+                while k < n && v > f.bounds[k] { k += 1 }
+            } else {
+                var lo = 0, hi = n
+                while lo < hi { let mid = (lo + hi) / 2; if v > f.bounds[mid] { lo = mid + 1 } else { hi = mid } }
+                k = lo
+            }
+            f.bucketCounts[i * (n + 1) + k] += 1
+        case .summary:
+            f.values[i] += v
+            f.counts[i] += 1
+            if !f.windows.isEmpty { f.windows[i].observe(v, now: now) }
+        }
+    }
+
+    /// A consistent copy of every family, with summary quantiles brought up to date.
+    func snapshot() -> [Family] {
+        let now = clock()
+        var out: [Family] = []
+        for shard in shards {
+            shard.state.withLock { st in
+                for f in st.families.indices where !st.families[f].windows.isEmpty {
+                    let k = st.families[f].objectives.count
+                    for i in st.families[f].windows.indices {
+                        let q = st.families[f].windows[i].quantiles(now: now)
+                        for j in 0..<k { st.families[f].quantiles[i * k + j] = q[j] }
+                    }
+                }
+                out.append(contentsOf: st.families)
+            }
+        }
+        return out
+    }
+}
+
+@inline(__always)
+func slice(_ arena: UnsafeRawBufferPointer, _ span: ByteSpan) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(rebasing: arena[Int(span.start)..<Int(span.start + span.count)])
+}

@@ -1,0 +1,147 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import Pipeline
+import Synchronization
+
+/// Aggregates samples (SPEC §3) and serves them for Prometheus (SPEC §4):
+/// `GET /metrics` (gzip when accepted), `GET /` → `ok`, `GET /ready` → 200 when
+/// every source is connected, else 503, with a JSON body naming each source.
+///
+/// Consumes in source order (`wantsOrderedInput`), so a gauge ends at the value
+/// pushed last, whatever `workers` the stages in front of it run.
+public struct PrometheusSinkConfig: StageConfig {
+    public static let type = "prometheus"
+    public static let role = StageRole.sink
+    public static let summary = "Aggregates counters, gauges, histograms and summaries and serves /metrics, /ready and /."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = nil
+
+    /// HOST:PORT the HTTP server listens on.
+    public var listen: String
+    /// Hide the gateway's own metrics except `prom_stream_gateway_info`.
+    public var disableMetaMetrics: Bool
+    /// Summary quantile window and its age buckets.
+    public var summaryMaxAge: Duration
+    public var summaryAgeBuckets: Int
+    /// Close HTTP connections idle this long.
+    public var idleTimeout: Duration
+
+    public init(options o: OptionReader) {
+        listen = o.string("listen", default: "0.0.0.0:9091", doc: "HOST:PORT for /metrics, /ready and /.")
+        disableMetaMetrics = o.bool("disable_meta_metrics", default: false, doc: "Hide every prom_stream_gateway_* metric except prom_stream_gateway_info (Metrics__DisableMetaMetrics).")
+        summaryMaxAge = o.duration("summary_max_age", default: .seconds(600), doc: "Sliding window over which summary quantiles are computed.")
+        summaryAgeBuckets = o.int("summary_age_buckets", default: 5, range: 1...1000, doc: "Buckets the summary window is divided into; one expires at a time.")
+        idleTimeout = o.duration("idle_timeout", default: .seconds(60), doc: "Close HTTP connections idle this long.")
+    }
+
+    public func validate() throws {
+        guard Self.parseListen(listen) != nil else {
+            throw ConfigError.invalid(key: "listen", reason: "expected HOST:PORT with a port from 0 to 65535, got `\(listen)`")
+        }
+        guard summaryMaxAge > .zero else { throw ConfigError.invalid(key: "summary_max_age", reason: "must be greater than 0") }
+    }
+
+    /// Splits `HOST:PORT` (`[::1]:9091` for IPv6).
+    public static func parseListen(_ s: String) -> (host: String, port: Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+
+    public func makeStage(context: StageContext) throws -> Stage {
+        .sink(PrometheusSink(config: self, context: context))
+    }
+}
+
+public final class PrometheusSink: Sink {
+    public let store: MetricStore
+    public let exposition: Exposition
+    let config: PrometheusSinkConfig
+    let context: StageContext
+    private let scratch = Mutex<[UInt8]>([])   // series-key buffer; consume is serialised anyway
+    private let server = Mutex<HTTPServer?>(nil)
+
+    public var wantsOrderedInput: Bool { true }
+
+    public init(config: PrometheusSinkConfig, context: StageContext) {
+        self.config = config
+        self.context = context
+        let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets)
+        self.store = store
+        let telemetry = context.telemetry
+        let disabled = config.disableMetaMetrics
+        self.exposition = Exposition(store: store) {
+            var families = [MetaFamily(name: Telemetry.prefix + "info", help: Self.infoHelp, type: .gauge,
+                                       samples: [MetaSample(labels: [("version", GatewayVersion.current)], value: 1)])]
+            guard !disabled else { return families }
+            families.append(MetaFamily(name: Telemetry.prefix + "series", help: "Series held by the aggregator, by metric type.", type: .gauge,
+                                       samples: MetricType.allCases.map { MetaSample(labels: [("type", $0.name)], value: Double(store.seriesCount($0))) }))
+            families += telemetry.collect()
+            return families
+        }
+    }
+
+    static let infoHelp = "prom-stream-gateway drains samples that short-lived workloads LPUSH as JSON onto a Redis list, aggregates counters, gauges, histograms and summaries, and serves them here for Prometheus to scrape. Always 1; the version label says which build runs."
+
+    /// The bound HTTP port (after `start`).
+    public var port: Int { server.withLock { $0?.port ?? 0 } }
+
+    public func start() throws {
+        guard let (host, port) = PrometheusSinkConfig.parseListen(config.listen) else { return }
+        let c = config.idleTimeout.components
+        let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        let s = try HTTPServer(host: host, port: port, idleTimeout: idle) { [self] in route($0) }
+        server.withLock { $0 = s }
+        context.logger.info("serving /metrics", metadata: ["listen": "\(host):\(s.port)"])
+    }
+
+    public func shutdown() {
+        server.withLock { s in s?.shutdown(); s = nil }
+    }
+
+    public func consume(_ batch: inout Batch, worker: Int) {
+        guard batch.kind == .samples else { return }
+        scratch.withLock { store.apply(&batch, scratch: &$0) }
+        context.telemetry.recordProcessed(batch.samples)
+    }
+
+    func route(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.method == .GET || request.method == .HEAD else {
+            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8))
+        }
+        switch request.path {
+        case "/metrics":
+            let body = exposition.render()
+            if request.acceptsGzip, let zipped = Gzip.compress(body) {
+                return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: zipped, gzipped: true)
+            }
+            return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: body)
+        case "/":
+            return HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", body: Array("ok".utf8))
+        case "/ready":
+            let entries = context.health.snapshot
+            let ready = entries.allSatisfy(\.ready)
+            let sources = entries.map { "\"\(jsonEscape($0.id))\":{\"ready\":\($0.ready),\"detail\":\"\(jsonEscape($0.detail))\"}" }
+            let body = "{\"ready\":\(ready),\"sources\":{\(sources.joined(separator: ","))}}\n"
+            return HTTPResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(body.utf8))
+        default:
+            return HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
+        }
+    }
+}
+
+func jsonEscape(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case _ where u.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}

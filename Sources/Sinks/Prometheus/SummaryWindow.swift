@@ -1,0 +1,157 @@
+import Pipeline
+
+/// Streaming targeted-quantile estimator (Cormode, Korn, Muthukrishnan, Srivastava:
+/// "Effective computation of biased quantiles over data streams", ICDE 2005 —
+/// CKMS), as the official Go client uses for summaries.
+///
+/// Keeps a compressed list of (value, width g, delta) tuples whose rank error stays
+/// within `2·ε·r/q` below and `2·ε·(n−r)/(1−q)` above each target quantile `q`.
+/// Observations are buffered and merged in sorted runs. Not thread-safe: the
+/// owning store serialises access.
+struct QuantileStream: Sendable {
+    struct Tuple: Sendable { var value: Double; var width: Double; var delta: Double }
+    let targets: [(quantile: Double, epsilon: Double)]
+    private(set) var tuples: [Tuple] = []
+    private var buffer: [Double] = []
+    private(set) var n: Double = 0
+    static let bufferCapacity = 500
+
+    init(targets: [(Double, Double)]) {
+        self.targets = targets.map { (quantile: $0.0, epsilon: $0.1) }
+        buffer.reserveCapacity(Self.bufferCapacity)
+    }
+
+    var count: Double { n + Double(buffer.count) }
+
+    /// Allowed rank uncertainty at rank `r` (the invariant f(r, n)).
+    private func allowance(_ r: Double) -> Double {
+        var m = Double.greatestFiniteMagnitude
+        for t in targets {
+            let f = t.quantile * n <= r ? 2 * t.epsilon * r / t.quantile
+                                        : 2 * t.epsilon * (n - r) / (1 - t.quantile)
+            if f < m { m = f }
+        }
+        return m
+    }
+
+    mutating func insert(_ v: Double) {
+        buffer.append(v)
+        if buffer.count == Self.bufferCapacity { flush() }
+    }
+
+    mutating func reset() {
+        tuples.removeAll(keepingCapacity: true)
+        buffer.removeAll(keepingCapacity: true)
+        n = 0
+    }
+
+    /// Merges the sorted buffer into the tuple list in one pass, then compresses.
+    mutating func flush() {
+        guard !buffer.isEmpty else { return }
+        buffer.sort()
+        var merged: [Tuple] = []
+        merged.reserveCapacity(tuples.count + buffer.count)
+        var i = 0
+        var rank: Double = 0
+        for v in buffer {
+            while i < tuples.count && tuples[i].value <= v {
+                rank += tuples[i].width
+                merged.append(tuples[i])
+                i += 1
+            }
+            // An insertion strictly inside the list may be off by the local allowance;
+            // at either end the rank is exact.
+            let delta = (i == 0 || i == tuples.count) ? 0 : max(0, (allowance(rank)).rounded(.down) - 1)
+            merged.append(Tuple(value: v, width: 1, delta: delta))
+            n += 1
+            rank += 1
+        }
+        while i < tuples.count { merged.append(tuples[i]); i += 1 }
+        tuples = merged
+        buffer.removeAll(keepingCapacity: true)
+        compress()
+    }
+
+    /// Merges neighbours whose combined uncertainty stays within the allowance.
+    private mutating func compress() {
+        guard tuples.count > 2 else { return }
+        var out: [Tuple] = []
+        out.reserveCapacity(tuples.count)
+        // Walk from the top; the last tuple (maximum) is always kept.
+        var x = tuples[tuples.count - 1]
+        var r = n - 1 - x.width
+        for i in stride(from: tuples.count - 2, through: 0, by: -1) {
+            let c = tuples[i]
+            if i > 0 && c.width + x.width + x.delta <= allowance(r) {
+                x.width += c.width
+            } else {
+                out.append(x)
+                x = c
+            }
+            r -= c.width
+        }
+        out.append(x)
+        out.reverse()
+        tuples = out
+    }
+
+    /// The estimate for quantile `q`; NaN when empty.
+    mutating func query(_ q: Double) -> Double {
+        flush()
+        guard !tuples.isEmpty else { return .nan }
+        let target = (q * n).rounded(.up) + (allowance((q * n).rounded(.up)) / 2).rounded(.up)
+        var rank: Double = 0
+        var previous = tuples[0]
+        for c in tuples.dropFirst() {
+            rank += previous.width
+            if rank + c.width + c.delta > target { return previous.value }
+            previous = c
+        }
+        return previous.value
+    }
+}
+
+/// A summary's quantiles over a sliding window: `ageBuckets` streams each see every
+/// observation; the oldest ("head") is queried, and every `maxAge / ageBuckets` it is
+/// reset and the next-oldest becomes head — so answers cover between
+/// `maxAge·(1−1/ageBuckets)` and `maxAge` of history, as in the Go client.
+///
+/// Reference type so the store's snapshot can skip it (quantiles are computed
+/// under the shard lock at snapshot time). Not thread-safe.
+final class SummaryWindow: @unchecked Sendable {
+    private var streams: [QuantileStream]
+    private var head = 0
+    private var headExpires: UInt64
+    private let bucketNanos: UInt64
+    let objectives: [(Double, Double)]
+
+    init(objectives: [(Double, Double)], maxAge: Duration, ageBuckets: Int, now: UInt64) {
+        self.objectives = objectives
+        streams = Array(repeating: QuantileStream(targets: objectives), count: max(1, ageBuckets))
+        let total = UInt64(max(0.001, maxAge.inSeconds) * 1e9)
+        bucketNanos = max(1, total / UInt64(max(1, ageBuckets)))
+        headExpires = now + bucketNanos
+    }
+
+    func observe(_ v: Double, now: UInt64) {
+        rotate(now)
+        for i in streams.indices { streams[i].insert(v) }
+    }
+
+    /// Current estimates, in `objectives` order.
+    func quantiles(now: UInt64) -> [Double] {
+        rotate(now)
+        return objectives.map { streams[head].query($0.0) }
+    }
+
+    private func rotate(_ now: UInt64) {
+        var rotations = 0
+        while now >= headExpires && rotations <= streams.count {
+            streams[head].reset()
+            head = (head + 1) % streams.count
+            headExpires += bucketNanos
+            rotations += 1
+        }
+        if now >= headExpires { headExpires = now + bucketNanos }   // idle for a long time
+    }
+}

@@ -1,0 +1,144 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What went wrong talking to Redis.
+public enum RedisError: Error, CustomStringConvertible, Sendable {
+    /// Could not connect, or the connection broke (I/O error, EOF, time-out).
+    case connection(String)
+    /// Redis answered with an error reply (`-ERR …`, `-WRONGTYPE …`, `-WRONGPASS …`).
+    case reply(String)
+    /// A reply of a shape the caller did not expect.
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .connection(let s): "connection: \(s)"
+        case .reply(let s): "Redis replied: \(s)"
+        case .protocolViolation(let s): "unexpected reply: \(s)"
+        }
+    }
+}
+
+/// A reply copied out of hiredis, for commands whose reply is small.
+public enum RedisValue: Sendable, Equatable {
+    case string([UInt8])
+    case integer(Int64)
+    case array([RedisValue])
+    case status(String)
+    case error(String)
+    case null
+
+    public var text: String? {
+        switch self {
+        case .string(let b): String(decoding: b, as: UTF8.self)
+        case .status(let s): s
+        default: nil
+        }
+    }
+}
+
+/// Owns one blocking hiredis `redisContext` and frees it in `deinit`. Commands go
+/// through `redisAppendCommandArgv` (binary-safe, no format strings); a reply is
+/// read with `withReply`, which lends the `redisReply` to a closure and frees it
+/// right after — nothing borrowed escapes.
+///
+/// Not thread-safe: one thread uses a connection at a time.
+public final class RedisConnection {
+    private let context: UnsafeMutablePointer<redisContext>
+
+    /// Connects with `timeout` for the connect and `readTimeout` for every reply.
+    public init(host: String, port: Int, timeout: Double, readTimeout: Double) throws(RedisError) {
+        guard let c = redisConnectWithTimeout(host, Int32(port), Self.timeval(timeout)) else {
+            throw .connection("cannot allocate a hiredis context")
+        }
+        if c.pointee.err != 0 {
+            let message = Self.errorString(c)
+            redisFree(c)
+            throw .connection(message)
+        }
+        context = c
+        guard redisSetTimeout(c, Self.timeval(readTimeout)) == REDIS_OK else {
+            throw .connection("cannot set the read timeout: \(Self.errorString(c))")
+        }
+    }
+
+    deinit { redisFree(context) }
+
+    /// Queues a command; it is sent with the next `withReply`.
+    public func append(_ args: [[UInt8]]) {
+        var lengths = args.map { $0.count }
+        withArgv(args) { argv in
+            _ = redisAppendCommandArgv(context, Int32(args.count), argv, &lengths)
+        }
+    }
+
+    public func append(_ args: String...) { append(args.map { Array($0.utf8) }) }
+
+    /// Flushes queued commands, reads the next reply and lends it to `body`.
+    public func withReply<R>(_ body: (UnsafePointer<redisReply>) throws(RedisError) -> R) throws(RedisError) -> R {
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            throw .connection(Self.errorString(context))
+        }
+        defer { freeReplyObject(raw) }
+        return try body(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Sends one command and returns its reply copied into Swift values; error
+    /// replies are thrown.
+    @discardableResult
+    public func command(_ args: String...) throws(RedisError) -> RedisValue {
+        append(args.map { Array($0.utf8) })
+        let value = try withReply { r throws(RedisError) in Self.copy(r) }
+        if case .error(let message) = value { throw .reply(message) }
+        return value
+    }
+
+    static func copy(_ r: UnsafePointer<redisReply>) -> RedisValue {
+        switch r.pointee.type {
+        case REDIS_REPLY_STRING:
+            return .string(Array(UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len)))
+        case REDIS_REPLY_INTEGER: return .integer(r.pointee.integer)
+        case REDIS_REPLY_STATUS: return .status(string(r))
+        case REDIS_REPLY_ERROR: return .error(string(r))
+        case REDIS_REPLY_ARRAY:
+            return .array((0..<r.pointee.elements).map { copy(r.pointee.element[$0]!) })
+        default: return .null
+        }
+    }
+
+    static func string(_ r: UnsafePointer<redisReply>) -> String {
+        String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len), as: UTF8.self)
+    }
+
+    private static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {
+        let message = withUnsafeBytes(of: c.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        return message.isEmpty ? "error \(c.pointee.err)" : message
+    }
+
+    private static func timeval(_ seconds: Double) -> Glibc.timeval {
+        Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
+    }
+
+    private func withArgv(_ args: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Void) {
+        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: args.count)
+        defer { pointers.deallocate() }
+        func bind(_ i: Int) {
+            if i == args.count { body(pointers); return }
+            args[i].withUnsafeBufferPointer { buf in
+                // An empty argument still needs a valid pointer.
+                let p = buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+                pointers[i] = p ?? UnsafePointer(("" as StaticString).utf8Start.withMemoryRebound(to: CChar.self, capacity: 1) { $0 })
+                bind(i + 1)
+            }
+        }
+        bind(0)
+    }
+}
+
+@available(*, unavailable)
+extension RedisConnection: Sendable {}

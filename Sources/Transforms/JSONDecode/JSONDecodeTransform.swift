@@ -1,0 +1,260 @@
+import CJansson
+import Logging
+import Pipeline
+
+/// Decodes queue elements (SPEC §2) into samples with jansson.
+///
+/// An element is one JSON object or an array of objects. Fields: `type`, `name`,
+/// `value` (required), `labels`, `help`, `buckets`, `quantiles`, `epsilons`; other
+/// fields are ignored. Label values that are numbers or booleans become text
+/// (integers in decimal, reals in shortest round-trip form, `true`/`false`).
+///
+/// Checks only what decoding needs (JSON types, sizes); name syntax, reserved labels
+/// and value ranges are `validate`'s job. Every failure drops the payload or sample,
+/// counts it by reason and logs a rate-limited warning with the payload truncated.
+/// Duplicate keys, invalid UTF-8, `NaN`/`Infinity` literals and nesting deeper than
+/// 2048 are invalid JSON.
+public struct JSONDecodeConfig: StageConfig {
+    public static let type = "json_decode"
+    public static let role = StageRole.transform
+    public static let summary = "Decodes JSON queue elements (an object or an array of objects) into samples."
+    public static let inputKind: ItemKind? = .payloads
+    public static let outputKind: ItemKind? = .samples
+
+    /// Larger elements are dropped (`payload_too_large`) before parsing.
+    public var maxPayloadBytes: Int
+    /// Larger array batches are dropped whole (`too_many_samples`).
+    public var maxSamplesPerPayload: Int
+    /// More labels drop the sample (`too_many_labels`).
+    public var maxLabels: Int
+    /// Longer names drop the sample (`too_long`); so do the limits below.
+    public var maxNameBytes: Int
+    public var maxLabelNameBytes: Int
+    public var maxLabelValueBytes: Int
+    public var maxHelpBytes: Int
+    public var maxBuckets: Int
+    public var maxQuantiles: Int
+
+    public init(options o: OptionReader) {
+        maxPayloadBytes = o.byteSize("max_payload_bytes", default: 1 << 20, doc: "Largest queue element; larger ones are dropped as `payload_too_large`.")
+        maxSamplesPerPayload = o.int("max_samples_per_payload", default: 10_000, range: 1...10_000_000, doc: "Most samples in one array element; more drops the element as `too_many_samples`.")
+        maxLabels = o.int("max_labels", default: 64, range: 0...10_000, doc: "Most labels on one sample; more drops it as `too_many_labels`.")
+        maxNameBytes = o.int("max_name_bytes", default: 1024, range: 1...1 << 20, doc: "Longest metric name; longer drops the sample as `too_long`.")
+        maxLabelNameBytes = o.int("max_label_name_bytes", default: 1024, range: 1...1 << 20, doc: "Longest label name (`too_long`).")
+        maxLabelValueBytes = o.int("max_label_value_bytes", default: 4096, range: 0...1 << 24, doc: "Longest label value (`too_long`).")
+        maxHelpBytes = o.int("max_help_bytes", default: 4096, range: 0...1 << 24, doc: "Longest help text (`too_long`).")
+        maxBuckets = o.int("max_buckets", default: 256, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
+        maxQuantiles = o.int("max_quantiles", default: 32, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
+    }
+
+    public func makeStage(context: StageContext) throws -> Stage {
+        .transform(JSONDecodeTransform(config: self, context: context))
+    }
+}
+
+public final class JSONDecodeTransform: Transform {
+    let config: JSONDecodeConfig
+    let warnings: RateLimitedLog
+
+    public init(config: JSONDecodeConfig, context: StageContext) {
+        self.config = config
+        self.warnings = RateLimitedLog(logger: context.logger)
+    }
+
+    public func process(_ batch: inout Batch, worker: Int) {
+        guard batch.kind == .payloads else { return }
+        var out = SampleBatch()
+        out.records.reserveCapacity(batch.payloads.count)
+        out.bytes.reserveCapacity(batch.payloads.bytes.count)
+        var error = json_error_t()
+        let payloads = batch.payloads
+        for i in 0..<payloads.count {
+            let origin = payloads.origins[i]
+            payloads.withPayload(i) { raw in
+                if let reason = decode(raw, origin: origin, into: &out, drops: &batch.drops, error: &error) {
+                    batch.countDrop(origin: origin, reason: reason)
+                }
+            }
+        }
+        let drops = batch.drops
+        batch = Batch(samples: out)
+        batch.drops = drops
+    }
+
+    /// Decodes one element; returns a reason when the whole element is dropped.
+    /// Individual samples of an array that fail are counted into `drops`.
+    func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch,
+                drops: inout DropTally, error: inout json_error_t) -> DropReason? {
+        guard raw.count <= config.maxPayloadBytes else {
+            warnings.warning("dropped payload of \(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))")
+            return .payloadTooLarge
+        }
+        guard let doc = JSONDocument(parsing: raw, error: &error) else {
+            warnings.warning("dropped invalid JSON (\(error.message)): \(RateLimitedLog.excerpt(raw))")
+            return .invalidJSON
+        }
+        switch JSONType(doc.root) {
+        case .object:
+            if let reason = decodeSample(doc.root, origin: origin, into: &out) {
+                warnings.warning("dropped sample (\(reason)): \(RateLimitedLog.excerpt(raw))")
+                return reason
+            }
+            return nil
+        case .array:
+            let n = json_array_size(doc.root)
+            guard n <= config.maxSamplesPerPayload else {
+                warnings.warning("dropped array of \(n) samples (max_samples_per_payload is \(config.maxSamplesPerPayload))")
+                return .tooManySamples
+            }
+            for j in 0..<n {
+                let item = json_array_get(doc.root, j)!
+                let reason = JSONType(item) == .object ? decodeSample(item, origin: origin, into: &out) : .notAnObject
+                if let reason {
+                    drops.add(origin: origin, reason: reason)
+                    warnings.warning("dropped sample \(j) of an array (\(reason)): \(RateLimitedLog.excerpt(raw))")
+                }
+            }
+            return nil
+        default:
+            warnings.warning("dropped a JSON value that is not an object: \(RateLimitedLog.excerpt(raw))")
+            return .notAnObject
+        }
+    }
+
+    /// Appends one sample; on failure rolls the arena back and returns the reason.
+    func decodeSample(_ object: UnsafeMutablePointer<json_t>, origin: UInt16, into out: inout SampleBatch) -> DropReason? {
+        let mark = (bytes: out.bytes.count, labels: out.labels.count, numbers: out.numbers.count)
+        var type: MetricType?
+        var name: ByteSpan?
+        var value: Double?
+        var help = ByteSpan.empty
+        var labelStart = UInt32(out.labels.count), labelCount: UInt32 = 0
+        var buckets = NumberSpan.empty, quantiles = NumberSpan.empty, epsilons = NumberSpan.empty
+        var failure: DropReason?
+
+        var iter = json_object_iter(object)
+        fieldLoop: while let it = iter {
+            let key = UnsafeRawBufferPointer(start: json_object_iter_key(it), count: json_object_iter_key_len(it))
+            let v = json_object_iter_value(it)!
+            iter = json_object_iter_next(object, it)
+            switch key.count {
+            case 4 where key.elementsEqual("type".utf8):
+                guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
+                guard let t = MetricType(bytes: stringBytes(v)) else { failure = .unknownType; break fieldLoop }
+                type = t
+            case 4 where key.elementsEqual("name".utf8):
+                guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
+                let s = stringBytes(v)
+                guard s.count <= config.maxNameBytes else { failure = .tooLong; break fieldLoop }
+                name = out.appendBytes(s)
+            case 5 where key.elementsEqual("value".utf8):
+                switch JSONType(v) {
+                case .integer, .real: value = json_number_value(v)
+                default: failure = .wrongFieldType; break fieldLoop
+                }
+            case 4 where key.elementsEqual("help".utf8):
+                switch JSONType(v) {
+                case .string:
+                    let s = stringBytes(v)
+                    guard s.count <= config.maxHelpBytes else { failure = .tooLong; break fieldLoop }
+                    help = out.appendBytes(s)
+                case .null: break
+                default: failure = .wrongFieldType; break fieldLoop
+                }
+            case 6 where key.elementsEqual("labels".utf8):
+                switch JSONType(v) {
+                case .object:
+                    labelStart = UInt32(out.labels.count)
+                    if let r = decodeLabels(v, into: &out) { failure = r; break fieldLoop }
+                    labelCount = UInt32(out.labels.count) - labelStart
+                case .null: break
+                default: failure = .wrongFieldType; break fieldLoop
+                }
+            case 7 where key.elementsEqual("buckets".utf8):
+                switch decodeNumbers(v, max: config.maxBuckets, into: &out) {
+                case .success(let span): buckets = span
+                case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badBuckets : wrap.reason; break fieldLoop
+                }
+            case 9 where key.elementsEqual("quantiles".utf8), 8 where key.elementsEqual("epsilons".utf8):
+                switch decodeNumbers(v, max: config.maxQuantiles, into: &out) {
+                case .success(let span): if key.count == 9 { quantiles = span } else { epsilons = span }
+                case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badQuantiles : wrap.reason; break fieldLoop
+                }
+            default:
+                continue
+            }
+        }
+        if failure == nil, type == nil || name == nil || value == nil { failure = .missingField }
+        if let failure {
+            out.bytes.removeSubrange(mark.bytes...)
+            out.labels.removeSubrange(mark.labels...)
+            out.numbers.removeSubrange(mark.numbers...)
+            return failure
+        }
+        var record = SampleRecord(type: type!, origin: origin, value: value!, name: name!)
+        record.help = help
+        record.labelStart = labelStart
+        record.labelCount = labelCount
+        record.buckets = buckets
+        record.quantiles = quantiles
+        record.epsilons = epsilons
+        out.records.append(record)
+        return nil
+    }
+
+    private func decodeLabels(_ object: UnsafeMutablePointer<json_t>, into out: inout SampleBatch) -> DropReason? {
+        guard json_object_size(object) <= config.maxLabels else { return .tooManyLabels }
+        var iter = json_object_iter(object)
+        while let it = iter {
+            let key = UnsafeRawBufferPointer(start: json_object_iter_key(it), count: json_object_iter_key_len(it))
+            let v = json_object_iter_value(it)!
+            iter = json_object_iter_next(object, it)
+            guard key.count <= config.maxLabelNameBytes else { return .tooLong }
+            let nameSpan = out.appendBytes(key)
+            let valueSpan: ByteSpan
+            switch JSONType(v) {
+            case .string:
+                let s = stringBytes(v)
+                guard s.count <= config.maxLabelValueBytes else { return .tooLong }
+                valueSpan = out.appendBytes(s)
+            case .integer: valueSpan = out.appendString(String(json_integer_value(v)))
+            case .real: valueSpan = out.appendString(formatShortest(json_real_value(v)))
+            case .true: valueSpan = out.appendBytes("true".utf8)
+            case .false: valueSpan = out.appendBytes("false".utf8)
+            default: return .wrongFieldType
+            }
+            out.labels.append(LabelRef(name: nameSpan, value: valueSpan))
+        }
+        return nil
+    }
+
+    private struct Failure: Error { var reason: DropReason }
+
+    private func decodeNumbers(_ v: UnsafeMutablePointer<json_t>, max: Int, into out: inout SampleBatch) -> Result<NumberSpan, Failure> {
+        if JSONType(v) == .null { return .success(.empty) }
+        guard JSONType(v) == .array else { return .failure(Failure(reason: .wrongFieldType)) }
+        let n = json_array_size(v)
+        guard n <= max else { return .failure(Failure(reason: .tooLong)) }
+        let start = UInt32(out.numbers.count)
+        for i in 0..<n {
+            let item = json_array_get(v, i)!
+            switch JSONType(item) {
+            case .integer, .real: out.numbers.append(json_number_value(item))
+            default: return .failure(Failure(reason: .wrongFieldType))
+            }
+        }
+        return .success(NumberSpan(start: start, count: UInt32(n)))
+    }
+
+    @inline(__always)
+    private func stringBytes(_ v: UnsafeMutablePointer<json_t>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: json_string_value(v), count: json_string_length(v))
+    }
+}
+
+/// Shortest round-trip text of a finite Double, without a trailing `.0`
+/// (`1.5`, `3`, `1e+21`): how a JSON number used as a label value reads.
+func formatShortest(_ v: Double) -> String {
+    if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+    return v.description
+}

@@ -1,0 +1,39 @@
+import CJansson
+
+/// Owns one parsed jansson tree and releases it when it goes out of scope.
+/// Non-copyable, so it costs no allocation and cannot be released twice; every
+/// `json_t` reached from `root` is borrowed and only valid while the document lives.
+struct JSONDocument: ~Copyable {
+    let root: UnsafeMutablePointer<json_t>
+
+    /// Parses `bytes` (strict: duplicate keys rejected, NUL in strings rejected,
+    /// UTF-8 validated, nesting capped at jansson's 2048 levels). Nil when invalid;
+    /// `error` then holds jansson's message.
+    init?(parsing bytes: UnsafeRawBufferPointer, error: inout json_error_t) {
+        guard let base = bytes.baseAddress,
+              let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count,
+                                    size_t(JSON_REJECT_DUPLICATES), &error)
+        else { return nil }
+        self.root = root
+    }
+
+    deinit { json_decref(root) }
+}
+
+/// jansson's value types, as `json_typeof` would return them.
+enum JSONType: Int32 {
+    case object = 0, array, string, integer, real, `true`, `false`, null
+
+    init(_ value: UnsafePointer<json_t>) {
+        self = JSONType(rawValue: Int32(cj_typeof(value))) ?? .null
+    }
+}
+
+extension json_error_t {
+    /// jansson's error text, for log lines.
+    var message: String {
+        withUnsafeBytes(of: text) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}

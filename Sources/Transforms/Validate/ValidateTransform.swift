@@ -1,0 +1,58 @@
+import Pipeline
+
+/// Enforces SPEC §2 on decoded samples: metric and label name syntax, no `__`
+/// label prefix, no repeated label names, the reserved `le` (histograms) and
+/// `quantile` (summaries), finite values (`>= 0` for counters), histogram buckets
+/// present and non-NaN, summary objectives well-formed. Gauges may be any number.
+/// Failing samples are dropped and counted; nothing is rewritten.
+public struct ValidateConfig: StageConfig {
+    public static let type = "validate"
+    public static let role = StageRole.transform
+    public static let summary = "Drops samples that break the wire format's naming and value rules (SPEC §2)."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = .samples
+
+    public init(options: OptionReader) {}
+
+    public func makeStage(context: StageContext) throws -> Stage { .transform(ValidateTransform()) }
+}
+
+public final class ValidateTransform: Transform {
+    public init() {}
+
+    public func process(_ batch: inout Batch, worker: Int) {
+        for i in batch.samples.records.indices where !batch.samples.records[i].isDropped {
+            if let reason = Self.check(i, in: batch.samples) { batch.drop(sample: i, reason: reason) }
+        }
+    }
+
+    /// The reason sample `i` is invalid, or nil.
+    public static func check(_ i: Int, in s: SampleBatch) -> DropReason? {
+        let r = s.records[i]
+        guard s.withBytes(r.name, NameSyntax.isValidMetricName) else { return .invalidName }
+        for l in r.labelRange {
+            let name = s.labels[l].name
+            let ok = s.withBytes(name) { n in NameSyntax.isValidLabelName(n) && !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) }
+            guard ok else { return .invalidLabelName }
+            if r.type == .histogram && s.equal(name, "le") || r.type == .summary && s.equal(name, "quantile") {
+                return .reservedLabel
+            }
+            for m in r.labelRange.lowerBound..<l where s.equal(s.labels[m].name, name) { return .invalidLabelName }
+        }
+        switch r.type {
+        case .counter:
+            guard r.value.isFinite, r.value >= 0 else { return .badValue }
+        case .gauge:
+            break
+        case .histogram:
+            guard r.value.isFinite else { return .badValue }
+            guard r.buckets.count > 0, !s.numbers(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
+        case .summary:
+            guard r.value.isFinite else { return .badValue }
+            guard r.quantiles.count == r.epsilons.count else { return .badQuantiles }
+            for q in s.numbers(r.quantiles) where !(q > 0 && q < 1) { return .badQuantiles }
+            for e in s.numbers(r.epsilons) where !(e >= 0 && e < 1) { return .badQuantiles }
+        }
+        return nil
+    }
+}

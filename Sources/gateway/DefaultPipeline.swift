@@ -1,0 +1,34 @@
+/// What `gateway run` does without `--config`: the .NET gateway's pipeline, driven
+/// by its environment settings (SPEC §5). `pipelines/default.yaml` holds the same
+/// text (a test keeps the two identical).
+let defaultPipelineYAML = """
+# The default pipeline: what `gateway run` does without --config.
+# Settings come from the .NET gateway's environment variables (`__` separates levels).
+sources:
+  queue:
+    type: redis_list
+    url: "${Redis__ConnectionString:-localhost:6379}"
+    database: "${Redis__MetricQueueDatabase:-}"
+    key: "${Redis__MetricQueueKey:-prom-stream-gateway:metric-queue}"
+    workers: ${Redis__MetricQueueWorkers:-2}
+    pop_count: ${Redis__MetricQueuePopCount:-25}
+transforms:
+  decode:
+    type: json_decode
+    inputs: [queue]
+    workers: 2
+  validate:
+    type: validate
+    inputs: [decode]
+  sort:
+    type: sort_labels
+    inputs: [validate]
+    enabled: ${Metrics__SortIncomingLabels:-true}
+sinks:
+  prometheus:
+    type: prometheus
+    inputs: [sort]
+    listen: "${GATEWAY_LISTEN:-0.0.0.0:9091}"
+    disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
+
+"""
