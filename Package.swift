@@ -38,7 +38,7 @@ let package = Package(
         ]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
-        .target(name: "TestSupport", dependencies: ["Pipeline", "CHiredis"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources"], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "TestSupport"]),

@@ -12,7 +12,7 @@ struct JSONDocument: ~Copyable {
     init?(parsing bytes: UnsafeRawBufferPointer, error: inout json_error_t) {
         guard let base = bytes.baseAddress,
               let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count,
-                                    size_t(JSON_REJECT_DUPLICATES), &error)
+                                    size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), &error)
         else { return nil }
         self.root = root
     }

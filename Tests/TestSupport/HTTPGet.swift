@@ -1,0 +1,48 @@
+import Foundation
+
+public struct HTTPResult: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: [UInt8]
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+/// A minimal blocking HTTP/1.1 client for tests (loopback only): sends one request
+/// with `Connection: close` and reads the whole answer.
+public func httpGet(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Double = 10) throws -> HTTPResult {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(port).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else { throw HTTPError.connect(port) }
+    var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    for (k, v) in headers { request += "\(k): \(v)\r\n" }
+    request += "\r\n"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = recv(fd, &buf, buf.count, 0)
+        if n <= 0 { break }
+        data.append(contentsOf: buf[0..<n])
+    }
+    guard let split = data.firstRange(of: Array("\r\n\r\n".utf8)) else { throw HTTPError.malformed(String(decoding: data, as: UTF8.self)) }
+    let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n")
+    let status = Int(head.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+    var hs: [String: String] = [:]
+    for line in head.dropFirst() {
+        if let c = line.firstIndex(of: ":") {
+            hs[line[..<c].lowercased()] = line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return HTTPResult(status: status, headers: hs, body: Array(data[split.upperBound...]))
+}
+
+public enum HTTPError: Error { case connect(Int), malformed(String) }

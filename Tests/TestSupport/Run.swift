@@ -1,0 +1,35 @@
+import Foundation
+
+/// Runs a command to completion; returns exit status and combined output.
+@discardableResult
+public func runCommand(_ path: String, _ args: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let inPipe = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
+    try p.run()
+    if let stdin {
+        DispatchQueue.global().async {
+            inPipe.fileHandleForWriting.write(Data(stdin))
+            try? inPipe.fileHandleForWriting.close()
+        }
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The package root (for fixtures and `pipelines/`).
+public let packageRoot: URL = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+    }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+}()

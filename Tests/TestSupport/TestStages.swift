@@ -1,0 +1,134 @@
+import Foundation
+import Pipeline
+import Synchronization
+
+/// In-memory stages for exercising the runtime without Redis or HTTP.
+
+/// Emits `batches` sample batches of `batch_size` gauges named `seq` whose values
+/// count up from 0 (`forever: true` keeps going until stopped).
+public struct CountingSourceConfig: StageConfig {
+    public static let type = "test_counter_source"
+    public static let role = StageRole.source
+    public static let summary = "Test: emits numbered samples."
+    public static let inputKind: ItemKind? = nil
+    public static let outputKind: ItemKind? = .samples
+    var batches: Int
+    var batchSize: Int
+    var forever: Bool
+    var name: String
+    public init(options o: OptionReader) {
+        batches = o.int("batches", default: 10, doc: "Batches to emit.")
+        batchSize = o.int("batch_size", default: 10, doc: "Samples per batch.")
+        forever = o.bool("forever", default: false, doc: "Emit until stopped.")
+        name = o.string("name", default: "seq", doc: "Metric name.")
+    }
+    public func makeStage(context: StageContext) throws -> Stage {
+        .source(CountingSource(config: self, origin: context.telemetry.registerOrigin(worker: "0", queueKey: context.id)))
+    }
+}
+
+public final class CountingSource: Source {
+    let config: CountingSourceConfig
+    let origin: UInt16
+    public let emitted = Atomic<Int>(0)
+    init(config: CountingSourceConfig, origin: UInt16) { self.config = config; self.origin = origin }
+    public func run(worker: Int, output: StageOutput, control: SourceControl) {
+        var next = 0
+        var b = 0
+        while (config.forever || b < config.batches) && !control.isStopping {
+            var s = SampleBatch()
+            let name = s.appendString(config.name)
+            for _ in 0..<config.batchSize {
+                s.records.append(SampleRecord(type: .gauge, origin: origin, value: Double(next), name: name))
+                next += 1
+            }
+            output.emit(Batch(samples: s))
+            emitted.add(config.batchSize, ordering: .relaxed)
+            TestRegistry.shared.add(emitted: config.batchSize)
+            b += 1
+        }
+    }
+}
+
+/// Sleeps a random 0–`max_delay_us` per batch, to shuffle completion order.
+public struct JitterTransformConfig: StageConfig {
+    public static let type = "test_jitter"
+    public static let role = StageRole.transform
+    public static let summary = "Test: random delay."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = .samples
+    var maxDelay: Int
+    public init(options o: OptionReader) { maxDelay = o.int("max_delay_us", default: 500, doc: "Max delay.") }
+    public func makeStage(context: StageContext) throws -> Stage { .transform(JitterTransform(maxDelay: maxDelay)) }
+}
+
+final class JitterTransform: Transform {
+    let maxDelay: Int
+    init(maxDelay: Int) { self.maxDelay = maxDelay }
+    func process(_ batch: inout Batch, worker: Int) {
+        if maxDelay > 0 { usleep(UInt32.random(in: 0...UInt32(maxDelay))) }
+    }
+}
+
+/// A payload-emitting source, for kind-mismatch checks.
+public struct PayloadSourceConfig: StageConfig {
+    public static let type = "test_payload_source"
+    public static let role = StageRole.source
+    public static let summary = "Test: emits nothing, declares payloads."
+    public static let inputKind: ItemKind? = nil
+    public static let outputKind: ItemKind? = .payloads
+    public init(options o: OptionReader) {}
+    public func makeStage(context: StageContext) throws -> Stage { .source(IdleSource()) }
+}
+
+final class IdleSource: Source {
+    func run(worker: Int, output: StageOutput, control: SourceControl) {}
+}
+
+/// Records the values it consumes under its stage id in `TestRegistry`.
+public struct CollectSinkConfig: StageConfig {
+    public static let type = "test_collect"
+    public static let role = StageRole.sink
+    public static let summary = "Test: collects sample values."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = nil
+    var ordered: Bool
+    var key: String
+    public init(options o: OptionReader) {
+        ordered = o.bool("ordered", default: true, doc: "Ask for source order.")
+        key = o.string("key", default: "", doc: "Registry key (default: stage id).")
+    }
+    public func makeStage(context: StageContext) throws -> Stage {
+        .sink(CollectSink(key: key.isEmpty ? context.id : key, ordered: ordered))
+    }
+}
+
+final class CollectSink: Sink {
+    let key: String
+    let ordered: Bool
+    init(key: String, ordered: Bool) { self.key = key; self.ordered = ordered }
+    var wantsOrderedInput: Bool { ordered }
+    func consume(_ batch: inout Batch, worker: Int) {
+        var values: [(String, Double)] = []
+        for (i, r) in batch.samples.records.enumerated() where !r.isDropped {
+            values.append((batch.samples.name(at: i), r.value))
+        }
+        TestRegistry.shared.append(key, values)
+    }
+}
+
+/// Where test sinks put what they saw. Tests use unique keys.
+public final class TestRegistry: Sendable {
+    public static let shared = TestRegistry()
+    private let state = Mutex<[String: [(String, Double)]]>([:])
+    private let emittedCount = Atomic<Int>(0)
+    public func append(_ key: String, _ values: [(String, Double)]) { state.withLock { $0[key, default: []] += values } }
+    public func values(_ key: String) -> [(String, Double)] { state.withLock { $0[key] ?? [] } }
+    public func add(emitted n: Int) { emittedCount.add(n, ordering: .relaxed) }
+}
+
+public let testRegistry: StageRegistry = [
+    CountingSourceConfig.self, JitterTransformConfig.self, PayloadSourceConfig.self, CollectSinkConfig.self,
+]
+
+public func uniqueKey(_ prefix: String = "k") -> String { "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())" }

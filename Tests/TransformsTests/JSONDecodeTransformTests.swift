@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import Pipeline
+import Testing
+@testable import Transforms
+
+func decoder(_ config: JSONDecodeConfig? = nil) -> JSONDecodeTransform {
+    let c = config ?? JSONDecodeConfig(options: OptionReader(describing: "d"))
+    return JSONDecodeTransform(config: c, context: StageContext(id: "d", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1))
+}
+
+func run(_ t: JSONDecodeTransform, _ payloads: [String]) -> Batch {
+    var p = PayloadBatch()
+    for s in payloads { p.append(Array(s.utf8), origin: 1) }
+    var batch = Batch(payloads: p)
+    t.process(&batch, worker: 0)
+    return batch
+}
+
+func reasons(_ b: Batch) -> [String] {
+    b.drops.entries.flatMap { e in Array(repeating: e.reason.name, count: e.count) }.sorted()
+}
+
+@Suite struct JSONDecodeTransformTests {
+    @Test func fullSample_extractsEveryField() {
+        let b = run(decoder(), [#"{"type":"summary","name":"rpc_seconds","value":0.25,"help":"RPC time","labels":{"svc":"api","code":200,"ok":true,"r":1.5},"quantiles":[0.5,0.9],"epsilons":[0.05,0.01],"extra":{"ignored":[1,2]}}"#])
+        #expect(b.kind == .samples)
+        #expect(b.samples.count == 1)
+        let s = b.samples
+        #expect(s.records[0].type == .summary)
+        #expect(s.name(at: 0) == "rpc_seconds")
+        #expect(s.records[0].value == 0.25)
+        #expect(s.string(s.records[0].help) == "RPC time")
+        #expect(s.labels(at: 0).map { "\($0.name)=\($0.value)" }.sorted() == ["code=200", "ok=true", "r=1.5", "svc=api"])
+        #expect(Array(s.numbers(s.records[0].quantiles)) == [0.5, 0.9])
+        #expect(Array(s.numbers(s.records[0].epsilons)) == [0.05, 0.01])
+        #expect(s.records[0].origin == 1)
+        #expect(b.drops.isEmpty)
+    }
+
+    @Test func arrayElement_yieldsOneSamplePerObjectAndDropsTheBadOnes() {
+        let b = run(decoder(), [#"[{"type":"counter","name":"a","value":1},{"type":"gauge","name":"b","value":2},3,{"type":"nope","name":"c","value":1}]"#])
+        #expect(b.samples.count == 2)
+        #expect(b.samples.name(at: 1) == "b")
+        #expect(reasons(b) == ["not_an_object", "unknown_type"])
+    }
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var payload: String
+        var reason: String
+        var testDescription: String { "\(reason): \(payload.prefix(40))" }
+    }
+
+    static let cases: [Case] = [
+        Case(payload: "not json", reason: "invalid_json"),
+        Case(payload: "", reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","name":"a","value":1"#, reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","name":"a","value":NaN}"#, reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","name":"a","value":Infinity}"#, reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","type":"gauge","name":"a","value":1}"#, reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","name":"a\u0000b","value":1}"#, reason: "invalid_json"),
+        Case(payload: #"{"type":"counter","name":"a","value":1e999}"#, reason: "invalid_json"),
+        Case(payload: "42", reason: "not_an_object"),
+        Case(payload: #""text""#, reason: "not_an_object"),
+        Case(payload: #"{"name":"a","value":1}"#, reason: "missing_field"),
+        Case(payload: #"{"type":"counter","value":1}"#, reason: "missing_field"),
+        Case(payload: #"{"type":"counter","name":"a"}"#, reason: "missing_field"),
+        Case(payload: #"{"type":"Counter","name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":"untyped","name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":7,"name":"a","value":1}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":["a"],"value":1}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":"1"}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":null}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":["x"]}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"x":null}}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"x":{"y":1}}}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"help":5}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"histogram","name":"a","value":1,"buckets":"1,2"}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"a","value":1,"buckets":[1,"2"]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"summary","name":"a","value":1,"quantiles":["x"],"epsilons":[0.1]}"#, reason: "bad_quantiles"),
+    ]
+
+    @Test(arguments: cases)
+    func malformedPayload_isDroppedWithItsReason(_ c: Case) {
+        let b = run(decoder(), [c.payload])
+        #expect(b.samples.count == 0)
+        #expect(reasons(b) == [c.reason])
+    }
+
+    @Test func limits_dropWithTheirOwnReasons() {
+        var c = JSONDecodeConfig(options: OptionReader(describing: "d"))
+        c.maxPayloadBytes = 200
+        c.maxSamplesPerPayload = 2
+        c.maxLabels = 2
+        c.maxNameBytes = 10
+        c.maxLabelValueBytes = 5
+        c.maxHelpBytes = 5
+        c.maxBuckets = 2
+        let t = decoder(c)
+        let b = run(t, [
+            "[" + String(repeating: #"{"type":"counter","name":"a","value":1},"#, count: 3).dropLast() + "]",
+            #"{"type":"counter","name":"a","value":1,"labels":{"a":"1","b":"2","c":"3"}}"#,
+            #"{"type":"counter","name":"abcdefghijk","value":1}"#,
+            #"{"type":"counter","name":"a","value":1,"labels":{"a":"123456"}}"#,
+            #"{"type":"counter","name":"a","value":1,"help":"123456"}"#,
+            #"{"type":"histogram","name":"a","value":1,"buckets":[1,2,3]}"#,
+            #"[{"type":"counter","name":"a","value":1},{"type":"counter","name":"b","value":1}]"#,
+            #"{"type":"counter","name":"a","value":1, "pad":"\#(String(repeating: "x", count: 300))"}"#,
+        ])
+        #expect(reasons(b) == ["payload_too_large", "too_long", "too_long", "too_long", "too_long", "too_many_labels", "too_many_samples"])
+        #expect(b.samples.count == 2)
+    }
+
+    @Test func failedSample_leavesNoTraceInTheArena() {
+        let b = run(decoder(), [#"[{"type":"counter","name":"first","value":1,"labels":{"x":"y"}},{"type":"counter","name":"zzz","value":1,"labels":{"p":"q","r":[]}},{"type":"gauge","name":"last","value":2}]"#])
+        #expect(b.samples.count == 2)
+        #expect(b.samples.labels.count == 1)
+        #expect(b.samples.name(at: 1) == "last")
+        #expect(!String(decoding: b.samples.bytes, as: UTF8.self).contains("zzz"))
+    }
+
+    @Test func hostileCorpus_isDroppedWithoutCrashing() throws {
+        var corpus: [[UInt8]] = []
+        var rng = SystemRandomNumberGenerator()
+        for n in [1, 7, 100, 4096] { corpus.append((0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }) }
+        corpus.append(Array((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8))
+        corpus.append(Array((String(repeating: "{\"a\":", count: 100_000) + "1" + String(repeating: "}", count: 100_000)).utf8))
+        corpus.append(Array(#"{"type":"counter","name":"\#(String(repeating: "n", count: 2_000_000))","value":1}"#.utf8))
+        let manyLabels = (0..<5000).map { "\"l\($0)\":\"v\"" }.joined(separator: ",")
+        corpus.append(Array(#"{"type":"counter","name":"a","value":1,"labels":{\#(manyLabels)}}"#.utf8))
+        corpus.append([0x7B, 0x22, 0x6E, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D])   // invalid UTF-8
+        corpus.append(Array(#"{"type":"counter","name":"a","value":-Infinity}"#.utf8))
+        corpus.append(Array(#"{"type":"counter","name":"a","value":1,"value":2}"#.utf8))
+        corpus.append(Array(#"[[[{"type":"counter","name":"a","value":1}]]]"#.utf8))
+        var p = PayloadBatch()
+        for c in corpus { p.append(c, origin: 0) }
+        var batch = Batch(payloads: p)
+        decoder().process(&batch, worker: 0)
+        #expect(batch.samples.count == 0)
+        #expect(batch.drops.total == corpus.count)
+        let r = Set(reasons(batch))
+        #expect(r.isSubset(of: ["invalid_json", "not_an_object", "payload_too_large", "too_many_labels", "too_long"]))
+        #expect(r.contains("payload_too_large"))
+        #expect(r.contains("too_many_labels"))
+    }
+}

@@ -1,0 +1,81 @@
+import Logging
+import Pipeline
+import Testing
+@testable import Transforms
+
+@Suite struct ValidateTransformTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var payload: String
+        var reason: String?   // nil: valid
+        var testDescription: String { "\(reason ?? "valid"): \(payload)" }
+    }
+
+    static let cases: [Case] = [
+        Case(payload: #"{"type":"counter","name":"http_requests_total","value":1,"labels":{"code":"200"}}"#, reason: nil),
+        Case(payload: #"{"type":"counter","name":"ns:sub_total","value":0}"#, reason: nil),
+        Case(payload: #"{"type":"gauge","name":"g","value":-5}"#, reason: nil),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1]}"#, reason: nil),
+        Case(payload: #"{"type":"summary","name":"s","value":1}"#, reason: nil),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5],"epsilons":[0]}"#, reason: nil),
+        Case(payload: #"{"type":"counter","name":"_x","value":1,"labels":{"_a":"1"}}"#, reason: nil),
+        Case(payload: #"{"type":"counter","name":"1abc","value":1}"#, reason: "invalid_name"),
+        Case(payload: #"{"type":"counter","name":"","value":1}"#, reason: "invalid_name"),
+        Case(payload: #"{"type":"counter","name":"a-b","value":1}"#, reason: "invalid_name"),
+        Case(payload: #"{"type":"counter","name":"a b","value":1}"#, reason: "invalid_name"),
+        Case(payload: #"{"type":"counter","name":"métrique","value":1}"#, reason: "invalid_name"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"__name__":"x"}}"#, reason: "invalid_label_name"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"a:b":"x"}}"#, reason: "invalid_label_name"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"9a":"x"}}"#, reason: "invalid_label_name"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":{"":"x"}}"#, reason: "invalid_label_name"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"labels":{"le":"1"}}"#, reason: "reserved_label"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"labels":{"quantile":"1"}}"#, reason: "reserved_label"),
+        Case(payload: #"{"type":"counter","name":"c","value":1,"labels":{"le":"1","quantile":"2"}}"#, reason: nil),
+        Case(payload: #"{"type":"counter","name":"c","value":-1}"#, reason: "bad_value"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5]}"#, reason: "bad_quantiles"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[1],"epsilons":[0.1]}"#, reason: "bad_quantiles"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0],"epsilons":[0.1]}"#, reason: "bad_quantiles"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5],"epsilons":[1]}"#, reason: "bad_quantiles"),
+        Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5],"epsilons":[-0.1]}"#, reason: "bad_quantiles"),
+    ]
+
+    @Test(arguments: cases)
+    func sample_isKeptOrDroppedWithItsReason(_ c: Case) {
+        var batch = run(decoder(), [c.payload])
+        #expect(batch.samples.count == 1, "decoding failed: \(reasons(batch))")
+        batch.drops.removeAll()
+        ValidateTransform().process(&batch, worker: 0)
+        #expect(reasons(batch) == (c.reason.map { [$0] } ?? []))
+        #expect(batch.liveSampleCount == (c.reason == nil ? 1 : 0))
+    }
+
+    @Test func nonFiniteValues_areRejectedExceptForGauges() {
+        var s = SampleBatch()
+        let name = s.appendString("x")
+        for t in MetricType.allCases {
+            var r = SampleRecord(type: t, origin: 0, value: .nan, name: name)
+            if t == .histogram { r.buckets = s.appendNumbers([1]) }
+            s.records.append(r)
+        }
+        var b = Batch(samples: s)
+        ValidateTransform().process(&b, worker: 0)
+        #expect(b.samples.records.map(\.isDropped) == [true, false, true, true])
+    }
+}
+
+@Suite struct SortLabelsTransformTests {
+    @Test func labels_areSortedByNamePerSample() {
+        var batch = run(decoder(), [#"[{"type":"counter","name":"a","value":1,"labels":{"z":"1","b":"2","a":"3","bb":"4"}},{"type":"counter","name":"b","value":1,"labels":{"y":"1","x":"2"}}]"#])
+        SortLabelsTransform().process(&batch, worker: 0)
+        #expect(batch.samples.labels(at: 0).map(\.name) == ["a", "b", "bb", "z"])
+        #expect(batch.samples.labels(at: 0).map(\.value) == ["3", "2", "4", "1"])
+        #expect(batch.samples.labels(at: 1).map(\.name) == ["x", "y"])
+    }
+
+    @Test func disabled_leavesOrderAsSent() {
+        var batch = run(decoder(), [#"{"type":"counter","name":"a","value":1,"labels":{"z":"1","a":"3"}}"#])
+        SortLabelsTransform(enabled: false).process(&batch, worker: 0)
+        #expect(batch.samples.labels(at: 0).map(\.name) == ["z", "a"])
+    }
+}
