@@ -59,9 +59,9 @@ struct QuantileStream: Sendable {
                 merged.append(tuples[i])
                 i += 1
             }
-            // An insertion strictly inside the list may be off by the local allowance;
-            // at either end the rank is exact.
-            let delta = (i == 0 || i == tuples.count) ? 0 : max(0, (allowance(rank)).rounded(.down) - 1)
+            // A new minimum or maximum has an exact rank; anywhere else it may be off
+            // by the local allowance.
+            let delta = (i == 0 || i == tuples.count) ? 0 : max(0, allowance(rank).rounded(.down) - 1)
             merged.append(Tuple(value: v, width: 1, delta: delta))
             n += 1
             rank += 1
@@ -97,6 +97,12 @@ struct QuantileStream: Sendable {
 
     /// The estimate for quantile `q`; NaN when empty.
     mutating func query(_ q: Double) -> Double {
+        if tuples.isEmpty && !buffer.isEmpty {
+            // Fewer observations than one buffer: answer exactly from them.
+            buffer.sort()
+            let i = max(0, Int((Double(buffer.count) * q).rounded(.up)) - 1)
+            return buffer[min(i, buffer.count - 1)]
+        }
         flush()
         guard !tuples.isEmpty else { return .nan }
         let target = (q * n).rounded(.up) + (allowance((q * n).rounded(.up)) / 2).rounded(.up)

@@ -1,0 +1,30 @@
+import Testing
+@testable import Sinks
+
+@Suite struct TextFormatTests {
+    /// Expected strings are what Go's strconv.FormatFloat(v, 'g', -1, 64) prints.
+    @Test(arguments: [
+        (0.0, "0"), (-0.0, "-0"), (1, "1"), (3, "3"), (-3, "-3"), (0.75, "0.75"), (0.1, "0.1"),
+        (123456, "123456"), (999999, "999999"), (1e6, "1e+06"), (1234567, "1.234567e+06"), (-2.5e6, "-2.5e+06"),
+        (0.0001, "0.0001"), (0.00001, "1e-05"), (0.000123, "0.000123"), (1.5e-7, "1.5e-07"),
+        (1e21, "1e+21"), (1e100, "1e+100"), (123456.5, "123456.5"), (Double.leastNonzeroMagnitude, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"), (0.30000000000000004, "0.30000000000000004"),
+        (100, "100"), (2.5, "2.5"), (1e15, "1e+15"), (12345678901234567168.0, "1.2345678901234567e+19"),
+        (Double.infinity, "+Inf"), (-Double.infinity, "-Inf"), (Double.nan, "NaN"),
+    ] as [(Double, String)])
+    func floats_formatLikeGoStrconvG(_ v: Double, _ expected: String) {
+        #expect(TextFormat.formatFloat(v) == expected)
+    }
+
+    @Test func labelValues_escapeBackslashQuoteAndNewlineOnly() {
+        var out: [UInt8] = []
+        Array("a\\b\"c\nd\te".utf8).withUnsafeBytes { TextFormat.appendLabelValue($0, to: &out) }
+        #expect(String(decoding: out, as: UTF8.self) == "a\\\\b\\\"c\\nd\te")
+    }
+
+    @Test func help_escapesBackslashAndNewlineButNotQuotes() {
+        var out: [UInt8] = []
+        Array("a\\b\"c\nd".utf8).withUnsafeBytes { TextFormat.appendHelp($0, to: &out) }
+        #expect(String(decoding: out, as: UTF8.self) == "a\\\\b\"c\\nd")
+    }
+}
