@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["gateway", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

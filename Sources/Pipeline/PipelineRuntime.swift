@@ -74,6 +74,11 @@ public final class PipelineRuntime: Sendable {
 
     public var state: State { run.withLock { $0.state } }
 
+    /// Items (payloads) all sources have emitted so far.
+    public var sourceItemsEmitted: UInt64 {
+        nodes.filter { $0.decl.role == .source }.reduce(0) { $0 + $1.stats.itemsOut.value }
+    }
+
     /// Starts sinks, then transforms, then sources.
     public func start() throws {
         try run.withLock { r in

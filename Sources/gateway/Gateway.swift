@@ -76,7 +76,8 @@ struct Run: ParsableCommand {
         }
         runtime.wait()
         let t = runtime.telemetry
-        logger.info("stopped", metadata: ["processed": "\(t.processedTotal)", "dropped": "\(t.droppedTotal())"])
+        // popped = processed + dropped when every element carries one sample.
+        logger.info("stopped", metadata: ["popped": "\(runtime.sourceItemsEmitted)", "processed": "\(t.processedTotal)", "dropped": "\(t.droppedTotal())"])
     }
 }
 

@@ -132,3 +132,28 @@ public let testRegistry: StageRegistry = [
 ]
 
 public func uniqueKey(_ prefix: String = "k") -> String { "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())" }
+
+/// Records raw payloads as strings under its stage id (or `key`) in `PayloadRegistry`.
+public struct CollectPayloadsSinkConfig: StageConfig {
+    public static let type = "test_collect_payloads"
+    public static let role = StageRole.sink
+    public static let summary = "Test: collects payloads."
+    public static let inputKind: ItemKind? = .payloads
+    public static let outputKind: ItemKind? = nil
+    var key: String
+    public init(options o: OptionReader) { key = o.string("key", default: "", doc: "Registry key.") }
+    public func makeStage(context: StageContext) throws -> Stage { .sink(CollectPayloadsSink(key: key.isEmpty ? context.id : key)) }
+}
+
+final class CollectPayloadsSink: Sink {
+    let key: String
+    init(key: String) { self.key = key }
+    var wantsOrderedInput: Bool { true }
+    func consume(_ batch: inout Batch, worker: Int) {
+        var out: [(String, Double)] = []
+        for i in 0..<batch.payloads.count {
+            out.append((batch.payloads.withPayload(i) { String(decoding: $0, as: UTF8.self) }, Double(batch.payloads.origins[i])))
+        }
+        TestRegistry.shared.append(key, out)
+    }
+}

@@ -1,0 +1,61 @@
+# prom-stream-gateway — `make run` and `make test` work on a fresh Debian 12 /
+# Ubuntu machine as root: they install what is missing, then build and run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Debian packages the build, the tests and `make run` need.
+APT_PACKAGES := libhiredis-dev libjansson-dev zlib1g-dev redis-server prometheus ca-certificates
+LISTEN ?= 0.0.0.0:9091
+REDIS_HOST ?= 127.0.0.1
+REDIS_PORT ?= 6379
+SWIFT_BUILD_FLAGS ?=
+
+.PHONY: help deps build release run test validate stages clean
+
+help:
+	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
+	@echo "make test      install deps, build, run every test"
+	@echo "make release   build the release binary (.build/release/gateway)"
+	@echo "make validate  gateway validate on every file in pipelines/"
+
+# Installs only what is missing; `apt-get update` only when something is.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@command -v swift >/dev/null || { echo "swift 6 is required (https://www.swift.org/install/linux/)"; exit 1; }
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS)
+
+release: deps
+	./scripts/build-release.sh
+
+run: release
+	@if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+	  echo "using the Redis on $(REDIS_HOST):$(REDIS_PORT)"; \
+	else \
+	  echo "starting a local non-persistent redis-server on $(REDIS_HOST):$(REDIS_PORT)"; \
+	  redis-server --bind $(REDIS_HOST) --port $(REDIS_PORT) --save '' --appendonly no --daemonize yes --logfile /tmp/prom-stream-gateway-redis.log; \
+	  for i in $$(seq 50); do redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	fi
+	Redis__ConnectionString=$${Redis__ConnectionString:-$(REDIS_HOST):$(REDIS_PORT)} \
+	  exec .build/release/gateway run --listen $(LISTEN)
+
+# Every test: unit, integration (real redis-server, started by the tests on free
+# ports) and end to end (the gateway binary, promtool, a real Prometheus).
+test: deps
+	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+
+validate: build
+	@for f in pipelines/*.yaml; do .build/debug/gateway validate --config $$f || exit 1; done
+
+stages: build
+	@.build/debug/gateway stages
+
+clean:
+	rm -rf .build .build-*

@@ -1,0 +1,165 @@
+import Foundation
+import Logging
+import Pipeline
+import Sources
+import Testing
+import TestSupport
+
+let registry: StageRegistry = [RedisListConfig.self, CollectPayloadsSinkConfig.self]
+
+/// Starts a redis_list → collector pipeline against `url`.
+func startPipeline(url: String, key: String, options: String = "") throws -> PipelineRuntime {
+    let spec = try PipelineSpec.load(yaml: """
+        sources:
+          queue: { type: redis_list, url: "\(url)", key: "q", block_timeout: 200ms \(options) }
+        sinks:
+          out: { type: test_collect_payloads, inputs: [queue], key: \(key) }
+        """, environment: [:], registry: registry)
+    let runtime = try PipelineRuntime(spec: spec, logger: Logger(label: "test"))
+    try runtime.start()
+    return runtime
+}
+
+func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
+    runtime.telemetry.collect().first { $0.name == "prom_stream_gateway_" + name }?.samples.reduce(0) { $0 + $1.value } ?? -1
+}
+
+@Suite struct RedisListSourceTests {
+    @Test func pushedElements_arriveInPushOrder_withSeveralPopsInFlight() throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        let values = (0..<5000).map { "v\($0)" }
+        try redis.push(values, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", workers: 4, pop_count: 7, batch_size: 50")
+        #expect(eventually { TestRegistry.shared.values(key).count == 5000 })
+        runtime.stop(); runtime.wait()
+        #expect(TestRegistry.shared.values(key).map(\.0) == values)
+        #expect(try redis.llen("q") == 0)
+        #expect(metaValue(runtime, "redis_popped_elements_total") == 5000)
+    }
+
+    @Test func emptyList_blocksInRedisInsteadOfSpinning() throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        let runtime = try startPipeline(url: redis.url, key: key)
+        Thread.sleep(forTimeInterval: 1.2)
+        try redis.push(["late"], key: "q")
+        #expect(eventually(timeout: 2) { TestRegistry.shared.values(key).count == 1 })
+        runtime.stop(); runtime.wait()
+        // BLMPOP with a 200 ms block: about 5 empty pops a second, plus the first RPOPs.
+        let empty = metaValue(runtime, "redis_queue_empty_pops_total")
+        #expect(empty >= 2 && empty < 20, "empty pops: \(empty)")
+    }
+
+    @Test func redisRestartedMidStream_reconnectsAndContinues() throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        try redis.push((0..<100).map { "a\($0)" }, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", max_backoff: 200ms")
+        #expect(eventually { TestRegistry.shared.values(key).count == 100 })
+        #expect(runtime.health.allReady)
+        redis.stop()
+        #expect(eventually(timeout: 5) { !runtime.health.allReady })
+        Thread.sleep(forTimeInterval: 0.5)
+        try redis.restart()
+        #expect(eventually(timeout: 5) { runtime.health.allReady })
+        try redis.push((0..<100).map { "b\($0)" }, key: "q")
+        #expect(eventually { TestRegistry.shared.values(key).count == 200 })
+        runtime.stop(); runtime.wait()
+        #expect(metaValue(runtime, "redis_reconnects_total") >= 1)
+        #expect(runtime.state == .stopped)
+    }
+
+    @Test func unreachableAtStartup_retriesUntilRedisAppears() throws {
+        let redis = try RedisServer()
+        redis.stop()
+        let key = uniqueKey()
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", max_backoff: 200ms")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(!runtime.health.allReady)
+        #expect(runtime.health.snapshot.first?.detail.contains("127.0.0.1:\(redis.port)") == true)
+        try redis.restart()
+        try redis.push(["x"], key: "q")
+        #expect(eventually { TestRegistry.shared.values(key).count == 1 })
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func aclUser_authenticatesFromTheURL_andBadPasswordIsNotReady() throws {
+        let redis = try RedisServer(args: ["--user", "default", "off", "--user", "alice", "on", ">s3cret", "~*", "&*", "+@all"])
+        let admin = try redis.client()
+        try admin.command("AUTH", "alice", "s3cret")
+        admin.append([Array("LPUSH".utf8), Array("q".utf8), Array("hello".utf8)])
+        _ = try admin.withReply { _ in 0 }
+
+        let good = uniqueKey()
+        let runtime = try startPipeline(url: "redis://alice:s3cret@127.0.0.1:\(redis.port)/0", key: good)
+        #expect(eventually { TestRegistry.shared.values(good).map(\.0) == ["hello"] })
+        runtime.stop(); runtime.wait()
+
+        let bad = try startPipeline(url: "127.0.0.1:\(redis.port),user=alice,password=wrong", key: uniqueKey(), options: ", max_backoff: 100ms")
+        Thread.sleep(forTimeInterval: 0.6)
+        #expect(!bad.health.allReady)
+        #expect(bad.health.snapshot.first?.detail.contains("authentication failed") == true)
+        bad.stop(); bad.wait()
+        #expect(bad.state == .stopped)
+    }
+
+    @Test func requirepassAndDatabase_fromTheDotNetForm() throws {
+        let redis = try RedisServer(args: ["--requirepass", "pw"])
+        let c = try redis.client()
+        try c.command("AUTH", "pw")
+        try c.command("SELECT", "3")
+        try c.command("LPUSH", "q", "in-db-3")
+        let key = uniqueKey()
+        let runtime = try startPipeline(url: "127.0.0.1:\(redis.port),password=pw,defaultDatabase=3,abortConnect=false", key: key)
+        #expect(eventually { TestRegistry.shared.values(key).map(\.0) == ["in-db-3"] })
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func wrongTypeKey_isCountedAndRetriedWithoutCrashing() throws {
+        let redis = try RedisServer()
+        let c = try redis.client()
+        try c.command("SET", "q", "not a list")
+        let key = uniqueKey()
+        let runtime = try startPipeline(url: redis.url, key: key)
+        #expect(eventually(timeout: 3) { metaValue(runtime, "redis_errors_total") >= 1 })
+        try c.command("DEL", "q")
+        try redis.push(["ok"], key: "q")
+        #expect(eventually(timeout: 5) { TestRegistry.shared.values(key).map(\.0) == ["ok"] })
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func stop_emitsWhatWasAlreadyPopped() throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        try redis.push((0..<20000).map { "p\($0)" }, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", pop_count: 100, workers: 4")
+        #expect(eventually { TestRegistry.shared.values(key).count > 0 })
+        runtime.stop(); runtime.wait()
+        let got = TestRegistry.shared.values(key).count
+        #expect(got + (try redis.llen("q")) == 20000)
+        #expect(Double(got) == metaValue(runtime, "redis_popped_elements_total"))
+    }
+}
+
+@Suite struct RedisURLTests {
+    @Test(arguments: [
+        ("localhost:6379", RedisURL(host: "localhost", port: 6379)),
+        ("redis", RedisURL(host: "redis", port: 6379)),
+        ("redis://10.0.0.1:7000/2", RedisURL(host: "10.0.0.1", port: 7000, database: 2)),
+        ("redis://:p%40ss@h:1", RedisURL(host: "h", port: 1, password: "p@ss")),
+        ("redis://u:p@h:1/0", RedisURL(host: "h", port: 1, user: "u", password: "p")),
+        ("redis://h", RedisURL(host: "h", port: 6379)),
+        ("redis://[::1]:6380", RedisURL(host: "::1", port: 6380)),
+        ("cache:6380,password=x,defaultDatabase=4", RedisURL(host: "cache", port: 6380, password: "x", database: 4)),
+        ("cache:6380, user=u ,password=x=y,abortConnect=false,connectTimeout=100", RedisURL(host: "cache", port: 6380, user: "u", password: "x=y")),
+    ] as [(String, RedisURL)])
+    func connectionString_parses(_ text: String, _ expected: RedisURL) throws {
+        #expect(try RedisURL.parse(text).get() == expected)
+    }
+
+    @Test(arguments: ["rediss://h:1", "h:notaport", "redis://h:1/x", "h:1,ssl=true", "h:1,defaultDatabase=-1", ",password=x"])
+    func badConnectionString_isRejected(_ text: String) {
+        if case .success(let u) = RedisURL.parse(text) { Issue.record("accepted \(text) as \(u)") }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The built `gateway` binary run as a child process, the way users run it.
+public final class GatewayProcess: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
+    private let logURL: URL
+
+    /// `.build/<config>/gateway`, next to the test bundle.
+    public static var binary: String {
+        if let env = ProcessInfo.processInfo.environment["GATEWAY_BIN"] { return env }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("gateway").path
+    }
+
+    /// Starts `gateway run` with `args` and `environment` (added to a minimal one)
+    /// listening on a free port, and waits until `/` answers.
+    public init(args: [String] = [], environment: [String: String] = [:]) throws {
+        port = freePort()
+        logURL = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["run", "--listen", "127.0.0.1:\(port)"] + args
+        var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "LOG_LEVEL": "debug"]
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let log = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        guard eventually(timeout: 15, { (try? httpGet(port: port, path: "/", timeout: 1))?.status == 200 || !process.isRunning }),
+              process.isRunning else {
+            throw StartError(log: self.log)
+        }
+    }
+
+    public struct StartError: Error, CustomStringConvertible { public var log: String; public var description: String { "gateway did not start:\n\(log)" } }
+
+    deinit {
+        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        try? FileManager.default.removeItem(at: logURL)
+    }
+
+    public var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    public func metrics() throws -> String { try httpGet(port: port, path: "/metrics").text }
+
+    /// The value of the first line of the page that starts with `series` followed by a space.
+    public func value(_ series: String) throws -> Double? {
+        for line in try metrics().split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.split(separator: " ").last!) ?? (line.hasSuffix("+Inf") ? .infinity : .nan)
+        }
+        return nil
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status and how long it took.
+    public func terminate(timeout: Double = 10) -> (status: Int32, seconds: Double) {
+        let start = Date()
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = start.addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return (process.terminationStatus, Date().timeIntervalSince(start))
+    }
+}
