@@ -188,7 +188,6 @@ public final class RedisListSource: Source {
                                  Array("COUNT".utf8), Array(String(config.popCount).utf8)]
         var batch = PayloadBatch()
         var nextLLEN: UInt64 = 0
-        var replySlot = 0     // in-flight slot of the next reply
 
         func flush() {
             guard !batch.isEmpty else { return }
@@ -198,31 +197,24 @@ public final class RedisListSource: Source {
             batch.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
         }
 
+        var idle = false   // the last pop found the list empty
         while !control.isStopping {
             if monotonicNanos() >= nextLLEN {
-                if case .integer(let n) = try c.command("LLEN", config.key) { pending.set(Double(n)) }
+                do {
+                    if case .integer(let n) = try c.command("LLEN", config.key) { pending.set(Double(n)) }
+                } catch .reply(let message) {
+                    errors.add()   // e.g. WRONGTYPE; the connection itself is fine
+                    warnings.warning("LLEN `\(config.key)` failed: \(message)")
+                }
                 nextLLEN = monotonicNanos() + UInt64(config.pendingInterval.inSeconds * 1e9)
             }
-            // Keep `workers` pops in flight until one comes back empty.
-            var inFlight = 0
-            var sawEmpty = false, sawError = false
-            for _ in 0..<config.workers { c.append(rpop); inFlight += 1 }
-            while inFlight > 0 {
-                let slotOfReply = replySlot
-                replySlot = (replySlot + 1) % config.workers
-                let got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slotOfReply]) }
-                inFlight -= 1
-                if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slotOfReply].add() }
-                if batch.count >= config.batchSize { flush() }
-                if !sawEmpty && !sawError && !control.isStopping && monotonicNanos() < nextLLEN {
-                    c.append(rpop); inFlight += 1
+            if idle {
+                // Wait in Redis until something is pushed (or the block times out).
+                guard hasBLMPOP else {
+                    control.sleep(seconds: config.emptyBackoff.inSeconds)
+                    idle = false
+                    continue
                 }
-            }
-            replySlot = 0
-            flush()
-            if sawError { control.sleep(seconds: 1); continue }   // e.g. WRONGTYPE: retry, slowly
-            guard sawEmpty, !control.isStopping else { continue }
-            if hasBLMPOP {
                 c.append(blmpop)
                 let got = try c.withReply { r throws(RedisError) -> Int in
                     // BLMPOP replies [key, [elements…]] or nil on time-out.
@@ -231,12 +223,31 @@ public final class RedisListSource: Source {
                     }
                     return try take(list, into: &batch, origin: origins[0])
                 }
-                if got == 0 { emptyPops[0].add() }
                 flush()
+                if got == 0 { emptyPops[0].add() }
                 if got < 0 { control.sleep(seconds: 1) }
-            } else {
-                control.sleep(seconds: config.emptyBackoff.inSeconds)
+                idle = got <= 0
+                continue
             }
+            // Keep `workers` pops in flight until one comes back empty.
+            var inFlight = 0
+            var sawEmpty = false, sawError = false
+            for _ in 0..<config.workers { c.append(rpop); inFlight += 1 }
+            var replySlot = 0
+            while inFlight > 0 {
+                let slot = replySlot
+                replySlot = (replySlot + 1) % config.workers
+                let got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slot]) }
+                inFlight -= 1
+                if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slot].add() }
+                if batch.count >= config.batchSize { flush() }
+                if !sawEmpty && !sawError && !control.isStopping && monotonicNanos() < nextLLEN {
+                    c.append(rpop); inFlight += 1
+                }
+            }
+            flush()
+            if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
+            idle = sawEmpty
         }
     }
 
