@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and `make run` need.
-APT_PACKAGES := libhiredis-dev libjansson-dev zlib1g-dev redis-server prometheus ca-certificates
+APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev redis-server prometheus ca-certificates
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379

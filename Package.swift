@@ -19,13 +19,14 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CPCRE2", path: "Sources/CPCRE2"),
 
         .target(name: "Pipeline", dependencies: [
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Sources", dependencies: ["Pipeline", "CHiredis"]),
-        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson"]),
+        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CPCRE2"]),
         .target(name: "Sinks", dependencies: [
             "Pipeline", "CZlib",
             .product(name: "NIOCore", package: "swift-nio"),

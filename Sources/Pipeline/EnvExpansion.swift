@@ -1,6 +1,9 @@
 /// Expands `${VAR}` and `${VAR:-default}` in configuration text before it is parsed.
 /// `$$` is a literal `$`. An unset `${VAR}` without default is an error (it names the
-/// variable and line) rather than a silent empty string.
+/// variable and line) rather than a silent empty string. `${1}`, `${2}`, … are not
+/// variables (names cannot start with a digit) and stay as written, so relabel
+/// replacements like `${1}_seconds` need no escaping; a named regex group must be
+/// written `$${name}` (or `$name`).
 public func expandEnvironment(_ text: String, environment: [String: String]) -> Result<String, ConfigErrors> {
     var out = ""
     out.reserveCapacity(text.utf8.count)
@@ -23,12 +26,14 @@ public func expandEnvironment(_ text: String, environment: [String: String]) -> 
         } else {
             name = body; fallback = nil
         }
-        if let value = environment[String(name)], !(fallback != nil && value.isEmpty) {
+        if let first = name.first, first.isNumber {
+            out += text[i...close]   // a regex group reference, not a variable
+        } else if let value = environment[String(name)], !(fallback != nil && value.isEmpty) {
             out += value
         } else if let fallback {
             out += fallback
         } else {
-            errors.append(ConfigError(line: line, message: "environment variable `\(name)` is not set and `${\(name)}` has no default (write `${\(name):-value}`)"))
+            errors.append(ConfigError(line: line, message: "environment variable `\(name)` is not set and `${\(name)}` has no default (write `${\(name):-value}`; a literal `${\(name)}`, such as a named regex group, is written `$${\(name)}`)"))
         }
         i = text.index(after: close)
     }

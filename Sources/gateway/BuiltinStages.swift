@@ -11,5 +11,6 @@ let builtinStages: StageRegistry = [
     JSONDecodeConfig.self,
     ValidateConfig.self,
     SortLabelsConfig.self,
+    RelabelConfig.self,
     PrometheusSinkConfig.self,
 ]

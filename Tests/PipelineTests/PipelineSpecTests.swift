@@ -156,6 +156,7 @@ import TestSupport
         ("$${A}", ["A": "y"], "${A}"),
         ("a$b", [:], "a$b"),
         ("${A:-}", [:], ""),
+        ("${1}_x", [:], "${1}_x"),
         ("${A}${B:-2}", ["A": "1"], "12"),
     ] as [(String, [String: String], String)])
     func envExpansion_substitutesVariablesAndDefaults(_ input: String, _ env: [String: String], _ expected: String) throws {
