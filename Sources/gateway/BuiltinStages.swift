@@ -12,5 +12,6 @@ let builtinStages: StageRegistry = [
     ValidateConfig.self,
     SortLabelsConfig.self,
     RelabelConfig.self,
+    StaticLabelsConfig.self,
     PrometheusSinkConfig.self,
 ]
