@@ -10,13 +10,14 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps build release run test validate stages clean
+.PHONY: help deps build release run test validate stages bench clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
 	@echo "make test      install deps, build, run every test"
 	@echo "make release   build the release binary (.build/release/gateway)"
 	@echo "make validate  gateway validate on every file in pipelines/"
+	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps:
@@ -50,6 +51,10 @@ run: release
 test: deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+
+# Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
+bench: deps
+	./scripts/bench.sh
 
 validate: build
 	@for f in pipelines/*.yaml; do .build/debug/gateway validate --config $$f || exit 1; done

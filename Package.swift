@@ -38,6 +38,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
+        .executableTarget(name: "bench", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "CJansson"]),
+
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
         .target(name: "TestSupport", dependencies: ["Pipeline", "Sources"], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),

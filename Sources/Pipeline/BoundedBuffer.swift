@@ -47,7 +47,7 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
     /// Appends `element`, waiting for room under `block`. Returns false when the
     /// element was discarded (`drop_newest` and full).
     @discardableResult
-    public func push(_ element: Element) -> Bool {
+    public func push(_ element: consuming Element) -> Bool {
         lock.lock()
         while count == capacity {
             if whenFull == .dropNewest {
@@ -59,7 +59,7 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
             lock.wait()
             waitingProducers -= 1
         }
-        slots[(head + count) % capacity] = element
+        slots[(head + count) % capacity] = consume element   // moved: the consumer becomes the only owner
         count += 1
         if waitingConsumers > 0 { lock.broadcast() }
         lock.unlock()

@@ -147,15 +147,16 @@ public final class PipelineRuntime: Sendable {
 
     private func runTransform(_ transform: any Transform, node: Node, worker: Int, sequencer: Sequencer) {
         let input = node.input!, output = node.output!
-        while let (batch, ticket) = input.pop() {
-            var batch = batch
+        // `while var` and `consume`: the batch must have exactly one owner, or the
+        // stage's first write copies every buffer of it (copy-on-write).
+        while case (var batch, let ticket)? = input.pop() {
             node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             transform.process(&batch, worker: worker)
             telemetry.record(drops: batch.drops)
             batch.drops.removeAll()
             sequencer.waitForTurn(ticket)
-            if batch.itemCount > 0 { output.emit(batch) }
+            if batch.itemCount > 0 { output.emit(consume batch) }
             sequencer.finishTurn()
         }
     }
@@ -163,8 +164,7 @@ public final class PipelineRuntime: Sendable {
     private func runSink(_ sink: any Sink, node: Node, worker: Int, sequencer: Sequencer) {
         let input = node.input!
         let ordered = sink.wantsOrderedInput
-        while let (batch, ticket) = input.pop() {
-            var batch = batch
+        while case (var batch, let ticket)? = input.pop() {
             node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             if ordered { sequencer.waitForTurn(ticket) }

@@ -10,10 +10,12 @@ public final class StageOutput: Sendable {
     }
 
     /// Hands `batch` on, waiting for room unless a target drops when full.
-    public func emit(_ batch: Batch) {
+    public func emit(_ batch: consuming Batch) {
         stats.batchesOut.add()
         stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
-        for t in targets { t.push(batch) }
+        guard let last = targets.last else { return }
+        for t in targets.dropLast() { t.push(copy batch) }
+        last.push(consume batch)   // a linear pipeline hands its buffers on without a copy
     }
 
     func finish() { for t in targets { t.producerFinished() } }

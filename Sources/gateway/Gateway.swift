@@ -9,7 +9,7 @@ struct Gateway: ParsableCommand {
         commandName: "gateway",
         abstract: "Drains JSON samples from Redis lists, aggregates them and serves /metrics for Prometheus.",
         version: GatewayVersion.current,
-        subcommands: [Run.self, Validate.self, Stages.self],
+        subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self],
         defaultSubcommand: Run.self)
 }
 

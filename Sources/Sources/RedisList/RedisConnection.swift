@@ -90,13 +90,20 @@ public final class RedisConnection {
     /// replies are thrown.
     @discardableResult
     public func command(_ args: String...) throws(RedisError) -> RedisValue {
+        try command(contentsOf: args)
+    }
+
+    /// Sends one command given as a list of arguments.
+    @discardableResult
+    public func command(contentsOf args: [String]) throws(RedisError) -> RedisValue {
         append(args.map { Array($0.utf8) })
         let value = try withReply { r throws(RedisError) in Self.copy(r) }
         if case .error(let message) = value { throw .reply(message) }
         return value
     }
 
-    static func copy(_ r: UnsafePointer<redisReply>) -> RedisValue {
+    /// Copies a reply into Swift values.
+    public static func copy(_ r: UnsafePointer<redisReply>) -> RedisValue {
         switch r.pointee.type {
         case REDIS_REPLY_STRING:
             return .string(Array(UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len)))

@@ -4,13 +4,14 @@ import Pipeline
 
 /// Drains a Redis list that senders `LPUSH` onto (SPEC §7).
 ///
-/// **Popping.** One connection, `workers` `RPOP key pop_count` requests in flight
-/// (pipelined). Redis executes the requests of one connection in order and
+/// **Popping.** One connection, `workers × pipeline` `RPOP key pop_count` requests
+/// in flight (pipelined). Redis executes the requests of one connection in order and
 /// replies in order, so elements leave this stage in push order however many pops
-/// are in flight — several independent connections could not promise that. The
-/// `worker` label of the meta-metrics is the in-flight slot (0…workers−1), the
-/// counterpart of the .NET gateway's worker loops. Replies are copied into a batch
-/// of up to `batch_size` elements and freed at once.
+/// are in flight — several independent connections could not promise that. Request
+/// `n` belongs to worker `n mod workers`, the `worker` label of the meta-metrics and
+/// the counterpart of the .NET gateway's worker loops. The defaults (25 × 2 × 16)
+/// keep the .NET settings' meaning and still move 400 elements per round trip.
+/// Replies are copied into a batch of up to `batch_size` elements and freed at once.
 ///
 /// **Empty list.** When a pop comes back empty the source neither spins nor sleeps
 /// blindly: on Redis ≥ 7 it blocks in `BLMPOP block_timeout RIGHT key COUNT
@@ -36,6 +37,7 @@ public struct RedisListConfig: StageConfig {
     public var key: String
     public var popCount: Int
     public var workers: Int
+    public var pipeline: Int
     public var batchSize: Int
     public var connectTimeout: Duration
     public var readTimeout: Duration
@@ -59,7 +61,8 @@ public struct RedisListConfig: StageConfig {
         }
         key = o.string("key", default: Self.defaultKey, doc: "The list senders LPUSH onto.")
         popCount = o.int("pop_count", default: 25, range: 1...100_000, doc: "Elements per RPOP (Redis__MetricQueuePopCount).")
-        workers = o.int("workers", default: 2, range: 1...64, doc: "RPOP requests in flight on the connection (Redis__MetricQueueWorkers); each is a `worker` label.")
+        workers = o.int("workers", default: 2, range: 1...64, doc: "Pop workers (Redis__MetricQueueWorkers): the `worker` label of the meta-metrics.")
+        pipeline = o.int("pipeline", default: 16, range: 1...1024, doc: "RPOP requests each worker keeps in flight; workers × pipeline are pipelined on the one connection.")
         batchSize = o.int("batch_size", default: 1000, range: 1...1_000_000, doc: "Emit a batch once it holds this many elements (or when the list runs empty).")
         connectTimeout = o.duration("connect_timeout", default: .seconds(2), doc: "Time-out for establishing a connection.")
         readTimeout = o.duration("read_timeout", default: .seconds(5), doc: "Time-out for any reply; must exceed block_timeout.")
@@ -192,9 +195,10 @@ public final class RedisListSource: Source {
         func flush() {
             guard !batch.isEmpty else { return }
             popped.add(UInt64(batch.count))
-            output.emit(Batch(payloads: batch))
-            batch = PayloadBatch()
-            batch.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
+            var full = PayloadBatch()
+            full.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
+            swap(&full, &batch)   // hand the filled buffers on with a single owner
+            output.emit(Batch(payloads: full))
         }
 
         var idle = false   // the last pop found the list empty
@@ -229,21 +233,25 @@ public final class RedisListSource: Source {
                 idle = got <= 0
                 continue
             }
-            // Keep `workers` pops in flight until one comes back empty.
-            var inFlight = 0
-            var sawEmpty = false, sawError = false
-            for _ in 0..<config.workers { c.append(rpop); inFlight += 1 }
-            var replySlot = 0
+            // Pops in flight grow from `workers` (doubling per full reply) to
+            // workers × pipeline, and stop at the first reply that is not full: a
+            // backlog is drained with deep pipelining, a trickle costs few empty pops.
+            var inFlight = 0, target = config.workers
+            let maxInFlight = config.workers * config.pipeline
+            var sawEmpty = false, sawError = false, sawShort = false
+            var received = 0
+            while inFlight < target { c.append(rpop); inFlight += 1 }
             while inFlight > 0 {
-                let slot = replySlot
-                replySlot = (replySlot + 1) % config.workers
+                let slot = received % config.workers
+                received += 1
                 let got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slot]) }
                 inFlight -= 1
                 if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slot].add() }
+                if got < config.popCount { sawShort = true }
                 if batch.count >= config.batchSize { flush() }
-                if !sawEmpty && !sawError && !control.isStopping && monotonicNanos() < nextLLEN {
-                    c.append(rpop); inFlight += 1
-                }
+                guard !sawShort, !sawError, !control.isStopping, monotonicNanos() < nextLLEN else { continue }
+                target = min(maxInFlight, target * 2)
+                while inFlight < target { c.append(rpop); inFlight += 1 }
             }
             flush()
             if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly

@@ -1,4 +1,5 @@
 import CJansson
+import Glibc
 import Logging
 import Pipeline
 
@@ -138,21 +139,21 @@ public final class JSONDecodeTransform: Transform {
             let v = json_object_iter_value(it)!
             iter = json_object_iter_next(object, it)
             switch key.count {
-            case 4 where key.elementsEqual("type".utf8):
+            case 4 where key.equals("type"):
                 guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
                 guard let t = MetricType(bytes: stringBytes(v)) else { failure = .unknownType; break fieldLoop }
                 type = t
-            case 4 where key.elementsEqual("name".utf8):
+            case 4 where key.equals("name"):
                 guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
                 let s = stringBytes(v)
                 guard s.count <= config.maxNameBytes else { failure = .tooLong; break fieldLoop }
                 name = out.appendBytes(s)
-            case 5 where key.elementsEqual("value".utf8):
+            case 5 where key.equals("value"):
                 switch JSONType(v) {
                 case .integer, .real: value = json_number_value(v)
                 default: failure = .wrongFieldType; break fieldLoop
                 }
-            case 4 where key.elementsEqual("help".utf8):
+            case 4 where key.equals("help"):
                 switch JSONType(v) {
                 case .string:
                     let s = stringBytes(v)
@@ -161,7 +162,7 @@ public final class JSONDecodeTransform: Transform {
                 case .null: break
                 default: failure = .wrongFieldType; break fieldLoop
                 }
-            case 6 where key.elementsEqual("labels".utf8):
+            case 6 where key.equals("labels"):
                 switch JSONType(v) {
                 case .object:
                     labelStart = UInt32(out.labels.count)
@@ -170,12 +171,12 @@ public final class JSONDecodeTransform: Transform {
                 case .null: break
                 default: failure = .wrongFieldType; break fieldLoop
                 }
-            case 7 where key.elementsEqual("buckets".utf8):
+            case 7 where key.equals("buckets"):
                 switch decodeNumbers(v, max: config.maxBuckets, into: &out) {
                 case .success(let span): buckets = span
                 case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badBuckets : wrap.reason; break fieldLoop
                 }
-            case 9 where key.elementsEqual("quantiles".utf8), 8 where key.elementsEqual("epsilons".utf8):
+            case 9 where key.equals("quantiles"), 8 where key.elementsEqual("epsilons".utf8):
                 switch decodeNumbers(v, max: config.maxQuantiles, into: &out) {
                 case .success(let span): if key.count == 9 { quantiles = span } else { epsilons = span }
                 case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badQuantiles : wrap.reason; break fieldLoop
@@ -257,4 +258,12 @@ public final class JSONDecodeTransform: Transform {
 func formatShortest(_ v: Double) -> String {
     if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
     return v.description
+}
+
+extension UnsafeRawBufferPointer {
+    /// Byte equality with a literal, without the generic `elementsEqual` path.
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        count == literal.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0)
+    }
 }

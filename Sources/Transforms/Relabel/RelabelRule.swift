@@ -18,6 +18,7 @@ public struct RelabelRule: Sendable {
     public var replacement: String
     public var modulus: UInt64
     let sourceBytes: [[UInt8]]
+    let targetBytes: [UInt8]
     let separatorBytes: [UInt8]
     let target: ReplacementTemplate
     let replacementTemplate: ReplacementTemplate
@@ -42,6 +43,7 @@ public struct RelabelRule: Sendable {
             return nil
         }
         sourceBytes = sourceLabels.map { Array($0.utf8) }
+        targetBytes = Array(targetLabel.utf8)
         separatorBytes = Array(separator.utf8)
         let r = regex
         target = ReplacementTemplate(targetLabel) { r.groupNumber($0) }

@@ -55,35 +55,49 @@ public struct RelabelConfig: StageConfig {
 public final class RelabelTransform: Transform {
     let rules: [RelabelRule]
     let cacheSize: Int
-    private let states: [WorkerState]
+    private let boxes: [Box]
 
     public init(rules: [RelabelRule], cacheSize: Int = 8192, workers: Int = 1) {
         self.rules = rules
         self.cacheSize = cacheSize
-        states = (0..<max(1, workers)).map { _ in WorkerState(rules: rules) }
+        boxes = (0..<max(1, workers)).map { _ in Box(WorkerState(rules: rules)) }
     }
 
-    /// What a worker reuses from sample to sample. Touched by one worker only.
-    final class WorkerState: @unchecked Sendable {
+    /// Holds one worker's state between batches. Touched by that worker only.
+    final class Box: @unchecked Sendable {
+        var state: WorkerState
+        init(_ s: WorkerState) { state = s }
+    }
+
+    /// What a worker reuses from sample to sample. A struct moved out of its box for
+    /// the length of a batch, so the hot loop pays no dynamic exclusivity checks.
+    struct WorkerState {
         var name = ByteSpan.empty
         var labels: [LabelRef] = []
         var changed = false
         var value: [UInt8] = []
         var scratch: [UInt8] = []
-        let matchData: [PCRE2MatchData]
-        /// Per rule: input string (joined value, or label name) → outcome.
-        var replaceCache: [[[UInt8]: Outcome]]
+        var matchData: [PCRE2MatchData] = []
+        /// Per rule: input string (joined value, or label name) → index in `outcomes`.
+        var cacheKeys: [ByteKeyTable] = []
+        var outcomes: [[Outcome]] = []
 
         enum Outcome: Equatable { case none, matched, set([UInt8], [UInt8]), rename([UInt8]) }
 
+        init() {}
+
         init(rules: [RelabelRule]) {
             matchData = rules.map { $0.regex.makeMatchData() }
-            replaceCache = Array(repeating: [:], count: rules.count)
+            cacheKeys = Array(repeating: ByteKeyTable(), count: rules.count)
+            outcomes = Array(repeating: [], count: rules.count)
         }
     }
 
     public func process(_ batch: inout Batch, worker: Int) {
-        let ws = states[worker % states.count]
+        let box = boxes[worker % boxes.count]
+        var ws = WorkerState()
+        swap(&ws, &box.state)
+        defer { swap(&ws, &box.state) }
         for i in batch.samples.records.indices where !batch.samples.records[i].isDropped {
             let r = batch.samples.records[i]
             ws.name = r.name
@@ -91,7 +105,7 @@ public final class RelabelTransform: Transform {
             ws.labels.append(contentsOf: batch.samples.labels[r.labelRange])
             ws.changed = false
             var keep = true
-            for (index, rule) in rules.enumerated() where !apply(rule, index, ws, &batch.samples, type: r.type) {
+            for index in rules.indices where !apply(index, &ws, &batch.samples, type: r.type) {
                 keep = false
                 break
             }
@@ -108,11 +122,12 @@ public final class RelabelTransform: Transform {
 
     // MARK: One rule
 
-    /// Applies `rule`; false drops the sample.
-    private func apply(_ rule: RelabelRule, _ index: Int, _ ws: WorkerState, _ s: inout SampleBatch, type: MetricType) -> Bool {
+    /// Applies rule `index`; false drops the sample.
+    private func apply(_ index: Int, _ ws: inout WorkerState, _ s: inout SampleBatch, type: MetricType) -> Bool {
+        let rule = rules[index]
         switch rule.action {
         case .labelmap, .labeldrop, .labelkeep:
-            applyToNames(rule, index, ws, &s)
+            applyToNames(index, &ws, &s)
             return true
         default: break
         }
@@ -120,61 +135,64 @@ public final class RelabelTransform: Transform {
         ws.value.removeAll(keepingCapacity: true)
         for (k, label) in rule.sourceBytes.enumerated() {
             if k > 0 { ws.value.append(contentsOf: rule.separatorBytes) }
-            get(label, ws, s, type: type, into: &ws.value)
+            get(label, &ws, s, type: type)
         }
         switch rule.action {
         case .keep, .drop:
-            let matched = cached(index, ws) { ws.value.withUnsafeBytes { rule.regex.matches($0, ws.matchData[index]) } ? .matched : .none } == .matched
-            return (rule.action == .keep) == matched
+            let outcome = cached(index, &ws) { value, data in
+                value.withUnsafeBytes { rule.regex.matches($0, data) } ? .matched : WorkerState.Outcome.none
+            }
+            return (rule.action == .keep) == (outcome == .matched)
         case .keepequal, .dropequal:
-            ws.scratch.removeAll(keepingCapacity: true)
-            get(Array(rule.targetLabel.utf8), ws, s, type: type, into: &ws.scratch)
-            return (rule.action == .keepequal) == (ws.scratch == ws.value)
+            let value = ws.value
+            ws.value.removeAll(keepingCapacity: true)
+            get(rule.targetBytes, &ws, s, type: type)
+            return (rule.action == .keepequal) == (ws.value == value)
         case .replace:
-            let outcome = cached(index, ws) { replace(rule, index, ws) }
-            if case .set(let target, let value) = outcome { set(target, value, ws, &s) }
+            let outcome = cached(index, &ws) { value, data in Self.replace(rule, value, data) }
+            if case .set(let target, let value) = outcome { set(target, value, &ws, &s) }
             return true
         case .lowercase, .uppercase:
-            let upper = rule.action == .uppercase
             let converted = String(decoding: ws.value, as: UTF8.self)
-            set(Array(rule.targetLabel.utf8), Array((upper ? converted.uppercased() : converted.lowercased()).utf8), ws, &s)
+            set(rule.targetBytes, Array((rule.action == .uppercase ? converted.uppercased() : converted.lowercased()).utf8), &ws, &s)
             return true
         case .hashmod:
-            let outcome = cached(index, ws) {
-                let digest = MD5.digest(ws.value)
+            let outcome = cached(index, &ws) { value, _ in
+                let digest = MD5.digest(value)
                 var h: UInt64 = 0
                 for b in digest[8..<16] { h = h << 8 | UInt64(b) }
-                return .set(Array(rule.targetLabel.utf8), Array(String(h % rule.modulus).utf8))
+                return .set(rule.targetBytes, Array(String(h % rule.modulus).utf8))
             }
-            if case .set(let target, let value) = outcome { set(target, value, ws, &s) }
+            if case .set(let target, let value) = outcome { set(target, value, &ws, &s) }
             return true
         default:
             return true
         }
     }
 
-    private func replace(_ rule: RelabelRule, _ index: Int, _ ws: WorkerState) -> WorkerState.Outcome {
-        ws.value.withUnsafeBytes { subject in
-            guard let groups = rule.regex.match(subject, ws.matchData[index]) else { return .none }
+    private static func replace(_ rule: RelabelRule, _ value: [UInt8], _ data: PCRE2MatchData) -> WorkerState.Outcome {
+        value.withUnsafeBytes { subject in
+            guard let groups = rule.regex.match(subject, data) else { return .none }
             var target: [UInt8] = []
             rule.target.expand(subject: subject, groups: groups, into: &target)
             guard target.withUnsafeBytes(NameSyntax.isValidLabelName) else { return .none }
-            var value: [UInt8] = []
-            rule.replacementTemplate.expand(subject: subject, groups: groups, into: &value)
-            return .set(target, value)
+            var out: [UInt8] = []
+            rule.replacementTemplate.expand(subject: subject, groups: groups, into: &out)
+            return .set(target, out)
         }
     }
 
     /// labelmap, labeldrop, labelkeep: the regex runs over label names.
-    private func applyToNames(_ rule: RelabelRule, _ index: Int, _ ws: WorkerState, _ s: inout SampleBatch) {
+    private func applyToNames(_ index: Int, _ ws: inout WorkerState, _ s: inout SampleBatch) {
+        let rule = rules[index]
         var k = 0
         var renamed: [(ByteSpan, [UInt8])] = []
         while k < ws.labels.count {
             ws.value.removeAll(keepingCapacity: true)
             s.withBytes(ws.labels[k].name) { ws.value.append(contentsOf: $0) }
-            let outcome = cached(index, ws) {
-                ws.value.withUnsafeBytes { name in
-                    guard let groups = rule.regex.match(name, ws.matchData[index]) else { return .none }
+            let outcome = cached(index, &ws) { name, data in
+                name.withUnsafeBytes { name in
+                    guard let groups = rule.regex.match(name, data) else { return .none }
                     guard rule.action == .labelmap else { return .matched }
                     var out: [UInt8] = []
                     rule.replacementTemplate.expand(subject: name, groups: groups, into: &out)
@@ -196,17 +214,27 @@ public final class RelabelTransform: Transform {
         for (valueSpan, newName) in renamed {
             var value: [UInt8] = []
             s.withBytes(valueSpan) { value.append(contentsOf: $0) }
-            set(newName, value, ws, &s)
+            set(newName, value, &ws, &s)
         }
     }
 
+    /// The outcome of rule `index` for the input in `ws.value`, computed once per
+    /// distinct input (`compute` gets the input and the rule's match data).
     @inline(__always)
-    private func cached(_ index: Int, _ ws: WorkerState, _ compute: () -> WorkerState.Outcome) -> WorkerState.Outcome {
-        guard cacheSize > 0 else { return compute() }
-        if let hit = ws.replaceCache[index][ws.value] { return hit }
-        let outcome = compute()
-        if ws.replaceCache[index].count >= cacheSize { ws.replaceCache[index].removeAll(keepingCapacity: true) }
-        ws.replaceCache[index][ws.value] = outcome
+    private func cached(_ index: Int, _ ws: inout WorkerState,
+                        _ compute: ([UInt8], PCRE2MatchData) -> WorkerState.Outcome) -> WorkerState.Outcome {
+        guard cacheSize > 0 else { return compute(ws.value, ws.matchData[index]) }
+        let hash = ws.value.withUnsafeBytes { hashBytes($0) }
+        let hit = ws.value.withUnsafeBytes { ws.cacheKeys[index].find($0, hash: hash) }
+        if let hit { return ws.outcomes[index][hit] }
+        let outcome = compute(ws.value, ws.matchData[index])
+        if ws.cacheKeys[index].count >= cacheSize {
+            ws.cacheKeys[index].removeAll()
+            ws.outcomes[index].removeAll(keepingCapacity: true)
+        }
+        let value = ws.value
+        _ = value.withUnsafeBytes { ws.cacheKeys[index].insert($0, hash: hash) }
+        ws.outcomes[index].append(outcome)
         return outcome
     }
 
@@ -215,17 +243,23 @@ public final class RelabelTransform: Transform {
     private static let nameLabel = Array("__name__".utf8)
     private static let typeLabel = Array("__type__".utf8)
 
-    private func get(_ label: [UInt8], _ ws: WorkerState, _ s: SampleBatch, type: MetricType, into out: inout [UInt8]) {
-        if label == Self.nameLabel { s.withBytes(ws.name) { out.append(contentsOf: $0) }; return }
-        if label == Self.typeLabel { out.append(contentsOf: type.name.utf8); return }
-        for l in ws.labels where s.withBytes(l.name, { $0.elementsEqual(label) }) {
-            s.withBytes(l.value) { out.append(contentsOf: $0) }
-            return
+    /// Appends the value of `label` (empty when missing) to `ws.value`.
+    private func get(_ label: [UInt8], _ ws: inout WorkerState, _ s: SampleBatch, type: MetricType) {
+        if label == Self.nameLabel { s.withBytes(ws.name) { ws.value.append(contentsOf: $0) }; return }
+        if label == Self.typeLabel { ws.value.append(contentsOf: type.name.utf8); return }
+        s.bytes.withUnsafeBytes { arena in
+            label.withUnsafeBytes { wanted in
+                for l in ws.labels where l.name.count == wanted.count
+                    && memcmp(arena.baseAddress! + Int(l.name.start), wanted.baseAddress!, wanted.count) == 0 {
+                    ws.value.append(contentsOf: UnsafeRawBufferPointer(rebasing: arena[Int(l.value.start)..<Int(l.value.start + l.value.count)]))
+                    return
+                }
+            }
         }
     }
 
     /// Sets a label (empty value deletes it), or renames the metric for `__name__`.
-    private func set(_ label: [UInt8], _ value: [UInt8], _ ws: WorkerState, _ s: inout SampleBatch) {
+    private func set(_ label: [UInt8], _ value: [UInt8], _ ws: inout WorkerState, _ s: inout SampleBatch) {
         if label == Self.typeLabel { return }
         ws.changed = true
         if label == Self.nameLabel { ws.name = s.appendBytes(value); return }
@@ -239,3 +273,7 @@ public final class RelabelTransform: Transform {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

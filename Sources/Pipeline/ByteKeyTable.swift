@@ -3,24 +3,26 @@
 /// buffer, so finding an existing series allocates nothing.
 ///
 /// Value type: a copy (the scrape snapshot) shares storage until the next insert.
-struct ByteKeyTable: Sendable {
+public struct ByteKeyTable: Sendable {
+    public init() {}
+
     private var slots: [Int32] = Array(repeating: -1, count: 16)   // entry index or -1
-    private(set) var hashes: [UInt64] = []
-    private(set) var keyEnds: [UInt32] = []
-    private(set) var keys: [UInt8] = []
+    public private(set) var hashes: [UInt64] = []
+    public private(set) var keyEnds: [UInt32] = []
+    public private(set) var keys: [UInt8] = []
 
-    var count: Int { hashes.count }
+    public var count: Int { hashes.count }
 
-    func keyRange(_ index: Int) -> Range<Int> {
+    public func keyRange(_ index: Int) -> Range<Int> {
         (index == 0 ? 0 : Int(keyEnds[index - 1]))..<Int(keyEnds[index])
     }
 
-    func withKey<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    public func withKey<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let r = keyRange(index)
         return keys.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
     }
 
-    func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+    public func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         return keys.withUnsafeBytes { arena -> Int? in
@@ -37,7 +39,7 @@ struct ByteKeyTable: Sendable {
     }
 
     /// Adds `key` (which must not be present) and returns its index.
-    mutating func insert(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int {
+    public mutating func insert(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int {
         if (hashes.count + 1) * 2 > slots.count { grow() }
         let index = hashes.count
         hashes.append(hash)
@@ -52,6 +54,14 @@ struct ByteKeyTable: Sendable {
         var i = Int(truncatingIfNeeded: hash) & mask
         while slots[i] >= 0 { i = (i + 1) & mask }
         slots[i] = Int32(index)
+    }
+
+    /// Forgets every key, keeping capacity.
+    public mutating func removeAll() {
+        for i in slots.indices { slots[i] = -1 }
+        hashes.removeAll(keepingCapacity: true)
+        keyEnds.removeAll(keepingCapacity: true)
+        keys.removeAll(keepingCapacity: true)
     }
 
     private mutating func grow() {
@@ -72,7 +82,7 @@ import Glibc
 
 /// A fast non-cryptographic 64-bit hash over bytes (multiply-xorshift per 8-byte word).
 @inline(__always)
-func hashBytes(_ b: UnsafeRawBufferPointer, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> UInt64 {
+public func hashBytes(_ b: UnsafeRawBufferPointer, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> UInt64 {
     var h = seed ^ (UInt64(b.count) &* 0xFF51_AFD7_ED55_8CCD)
     var i = 0
     let n = b.count

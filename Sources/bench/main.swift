@@ -1,0 +1,154 @@
+import CJansson
+import Foundation
+import Logging
+import Pipeline
+import Sinks
+import Sources
+import Transforms
+
+// Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.
+// Every figure is per sample (median of 5 runs) and, where it makes sense, a ratio
+// against bare jansson parsing measured in the same run — the one cost the
+// gateway cannot shave. Run: `make bench` (or `.build/release/bench`).
+
+let elements = SyntheticPayloads().elements()          // 10 000 series, mixed types
+let batchSize = 1000
+let totalSamples = 200_000
+let payloadBatches: [PayloadBatch] = (0..<(totalSamples / batchSize)).map { b in
+    var p = PayloadBatch()
+    for i in 0..<batchSize { p.append(elements[(b * batchSize + i) % elements.count], origin: 0) }
+    return p
+}
+let context = StageContext(id: "bench", logger: Logger(label: "bench"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+
+/// Runs `body` five times (after one warm-up) and returns the median ns per sample.
+func measure(_ samples: Int, _ body: () -> Void) -> Double {
+    body()
+    var runs: [Double] = []
+    for _ in 0..<5 {
+        let start = ContinuousClock.now
+        body()
+        let d = ContinuousClock.now - start
+        runs.append(d.inSeconds * 1e9 / Double(samples))
+    }
+    return median(runs)
+}
+
+nonisolated func decoded(_ t: JSONDecodeTransform) -> [Batch] {
+    payloadBatches.map { var b = Batch(payloads: $0); t.process(&b, worker: 0); return b }
+}
+
+var rows: [(String, Double)] = []
+var error = json_error_t()
+let bare = measure(totalSamples) {
+    for p in payloadBatches {
+        for i in 0..<p.count {
+            p.withPayload(i) { raw in
+                if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, 0, &error) { json_decref(v) }
+            }
+        }
+    }
+}
+rows.append(("jansson json_loadb + json_decref (baseline)", bare))
+
+let decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
+rows.append(("json_decode (parse + extract)", measure(totalSamples) { _ = decoded(decoder) }))
+
+let samples = decoded(decoder)
+let validator = ValidateTransform()
+rows.append(("validate", measure(totalSamples) { for var b in samples { validator.process(&b, worker: 0) } }))
+let sorter = SortLabelsTransform()
+rows.append(("sort_labels", measure(totalSamples) { for var b in samples { sorter.process(&b, worker: 0) } }))
+
+let relabelSpec = try! PipelineSpec.load(yaml: """
+    sources: { s: { type: redis_list } }
+    transforms:
+      d: { type: json_decode, inputs: [s] }
+      r:
+        type: relabel
+        inputs: [d]
+        rules:
+          - { source_labels: [__name__], regex: "loadgen_(.*)", target_label: __name__, replacement: "app_${1}" }
+          - { action: labeldrop, regex: l2 }
+          - { source_labels: [l0], regex: "v1.*", action: drop }
+    sinks: { p: { type: prometheus, inputs: [r] } }
+    """, environment: [:], registry: [RedisListConfig.self, JSONDecodeConfig.self, RelabelConfig.self, PrometheusSinkConfig.self])
+let relabelRules = (relabelSpec.stage("r")!.config as! RelabelConfig).rules
+let relabeler = RelabelTransform(rules: relabelRules)
+rows.append(("relabel (3 rules: rename, labeldrop, drop)", measure(totalSamples) { for var b in samples { relabeler.process(&b, worker: 0) } }))
+
+let store = MetricStore()
+var scratch: [UInt8] = []
+rows.append(("aggregate (MetricStore.apply)", measure(totalSamples) { for var b in samples { store.apply(&b, scratch: &scratch) } }))
+
+// Ring buffer: one producer, one consumer thread, batch hand-off.
+let handoffs = 200_000
+let ring = measure(handoffs) {
+    let buffer = BoundedBuffer<Batch>(capacity: 32)
+    let consumer = OSThread.spawn(name: "c") { while buffer.pop() != nil {} }
+    let empty = Batch(kind: .samples)
+    for _ in 0..<handoffs { buffer.push(empty) }
+    buffer.producerFinished()
+    consumer.join()
+}
+
+print("| piece | ns per sample | × bare jansson parse |")
+print("|---|---:|---:|")
+for (name, ns) in rows { print("| \(name) | \(String(format: "%.0f", ns)) | \(String(format: "%.2f", ns / bare)) |") }
+print("| ring buffer hand-off (per batch of 1000, 2 threads) | \(String(format: "%.0f", ring)) per batch | |")
+
+// Whole default chain in one thread: what one core can drain, and relabel's share.
+let chain = measure(totalSamples) {
+    for p in payloadBatches {
+        var b = Batch(payloads: p)
+        decoder.process(&b, worker: 0); validator.process(&b, worker: 0); sorter.process(&b, worker: 0)
+        store.apply(&b, scratch: &scratch)
+    }
+}
+let chainRelabel = measure(totalSamples) {
+    for p in payloadBatches {
+        var b = Batch(payloads: p)
+        decoder.process(&b, worker: 0); validator.process(&b, worker: 0); relabeler.process(&b, worker: 0); sorter.process(&b, worker: 0)
+        store.apply(&b, scratch: &scratch)
+    }
+}
+print("")
+print("decode → validate → sort → aggregate on one core: \(Int(1e9 / chain)) samples/s (\(String(format: "%.2f", chain / bare))× bare parse)")
+print("with 3 relabel rules: \(Int(1e9 / chainRelabel)) samples/s, throughput ratio \(String(format: "%.3f", chain / chainRelabel)) of the run without them")
+
+// Render and memory at 10 000 and 100 000 counter series.
+func rssBytes() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+for seriesCount in [10_000, 100_000] {
+    let s = MetricStore()
+    let exposition = Exposition(store: s, meta: { [] })
+    let before = rssBytes()
+    var batch = SampleBatch()
+    for i in 0..<seriesCount {
+        var r = SampleRecord(type: .counter, origin: 0, value: 1, name: batch.appendString("bench_requests_total"))
+        r.labelStart = UInt32(batch.labels.count)
+        batch.labels.append(LabelRef(name: batch.appendString("path"), value: batch.appendString("/api/v1/item/\(i)")))
+        batch.labels.append(LabelRef(name: batch.appendString("code"), value: batch.appendString(String(200 + i % 5))))
+        r.labelCount = 2
+        batch.records.append(r)
+        if batch.records.count == 10_000 || i == seriesCount - 1 {
+            var b = Batch(samples: batch)
+            s.apply(&b, scratch: &scratch)
+            batch = SampleBatch()
+        }
+    }
+    let perSeries = Double(rssBytes() - before) / Double(seriesCount)
+    var size = 0
+    _ = exposition.render()   // first render sorts the series once
+    let renderMs = (0..<5).map { _ in
+        let start = ContinuousClock.now
+        size = exposition.render().count
+        return (ContinuousClock.now - start).inSeconds * 1000
+    }
+    print("\(seriesCount) counter series: /metrics rendered in \(String(format: "%.1f", median(renderMs))) ms, \(size / 1024) KiB; ≈\(Int(perSeries)) bytes of RSS per series")
+}
