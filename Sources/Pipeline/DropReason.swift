@@ -45,6 +45,8 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
     public static let typeConflict = DropReason("type_conflict")
     /// The name is in the gateway's own `prom_stream_gateway_` namespace.
     public static let reservedName = DropReason("reserved_name")
+    /// The sample would create a series beyond `max_series` or `max_series_per_metric`.
+    public static let seriesLimit = DropReason("series_limit")
 
     // Relabeling
     /// Dropped on purpose by a `relabel` rule (not an error).

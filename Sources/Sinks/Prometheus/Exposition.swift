@@ -13,7 +13,7 @@ public final class Exposition: Sendable {
     public static let defaultHelp = "Pushed through prom-stream-gateway without a help text."
 
     private struct State {
-        var order: [[UInt8]: [Int32]] = [:]
+        var order: [[UInt8]: (generation: Int, order: [Int32])] = [:]
         var buffer: [UInt8] = []
     }
     private let state = Mutex(State())   // serialises renders
@@ -33,7 +33,7 @@ public final class Exposition: Sendable {
             // Merge user and meta families by name.
             var entries: [(name: [UInt8], user: Int?, meta: Int?)] = []
             entries.reserveCapacity(families.count + metaFamilies.count)
-            for (i, f) in families.enumerated() { entries.append((f.name, i, nil)) }
+            for (i, f) in families.enumerated() where f.series.count > 0 { entries.append((f.name, i, nil)) }
             for (i, m) in metaFamilies.enumerated() { entries.append((Array(m.name.utf8), nil, i)) }
             entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
             for e in entries {
@@ -48,10 +48,10 @@ public final class Exposition: Sendable {
         }
     }
 
-    private func sortedOrder(_ f: Family, cache: inout [[UInt8]: [Int32]]) -> [Int32] {
+    private func sortedOrder(_ f: Family, cache: inout [[UInt8]: (generation: Int, order: [Int32])]) -> [Int32] {
         let n = f.series.count
-        var order = cache[f.name] ?? []
-        if order.count > n { order = [] }   // store was replaced
+        var order = cache[f.name].flatMap { $0.generation == f.generation ? $0.order : nil } ?? []
+        if order.count > n { order = [] }
         if order.count == n { return order }
         let keys = f.series
         func less(_ a: Int32, _ b: Int32) -> Bool {
@@ -69,7 +69,7 @@ public final class Exposition: Sendable {
                 merged.append(fresh[j]); j += 1
             }
         }
-        cache[f.name] = merged
+        cache[f.name] = (f.generation, merged)
         return merged
     }
 

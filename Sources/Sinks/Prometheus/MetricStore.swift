@@ -23,8 +23,49 @@ struct Family: Sendable {
     var windows: [SummaryWindow] = []
     /// Summary quantile estimates, refreshed under the lock when a snapshot is taken.
     var quantiles: [Double] = []
+    /// Series expire after this many nanoseconds without an update (0: never).
+    var ttl: UInt64 = 0
+    /// Last update per series, kept only when `ttl > 0`.
+    var lastUpdate: [UInt64] = []
+    /// Bumped whenever series are removed, so cached render orders are rebuilt.
+    var generation = 0
 
     init(name: [UInt8], type: MetricType) { self.name = name; self.type = type }
+}
+
+/// Memory safety valves of the store.
+public struct SeriesLimits: Sendable {
+    /// Most series overall (0: no limit). A sample that would create one more is dropped (`series_limit`).
+    public var maxSeries = 0
+    /// Most series per metric name (0: no limit).
+    public var maxSeriesPerMetric = 0
+    /// Series not updated for this long disappear (nil: never). An expired counter
+    /// starts again from zero when it comes back, which Prometheus reads as a reset.
+    public var expireAfter: Duration?
+    /// Per metric-name glob (`*`, `?`), first match wins; overrides `expireAfter`.
+    public var expireByName: [(pattern: String, after: Duration)] = []
+    public init() {}
+
+    func ttl(for name: [UInt8]) -> UInt64 {
+        let text = String(decoding: name, as: UTF8.self)
+        let d = expireByName.first { globMatch($0.pattern, text) }?.after ?? expireAfter
+        guard let d, d > .zero else { return 0 }
+        return UInt64(d.inSeconds * 1e9)
+    }
+}
+
+/// `*` matches any run, `?` one character; everything else itself.
+func globMatch(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count, p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
+        else if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
+        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
+        else { return false }
+    }
+    while pi < p.count, p[pi] == "*" { pi += 1 }
+    return pi == p.count
 }
 
 /// Aggregates samples into families and series (SPEC §3).
@@ -34,7 +75,8 @@ struct Family: Sendable {
 /// additions. A scrape takes each shard lock only long enough to copy the shard
 /// (copy-on-write arrays: O(1), plus summary quantile queries) and renders outside
 /// the locks, so ingestion waits at most one shard copy, and a histogram is never
-/// seen half-applied. Series are never removed.
+/// seen half-applied. Series are removed only by expiry (`SeriesLimits.expireAfter`,
+/// `sweep`), which rebuilds the family without them.
 public final class MetricStore: Sendable {
     struct ShardState: Sendable {
         var names = ByteKeyTable()
@@ -49,17 +91,30 @@ public final class MetricStore: Sendable {
     let summaryMaxAge: Duration
     let summaryAgeBuckets: Int
     let clock: @Sendable () -> UInt64
-    let seriesCounts = [MetaCounter(), MetaCounter(), MetaCounter(), MetaCounter()]  // by MetricType
+    let limits: SeriesLimits
+    private let seriesCounts = (0..<4).map { _ in Count() }   // by MetricType
+    private let totalSeries = Atomic<Int>(0)
 
-    public init(summaryMaxAge: Duration = .seconds(600), summaryAgeBuckets: Int = 5,
+    final class Count: Sendable {
+        private let value = Atomic<Int>(0)
+        func load(ordering _: AtomicLoadOrdering) -> Int { value.load(ordering: .relaxed) }
+        func add(_ n: Int, ordering _: AtomicUpdateOrdering) { value.add(n, ordering: .relaxed) }
+        func subtract(_ n: Int, ordering _: AtomicUpdateOrdering) { value.subtract(n, ordering: .relaxed) }
+    }
+
+    public init(summaryMaxAge: Duration = .seconds(600), summaryAgeBuckets: Int = 5, limits: SeriesLimits = SeriesLimits(),
                 clock: @escaping @Sendable () -> UInt64 = monotonicNanos) {
         self.summaryMaxAge = summaryMaxAge
         self.summaryAgeBuckets = summaryAgeBuckets
+        self.limits = limits
         self.clock = clock
     }
 
     /// Live series of one type.
-    public func seriesCount(_ type: MetricType) -> Int { Int(seriesCounts[Int(type.rawValue)].value) }
+    public func seriesCount(_ type: MetricType) -> Int { seriesCounts[Int(type.rawValue)].load(ordering: .relaxed) }
+
+    /// Live series of all types.
+    public var seriesCount: Int { totalSeries.load(ordering: .relaxed) }
 
     /// Applies every live sample of `batch` in order; drops what cannot be applied.
     /// `scratch` is a reused buffer for series keys.
@@ -105,6 +160,7 @@ public final class MetricStore: Sendable {
             guard !name.starts(with: Telemetry.prefix.utf8) else { return .reservedName }
             if let reason = Self.checkValue(r) { return reason }
             var family = Family(name: Array(name), type: r.type)
+            family.ttl = limits.ttl(for: family.name)
             switch r.type {
             case .histogram:
                 var b = s.numbers(r.buckets).filter(\.isFinite)
@@ -138,6 +194,16 @@ public final class MetricStore: Sendable {
             index = existing
         } else {
             if let reason = Self.checkNewSeries(r, batch: s, arena: arena) { return reason }
+            if limits.maxSeriesPerMetric > 0, st.families[f].series.count >= limits.maxSeriesPerMetric { return .seriesLimit }
+            if limits.maxSeries > 0 {
+                // Reserve a slot first so concurrent shards cannot overshoot the cap.
+                guard totalSeries.add(1, ordering: .relaxed).newValue <= limits.maxSeries else {
+                    totalSeries.subtract(1, ordering: .relaxed)
+                    return .seriesLimit
+                }
+            } else {
+                totalSeries.add(1, ordering: .relaxed)
+            }
             index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
         }
         observe(&st.families[f], series: index, value: r.value, now: now)
@@ -183,12 +249,14 @@ public final class MetricStore: Sendable {
                 f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))
             }
         }
-        seriesCounts[Int(f.type.rawValue)].add()
+        if f.ttl > 0 { f.lastUpdate.append(now) }
+        seriesCounts[Int(f.type.rawValue)].add(1, ordering: .relaxed)
         return index
     }
 
     @inline(__always)
     private func observe(_ f: inout Family, series i: Int, value v: Double, now: UInt64) {
+        if f.ttl > 0 { f.lastUpdate[i] = now }
         switch f.type {
         case .counter: f.values[i] += v
         case .gauge: f.values[i] = v
@@ -210,6 +278,59 @@ public final class MetricStore: Sendable {
             f.counts[i] += 1
             if !f.windows.isEmpty { f.windows[i].observe(v, now: now) }
         }
+    }
+
+    /// Removes series not updated within their family's TTL; returns how many.
+    /// Rebuilds an affected family (O(series of that family)) under its shard lock.
+    @discardableResult
+    public func sweep() -> Int {
+        let now = clock()
+        var removed = 0
+        for shard in shards {
+            shard.state.withLock { st in
+                for f in st.families.indices where st.families[f].ttl > 0 {
+                    let ttl = st.families[f].ttl
+                    let stale = st.families[f].lastUpdate.contains { now &- $0 >= ttl && now >= $0 }
+                    guard stale else { continue }
+                    removed += compact(&st.families[f], keeping: { now &- $0 < ttl || now < $0 }, now: now)
+                }
+            }
+        }
+        return removed
+    }
+
+    /// Rebuilds `f` with the series whose last update passes `keep`.
+    private func compact(_ f: inout Family, keeping keep: (UInt64) -> Bool, now: UInt64) -> Int {
+        let old = f
+        var fresh = Family(name: old.name, type: old.type)
+        fresh.help = old.help
+        fresh.bounds = old.bounds
+        fresh.objectives = old.objectives
+        fresh.ttl = old.ttl
+        fresh.generation = old.generation + 1
+        let nb = old.bounds.count + 1, k = old.objectives.count
+        for i in 0..<old.series.count where keep(old.lastUpdate[i]) {
+            _ = old.series.withKey(i) { fresh.series.insert($0, hash: old.series.hashes[i]) }
+            fresh.values.append(old.values[i])
+            fresh.lastUpdate.append(old.lastUpdate[i])
+            switch old.type {
+            case .histogram:
+                fresh.counts.append(old.counts[i])
+                fresh.bucketCounts.append(contentsOf: old.bucketCounts[(i * nb)..<((i + 1) * nb)])
+            case .summary:
+                fresh.counts.append(old.counts[i])
+                if !old.windows.isEmpty {
+                    fresh.windows.append(old.windows[i])
+                    fresh.quantiles.append(contentsOf: old.quantiles[(i * k)..<((i + 1) * k)])
+                }
+            default: break
+            }
+        }
+        let removed = old.series.count - fresh.series.count
+        f = fresh
+        seriesCounts[Int(old.type.rawValue)].subtract(removed, ordering: .relaxed)
+        totalSeries.subtract(removed, ordering: .relaxed)
+        return removed
     }
 
     /// A consistent copy of every family, with summary quantiles brought up to date.

@@ -26,6 +26,8 @@ public struct PrometheusSinkConfig: StageConfig {
     public var summaryAgeBuckets: Int
     /// Close HTTP connections idle this long.
     public var idleTimeout: Duration
+    /// Series caps and expiry.
+    public var limits = SeriesLimits()
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: "0.0.0.0:9091", doc: "HOST:PORT for /metrics, /ready and /.")
@@ -33,6 +35,15 @@ public struct PrometheusSinkConfig: StageConfig {
         summaryMaxAge = o.duration("summary_max_age", default: .seconds(600), doc: "Sliding window over which summary quantiles are computed.")
         summaryAgeBuckets = o.int("summary_age_buckets", default: 5, range: 1...1000, doc: "Buckets the summary window is divided into; one expires at a time.")
         idleTimeout = o.duration("idle_timeout", default: .seconds(60), doc: "Close HTTP connections idle this long.")
+        limits.maxSeries = o.int("max_series", default: 0, range: 0...Int.max, doc: "Most series overall (0: no limit); samples that would create more are dropped as `series_limit`.")
+        limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc: "Most series per metric name (0: no limit), also `series_limit`.")
+        let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
+        limits.expireAfter = expire > .zero ? expire : nil
+        for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
+            if let d = OptionReader.parseDuration(text) { limits.expireByName.append((pattern, d)) } else {
+                o.fail("expire_after_by_name", "expected a duration for `\(pattern)`, got `\(text)`")
+            }
+        }
     }
 
     public func validate() throws {
@@ -62,22 +73,27 @@ public final class PrometheusSink: Sink {
     let context: StageContext
     private let scratch = Mutex<[UInt8]>([])   // series-key buffer; consume is serialised anyway
     private let server = Mutex<HTTPServer?>(nil)
+    private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
+    private let expired = MetaCounter()
 
     public var wantsOrderedInput: Bool { true }
 
     public init(config: PrometheusSinkConfig, context: StageContext) {
         self.config = config
         self.context = context
-        let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets)
+        let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets, limits: config.limits)
         self.store = store
         let telemetry = context.telemetry
         let disabled = config.disableMetaMetrics
+        let expiredCounter = expired
         self.exposition = Exposition(store: store) {
             var families = [MetaFamily(name: Telemetry.prefix + "info", help: Self.infoHelp, type: .gauge,
                                        samples: [MetaSample(labels: [("version", GatewayVersion.current)], value: 1)])]
             guard !disabled else { return families }
             families.append(MetaFamily(name: Telemetry.prefix + "series", help: "Series held by the aggregator, by metric type.", type: .gauge,
                                        samples: MetricType.allCases.map { MetaSample(labels: [("type", $0.name)], value: Double(store.seriesCount($0))) }))
+            families.append(MetaFamily(name: Telemetry.prefix + "series_expired_total", help: "Series removed by expire_after.", type: .counter,
+                                       samples: [MetaSample(labels: [], value: Double(expiredCounter.value))]))
             families += telemetry.collect()
             return families
         }
@@ -95,9 +111,25 @@ public final class PrometheusSink: Sink {
         let s = try HTTPServer(host: host, port: port, idleTimeout: idle) { [self] in route($0) }
         server.withLock { $0 = s }
         context.logger.info("serving /metrics", metadata: ["listen": "\(host):\(s.port)"])
+        if config.limits.expireAfter != nil || !config.limits.expireByName.isEmpty {
+            let control = SourceControl()
+            let shortest = ([config.limits.expireAfter].compactMap { $0 } + config.limits.expireByName.map(\.after)).min() ?? .seconds(1)
+            let period = min(1.0, max(0.01, shortest.inSeconds / 4))
+            let thread = OSThread.spawn(name: "expiry") { [store, expired] in
+                while !control.isStopping {
+                    expired.add(UInt64(store.sweep()))
+                    control.sleep(seconds: period)
+                }
+            }
+            sweeper.withLock { $0 = (thread, control) }
+        }
     }
 
     public func shutdown() {
+        if let s = sweeper.withLock({ s in defer { s = nil }; return s }) {
+            s.control.requestStop()
+            s.thread.join()
+        }
         server.withLock { s in s?.shutdown(); s = nil }
     }
 
