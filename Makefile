@@ -10,7 +10,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps build release run test validate stages bench clean
+.PHONY: help deps build release run test validate stages bench fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -55,6 +55,16 @@ test: deps
 # Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
 bench: deps
 	./scripts/bench.sh
+
+# libFuzzer over decode → validate → relabel → sort → aggregate → render (FUZZ_SECONDS,
+# default 600). New inputs are merged into Tests/Fixtures/fuzz-corpus, which `make test` replays.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus
+	.build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
+	  -artifact_prefix=.build-fuzz/crash- -print_final_stats=1 .build-fuzz/corpus Tests/Fixtures/fuzz-corpus
+	.build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus
 
 validate: build
 	@for f in pipelines/*.yaml; do .build/debug/gateway validate --config $$f || exit 1; done

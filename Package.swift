@@ -41,12 +41,16 @@ let package = Package(
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
         .executableTarget(name: "bench", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "CJansson"]),
 
+        // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
+        .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
         .target(name: "TestSupport", dependencies: ["Pipeline", "Sources"], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "TestSupport"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "TestSupport"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

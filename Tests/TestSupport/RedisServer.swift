@@ -133,3 +133,30 @@ public func eventually(timeout: Double = 10, _ condition: () throws -> Bool) ret
     }
     return try condition()
 }
+
+/// Runs a closure on a thread of its own (for producers in tests).
+public final class OSThreadRunner: @unchecked Sendable {
+    private let thread: Thread
+    private let done = DispatchSemaphore(value: 0)
+    public init(_ body: @escaping @Sendable () -> Void) {
+        let done = self.done
+        thread = Thread { body(); done.signal() }
+        thread.start()
+    }
+    public func join() { done.wait() }
+}
+
+public enum RedisConnectionFactory {
+    public static func connect(port: Int) throws -> RedisConnection {
+        try RedisConnection(host: "127.0.0.1", port: port, timeout: 0.5, readTimeout: 2)
+    }
+}
+
+extension RedisConnection {
+    /// LPUSH `values`; throws on a broken connection or an error reply.
+    public func lpush(_ values: [String], key: String = RedisListConfig.defaultKey) throws {
+        append([Array("LPUSH".utf8), Array(key.utf8)] + values.map { Array($0.utf8) })
+        let reply = try withReply { RedisConnection.copy($0) }
+        if case .error(let message) = reply { throw RedisError.reply(message) }
+    }
+}

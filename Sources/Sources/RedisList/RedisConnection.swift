@@ -1,4 +1,5 @@
 import CHiredis
+import Pipeline
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -91,6 +92,14 @@ public final class RedisConnection {
     @discardableResult
     public func command(_ args: String...) throws(RedisError) -> RedisValue {
         try command(contentsOf: args)
+    }
+
+    /// `withReply` for a single request in flight: a broken connection counts one lost reply.
+    func withReplyCountingLoss<R>(_ lost: MetaCounter, _ body: (UnsafePointer<redisReply>) throws(RedisError) -> R) throws(RedisError) -> R {
+        do { return try withReply(body) } catch {
+            if case .connection = error { lost.add() }
+            throw error
+        }
     }
 
     /// Sends one command given as a list of arguments.

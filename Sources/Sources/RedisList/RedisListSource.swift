@@ -68,7 +68,7 @@ public struct RedisListConfig: StageConfig {
         readTimeout = o.duration("read_timeout", default: .seconds(5), doc: "Time-out for any reply; must exceed block_timeout.")
         blockTimeout = o.duration("block_timeout", default: .milliseconds(500), doc: "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
         emptyBackoff = o.duration("empty_backoff", default: .milliseconds(20), doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
-        maxBackoff = o.duration("max_backoff", default: .seconds(5), doc: "Cap of the reconnect back-off.")
+        maxBackoff = o.duration("max_backoff", default: .seconds(1), doc: "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
         pendingInterval = o.duration("pending_interval", default: .seconds(1), doc: "How often LLEN is sampled into prom_stream_gateway_redis_queue_pending_size.")
     }
 
@@ -94,6 +94,7 @@ public final class RedisListSource: Source {
     let errors = MetaCounter()
     let pending = MetaGauge()
     let popped = MetaCounter()
+    let lostReplies = MetaCounter()
     private let warnings: RateLimitedLog
 
     public init(config: RedisListConfig, context: StageContext) {
@@ -104,7 +105,7 @@ public final class RedisListSource: Source {
         emptyPops = (0..<config.workers).map { _ in MetaCounter() }
         pending.set(.nan)
         let key = config.key
-        let (emptyPops, reconnects, errors, pending, popped) = (emptyPops, reconnects, errors, pending, popped)
+        let (emptyPops, reconnects, errors, pending, popped, lostReplies) = (emptyPops, reconnects, errors, pending, popped, lostReplies)
         context.telemetry.addCollector {
             let p = Telemetry.prefix
             let q = [("queueKey", key)]
@@ -119,6 +120,8 @@ public final class RedisListSource: Source {
                            samples: [MetaSample(labels: q, value: Double(errors.value))]),
                 MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(popped.value))]),
+                MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived.", type: .counter,
+                           samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
             ]
         }
         context.health.set(context.id, ready: false, detail: "connecting to \(config.url)")
@@ -220,7 +223,7 @@ public final class RedisListSource: Source {
                     continue
                 }
                 c.append(blmpop)
-                let got = try c.withReply { r throws(RedisError) -> Int in
+                let got = try c.withReplyCountingLoss(lostReplies) { r throws(RedisError) -> Int in
                     // BLMPOP replies [key, [elements…]] or nil on time-out.
                     guard r.pointee.type == REDIS_REPLY_ARRAY, r.pointee.elements == 2, let list = r.pointee.element[1] else {
                         return try take(r, into: &batch, origin: origins[0])
@@ -244,7 +247,14 @@ public final class RedisListSource: Source {
             while inFlight > 0 {
                 let slot = received % config.workers
                 received += 1
-                let got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slot]) }
+                let got: Int
+                do {
+                    got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slot]) }
+                } catch {
+                    lostReplies.add(UInt64(inFlight))
+                    flush()   // what arrived before the break is kept
+                    throw error
+                }
                 inFlight -= 1
                 if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slot].add() }
                 if got < config.popCount { sawShort = true }

@@ -1,0 +1,76 @@
+import Logging
+import Pipeline
+import Sinks
+import Synchronization
+import Transforms
+
+/// Feeds arbitrary bytes through decode → validate → relabel → sort → aggregate →
+/// render, then re-parses the page. Used by the libFuzzer target (`make fuzz`) and
+/// by the test that replays `Tests/Fixtures/fuzz-corpus/` in `make test`.
+public final class FuzzHarness: Sendable {
+    let decoder: JSONDecodeTransform
+    let validator = ValidateTransform()
+    let sorter = SortLabelsTransform()
+    let relabel: RelabelTransform
+    let state = Mutex<(store: MetricStore, runs: Int)>((MetricStore(), 0))
+
+    public init() throws {
+        let context = StageContext(id: "fuzz", logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                   telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+        decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
+        let spec = try PipelineSpec.load(yaml: """
+            sources: { s: { type: redis_list_stub } }
+            transforms:
+              r:
+                type: relabel
+                inputs: [s]
+                rules:
+                  - { source_labels: [__name__], regex: "(.*)_ms", target_label: __name__, replacement: "${1}_seconds" }
+                  - { source_labels: [a, b], regex: "(.+);(.+)", target_label: "ab_${1}", replacement: "$2" }
+                  - { action: labelmap, regex: "x(.*)", replacement: "y$1" }
+            sinks: { k: { type: sink_stub, inputs: [r] } }
+            """, environment: [:], registry: [StubSource.self, RelabelConfig.self, StubSink.self])
+        relabel = RelabelTransform(rules: (spec.stage("r")!.config as! RelabelConfig).rules)
+    }
+
+    /// Runs one input; returns a description of any invariant it broke.
+    public func run(_ data: UnsafeRawBufferPointer) -> String? {
+        var payloads = PayloadBatch()
+        payloads.append(data, origin: 0)
+        // Also as several elements, split at newlines, so one input can carry a batch.
+        for part in data.split(separator: 0x0A) where part.count < data.count { payloads.append(Array(part), origin: 0) }
+        var batch = Batch(payloads: payloads)
+        decoder.process(&batch, worker: 0)
+        validator.process(&batch, worker: 0)
+        relabel.process(&batch, worker: 0)
+        sorter.process(&batch, worker: 0)
+        return state.withLock { st -> String? in
+            st.runs += 1
+            if st.runs % 500 == 0 { st.store = MetricStore() }   // bound memory over long runs
+            var scratch: [UInt8] = []
+            st.store.apply(&batch, scratch: &scratch)
+            let page = Exposition(store: st.store, meta: { [] }).render()
+            return ExpositionChecker.problem(in: page).map { "invalid exposition: \($0)" }
+        }
+    }
+}
+
+struct StubSource: StageConfig {
+    static let type = "redis_list_stub"
+    static let role = StageRole.source
+    static let summary = ""
+    static let inputKind: ItemKind? = nil
+    static let outputKind: ItemKind? = .samples
+    init(options: OptionReader) {}
+    func makeStage(context: StageContext) throws -> Stage { fatalError("not run") }
+}
+
+struct StubSink: StageConfig {
+    static let type = "sink_stub"
+    static let role = StageRole.sink
+    static let summary = ""
+    static let inputKind: ItemKind? = .samples
+    static let outputKind: ItemKind? = nil
+    init(options: OptionReader) {}
+    func makeStage(context: StageContext) throws -> Stage { fatalError("not run") }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Fuzzing
+
+// libFuzzer entry point. `make fuzz` builds this with `-sanitize=fuzzer -DFUZZING`:
+// libFuzzer then supplies `main`, and any crash — or a rendered page that does not
+// re-parse — stops the fuzzer with the offending input saved. Built normally it is
+// a replayer: `fuzz FILE…` runs each file through the same harness.
+let harness = try! FuzzHarness()
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    if let problem = harness.run(UnsafeRawBufferPointer(start: data, count: size)) {
+        fatalError(problem)
+    }
+    return 0
+}
+
+#if FUZZING
+// SwiftPM links every executable's entry point as `main`; hand control to libFuzzer.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+               _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@main
+struct FuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runDriver(&argc, &argv, fuzzOne))
+    }
+}
+#else
+@main
+struct Replay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            if let problem = data.withUnsafeBytes({ harness.run($0) }) {
+                print("\(path): \(problem)")
+                exit(1)
+            }
+        }
+    }
+}
+#endif
