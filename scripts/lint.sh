@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make lint`: what can be checked of the container build without a Docker engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hadolint --ignore DL3008 Dockerfile          # DL3008: bookworm's packages are pinned by the release
+check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+promtool check config deploy/prometheus.yml >/dev/null
+# The Dockerfile builds with the script `make release` runs, and copies what it needs.
+grep -q 'scripts/build-release.sh' Dockerfile
+for path in Package.swift Sources Tests scripts; do grep -q "COPY $path" Dockerfile; done
+# Runtime packages cover what the binary links (ldd of the local release build, if present).
+bin=$(swift build -c release --show-bin-path 2>/dev/null)/gateway
+if [ -x "$bin" ]; then
+  for lib in $(ldd "$bin" | awk '/=>/ {print $1}' | grep -E 'hiredis|jansson|pcre2|libz'); do
+    case $lib in
+      libhiredis.so.0.14) grep -q libhiredis0.14 Dockerfile ;;
+      libjansson.so.4) grep -q libjansson4 Dockerfile ;;
+      libpcre2-8.so.0) grep -q libpcre2-8-0 Dockerfile ;;
+      libz.so.1) grep -q zlib1g Dockerfile ;;
+    esac
+  done
+fi
+echo "lint ok: Dockerfile (hadolint), docker-compose.yml (compose-spec schema), deploy/prometheus.yml (promtool)"
