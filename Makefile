@@ -10,7 +10,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test lint validate stages bench fuzz soak clean
+.PHONY: help deps pydeps build release run test lint validate stages readme bench fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -74,6 +74,14 @@ fuzz: deps
 	.build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
 	  -artifact_prefix=.build-fuzz/crash- -print_final_stats=1 .build-fuzz/corpus Tests/Fixtures/fuzz-corpus
 	.build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus
+
+# 10 million samples over 10 000 series; RSS after each million (README "Performance").
+soak: deps
+	./scripts/soak.sh
+
+# Refreshes the README's stage reference from `gateway stages --markdown`.
+readme: build
+	./scripts/readme-stages.sh
 
 validate: build
 	@for f in pipelines/*.yaml; do .build/debug/gateway validate --config $$f || exit 1; done

@@ -69,3 +69,12 @@ import TestSupport
         #expect(stages.contains("static_labels (transform, samples → samples)"))
     }
 }
+
+@Suite struct ReadmeReferenceTests {
+    @Test func stageReference_isWhatGatewayStagesPrints() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let (status, markdown) = try runCommand(GatewayProcess.binary, ["stages", "--markdown"])
+        #expect(status == 0)
+        #expect(readme.contains("<!-- stages:begin -->\n" + markdown + "<!-- stages:end -->"), "run `make readme`")
+    }
+}
