@@ -71,7 +71,7 @@ FUZZ_SECONDS ?= 600
 fuzz: deps
 	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
 	mkdir -p .build-fuzz/corpus
-	.build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
+	SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
 	  -artifact_prefix=.build-fuzz/crash- -print_final_stats=1 .build-fuzz/corpus Tests/Fixtures/fuzz-corpus
 	.build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus
 

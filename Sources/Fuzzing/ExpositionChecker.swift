@@ -34,14 +34,14 @@ public enum ExpositionChecker {
             let base = [name] + ["_bucket", "_sum", "_count"].compactMap { name.hasSuffix($0) ? String(name.dropLast($0.count)) : nil }
             guard base.contains(current) else { return "line \(n + 1): sample `\(name)` outside its family `\(current)`" }
             _ = currentType
-            var r = Substring(rest)
+            var r = rest
             if r.first == "{" {
                 guard let after = parseLabels(&r) else { return "line \(n + 1): bad labels in `\(line.prefix(120))`" }
                 r = after
             }
             guard r.first == " " else { return "line \(n + 1): no space before the value" }
             r = r.dropFirst()
-            let value = r.split(separator: " ").first.map(String.init) ?? ""
+            let value = String(r).split(separator: " ").first.map(String.init) ?? ""
             guard Double(value) != nil || ["+Inf", "-Inf", "NaN"].contains(value) else { return "line \(n + 1): bad value `\(value)`" }
         }
         return nil
@@ -65,28 +65,32 @@ public enum ExpositionChecker {
         return escaped ? "dangling backslash in HELP" : nil
     }
 
-    static func splitName(_ line: String) -> (String, String)? {
-        guard let end = line.firstIndex(where: { $0 == "{" || $0 == " " }) else { return nil }
-        let name = String(line[..<end])
-        return isMetricName(name) ? (name, String(line[end...])) : nil
+    /// Splits at the first `{` or space — by Unicode scalar, not by Character: a
+    /// label value may start with a combining mark, which would merge with the `"`
+    /// before it into one grapheme.
+    static func splitName(_ line: String) -> (String, Substring.UnicodeScalarView)? {
+        let scalars = line.unicodeScalars
+        guard let end = scalars.firstIndex(where: { $0 == "{" || $0 == " " }) else { return nil }
+        let name = String(scalars[..<end])
+        return isMetricName(name) ? (name, Substring(line).unicodeScalars[end...]) : nil
     }
 
     /// Parses `{a="x",b="y"}` at the start of `r`; returns what follows.
-    static func parseLabels(_ r: inout Substring) -> Substring? {
+    static func parseLabels(_ r: inout Substring.UnicodeScalarView) -> Substring.UnicodeScalarView? {
         r = r.dropFirst()
-        var names: Set<Substring> = []
+        var names: Set<String> = []
         while true {
             if r.first == "}" { return r.dropFirst() }
             guard let eq = r.firstIndex(of: "=") else { return nil }
-            let name = r[..<eq]
-            guard isLabelName(name), names.insert(name).inserted else { return nil }
+            let name = String(r[..<eq])
+            guard isLabelName(Substring(name)), names.insert(name).inserted else { return nil }
             r = r[r.index(after: eq)...]
             guard r.first == "\"" else { return nil }
             r = r.dropFirst()
             var escaped = false
             var closed = false
-            while let c = r.unicodeScalars.first {
-                r = Substring(r.unicodeScalars.dropFirst())
+            while let c = r.first {
+                r = r.dropFirst()
                 if escaped {
                     guard c == "\\" || c == "\"" || c == "n" else { return nil }
                     escaped = false

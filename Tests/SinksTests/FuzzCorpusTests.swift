@@ -27,6 +27,9 @@ import TestSupport
         ("# TYPE a counter\na 1\n# TYPE b gauge\nb 1\n# TYPE a counter\n", false),
         ("# TYPE a counter\na one\n", false),
         ("# TYPE a histogram\na_bucket{le=\"+Inf\"} 1\na_sum 1\na_count 1\n", true),
+        // Found by the fuzzer: a value starting with a combining mark (U+059E) merges
+        // with the opening quote into one Character; the page is valid.
+        ("# TYPE g gauge\ng{a=\"_p\",xz=\"\u{059E}ugyze\"} 0\n", true),
     ] as [(String, Bool)])
     func checker_acceptsValidAndRejectsBrokenPages(_ page: String, _ valid: Bool) {
         #expect((ExpositionChecker.problem(in: Array(page.utf8)) == nil) == valid)
