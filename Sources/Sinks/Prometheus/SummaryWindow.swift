@@ -17,8 +17,7 @@ struct QuantileStream: Sendable {
     static let bufferCapacity = 500
 
     init(targets: [(Double, Double)]) {
-        self.targets = targets.map { (quantile: $0.0, epsilon: $0.1) }
-        buffer.reserveCapacity(Self.bufferCapacity)
+        self.targets = targets.map { (quantile: $0.0, epsilon: $0.1) }   // buffer grows on demand: most series are quiet
     }
 
     var count: Double { n + Double(buffer.count) }
