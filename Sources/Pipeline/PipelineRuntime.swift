@@ -121,14 +121,12 @@ public final class PipelineRuntime: Sendable {
     }
 
     private func spawn(_ node: Node) -> [OSThread] {
-        let remaining = Atomic<Int>(0)
         let count: Int
         switch node.stage {
         case .source(let s): count = max(1, s.threadCount)
         default: count = node.decl.workers
         }
         let box = Counter(count)
-        _ = remaining
         let sequencer = Sequencer()
         return (0..<count).map { worker in
             OSThread.spawn(name: "\(node.decl.id)-\(worker)") { [self] in
