@@ -10,7 +10,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test lint validate stages readme bench fuzz soak clean
+.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-steady fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -64,6 +64,10 @@ lint: deps pydeps
 # Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
 bench: deps
 	./scripts/bench.sh
+
+# The highest push rate held for 30 s with a bounded backlog.
+bench-steady: deps
+	./scripts/bench-steady.sh
 
 # libFuzzer over decode → validate → relabel → sort → aggregate → render (FUZZ_SECONDS,
 # default 600). New inputs are merged into Tests/Fixtures/fuzz-corpus, which `make test` replays.

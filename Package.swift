@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

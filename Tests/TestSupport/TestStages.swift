@@ -74,15 +74,19 @@ final class JitterTransform: Transform {
 public struct PayloadSourceConfig: StageConfig {
     public static let type = "test_payload_source"
     public static let role = StageRole.source
-    public static let summary = "Test: emits nothing, declares payloads."
+    public static let summary = "Test: emits one JSON payload."
     public static let inputKind: ItemKind? = nil
     public static let outputKind: ItemKind? = .payloads
     public init(options o: OptionReader) {}
-    public func makeStage(context: StageContext) throws -> Stage { .source(IdleSource()) }
+    public func makeStage(context: StageContext) throws -> Stage { .source(OnePayloadSource()) }
 }
 
-final class IdleSource: Source {
-    func run(worker: Int, output: StageOutput, control: SourceControl) {}
+final class OnePayloadSource: Source {
+    func run(worker: Int, output: StageOutput, control: SourceControl) {
+        var p = PayloadBatch()
+        p.append(Array(#"{"type":"counter","name":"one_total","value":1,"labels":{"a":"b"}}"#.utf8), origin: 0)
+        output.emit(Batch(payloads: p))
+    }
 }
 
 /// Records the values it consumes under its stage id in `TestRegistry`.
