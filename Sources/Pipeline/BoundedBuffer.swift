@@ -94,28 +94,3 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
         }
     }
 }
-
-/// Lets the workers of one stage emit in the order their inputs were dequeued.
-///
-/// A worker that dequeued ticket `t` calls `waitForTurn(t)` after processing, emits,
-/// then `finishTurn()`. Workers still process in parallel; only the short emission is
-/// serialised. A ticket must always be finished, even when the batch emits nothing.
-public final class Sequencer: @unchecked Sendable {
-    private let lock = ConditionLock()
-    private var turn: UInt64 = 0   // protected by `lock`
-
-    public init() {}
-
-    public func waitForTurn(_ ticket: UInt64) {
-        lock.lock()
-        while turn != ticket { lock.wait() }
-        lock.unlock()
-    }
-
-    public func finishTurn() {
-        lock.withLock {
-            turn += 1
-            lock.broadcast()
-        }
-    }
-}

@@ -8,13 +8,13 @@ import Synchronization
 /// `workers` threads that pop from its input buffer.
 ///
 /// **Order.** A buffer hands out a ticket with every batch (its dequeue position).
-/// A transform's workers process in parallel, then emit strictly in ticket order
-/// (`Sequencer`), so each transform's output order equals its input order whatever
-/// its `workers`. A sink that `wantsOrderedInput` consumes in ticket order too.
-/// By induction every sink sees each source's batches in the order the source
-/// emitted them; two sources feeding one stage interleave, each in its own order.
-/// The cost is head-of-line waiting: a slow batch holds back the emission (not the
-/// processing) of later ones.
+/// A transform's workers process in parallel and hand results to a `Reorderer`,
+/// which emits them strictly in ticket order, so each transform's output order
+/// equals its input order whatever its `workers`. A sink that `wantsOrderedInput`
+/// consumes in ticket order the same way. By induction every sink sees each
+/// source's batches in the order the source emitted them; two sources feeding one
+/// stage interleave, each in its own order. A slow batch holds back the emission
+/// (not the processing) of later ones.
 ///
 /// **Lifecycle.** idle → running → draining → stopped. `stop()` asks sources to
 /// stop; a source returns after emitting what it already took; each buffer closes
@@ -127,48 +127,49 @@ public final class PipelineRuntime: Sendable {
         default: count = node.decl.workers
         }
         let box = Counter(count)
-        let sequencer = Sequencer()
+        let reorderer = Reorderer<Batch>(capacity: 2 * count)
         return (0..<count).map { worker in
             OSThread.spawn(name: "\(node.decl.id)-\(worker)") { [self] in
                 switch node.stage {
                 case .source(let source):
                     source.run(worker: worker, output: node.output!, control: node.control!)
                 case .transform(let transform):
-                    runTransform(transform, node: node, worker: worker, sequencer: sequencer)
+                    runTransform(transform, node: node, worker: worker, reorderer: reorderer)
                 case .sink(let sink):
-                    runSink(sink, node: node, worker: worker, sequencer: sequencer)
+                    runSink(sink, node: node, worker: worker, reorderer: reorderer)
                 }
                 if box.decrement() == 0 { stageFinished(node) }
             }
         }
     }
 
-    private func runTransform(_ transform: any Transform, node: Node, worker: Int, sequencer: Sequencer) {
+    private func runTransform(_ transform: any Transform, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!, output = node.output!
-        // `while var` and `consume`: the batch must have exactly one owner, or the
-        // stage's first write copies every buffer of it (copy-on-write).
+        // `while case var` and `consume`: the batch must have exactly one owner, or
+        // the stage's first write copies every buffer of it (copy-on-write).
         while case (var batch, let ticket)? = input.pop() {
             node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             transform.process(&batch, worker: worker)
             telemetry.record(drops: batch.drops)
             batch.drops.removeAll()
-            sequencer.waitForTurn(ticket)
-            if batch.itemCount > 0 { output.emit(consume batch) }
-            sequencer.finishTurn()
+            reorderer.complete(ticket, batch.itemCount > 0 ? consume batch : nil) { output.emit($0) }
         }
     }
 
-    private func runSink(_ sink: any Sink, node: Node, worker: Int, sequencer: Sequencer) {
+    private func runSink(_ sink: any Sink, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!
         let ordered = sink.wantsOrderedInput
-        while case (var batch, let ticket)? = input.pop() {
+        let telemetry = self.telemetry
+        func consume(_ batch: consuming Batch) {
+            var batch = batch
+            sink.consume(&batch, worker: worker)
+            telemetry.record(drops: batch.drops)
+        }
+        while case (let batch, let ticket)? = input.pop() {
             node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
-            if ordered { sequencer.waitForTurn(ticket) }
-            sink.consume(&batch, worker: worker)
-            if ordered { sequencer.finishTurn() }
-            telemetry.record(drops: batch.drops)
+            if ordered { reorderer.complete(ticket, batch) { consume($0) } } else { consume(batch) }
         }
     }
 

@@ -1,4 +1,7 @@
 import Pipeline
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Enforces SPEC §2 on decoded samples: metric and label name syntax, no `__`
 /// label prefix, no repeated label names, the reserved `le` (histograms) and
@@ -21,23 +24,35 @@ public final class ValidateTransform: Transform {
     public init() {}
 
     public func process(_ batch: inout Batch, worker: Int) {
-        for i in batch.samples.records.indices where !batch.samples.records[i].isDropped {
-            if let reason = Self.check(i, in: batch.samples) { batch.drop(sample: i, reason: reason) }
+        var rejected: [(Int, DropReason)] = []
+        batch.samples.bytes.withUnsafeBytes { arena in
+            for i in batch.samples.records.indices where !batch.samples.records[i].isDropped {
+                if let reason = Self.check(i, in: batch.samples, arena: arena) { rejected.append((i, reason)) }
+            }
         }
+        for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
     }
 
     /// The reason sample `i` is invalid, or nil.
     public static func check(_ i: Int, in s: SampleBatch) -> DropReason? {
+        s.bytes.withUnsafeBytes { check(i, in: s, arena: $0) }
+    }
+
+    static func check(_ i: Int, in s: SampleBatch, arena: UnsafeRawBufferPointer) -> DropReason? {
+        @inline(__always) func bytes(_ span: ByteSpan) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: arena[Int(span.start)..<Int(span.start + span.count)])
+        }
         let r = s.records[i]
-        guard s.withBytes(r.name, NameSyntax.isValidMetricName) else { return .invalidName }
+        guard NameSyntax.isValidMetricName(bytes(r.name)) else { return .invalidName }
         for l in r.labelRange {
-            let name = s.labels[l].name
-            let ok = s.withBytes(name) { n in NameSyntax.isValidLabelName(n) && !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) }
-            guard ok else { return .invalidLabelName }
-            if r.type == .histogram && s.equal(name, "le") || r.type == .summary && s.equal(name, "quantile") {
-                return .reservedLabel
+            let n = bytes(s.labels[l].name)
+            guard NameSyntax.isValidLabelName(n), !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) else { return .invalidLabelName }
+            if r.type == .histogram && n.count == 2 && n[0] == 0x6C && n[1] == 0x65 { return .reservedLabel }                 // le
+            if r.type == .summary && n.count == 8 && memcmp(n.baseAddress!, "quantile", 8) == 0 { return .reservedLabel }
+            for m in r.labelRange.lowerBound..<l {
+                let other = bytes(s.labels[m].name)
+                if other.count == n.count && memcmp(other.baseAddress!, n.baseAddress!, n.count) == 0 { return .invalidLabelName }
             }
-            for m in r.labelRange.lowerBound..<l where s.equal(s.labels[m].name, name) { return .invalidLabelName }
         }
         switch r.type {
         case .counter:
