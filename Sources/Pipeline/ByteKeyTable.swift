@@ -6,22 +6,25 @@
 public struct ByteKeyTable: Sendable {
     public init() {}
 
-    private var slots: [Int32] = Array(repeating: -1, count: 16)   // entry index or -1
-    public private(set) var hashes: [UInt64] = []
-    public private(set) var keyEnds: [UInt32] = []
-    public private(set) var keys: [UInt8] = []
+    @usableFromInline var slots: [Int32] = Array(repeating: -1, count: 16)   // entry index or -1
+    public var hashes: [UInt64] = []
+    public var keyEnds: [UInt32] = []
+    public var keys: [UInt8] = []
 
     public var count: Int { hashes.count }
 
+    @inlinable
     public func keyRange(_ index: Int) -> Range<Int> {
         (index == 0 ? 0 : Int(keyEnds[index - 1]))..<Int(keyEnds[index])
     }
 
+    @inlinable
     public func withKey<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let r = keyRange(index)
         return keys.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[r])) }
     }
 
+    @inlinable
     public func find(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
@@ -70,8 +73,8 @@ public struct ByteKeyTable: Sendable {
     }
 }
 
-@inline(__always)
-private func memcmpEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
+@inlinable @inline(__always)
+func memcmpEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
     guard n > 0, let b else { return true }
     return memcmp(a, b, n) == 0
 }
@@ -81,7 +84,7 @@ import Glibc
 #endif
 
 /// A fast non-cryptographic 64-bit hash over bytes (multiply-xorshift per 8-byte word).
-@inline(__always)
+@inlinable @inline(__always)
 public func hashBytes(_ b: UnsafeRawBufferPointer, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> UInt64 {
     var h = seed ^ (UInt64(b.count) &* 0xFF51_AFD7_ED55_8CCD)
     var i = 0

@@ -1,12 +1,13 @@
 /// Raw queue elements, as popped: one contiguous byte buffer plus end offsets, so a
+/// (Fields are public for inlining; change them through `append` and `removeAll`.)
 /// batch of a thousand payloads is two allocations, not a thousand.
 public struct PayloadBatch: Sendable {
     /// All payload bytes back to back.
-    public private(set) var bytes: [UInt8] = []
+    public var bytes: [UInt8] = []
     /// `ends[i]` is the offset one past payload `i`.
-    public private(set) var ends: [Int] = []
+    public var ends: [Int] = []
     /// `origins[i]` identifies where payload `i` came from (see `Telemetry.registerOrigin`).
-    public private(set) var origins: [UInt16] = []
+    public var origins: [UInt16] = []
 
     public init() {}
 
@@ -19,6 +20,7 @@ public struct PayloadBatch: Sendable {
         bytes.reserveCapacity(byteCount)
     }
 
+    @inlinable
     public mutating func append(_ payload: UnsafeRawBufferPointer, origin: UInt16) {
         bytes.append(contentsOf: payload)
         ends.append(bytes.count)
@@ -38,7 +40,7 @@ public struct PayloadBatch: Sendable {
     }
 
     /// Calls `body` with payload `index`'s bytes; the pointer is valid only inside `body`.
-    @inline(__always)
+    @inlinable
     public func withPayload<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let start = index == 0 ? 0 : ends[index - 1]
         let end = ends[index]

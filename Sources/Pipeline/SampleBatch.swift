@@ -46,6 +46,7 @@ public struct SampleRecord: Sendable {
         self.name = name
     }
 
+    @inlinable
     public var labelRange: Range<Int> { Int(labelStart)..<Int(labelStart + labelCount) }
 }
 
@@ -75,7 +76,7 @@ public struct SampleBatch: Sendable {
     }
 
     /// Copies `raw` into the arena.
-    @inline(__always)
+    @inlinable
     public mutating func appendBytes(_ raw: UnsafeRawBufferPointer) -> ByteSpan {
         let start = UInt32(bytes.count)
         bytes.append(contentsOf: raw)
@@ -93,7 +94,7 @@ public struct SampleBatch: Sendable {
         return s.withUTF8 { appendBytes(UnsafeRawBufferPointer($0)) }
     }
 
-    @inline(__always)
+    @inlinable
     public func withBytes<R>(_ span: ByteSpan, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { all in
             try body(UnsafeRawBufferPointer(rebasing: all[Int(span.start)..<Int(span.start + span.count)]))
@@ -104,7 +105,7 @@ public struct SampleBatch: Sendable {
         withBytes(span) { String(decoding: $0, as: UTF8.self) }
     }
 
-    @inline(__always)
+    @inlinable
     public func equal(_ a: ByteSpan, _ b: ByteSpan) -> Bool {
         guard a.count == b.count else { return false }
         return withBytes(a) { x in withBytes(b) { y in x.elementsEqual(y) } }

@@ -52,6 +52,16 @@ let bare = measure(totalSamples) {
     }
 }
 rows.append(("jansson json_loadb + json_decref (baseline)", bare))
+let strict = measure(totalSamples) {
+    for p in payloadBatches {
+        for i in 0..<p.count {
+            p.withPayload(i) { raw in
+                if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), &error) { json_decref(v) }
+            }
+        }
+    }
+}
+rows.append(("… with JSON_REJECT_DUPLICATES and JSON_DECODE_ANY (json_decode's flags)", strict))
 
 let decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
 rows.append(("json_decode (parse + extract)", measure(totalSamples) { _ = decoded(decoder) }))

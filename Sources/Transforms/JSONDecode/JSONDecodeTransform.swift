@@ -67,12 +67,11 @@ public final class JSONDecodeTransform: Transform {
         var out = SampleBatch()
         out.records.reserveCapacity(batch.payloads.count)
         out.bytes.reserveCapacity(batch.payloads.bytes.count)
-        var error = json_error_t()
         let payloads = batch.payloads
         for i in 0..<payloads.count {
             let origin = payloads.origins[i]
             payloads.withPayload(i) { raw in
-                if let reason = decode(raw, origin: origin, into: &out, drops: &batch.drops, error: &error) {
+                if let reason = decode(raw, origin: origin, into: &out, drops: &batch.drops) {
                     batch.countDrop(origin: origin, reason: reason)
                 }
             }
@@ -85,13 +84,13 @@ public final class JSONDecodeTransform: Transform {
     /// Decodes one element; returns a reason when the whole element is dropped.
     /// Individual samples of an array that fail are counted into `drops`.
     func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch,
-                drops: inout DropTally, error: inout json_error_t) -> DropReason? {
+                drops: inout DropTally) -> DropReason? {
         guard raw.count <= config.maxPayloadBytes else {
             warnings.warning("dropped payload of \(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))")
             return .payloadTooLarge
         }
-        guard let doc = JSONDocument(parsing: raw, error: &error) else {
-            warnings.warning("dropped invalid JSON (\(error.message)): \(RateLimitedLog.excerpt(raw))")
+        guard let doc = JSONDocument(parsing: raw) else {
+            warnings.warning("dropped invalid JSON (\(JSONDocument.errorMessage(for: raw))): \(RateLimitedLog.excerpt(raw))")
             return .invalidJSON
         }
         switch JSONType(doc.root) {

@@ -6,15 +6,25 @@ import CJansson
 struct JSONDocument: ~Copyable {
     let root: UnsafeMutablePointer<json_t>
 
+    static let flags = size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
     /// Parses `bytes` (strict: duplicate keys rejected, NUL in strings rejected,
-    /// UTF-8 validated, nesting capped at jansson's 2048 levels). Nil when invalid;
-    /// `error` then holds jansson's message.
-    init?(parsing bytes: UnsafeRawBufferPointer, error: inout json_error_t) {
+    /// UTF-8 validated, nesting capped at jansson's 2048 levels). Nil when invalid.
+    /// No `json_error_t` on this path: jansson fills one on every call, success or
+    /// not; `errorMessage(for:)` re-parses for the rare log line instead.
+    init?(parsing bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress,
-              let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count,
-                                    size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), &error)
+              let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, Self.flags, nil)
         else { return nil }
         self.root = root
+    }
+
+    /// jansson's message for invalid `bytes` (parses again; for log lines only).
+    static func errorMessage(for bytes: UnsafeRawBufferPointer) -> String {
+        guard let base = bytes.baseAddress else { return "empty input" }
+        var error = json_error_t()
+        if let v = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, flags, &error) { json_decref(v) }
+        return error.message
     }
 
     deinit { json_decref(root) }

@@ -6,17 +6,18 @@ public enum RelabelAction: String, Sendable, CaseIterable {
 }
 
 /// One rule, decoded and checked the way Prometheus checks a relabel_config, with
-/// its regex compiled (PCRE2, JIT) and its templates parsed.
-public struct RelabelRule: Sendable {
-    public var action: RelabelAction
+/// its regex compiled (PCRE2, JIT) and its templates parsed. A class: the hot loop
+/// reads rules by reference instead of copying a dozen fields per sample.
+public final class RelabelRule: Sendable {
+    public let action: RelabelAction
     /// Labels whose values are joined with `separator`; `__name__` is the metric
     /// name, `__type__` the metric type (read-only).
-    public var sourceLabels: [String]
-    public var separator: String
-    public var regex: PCRE2Regex
-    public var targetLabel: String
-    public var replacement: String
-    public var modulus: UInt64
+    public let sourceLabels: [String]
+    public let separator: String
+    public let regex: PCRE2Regex
+    public let targetLabel: String
+    public let replacement: String
+    public let modulus: UInt64
     let sourceBytes: [[UInt8]]
     let targetBytes: [UInt8]
     let separatorBytes: [UInt8]
