@@ -2,8 +2,11 @@
 # `make lint`: what can be checked of the container build without a Docker engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-hadolint --ignore DL3008 Dockerfile          # DL3008: bookworm's packages are pinned by the release
-check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+# pip's scripts directory, in case no shim or PATH entry points at it yet.
+scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+hadolint=$(command -v hadolint || echo "$scripts/hadolint")
+"$hadolint" --ignore DL3008 Dockerfile          # DL3008: bookworm's packages are pinned by the release
+python3 -m check_jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 promtool check config deploy/prometheus.yml >/dev/null
 # The Dockerfile builds with the script `make release` runs, and copies what it needs.
 grep -q 'scripts/build-release.sh' Dockerfile
