@@ -18,19 +18,13 @@ public final class FuzzHarness: Sendable {
         let context = StageContext(id: "fuzz", logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
                                    telemetry: Telemetry(), health: HealthBoard(), workers: 1)
         decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
-        let spec = try PipelineSpec.load(yaml: """
-            sources: { s: { type: redis_list_stub } }
-            transforms:
-              r:
-                type: relabel
-                inputs: [s]
-                rules:
-                  - { source_labels: [__name__], regex: "(.*)_ms", target_label: __name__, replacement: "${1}_seconds" }
-                  - { source_labels: [a, b], regex: "(.+);(.+)", target_label: "ab_${1}", replacement: "$2" }
-                  - { action: labelmap, regex: "x(.*)", replacement: "y$1" }
-            sinks: { k: { type: sink_stub, inputs: [r] } }
-            """, environment: [:], registry: [StubSource.self, RelabelConfig.self, StubSink.self])
-        relabel = RelabelTransform(rules: (spec.stage("r")!.config as! RelabelConfig).rules)
+        let rules = try PipelineSpec.decodeStage(RelabelConfig.self, yaml: """
+            rules:
+              - { source_labels: [__name__], regex: "(.*)_ms", target_label: __name__, replacement: "${1}_seconds" }
+              - { source_labels: [a, b], regex: "(.+);(.+)", target_label: "ab_${1}", replacement: "$2" }
+              - { action: labelmap, regex: "x(.*)", replacement: "y$1" }
+            """).rules
+        relabel = RelabelTransform(rules: rules)
     }
 
     /// Runs one input; returns a description of any invariant it broke.
@@ -53,24 +47,4 @@ public final class FuzzHarness: Sendable {
             return ExpositionChecker.problem(in: page).map { "invalid exposition: \($0)" }
         }
     }
-}
-
-struct StubSource: StageConfig {
-    static let type = "redis_list_stub"
-    static let role = StageRole.source
-    static let summary = ""
-    static let inputKind: ItemKind? = nil
-    static let outputKind: ItemKind? = .samples
-    init(options: OptionReader) {}
-    func makeStage(context: StageContext) throws -> Stage { fatalError("not run") }
-}
-
-struct StubSink: StageConfig {
-    static let type = "sink_stub"
-    static let role = StageRole.sink
-    static let summary = ""
-    static let inputKind: ItemKind? = .samples
-    static let outputKind: ItemKind? = nil
-    init(options: OptionReader) {}
-    func makeStage(context: StageContext) throws -> Stage { fatalError("not run") }
 }

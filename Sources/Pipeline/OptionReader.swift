@@ -216,23 +216,6 @@ public final class OptionReader {
         return out
     }
 
-    public func numberList(_ key: String, doc: String) -> [Double]? {
-        document(key, "list of numbers", "none", doc)
-        guard mode == .decode, let n = node(key) else { return nil }
-        guard let seq = n.sequence else {
-            errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a list of numbers"))
-            return nil
-        }
-        var out: [Double] = []
-        for item in seq {
-            let s = item.scalar?.string ?? ""
-            if let v = Double(s) ?? (s == "+Inf" || s == ".inf" ? .infinity : nil) { out.append(v) } else {
-                errors.append(ConfigError(path: path, key: key, line: item.mark?.line, message: "expected a number, got `\(s)`"))
-            }
-        }
-        return out
-    }
-
     /// A mapping of string to string (e.g. static labels), in file order.
     public func stringMap(_ key: String, doc: String) -> [(String, String)] {
         document(key, "map of strings", "{}", doc)

@@ -148,7 +148,6 @@ public final class PipelineRuntime: Sendable {
         // `while case var` and `consume`: the batch must have exactly one owner, or
         // the stage's first write copies every buffer of it (copy-on-write).
         while case (var batch, let ticket)? = input.pop() {
-            node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             transform.process(&batch, worker: worker)
             telemetry.record(drops: batch.drops)
@@ -167,7 +166,6 @@ public final class PipelineRuntime: Sendable {
             telemetry.record(drops: batch.drops)
         }
         while case (let batch, let ticket)? = input.pop() {
-            node.stats.batchesIn.add()
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             if ordered { reorderer.complete(ticket, batch) { consume($0) } } else { consume(batch) }
         }

@@ -157,6 +157,31 @@ public struct PipelineSpec: Sendable {
                          workers: workers, buffer: buffer, line: line)
     }
 
+    /// Decodes and validates one stage's options outside a pipeline file — for
+    /// programs that build stages themselves (benchmarks, the fuzz harness, an
+    /// embedding application). `yaml` is the stage's mapping; the common keys
+    /// (`type`, `inputs`, `workers`, `buffer`) are ignored.
+    public static func decodeStage<C: StageConfig>(_ type: C.Type, yaml text: String,
+                                                   environment: [String: String] = [:]) throws(ConfigErrors) -> C {
+        let expanded: String
+        switch expandEnvironment(text, environment: environment) {
+        case .success(let s): expanded = s
+        case .failure(let e): throw e
+        }
+        let node: Node?
+        do { node = try Yams.compose(yaml: expanded) } catch let error as YamlError {
+            throw ConfigErrors([yamlError(error)])
+        } catch {
+            throw ConfigErrors([ConfigError(message: "cannot parse YAML: \(error)")])
+        }
+        guard let mapping = node?.mapping else { throw ConfigErrors([ConfigError(path: C.type, message: "expected a mapping")]) }
+        var errors: [ConfigError] = []
+        let config = decodeConfig(C.self, reader: OptionReader(mapping: mapping, path: C.type, line: node?.mark?.line, ignoring: commonKeys),
+                                  errors: &errors)
+        guard errors.isEmpty, let typed = config as? C else { throw ConfigErrors(errors) }
+        return typed
+    }
+
     /// Generic so the config is a concrete type here (existential `init` and
     /// `validate` crash the 6.3 compiler's SIL generation).
     private static func decodeConfig<C: StageConfig>(_ type: C.Type, reader: OptionReader, errors: inout [ConfigError]) -> any StageConfig {

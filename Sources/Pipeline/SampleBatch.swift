@@ -105,12 +105,6 @@ public struct SampleBatch: Sendable {
         withBytes(span) { String(decoding: $0, as: UTF8.self) }
     }
 
-    @inlinable
-    public func equal(_ a: ByteSpan, _ b: ByteSpan) -> Bool {
-        guard a.count == b.count else { return false }
-        return withBytes(a) { x in withBytes(b) { y in x.elementsEqual(y) } }
-    }
-
     public func equal(_ span: ByteSpan, _ literal: String) -> Bool {
         withBytes(span) { $0.elementsEqual(literal.utf8) }
     }

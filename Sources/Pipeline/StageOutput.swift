@@ -11,7 +11,6 @@ public final class StageOutput: Sendable {
 
     /// Hands `batch` on, waiting for room unless a target drops when full.
     public func emit(_ batch: consuming Batch) {
-        stats.batchesOut.add()
         stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
         guard let last = targets.last else { return }
         for t in targets.dropLast() { t.push(copy batch) }
@@ -25,6 +24,4 @@ public final class StageOutput: Sendable {
 final class StageStats: Sendable {
     let itemsIn = MetaCounter()
     let itemsOut = MetaCounter()
-    let batchesIn = MetaCounter()
-    let batchesOut = MetaCounter()
 }
