@@ -4,16 +4,36 @@ public enum NameSyntax {
     /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
     @inline(__always)
     public static func isValidMetricName(_ b: UnsafeRawBufferPointer) -> Bool {
-        guard let first = b.first, isLetter(first) || first == 0x5F || first == 0x3A else { return false }
-        for c in b.dropFirst() where !(isLetter(c) || isDigit(c) || c == 0x5F || c == 0x3A) { return false }
-        return true
+        matches(b, first: metricFirst, rest: metricRest)
     }
 
     /// `[a-zA-Z_][a-zA-Z0-9_]*`
     @inline(__always)
     public static func isValidLabelName(_ b: UnsafeRawBufferPointer) -> Bool {
-        guard let first = b.first, isLetter(first) || first == 0x5F else { return false }
-        for c in b.dropFirst() where !(isLetter(c) || isDigit(c) || c == 0x5F) { return false }
+        matches(b, first: labelFirst, rest: labelRest)
+    }
+
+    // Character classes as 128-bit sets (bit c set = byte c allowed): a shift and a
+    // mask per byte, no table in memory, nothing to initialise.
+    private static let letters: UInt128 = (UInt128(0x3FF_FFFF) << 0x41) | (UInt128(0x3FF_FFFF) << 0x61)   // A-Z a-z
+    private static let digits: UInt128 = UInt128(0x3FF) << 0x30
+    private static let underscore: UInt128 = 1 << 0x5F
+    private static let colon: UInt128 = 1 << 0x3A
+    static let labelFirst = letters | underscore
+    static let labelRest = labelFirst | digits
+    static let metricFirst = labelFirst | colon
+    static let metricRest = labelRest | colon
+
+    @inline(__always)
+    private static func matches(_ b: UnsafeRawBufferPointer, first: UInt128, rest: UInt128) -> Bool {
+        guard let p = b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count > 0 else { return false }
+        guard p[0] < 0x80, first >> p[0] & 1 == 1 else { return false }
+        var i = 1
+        while i < b.count {
+            let c = p[i]
+            guard c < 0x80, rest >> c & 1 == 1 else { return false }
+            i += 1
+        }
         return true
     }
 
@@ -26,7 +46,4 @@ public enum NameSyntax {
         var s = s
         return s.withUTF8 { isValidLabelName(UnsafeRawBufferPointer($0)) }
     }
-
-    @inline(__always) static func isLetter(_ c: UInt8) -> Bool { (c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A }
-    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 }

@@ -38,6 +38,22 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(metaValue(runtime, "redis_popped_elements_total") == 5000)
     }
 
+    @Test func elementBytes_arriveExactly_whetherEmptyHugeOrBinary_fromRPOPAndBLMPOP() throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        // Larger than hiredis' 16 KiB read, so elements span reads; CR LF and NUL inside.
+        let odd = ["", String(repeating: "x", count: 100_000), "a\r\n$3\r\nb\u{0}c", "é", "*1\r\n"]
+        try redis.push(odd, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", pop_count: 2")
+        #expect(eventually { TestRegistry.shared.values(key).count == odd.count })
+        // Now the list is empty and the source waits in BLMPOP.
+        Thread.sleep(forTimeInterval: 0.3)
+        try redis.push(odd, key: "q")
+        #expect(eventually { TestRegistry.shared.values(key).count == 2 * odd.count })
+        runtime.stop(); runtime.wait()
+        #expect(TestRegistry.shared.values(key).map(\.0) == odd + odd)
+    }
+
     @Test func emptyList_blocksInRedisInsteadOfSpinning() throws {
         let redis = try RedisServer()
         let key = uniqueKey()

@@ -1,3 +1,4 @@
+import CJanssonArena
 import Foundation
 import Logging
 import Pipeline
@@ -117,6 +118,19 @@ func reasons(_ b: Batch) -> [String] {
         #expect(b.samples.labels.count == 1)
         #expect(b.samples.name(at: 1) == "last")
         #expect(!String(decoding: b.samples.bytes, as: UTF8.self).contains("zzz"))
+    }
+
+    @Test func documentLargerThanTheArenaBlock_decodes_andTheArenaShrinksBackAfterwards() {
+        let big = "[" + (0..<3000).map { #"{"type":"counter","name":"c\#($0)","value":\#($0),"labels":{"k":"v\#($0)"}}"# }.joined(separator: ",") + "]"
+        let small = #"{"type":"gauge","name":"g","value":2}"#
+        let b = run(decoder(), [small, big, "{not json", small, big])
+        #expect(b.samples.count == 2 + 2 * 3000)
+        #expect(b.samples.name(at: 3000) == "c2999")
+        #expect(b.samples.labels(at: 3000).map(\.value) == ["v2999"])
+        #expect(b.samples.name(at: 3001) == "g")
+        #expect(reasons(b) == ["invalid_json"])
+        // The overflow blocks went with the document; the thread keeps its first block.
+        #expect(jansson_arena_capacity() == 64 * 1024)
     }
 
     @Test func hostileCorpus_isDroppedWithoutCrashing() throws {

@@ -87,19 +87,27 @@ public final class RedisConnection {
         return try body(raw.assumingMemoryBound(to: redisReply.self))
     }
 
+    /// Reads the next reply, which answers a pop (`RPOP key count`, or `BLMPOP` when
+    /// `blmpop`), appending its elements to `replies.batch` as they are parsed.
+    func readPop(into replies: PopReplies, blmpop: Bool, origin: UInt16) throws(RedisError) -> PopReplies.Outcome {
+        let reader = context.pointee.reader!
+        let saved = (reader.pointee.fn, reader.pointee.privdata)
+        reader.pointee.fn = PopReplies.functions
+        reader.pointee.privdata = Unmanaged.passUnretained(replies).toOpaque()
+        defer { (reader.pointee.fn, reader.pointee.privdata) = saved }
+        replies.begin(blmpop: blmpop, origin: origin)
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, raw != nil else {
+            throw .connection(Self.errorString(context))
+        }
+        return replies.outcome
+    }
+
     /// Sends one command and returns its reply copied into Swift values; error
     /// replies are thrown.
     @discardableResult
     public func command(_ args: String...) throws(RedisError) -> RedisValue {
         try command(contentsOf: args)
-    }
-
-    /// `withReply` for a single request in flight: a broken connection counts one lost reply.
-    func withReplyCountingLoss<R>(_ lost: MetaCounter, _ body: (UnsafePointer<redisReply>) throws(RedisError) -> R) throws(RedisError) -> R {
-        do { return try withReply(body) } catch {
-            if case .connection = error { lost.add() }
-            throw error
-        }
     }
 
     /// Sends one command given as a list of arguments.

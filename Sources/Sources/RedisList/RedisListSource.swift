@@ -192,16 +192,31 @@ public final class RedisListSource: Source {
         let blockSeconds = String(config.blockTimeout.inSeconds)
         let blmpop: [[UInt8]] = [Array("BLMPOP".utf8), Array(blockSeconds.utf8), Array("1".utf8), key, Array("RIGHT".utf8),
                                  Array("COUNT".utf8), Array(String(config.popCount).utf8)]
-        var batch = PayloadBatch()
+        let replies = PopReplies()
         var nextLLEN: UInt64 = 0
 
         func flush() {
-            guard !batch.isEmpty else { return }
-            popped.add(UInt64(batch.count))
+            guard !replies.batch.isEmpty else { return }
+            popped.add(UInt64(replies.batch.count))
             var full = PayloadBatch()
             full.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
-            swap(&full, &batch)   // hand the filled buffers on with a single owner
+            swap(&full, &replies.batch)   // hand the filled buffers on with a single owner
             output.emit(Batch(payloads: full))
+        }
+
+        /// Elements appended by a pop reply, or -1 for an error reply (counted and
+        /// logged, rate-limited).
+        func count(_ outcome: PopReplies.Outcome) throws(RedisError) -> Int {
+            switch outcome {
+            case .elements(let n):
+                return n
+            case .error(let message):
+                errors.add()
+                warnings.warning("Redis error popping `\(config.key)`: \(message)")
+                return -1
+            case .unexpected(let what):
+                throw .protocolViolation("\(what) in the reply to a pop")
+            }
         }
 
         var idle = false   // the last pop found the list empty
@@ -223,12 +238,13 @@ public final class RedisListSource: Source {
                     continue
                 }
                 c.append(blmpop)
-                let got = try c.withReplyCountingLoss(lostReplies) { r throws(RedisError) -> Int in
-                    // BLMPOP replies [key, [elements…]] or nil on time-out.
-                    guard r.pointee.type == REDIS_REPLY_ARRAY, r.pointee.elements == 2, let list = r.pointee.element[1] else {
-                        return try take(r, into: &batch, origin: origins[0])
-                    }
-                    return try take(list, into: &batch, origin: origins[0])
+                let got: Int
+                do {
+                    got = try count(c.readPop(into: replies, blmpop: true, origin: origins[0]))
+                } catch {
+                    if case .connection = error { lostReplies.add() }
+                    flush()
+                    throw error
                 }
                 flush()
                 if got == 0 { emptyPops[0].add() }
@@ -249,7 +265,7 @@ public final class RedisListSource: Source {
                 received += 1
                 let got: Int
                 do {
-                    got = try c.withReply { r throws(RedisError) in try take(r, into: &batch, origin: origins[slot]) }
+                    got = try count(c.readPop(into: replies, blmpop: false, origin: origins[slot]))
                 } catch {
                     lostReplies.add(UInt64(inFlight))
                     flush()   // what arrived before the break is kept
@@ -258,39 +274,17 @@ public final class RedisListSource: Source {
                 inFlight -= 1
                 if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slot].add() }
                 if got < config.popCount { sawShort = true }
-                if batch.count >= config.batchSize { flush() }
+                if replies.batch.count >= config.batchSize { flush() }
                 guard !sawShort, !sawError, !control.isStopping, monotonicNanos() < nextLLEN else { continue }
                 target = min(maxInFlight, target * 2)
+                // Top up only once half the window has come back: the pops go out in
+                // one write instead of one write (and one Redis wake-up) per reply.
+                guard inFlight <= target / 2 else { continue }
                 while inFlight < target { c.append(rpop); inFlight += 1 }
             }
             flush()
             if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
             idle = sawEmpty
-        }
-    }
-
-    /// Copies the elements of an RPOP/BLMPOP reply into `batch`; returns how many,
-    /// or -1 for an error reply (counted and logged, rate-limited).
-    private func take(_ r: UnsafePointer<redisReply>, into batch: inout PayloadBatch, origin: UInt16) throws(RedisError) -> Int {
-        switch r.pointee.type {
-        case REDIS_REPLY_NIL:
-            return 0
-        case REDIS_REPLY_ARRAY:
-            for i in 0..<r.pointee.elements {
-                guard let e = r.pointee.element[i], e.pointee.type == REDIS_REPLY_STRING else { continue }
-                batch.append(UnsafeRawBufferPointer(start: e.pointee.str, count: e.pointee.len), origin: origin)
-            }
-            return r.pointee.elements
-        case REDIS_REPLY_STRING:   // RPOP without COUNT semantics on old servers
-            batch.append(UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len), origin: origin)
-            return 1
-        case REDIS_REPLY_ERROR:
-            let message = RedisConnection.string(r)
-            errors.add()
-            warnings.warning("Redis error popping `\(config.key)`: \(message)")
-            return -1
-        default:
-            throw .protocolViolation("reply type \(r.pointee.type) to a pop")
         }
     }
 }
