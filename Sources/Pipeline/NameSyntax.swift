@@ -4,34 +4,29 @@ public enum NameSyntax {
     /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
     @inline(__always)
     public static func isValidMetricName(_ b: UnsafeRawBufferPointer) -> Bool {
-        matches(b, first: metricFirst, rest: metricRest)
+        matches(b, firstLow: 0x0400_0000_0000_0000, restLow: 0x07FF_0000_0000_0000)
     }
 
     /// `[a-zA-Z_][a-zA-Z0-9_]*`
     @inline(__always)
     public static func isValidLabelName(_ b: UnsafeRawBufferPointer) -> Bool {
-        matches(b, first: labelFirst, rest: labelRest)
+        matches(b, firstLow: 0, restLow: 0x03FF_0000_0000_0000)
     }
 
-    // Character classes as 128-bit sets (bit c set = byte c allowed): a shift and a
-    // mask per byte, no table in memory, nothing to initialise.
-    private static let letters: UInt128 = (UInt128(0x3FF_FFFF) << 0x41) | (UInt128(0x3FF_FFFF) << 0x61)   // A-Z a-z
-    private static let digits: UInt128 = UInt128(0x3FF) << 0x30
-    private static let underscore: UInt128 = 1 << 0x5F
-    private static let colon: UInt128 = 1 << 0x3A
-    static let labelFirst = letters | underscore
-    static let labelRest = labelFirst | digits
-    static let metricFirst = labelFirst | colon
-    static let metricRest = labelRest | colon
-
+    /// Character classes as bit sets over ASCII, literal so that nothing is computed
+    /// or initialised at run time: byte `c < 64` is allowed when bit `c` of the low
+    /// word is set (digits are bits 48–57, `:` bit 58); bytes 64–127 share one high
+    /// word for every class here: `A`–`Z` (bits 1–26), `_` (31), `a`–`z` (33–58).
     @inline(__always)
-    private static func matches(_ b: UnsafeRawBufferPointer, first: UInt128, rest: UInt128) -> Bool {
-        guard let p = b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count > 0 else { return false }
-        guard p[0] < 0x80, first >> p[0] & 1 == 1 else { return false }
+    private static func matches(_ b: UnsafeRawBufferPointer, firstLow: UInt64, restLow: UInt64) -> Bool {
+        let high: UInt64 = 0x07FF_FFFE_87FF_FFFE
+        @inline(__always) func allowed(_ c: UInt8, _ low: UInt64) -> Bool {
+            c < 64 ? low >> c & 1 == 1 : c < 128 && high >> (c &- 64) & 1 == 1
+        }
+        guard let p = b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count > 0, allowed(p[0], firstLow) else { return false }
         var i = 1
         while i < b.count {
-            let c = p[i]
-            guard c < 0x80, rest >> c & 1 == 1 else { return false }
+            guard allowed(p[i], restLow) else { return false }
             i += 1
         }
         return true
