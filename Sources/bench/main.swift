@@ -4,6 +4,7 @@ import Logging
 import Pipeline
 import Sinks
 import Sources
+import Synchronization
 import Transforms
 
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.
@@ -20,6 +21,39 @@ let payloadBatches: [PayloadBatch] = (0..<(totalSamples / batchSize)).map { b in
     return p
 }
 let context = StageContext(id: "bench", logger: Logger(label: "bench"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+
+// `bench --jansson-ceiling [seconds]`: json_loadb + json_decref (json_decode's flags)
+// over the same payloads on one thread per core, nothing else: what this machine
+// could decode if decoding were all the gateway did. `make bench` measures it in the
+// same run as the gateway drain and reports the drain as a ratio of it.
+if let flag = CommandLine.arguments.firstIndex(of: "--jansson-ceiling") {
+    let seconds = CommandLine.arguments.dropFirst(flag + 1).first.flatMap(Double.init) ?? 2
+    let threads = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    let parsed = Mutex(0)
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    let start = ContinuousClock.now
+    let workers = (0..<threads).map { t in
+        OSThread.spawn(name: "ceiling-\(t)") {
+            var n = 0
+            outer: while true {
+                for p in payloadBatches {
+                    for i in 0..<p.count {
+                        p.withPayload(i) { raw in
+                            if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), nil) { json_decref(v) }
+                        }
+                    }
+                    n += p.count
+                    if ContinuousClock.now >= deadline { break outer }
+                }
+            }
+            parsed.withLock { $0 += n }
+        }
+    }
+    for w in workers { w.join() }
+    let total = parsed.withLock { $0 }
+    print("threads=\(threads) samples=\(total) rate=\(Int(Double(total) / (ContinuousClock.now - start).inSeconds))")
+    exit(0)
+}
 
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
