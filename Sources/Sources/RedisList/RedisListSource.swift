@@ -11,7 +11,9 @@ import Pipeline
 /// `n` belongs to worker `n mod workers`, the `worker` label of the meta-metrics and
 /// the counterpart of the .NET gateway's worker loops. The defaults (25 × 2 × 16)
 /// keep the .NET settings' meaning and still move 400 elements per round trip.
-/// Replies are copied into a batch of up to `batch_size` elements and freed at once.
+/// Elements are parsed straight into a batch of up to `batch_size` elements
+/// (`PopReplies`: no `redisReply` per element). Pops are topped up half a window at
+/// a time, so one write carries many of them.
 ///
 /// **Empty list.** When a pop comes back empty the source neither spins nor sleeps
 /// blindly: on Redis ≥ 7 it blocks in `BLMPOP block_timeout RIGHT key COUNT
