@@ -14,7 +14,8 @@ KEY=prom-stream-gateway:metric-queue
 DIR=$(mktemp -d)
 PID=
 cleanup() {
-  [ -n "$PID" ] && kill "$PID" 2>/dev/null || true
+  # The gateway first, and wait for it, so that it does not log Redis going away.
+  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
   redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
