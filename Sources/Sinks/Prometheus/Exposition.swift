@@ -92,7 +92,7 @@ public final class Exposition: Sendable {
     /// `name[suffix]{labels[,extraName="extraValue"]} value\n`
     @inline(__always)
     private static func line(_ name: UnsafeRawBufferPointer, _ suffix: StaticString?, labels: UnsafeRawBufferPointer,
-                             extra: StaticString? = nil, extraValue: Double = 0, value: Double, to out: inout [UInt8]) {
+                             extra: StaticString? = nil, extraText: [UInt8] = [], value: Double, to out: inout [UInt8]) {
         out.append(contentsOf: name)
         if let suffix { TextFormat.append(suffix, to: &out) }
         if !labels.isEmpty || extra != nil {
@@ -102,7 +102,7 @@ public final class Exposition: Sendable {
                 if !labels.isEmpty { out.append(0x2C) }
                 TextFormat.append(extra, to: &out)
                 TextFormat.append("=\"", to: &out)
-                TextFormat.appendFloat(extraValue, to: &out)
+                out.append(contentsOf: extraText)
                 out.append(0x22)
             }
             out.append(0x7D)
@@ -117,6 +117,11 @@ public final class Exposition: Sendable {
             f.help.withUnsafeBytes { help in header(name: name, help: help, type: f.type, to: &out) }
             let nb = f.bounds.count
             let k = f.objectives.count
+            // `le` and `quantile` values are the family's, not the series': format them
+            // once per family instead of once per line.
+            func formatted(_ v: Double) -> [UInt8] { var t: [UInt8] = []; TextFormat.appendFloat(v, to: &t); return t }
+            let leTexts = f.bounds.map(formatted) + [formatted(.infinity)]
+            let quantileTexts = f.objectives.map { formatted($0.0) }
             for s32 in order {
                 let s = Int(s32)
                 f.series.withKey(s) { labels in
@@ -127,15 +132,15 @@ public final class Exposition: Sendable {
                         var cumulative: Double = 0
                         for b in 0..<nb {
                             cumulative += f.bucketCounts[s * (nb + 1) + b]
-                            line(name, "_bucket", labels: labels, extra: "le", extraValue: f.bounds[b], value: cumulative, to: &out)
+                            line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative, to: &out)
                         }
-                        line(name, "_bucket", labels: labels, extra: "le", extraValue: .infinity, value: f.counts[s], to: &out)
+                        line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[nb], value: f.counts[s], to: &out)
                         line(name, "_sum", labels: labels, value: f.values[s], to: &out)
                         line(name, "_count", labels: labels, value: f.counts[s], to: &out)
                     case .summary:
                         if !f.quantiles.isEmpty {
                             for j in 0..<k {
-                                line(name, nil, labels: labels, extra: "quantile", extraValue: f.objectives[j].0, value: f.quantiles[s * k + j], to: &out)
+                                line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
                             }
                         }
                         line(name, "_sum", labels: labels, value: f.values[s], to: &out)
