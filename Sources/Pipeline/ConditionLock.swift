@@ -68,7 +68,7 @@ public final class OSThread: @unchecked Sendable {
 
     /// Spawns a joinable thread running `body`. `name` shows in `top -H` (15 bytes max).
     public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> OSThread {
-        let thread = OSThread(name: String(name.utf8.prefix(15))!, body: body)
+        let thread = OSThread(name: String(decoding: name.utf8.prefix(15), as: UTF8.self), body: body)
         let context = Unmanaged.passRetained(thread).toOpaque()
         let rc = pthread_create(&thread.handle, nil, { raw in
             let me = Unmanaged<OSThread>.fromOpaque(raw!).takeRetainedValue()
