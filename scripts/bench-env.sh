@@ -1,7 +1,8 @@
 # Sourced by the benchmark scripts: release build, a private redis-server on a free
 # loopback port (stopped on exit), and a free HTTP port. Sets G (gateway binary),
-# BIN, PORT, HTTP, KEY, DIR. `start_gateway [args…]` runs the gateway in the
-# background (PID) and stops it on exit too.
+# BIN, PORT, HTTP, KEY, DIR. `start_gateway [args…]` runs the gateway (GATEWAY_BIN,
+# default G) in the background (PID) and stops it on exit too; `fill [key]` pushes N
+# samples; `drain_gateway [binary]` times a drain of them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -24,6 +25,51 @@ redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$D
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 llen() { redis-cli -p "$PORT" llen "$KEY"; }
 start_gateway() {
-  Redis__ConnectionString="127.0.0.1:$PORT" "$G" run --listen "127.0.0.1:$HTTP" --log-level warning "$@" &
+  Redis__ConnectionString="127.0.0.1:$PORT" "${GATEWAY_BIN:-$G}" run --listen "127.0.0.1:$HTTP" --log-level warning "$@" &
   PID=$!
+}
+
+fill() { "$G" loadgen --redis "127.0.0.1:$PORT" --key "${1:-$KEY}" --count "$N" --quiet >/dev/null; }
+
+drain_gateway() {
+  # Drains N samples with the gateway binary $1 (default: this tree's release build).
+  # The backlog appears while the gateway runs, as after an outage of the gateway:
+  # it is filled under another key, the gateway is started and waits (BLMPOP) on the
+  # empty queue, then one RENAME puts all N elements on the queue key. Timed from the
+  # RENAME until the gateway's own counters show N processed or dropped; process
+  # start-up is not part of a drain. LLEN is polled while the backlog lasts, not
+  # /metrics: 100 scrapes a second would make the sink copy its series after each
+  # one, which no Prometheus does. Prints: seconds cpu_seconds peak_rss_kb
+  fill "$KEY:staging"
+  GATEWAY_BIN=${1:-$G} start_gateway
+  local pid=$PID secs cpu0 cpu1 hwm
+  until curl -sf "127.0.0.1:$HTTP/ready" >/dev/null; do sleep 0.02; done
+  sleep 0.5
+  cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
+  secs=$(python3 - "$PORT" "$KEY" "$HTTP" "$N" <<'PY'
+# One process and one connection for the whole wait: spawning redis-cli or curl every
+# few milliseconds would take CPU from the gateway it measures.
+import socket, sys, time, urllib.request
+port, key, http, n = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3], int(sys.argv[4])
+r = socket.create_connection(("127.0.0.1", port))
+def command(*args):
+    r.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+    return r.recv(4096)
+def processed():
+    text = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+               if l.startswith(("prom_stream_gateway_processed_metrics_total", "prom_stream_gateway_dropped_metrics_total")))
+start = time.monotonic()
+command(b"RENAME", key + b":staging", key)
+while command(b"LLEN", key) != b":0\r\n":
+    time.sleep(0.01)
+while processed() < n:
+    time.sleep(0.01)
+print(time.monotonic() - start)
+PY
+)
+  cpu1=$(awk '{print $14+$15}' /proc/$pid/stat)
+  hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+  kill -TERM $pid; wait $pid; PID=
+  echo "$secs $(python3 -c "print(($cpu1-$cpu0)/100)") $hwm"
 }

@@ -16,50 +16,6 @@ RUNS=${RUNS:-3}
 source "$(dirname "$0")/bench-env.sh"
 swift build -c release --product bench >/dev/null
 
-fill() { "$G" loadgen --redis "127.0.0.1:$PORT" --key "${1:-$KEY}" --count "$N" --quiet >/dev/null; }
-
-drain_gateway() {
-  # The backlog appears while the gateway runs, as after an outage of the gateway:
-  # it is filled under another key, the gateway is started and waits (BLMPOP) on the
-  # empty queue, then one RENAME puts all N elements on the queue key. Timed from the
-  # RENAME until the gateway's own counters show N processed or dropped; process
-  # start-up is not part of a drain. LLEN is polled while the backlog lasts, not
-  # /metrics: 100 scrapes a second would make the sink copy its series after each
-  # one, which no Prometheus does. Prints: seconds cpu_seconds peak_rss_kb
-  fill "$KEY:staging"
-  start_gateway
-  local pid=$PID secs cpu0 cpu1 hwm
-  until curl -sf "127.0.0.1:$HTTP/ready" >/dev/null; do sleep 0.02; done
-  sleep 0.5
-  cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
-  secs=$(python3 - "$PORT" "$KEY" "$HTTP" "$N" <<'PY'
-# One process and one connection for the whole wait: spawning redis-cli or curl every
-# few milliseconds would take CPU from the gateway it measures.
-import socket, sys, time, urllib.request
-port, key, http, n = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3], int(sys.argv[4])
-r = socket.create_connection(("127.0.0.1", port))
-def command(*args):
-    r.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
-    return r.recv(4096)
-def processed():
-    text = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
-               if l.startswith(("prom_stream_gateway_processed_metrics_total", "prom_stream_gateway_dropped_metrics_total")))
-start = time.monotonic()
-command(b"RENAME", key + b":staging", key)
-while command(b"LLEN", key) != b":0\r\n":
-    time.sleep(0.01)
-while processed() < n:
-    time.sleep(0.01)
-print(time.monotonic() - start)
-PY
-)
-  cpu1=$(awk '{print $14+$15}' /proc/$pid/stat)
-  hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-  kill -TERM $pid; wait $pid; PID=
-  echo "$secs $(python3 -c "print(($cpu1-$cpu0)/100)") $hwm"
-}
-
 echo "# prom-stream-gateway benchmark — $(date -u +%F), $(nproc) cores, $(redis-server --version | awk '{print $3}'), N=$N, runs=$RUNS"
 echo
 echo "| run | Redis raw drain | jansson ceiling | gateway drain | gateway / Redis | gateway / jansson | CPU s per 1M samples | peak RSS |"
