@@ -47,8 +47,13 @@ final class PopReplies {
         return .elements(appended)
     }
 
+    /// 0 for the reply itself, 1 for its elements, 2 for theirs.
+    private static func depth(_ task: UnsafePointer<redisReadTask>) -> Int {
+        task.pointee.parent == nil ? 0 : task.pointee.parent.pointee.parent == nil ? 1 : 2
+    }
+
     fileprivate func string(_ task: UnsafePointer<redisReadTask>, _ bytes: UnsafeRawBufferPointer) {
-        let depth = task.pointee.parent == nil ? 0 : task.pointee.parent.pointee.parent == nil ? 1 : 2
+        let depth = Self.depth(task)
         switch task.pointee.type {
         case REDIS_REPLY_STRING where depth == elementDepth || depth == 0 && elementDepth == 1:
             // An element (or the single element of a count-less RPOP on an old server).
@@ -64,7 +69,7 @@ final class PopReplies {
     }
 
     fileprivate func other(_ task: UnsafePointer<redisReadTask>, _ what: String) {
-        let depth = task.pointee.parent == nil ? 0 : task.pointee.parent.pointee.parent == nil ? 1 : 2
+        let depth = Self.depth(task)
         let expected = what == "nil" ? depth == 0 : what == "array" && depth < elementDepth
         if !expected { unexpected = "\(what) at depth \(depth)" }
     }
