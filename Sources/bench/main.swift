@@ -22,6 +22,18 @@ let payloadBatches: [PayloadBatch] = (0..<(totalSamples / batchSize)).map { b in
 }
 let context = StageContext(id: "bench", logger: Logger(label: "bench"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
 
+/// json_decode's jansson flags.
+let strictFlags = size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
+
+/// Bare jansson: `json_loadb` + `json_decref` of every payload of `p`, nothing kept.
+func parse(_ p: PayloadBatch, flags: size_t) {
+    for i in 0..<p.count {
+        p.withPayload(i) { raw in
+            if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, flags, nil) { json_decref(v) }
+        }
+    }
+}
+
 // `bench --jansson-ceiling [seconds]`: json_loadb + json_decref (json_decode's flags)
 // over the same payloads on one thread per core, nothing else: what this machine
 // could decode if decoding were all the gateway did. `make bench` measures it in the
@@ -37,11 +49,7 @@ if let flag = CommandLine.arguments.firstIndex(of: "--jansson-ceiling") {
             var n = 0
             outer: while true {
                 for p in payloadBatches {
-                    for i in 0..<p.count {
-                        p.withPayload(i) { raw in
-                            if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), nil) { json_decref(v) }
-                        }
-                    }
+                    parse(p, flags: strictFlags)
                     n += p.count
                     if ContinuousClock.now >= deadline { break outer }
                 }
@@ -77,27 +85,11 @@ nonisolated func decoded(_ t: JSONDecodeTransform) -> [Batch] {
 var rows: [(String, Double)] = []
 // Bare parsing first (and as the warm-up that lets the CPU clock up): json_decode
 // routes jansson's allocations through its arena from its first document on.
-func bareParse() {
-    for p in payloadBatches {
-        for i in 0..<p.count {
-            p.withPayload(i) { raw in
-                if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, 0, nil) { json_decref(v) }
-            }
-        }
-    }
-}
+func bareParse() { for p in payloadBatches { parse(p, flags: 0) } }
 _ = measure(totalSamples, bareParse)
 let bare = measure(totalSamples, bareParse)
 rows.append(("jansson json_loadb + json_decref (baseline)", bare))
-let strict = measure(totalSamples) {
-    for p in payloadBatches {
-        for i in 0..<p.count {
-            p.withPayload(i) { raw in
-                if let v = json_loadb(raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count, size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY), nil) { json_decref(v) }
-            }
-        }
-    }
-}
+let strict = measure(totalSamples) { for p in payloadBatches { parse(p, flags: strictFlags) } }
 rows.append(("… with JSON_REJECT_DUPLICATES and JSON_DECODE_ANY (json_decode's flags)", strict))
 
 let decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
