@@ -1,7 +1,7 @@
 # prom-stream-gateway — `docker-compose up -d --build` (see docker-compose.yml).
 # Build stage: the official Swift 6 image on Debian bookworm, release build with the
 # Swift runtime linked statically, by the same script `make release` runs.
-FROM swift:6.1-bookworm AS build
+FROM swift:6.3-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
@@ -21,6 +21,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home gateway
 COPY --from=build /gateway /usr/local/bin/gateway
+# The example pipelines, for `gateway run --config /etc/prom-stream-gateway/relabel.yaml`.
+COPY pipelines /etc/prom-stream-gateway
 USER 10001
 # Configuration: the .NET gateway's environment settings (Redis__ConnectionString, …).
 ENV Redis__ConnectionString=redis:6379

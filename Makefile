@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 # Debian packages the build, the tests and `make run` need.
 APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev redis-server prometheus ca-certificates
+# What only the tests need: the README's PHP senders (phpredis and Predis), run by a test.
+TEST_APT_PACKAGES := php-cli php-redis php-predis
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
@@ -21,7 +23,7 @@ help:
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(if $(filter test,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -35,16 +37,9 @@ build: deps
 release: deps
 	./scripts/build-release.sh
 
+# A redis-server it starts is its child and stops with the gateway (scripts/run.sh).
 run: release
-	@if redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
-	  echo "using the Redis on $(REDIS_HOST):$(REDIS_PORT)"; \
-	else \
-	  echo "starting a local non-persistent redis-server on $(REDIS_HOST):$(REDIS_PORT)"; \
-	  redis-server --bind $(REDIS_HOST) --port $(REDIS_PORT) --save '' --appendonly no --daemonize yes --logfile /tmp/prom-stream-gateway-redis.log; \
-	  for i in $$(seq 50); do redis-cli -h $(REDIS_HOST) -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; \
-	fi
-	Redis__ConnectionString=$${Redis__ConnectionString:-$(REDIS_HOST):$(REDIS_PORT)} \
-	  exec .build/release/gateway run --listen $(LISTEN)
+	LISTEN=$(LISTEN) REDIS_HOST=$(REDIS_HOST) REDIS_PORT=$(REDIS_PORT) ./scripts/run.sh
 
 # Every test: unit, integration (real redis-server, started by the tests on free
 # ports) and end to end (the gateway binary, promtool, a real Prometheus).

@@ -15,7 +15,7 @@ let package = Package(
     ],
     targets: [
         // C libraries from Debian's -dev packages. No `pkgConfig:`: hiredis' .pc adds
-        // -D_FILE_OFFSET_BITS=64, which SwiftPM refuses (PLATFORM.md).
+        // -D_FILE_OFFSET_BITS=64, which SwiftPM refuses.
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -35,13 +35,19 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The registry of built-in stages and their generated reference, shared by
+        // the binary and the tests (which walk the real registry).
+        .target(name: "Builtins", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks"]),
+        // Realistic queue elements for `gateway loadgen` and the benchmarks.
+        .target(name: "Synthetic"),
         .executableTarget(name: "gateway", dependencies: [
-            "Pipeline", "Sources", "Transforms", "Sinks",
+            "Pipeline", "Sources", "Builtins", "Synthetic",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
-        .executableTarget(name: "bench", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "CJansson"]),
+        .executableTarget(name: "bench", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Synthetic", "CJansson"]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
         .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", .product(name: "Logging", package: "swift-log")]),
@@ -53,7 +59,7 @@ let package = Package(
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,7 +10,10 @@ python3 -m check_jsonschema --builtin-schema vendor.compose-spec docker-compose.
 promtool check config deploy/prometheus.yml >/dev/null
 # The Dockerfile builds with the script `make release` runs, and copies what it needs.
 grep -q 'scripts/build-release.sh' Dockerfile
-for path in Package.swift Sources Tests scripts; do grep -q "COPY $path" Dockerfile; done
+for path in Package.swift Sources Tests scripts pipelines; do grep -q "COPY $path" Dockerfile; done
+# The build stage uses the toolchain the tests run on (swift:MAJOR.MINOR-bookworm).
+toolchain=$(swift --version 2>/dev/null | sed -n 's/.*Swift version \([0-9]*\.[0-9]*\).*/\1/p' | head -1)
+grep -q "FROM swift:$toolchain-bookworm AS build" Dockerfile || { echo "Dockerfile: build stage is not swift:$toolchain-bookworm (the toolchain tested here)"; exit 1; }
 # Runtime packages cover what the binary links (ldd of the local release build, if present).
 bin=$(swift build -c release --show-bin-path 2>/dev/null)/gateway
 if [ -x "$bin" ]; then

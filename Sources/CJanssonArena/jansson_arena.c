@@ -89,6 +89,8 @@ static void install(void) {
 void jansson_arena_install(void) { pthread_once(&install_once, install); }
 
 void jansson_arena_begin(void) {
+    /* A second live scope would reset the first one's document under it. */
+    if (arena.active) abort();
     if (!arena.first) {
         arena.first = new_block(FIRST_BLOCK_SIZE);
         if (!arena.first) return;   /* stays inactive: plain malloc */

@@ -4,6 +4,7 @@ import Logging
 import Pipeline
 import Sinks
 import Sources
+import Synthetic
 import Synchronization
 import Transforms
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Builtins
 import Foundation
 import Logging
 import Pipeline
@@ -11,6 +12,21 @@ struct Gateway: ParsableCommand {
         version: GatewayVersion.current,
         subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self],
         defaultSubcommand: Run.self)
+
+    /// `run` is the default subcommand, so a mistyped subcommand would otherwise be
+    /// reported as an unexpected argument of `run`: name the nearest one instead.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if let first = args.first, !first.hasPrefix("-") {
+            let names = configuration.subcommands.map { $0._commandName } + ["help"]
+            if !names.contains(first) {
+                let hint = OptionReader.closest(to: first, in: names).map { "; did you mean `\($0)`?" } ?? ""
+                FileHandle.standardError.write(Data("gateway: unknown command `\(first)`\(hint) (commands: \(names.dropLast().joined(separator: ", ")))\n".utf8))
+                Foundation.exit(2)
+            }
+        }
+        main(args)
+    }
 }
 
 /// Options shared by `run` and `validate`.
@@ -18,22 +34,42 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Pipeline YAML file. Without it, the default pipeline built from the .NET gateway's environment settings.")
     var config: String?
 
-    @Option(name: .long, help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses.")
+    @Option(name: .long, help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var listen: String?
+
+    /// A problem with the command line or the file itself, said on one line.
+    struct LoadError: Error, CustomStringConvertible { var description: String }
 
     func load() throws -> PipelineSpec {
         var env = ProcessInfo.processInfo.environment
         if let listen { env["GATEWAY_LISTEN"] = listen }
         let text: String
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else {
-                throw ValidationError("cannot read --config \(config)")
-            }
-            text = String(decoding: data, as: UTF8.self)
+            text = try Self.read(config)
         } else {
             text = defaultPipelineYAML
         }
-        return try PipelineSpec.load(yaml: text, environment: env, registry: builtinStages)
+        let spec = try PipelineSpec.load(yaml: text, environment: env, registry: builtinStages)
+        if let listen, !spec.environmentVariablesUsed.contains("GATEWAY_LISTEN") {
+            throw LoadError(description: "--listen \(listen) has no effect: \(name) does not use ${GATEWAY_LISTEN} (set the sink's `listen` in the file, or write `listen: \"${GATEWAY_LISTEN:-0.0.0.0:9091}\"`)")
+        }
+        return spec
+    }
+
+    /// The file's text, or an error with the OS's reason.
+    static func read(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw LoadError(description: "cannot read --config \(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw LoadError(description: "cannot read --config \(path): it is a directory") }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw LoadError(description: "cannot read --config \(path): \(reason)")
+        }
+        guard !data.isEmpty else { throw LoadError(description: "--config \(path) is empty (a pipeline file declares sources and sinks)") }
+        return String(decoding: data, as: UTF8.self)
     }
 
     var name: String { config ?? "default pipeline" }
@@ -44,12 +80,26 @@ struct Run: ParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $LOG_LEVEL, else info).")
+    var logLevel: String?
+
+    func validate() throws {
+        _ = try level()
+    }
+
+    private func level() throws -> Logger.Level {
+        let env = ProcessInfo.processInfo.environment["LOG_LEVEL"]
+        let text = logLevel ?? env ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            let source = logLevel != nil ? "--log-level" : "LOG_LEVEL"
+            throw ValidationError("\(source) `\(text)` is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return level
+    }
 
     func run() throws {
         let signals = SignalWaiter.blockTerminationSignals()
-        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
+        let level = try level()
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
@@ -60,11 +110,17 @@ struct Run: ParsableCommand {
         do { spec = try options.load() } catch let e as ConfigErrors {
             for error in e.errors { logger.critical("\(options.name): \(error)") }
             throw ExitCode(2)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(2)
         }
         let runtime: PipelineRuntime
         do {
             runtime = try PipelineRuntime(spec: spec, logger: logger)
             try runtime.start()
+        } catch let e as ConfigErrors {
+            for error in e.errors { logger.critical("cannot start: \(error)") }
+            throw ExitCode(1)
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
@@ -76,7 +132,8 @@ struct Run: ParsableCommand {
         }
         runtime.wait()
         let t = runtime.telemetry
-        // popped = processed + dropped when every element carries one sample.
+        // popped = processed + dropped when every element carries one sample
+        // (dropped includes what a full drop_newest buffer discarded).
         logger.info("stopped", metadata: ["popped": "\(runtime.sourceItemsEmitted)", "processed": "\(t.processedTotal)", "dropped": "\(t.droppedTotal())"])
     }
 }
@@ -94,6 +151,9 @@ struct Validate: ParsableCommand {
             for error in e.errors {
                 FileHandle.standardError.write(Data("\(options.name): \(error)\n".utf8))
             }
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 import Sources
+import Synthetic
 
 /// `gateway loadgen`: pushes realistic samples onto a Redis list — a fixed
 /// `--count` as fast as possible (variadic LPUSH, pipelined) or a steady `--rate`
@@ -14,9 +15,9 @@ struct LoadGen: ParsableCommand {
 
     @Option(help: "Redis URL or .NET connection string.") var redis = "localhost:6379"
     @Option(help: "List key.") var key = RedisListConfig.defaultKey
-    @Option(help: "Samples to push as fast as possible.") var count: Int?
-    @Option(help: "Samples per second to hold (with --duration).") var rate: Double?
-    @Option(help: "Seconds to push at --rate.") var duration: Double = 30
+    @Option(help: "Samples to push: as fast as possible, or at --rate.") var count: Int?
+    @Option(help: "Samples per second to hold (for --count samples, or for --duration).") var rate: Double?
+    @Option(help: "Seconds to push at --rate when no --count is given.") var duration: Double = 30
     @Option(help: "Distinct series.") var series = 10_000
     @Option(help: "Labels per sample.") var labels = 3
     @Option(help: "Type mix in percent: counter,gauge,histogram,summary.") var mix = "50,20,25,5"
@@ -25,32 +26,53 @@ struct LoadGen: ParsableCommand {
     @Flag(help: "Pop the list empty (RPOP 1000, pipelined) and report the rate instead of pushing.") var drain = false
     @Flag(help: "No progress lines.") var quiet = false
 
+    func validate() throws {
+        guard SyntheticPayloads.parseMix(mix) != nil else {
+            throw ValidationError("--mix takes four percentages for counter,gauge,histogram,summary adding up to 100, e.g. 50,20,25,5; got `\(mix)`")
+        }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard perCommand >= 1 else { throw ValidationError("--per-command must be at least 1") }
+        guard series >= 1, labels >= 0 else { throw ValidationError("--series must be at least 1 and --labels at least 0") }
+        if let count, count <= 0 { throw ValidationError("--count must be positive") }
+        if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
+        guard drain || count != nil || rate != nil else { throw ValidationError("give --count, --rate (with --duration), or --drain") }
+        guard duration > 0 else { throw ValidationError("--duration must be positive") }
+    }
+
     func run() throws {
         let url = try RedisURL.parse(redis).get()
-        let c = try RedisConnection(host: url.host, port: url.port, timeout: 2, readTimeout: 30)
-        if let password = url.password { try c.command(contentsOf: url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]) }
-        if url.database != 0 { try c.command("SELECT", String(url.database)) }
+        let c = try RedisConnection.open(url, timeout: 2, readTimeout: 30)
         if drain { return try runDrain(c) }
-        let payloads = makePayloads()
-        var sent = 0, errors = 0, i = 0
+        let total = count ?? Int((rate ?? 0) * duration)   // samples
+        guard total > 0 else { throw ValidationError("--rate × --duration is less than one sample") }
+        // Elements of `batch` samples, and one shorter element for the rest, so
+        // exactly `total` samples are pushed.
+        let payloads = makePayloads(samplesPerElement: batch)
+        let rest = total % batch
+        let tail = rest > 0 ? makePayloads(samplesPerElement: rest)[0] : nil
+        let elements = total / batch + (rest > 0 ? 1 : 0)
+        var sent = 0, sentElements = 0, errors = 0, i = 0
         let start = Date()
         var lastReport = start
-        let total = count ?? Int((rate ?? 0) * duration)
-        guard total > 0 else { throw ValidationError("give --count, or --rate with --duration") }
         let keyBytes = Array(key.utf8)
         var inFlight = 0
-        while sent < total {
-            let n = min(perCommand, total - sent)
-            if let rate {   // pace: never ahead of rate × elapsed
+        while sentElements < elements {
+            var n = min(perCommand, elements - sentElements)
+            if let rate {   // pace: never ahead of rate × elapsed, in commands of what is due
                 let due = Date().timeIntervalSince(start) * rate
-                if Double(sent) >= due { usleep(UInt32(min(100_000, max(200, (Double(sent) - due) / rate * 1e6)))); continue }
+                if Double(sent) >= due { usleep(UInt32(min(100_000, max(200, (Double(sent) - due + Double(batch)) / rate * 1e6)))); continue }
+                n = min(n, max(1, Int((due - Double(sent)) / Double(batch)) + 1))
             }
             var args: [[UInt8]] = [Array("LPUSH".utf8), keyBytes]
             args.reserveCapacity(n + 2)
-            for _ in 0..<n { args.append(payloads[i % payloads.count]); i += 1 }
+            for _ in 0..<n {
+                let last = sentElements == elements - 1
+                if last, let tail { args.append(tail); sent += rest } else { args.append(payloads[i % payloads.count]); sent += batch }
+                i += 1
+                sentElements += 1
+            }
             c.append(args)
             inFlight += 1
-            sent += n * batch
             if inFlight == 4 {   // keep a few commands in flight
                 errors += try readReply(c)
                 inFlight -= 1
@@ -63,7 +85,7 @@ struct LoadGen: ParsableCommand {
         }
         while inFlight > 0 { errors += try readReply(c); inFlight -= 1 }
         let t = Date().timeIntervalSince(start)
-        print("sent=\(sent) seconds=\(String(format: "%.3f", t)) rate=\(Int(Double(sent) / t)) errors=\(errors) elements=\(sent / batch)")
+        print("sent=\(sent) seconds=\(String(format: "%.3f", t)) rate=\(Int(Double(sent) / t)) errors=\(errors) elements=\(sentElements)")
     }
 
     private func readReply(_ c: RedisConnection) throws -> Int {
@@ -90,9 +112,9 @@ struct LoadGen: ParsableCommand {
         print("drained=\(popped) seconds=\(String(format: "%.3f", t)) rate=\(Int(Double(popped) / max(t, 1e-9)))")
     }
 
-    private func makePayloads() -> [[UInt8]] {
-        SyntheticPayloads(series: series, labelsPerSample: labels, samplesPerElement: batch,
-                          mix: mix.split(separator: ",").compactMap { Int($0) }).elements()
+    private func makePayloads(samplesPerElement: Int) -> [[UInt8]] {
+        SyntheticPayloads(series: series, labelsPerSample: labels, samplesPerElement: samplesPerElement,
+                          mix: SyntheticPayloads.parseMix(mix)!).elements()
     }
 }
 

@@ -44,13 +44,13 @@ import Transforms
                 """, environment: [:], registry: testRegistry.adding(CollectPayloadsSinkConfig.self).adding(type))
             let runtime = try PipelineRuntime(spec: spec, logger: Logger(label: "lifecycle"))
             try runtime.start()
-            #expect(runtime.state != .idle, "\(type.type)")
+            #expect(runtime.phase != .idle, "\(type.type)")
             if role == .source {
                 #expect(eventually { runtime.sourceItemsEmitted == 1 }, "\(type.type)")
                 runtime.stop()   // redis_list runs until stopped
             }
             runtime.wait()   // the test sources stop by themselves once they have emitted
-            #expect(runtime.state == .stopped, "\(type.type)")
+            #expect(runtime.phase == .stopped, "\(type.type)")
             if role != .sink { #expect(!TestRegistry.shared.values(key).isEmpty, "\(type.type) passed nothing on") }
         }
     }

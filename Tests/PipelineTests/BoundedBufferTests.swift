@@ -2,6 +2,7 @@ import Foundation
 import Pipeline
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite struct BoundedBufferTests {
     @Test func manyProducersAndConsumers_loseNothingAndDuplicateNothing() {
@@ -51,7 +52,8 @@ import Testing
             buffer.push(3)
             pushed.store(true, ordering: .releasing)
         }
-        usleep(50_000)
+        // The producer is known to be blocked, not merely not yet run.
+        #expect(eventually { buffer.blockedProducers == 1 })
         let before = pushed.load(ordering: .acquiring)
         #expect(before == false)
         #expect(buffer.pop()?.element == 1)
@@ -64,9 +66,9 @@ import Testing
 
     @Test func dropNewest_discardsAndCountsWhenFull() {
         let buffer = BoundedBuffer<Int>(capacity: 2, whenFull: .dropNewest)
-        #expect(buffer.push(1))
-        #expect(buffer.push(2))
-        #expect(buffer.push(3) == false)
+        #expect(buffer.push(1) == nil)
+        #expect(buffer.push(2) == nil)
+        #expect(buffer.push(3) == 3, "the discarded element comes back to be counted")
         #expect(buffer.droppedCount == 1)
         buffer.producerFinished()
         #expect(buffer.pop()?.element == 1)

@@ -24,7 +24,7 @@ import TestSupport
           out: { type: test_collect, inputs: [t2], workers: 3, key: \(key) }
         """)
         runtime.wait()
-        #expect(runtime.state == .stopped)
+        #expect(runtime.phase == .stopped)
         let values = TestRegistry.shared.values(key).map(\.1)
         #expect(values == (0..<1000).map(Double.init))
     }
@@ -60,12 +60,12 @@ import TestSupport
         sinks:
           out: { type: test_collect, inputs: [slow], key: \(key) }
         """)
-        #expect(runtime.state == .running)
+        #expect(runtime.phase == .running)
         usleep(200_000)
         runtime.stop()
-        #expect(runtime.state == .draining || runtime.state == .stopped)
+        #expect(runtime.phase == .draining || runtime.phase == .stopped)
         runtime.wait()
-        #expect(runtime.state == .stopped)
+        #expect(runtime.phase == .stopped)
         let values = TestRegistry.shared.values(key).map(\.1)
         #expect(values.count > 0)
         #expect(values.count % 7 == 0)

@@ -83,7 +83,7 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(eventually { TestRegistry.shared.values(key).count == 200 })
         runtime.stop(); runtime.wait()
         #expect(metaValue(runtime, "redis_reconnects_total") >= 1)
-        #expect(runtime.state == .stopped)
+        #expect(runtime.phase == .stopped)
     }
 
     @Test func unreachableAtStartup_retriesUntilRedisAppears() throws {
@@ -117,7 +117,7 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(!bad.health.allReady)
         #expect(bad.health.snapshot.first?.detail.contains("authentication failed") == true)
         bad.stop(); bad.wait()
-        #expect(bad.state == .stopped)
+        #expect(bad.phase == .stopped)
     }
 
     @Test func requirepassAndDatabase_fromTheDotNetForm() throws {

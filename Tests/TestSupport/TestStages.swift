@@ -12,10 +12,11 @@ public struct CountingSourceConfig: StageConfig {
     public static let summary = "Test: emits numbered samples."
     public static let inputKind: ItemKind? = nil
     public static let outputKind: ItemKind? = .samples
+    public static let example = ""
     var batches: Int
     var batchSize: Int
     var forever: Bool
-    var name: String
+    public var name: String
     public init(options o: OptionReader) {
         batches = o.int("batches", default: 10, doc: "Batches to emit.")
         batchSize = o.int("batch_size", default: 10, doc: "Samples per batch.")
@@ -23,7 +24,7 @@ public struct CountingSourceConfig: StageConfig {
         name = o.string("name", default: "seq", doc: "Metric name.")
     }
     public func makeStage(context: StageContext) throws -> Stage {
-        .source(CountingSource(config: self, origin: context.telemetry.registerOrigin(worker: "0", queueKey: context.id)))
+        .source(CountingSource(config: self, origin: context.telemetry.registerOrigin(labels: [("worker", "0"), ("queueKey", context.id)])))
     }
 }
 
@@ -54,6 +55,7 @@ public struct JitterTransformConfig: StageConfig {
     public static let summary = "Test: random delay."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = .samples
+    public static let example = ""
     var maxDelay: Int
     public init(options o: OptionReader) { maxDelay = o.int("max_delay_us", default: 500, doc: "Max delay.") }
     public func makeStage(context: StageContext) throws -> Stage { .transform(JitterTransform(maxDelay: maxDelay)) }
@@ -74,6 +76,7 @@ public struct PayloadSourceConfig: StageConfig {
     public static let summary = "Test: emits one JSON payload."
     public static let inputKind: ItemKind? = nil
     public static let outputKind: ItemKind? = .payloads
+    public static let example = ""
     public init(options o: OptionReader) {}
     public func makeStage(context: StageContext) throws -> Stage { .source(OnePayloadSource()) }
 }
@@ -93,6 +96,7 @@ public struct CollectSinkConfig: StageConfig {
     public static let summary = "Test: collects sample values."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = nil
+    public static let example = ""
     var ordered: Bool
     var key: String
     public init(options o: OptionReader) {
@@ -139,6 +143,7 @@ public struct CollectPayloadsSinkConfig: StageConfig {
     public static let summary = "Test: collects payloads."
     public static let inputKind: ItemKind? = .payloads
     public static let outputKind: ItemKind? = nil
+    public static let example = ""
     var key: String
     public init(options o: OptionReader) { key = o.string("key", default: "", doc: "Registry key.") }
     public func makeStage(context: StageContext) throws -> Stage { .sink(CollectPayloadsSink(key: key.isEmpty ? context.id : key)) }

@@ -66,9 +66,13 @@ func reasons(_ b: Batch) -> [String] {
         Case(payload: #"{"name":"a","value":1}"#, reason: "missing_field"),
         Case(payload: #"{"type":"counter","value":1}"#, reason: "missing_field"),
         Case(payload: #"{"type":"counter","name":"a"}"#, reason: "missing_field"),
-        Case(payload: #"{"type":"Counter","name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":"Countr","name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":"count\u00e9r","name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":4,"name":"a","value":1}"#, reason: "unknown_type"),
+        Case(payload: #"{"type":1.5,"name":"a","value":1}"#, reason: "unknown_type"),
         Case(payload: #"{"type":"untyped","name":"a","value":1}"#, reason: "unknown_type"),
-        Case(payload: #"{"type":7,"name":"a","value":1}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":true,"name":"a","value":1}"#, reason: "wrong_field_type"),
+        Case(payload: #"{"type":"counter","name":"a","value":1,"labels":[{"x":"y"}]}"#, reason: "wrong_field_type"),
         Case(payload: #"{"type":"counter","name":["a"],"value":1}"#, reason: "wrong_field_type"),
         Case(payload: #"{"type":"counter","name":"a","value":"1"}"#, reason: "wrong_field_type"),
         Case(payload: #"{"type":"counter","name":"a","value":null}"#, reason: "wrong_field_type"),
@@ -80,6 +84,32 @@ func reasons(_ b: Batch) -> [String] {
         Case(payload: #"{"type":"histogram","name":"a","value":1,"buckets":[1,"2"]}"#, reason: "bad_buckets"),
         Case(payload: #"{"type":"summary","name":"a","value":1,"quantiles":["x"],"epsilons":[0.1]}"#, reason: "bad_quantiles"),
     ]
+
+    /// The .NET reader's spellings (case-insensitive names, enum numbers), PHP's
+    /// empty label map, and integers of any size, which every sender means as doubles.
+    @Test(arguments: [
+        (#"{"type":"Gauge","name":"a","value":1}"#, MetricType.gauge, 1.0, 0),
+        (#"{"type":"COUNTER","name":"a","value":1}"#, .counter, 1, 0),
+        (#"{"type":"hIsToGrAm","name":"a","value":1,"buckets":[1]}"#, .histogram, 1, 0),
+        (#"{"type":0,"name":"a","value":1}"#, .counter, 1, 0),
+        (#"{"type":1,"name":"a","value":1}"#, .gauge, 1, 0),
+        (#"{"type":2,"name":"a","value":1}"#, .summary, 1, 0),
+        (#"{"type":3,"name":"a","value":1,"buckets":[1]}"#, .histogram, 1, 0),
+        (#"{"type":1.0,"name":"a","value":1}"#, .gauge, 1, 0),
+        (#"{"type":"counter","name":"a","value":1,"labels":[]}"#, .counter, 1, 0),
+        (#"{"type":"counter","name":"a","value":100000000000000000000}"#, .counter, 1e20, 0),
+        (#"{"type":"counter","name":"a","value":9223372036854776000}"#, .counter, 9223372036854775808, 0),
+        (#"{"type":"gauge","name":"a","value":-18446744073709551616}"#, .gauge, -18446744073709551616, 0),
+        (#"{"type":"counter","name":"a","value":1,"labels":{"n":100000000000000000000,"i":42}}"#, .counter, 1, 2),
+    ] as [(String, MetricType, Double, Int)])
+    func compatibleSpelling_isAccepted(_ payload: String, _ type: MetricType, _ value: Double, _ labels: Int) {
+        let b = run(decoder(), [payload])
+        #expect(b.drops.isEmpty, "\(reasons(b))")
+        #expect(b.samples.records.first?.type == type)
+        #expect(b.samples.records.first?.value == value)
+        #expect(b.samples.records.first.map { Int($0.labelCount) } == labels)
+        if labels == 2 { #expect(b.samples.labels(at: 0).map(\.value) == ["1e+20", "42"]) }
+    }
 
     @Test(arguments: cases)
     func malformedPayload_isDroppedWithItsReason(_ c: Case) {

@@ -11,7 +11,9 @@
  * them do nothing; jansson_arena_end() releases them all at once, so no value
  * parsed in between may be used (or json_decref'd) afterwards. Outside a
  * begin/end pair, and on other threads, jansson uses malloc and free as usual.
- * Scopes do not nest. */
+ * Scopes do not nest: jansson_arena_begin() aborts the process when the thread's
+ * arena is already active, since the second scope would release the first
+ * scope's document under it. */
 
 void jansson_arena_install(void);
 void jansson_arena_begin(void);

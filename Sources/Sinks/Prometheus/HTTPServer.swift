@@ -1,6 +1,9 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A request as the router sees it.
 struct HTTPRequest: Sendable {
@@ -15,6 +18,21 @@ struct HTTPResponse: Sendable {
     var contentType: String
     var body: [UInt8]
     var gzipped = false
+    /// Extra headers (`Allow` on a 405, `Vary` on /metrics).
+    var headers: [(String, String)] = []
+}
+
+/// The HTTP server could not bind: names the address and the OS reason.
+struct ListenError: Error, CustomStringConvertible {
+    var address: String
+    var underlying: Error
+
+    var description: String {
+        if let io = underlying as? IOError {
+            return "cannot listen on \(address): \(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
+        }
+        return "cannot listen on \(address): \(underlying)"
+    }
 }
 
 /// A small HTTP/1.1 server on swift-nio: keep-alive, HEAD, idle connections closed
@@ -38,7 +56,10 @@ final class HTTPServer: Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // `.tcpOption`, not `.socketOption`: the latter is level SOL_SOCKET, where
+            // option 1 is SO_DEBUG, refused to unprivileged processes (the accepted
+            // channel is then closed, so every request is reset).
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -51,7 +72,7 @@ final class HTTPServer: Sendable {
         } catch {
             try? group.syncShutdownGracefully()
             try? pool.syncShutdownGracefully()
-            throw error
+            throw ListenError(address: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)", underlying: error)
         }
     }
 
@@ -108,7 +129,7 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
         if response.gzipped { headers.add(name: "Content-Encoding", value: "gzip") }
-        if head.uri.hasPrefix("/metrics") { headers.add(name: "Vary", value: "Accept-Encoding") }
+        for (name, value) in response.headers { headers.add(name: name, value: value) }
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: response.status, headers: headers))), promise: nil)
         if head.method != .HEAD && !response.body.isEmpty {

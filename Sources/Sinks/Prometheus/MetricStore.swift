@@ -33,42 +33,7 @@ struct Family: Sendable {
     init(name: [UInt8], type: MetricType) { self.name = name; self.type = type }
 }
 
-/// Memory safety valves of the store.
-public struct SeriesLimits: Sendable {
-    /// Most series overall (0: no limit). A sample that would create one more is dropped (`series_limit`).
-    public var maxSeries = 0
-    /// Most series per metric name (0: no limit).
-    public var maxSeriesPerMetric = 0
-    /// Series not updated for this long disappear (nil: never). An expired counter
-    /// starts again from zero when it comes back, which Prometheus reads as a reset.
-    public var expireAfter: Duration?
-    /// Per metric-name glob (`*`, `?`), first match wins; overrides `expireAfter`.
-    public var expireByName: [(pattern: String, after: Duration)] = []
-    public init() {}
-
-    func ttl(for name: [UInt8]) -> UInt64 {
-        let text = String(decoding: name, as: UTF8.self)
-        let d = expireByName.first { globMatch($0.pattern, text) }?.after ?? expireAfter
-        guard let d, d > .zero else { return 0 }
-        return UInt64(d.inSeconds * 1e9)
-    }
-}
-
-/// `*` matches any run, `?` one character; everything else itself.
-func globMatch(_ pattern: String, _ text: String) -> Bool {
-    let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
-    var pi = 0, ti = 0, star = -1, mark = 0
-    while ti < t.count {
-        if pi < p.count, p[pi] == "?" || p[pi] == t[ti] { pi += 1; ti += 1 }
-        else if pi < p.count, p[pi] == "*" { star = pi; mark = ti; pi += 1 }
-        else if star >= 0 { pi = star + 1; mark += 1; ti = mark }
-        else { return false }
-    }
-    while pi < p.count, p[pi] == "*" { pi += 1 }
-    return pi == p.count
-}
-
-/// Aggregates samples into families and series (SPEC §3).
+/// Aggregates samples into families and series.
 ///
 /// Families live in 16 shards chosen by a hash of the metric name; each shard has
 /// its own lock. Applying a sample holds one shard lock for a few hash lookups and
@@ -77,6 +42,12 @@ func globMatch(_ pattern: String, _ text: String) -> Bool {
 /// the locks, so ingestion waits at most one shard copy, and a histogram is never
 /// seen half-applied. Series are removed only by expiry (`SeriesLimits.expireAfter`,
 /// `sweep`), which rebuilds the family without them.
+///
+/// **Page validity.** A series is its label *set*: the key is the label text in
+/// label-name order, whatever order the sample had, so one series is never two
+/// lines (and the page shows labels sorted, as client_golang does). A family
+/// reserves every name it renders (`FamilyNames`); a sample whose family would
+/// collide with another's is dropped (`name_collision`), the first family wins.
 public final class MetricStore: Sendable {
     struct ShardState: Sendable {
         var names = ByteKeyTable()
@@ -94,6 +65,9 @@ public final class MetricStore: Sendable {
     let limits: SeriesLimits
     private let seriesCounts = (0..<4).map { _ in Count() }   // by MetricType
     private let totalSeries = Atomic<Int>(0)
+    /// Every name a family renders → that family's name. Taken only when a family
+    /// is created, always after (inside) a shard lock.
+    private let renderedNames = Mutex<[[UInt8]: [UInt8]]>([:])
 
     final class Count: Sendable {
         private let value = Atomic<Int>(0)
@@ -120,21 +94,15 @@ public final class MetricStore: Sendable {
     /// `scratch` is a reused buffer for series keys.
     public func apply(_ batch: inout Batch, scratch: inout [UInt8]) {
         var rejected: [(Int, DropReason)] = []
+        var order: [Int] = []
+        order.reserveCapacity(16)
         let now = clock()
         batch.samples.bytes.withUnsafeBytes { arena in
             let s = batch.samples
             for i in s.records.indices where !s.records[i].isDropped {
                 let r = s.records[i]
                 let name = slice(arena, r.name)
-                // Series key: the exposition label text, so it is also the render prefix.
-                scratch.removeAll(keepingCapacity: true)
-                for l in r.labelRange where s.labels[l].value.count > 0 {   // empty value = no label
-                    if !scratch.isEmpty { scratch.append(0x2C) }
-                    scratch.append(contentsOf: slice(arena, s.labels[l].name))
-                    scratch.append(0x3D); scratch.append(0x22)
-                    TextFormat.appendLabelValue(slice(arena, s.labels[l].value), to: &scratch)
-                    scratch.append(0x22)
-                }
+                Self.seriesKey(r, batch: s, arena: arena, order: &order, into: &scratch)
                 let nameHash = hashBytes(name)
                 let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
                 let reason: DropReason? = scratch.withUnsafeBytes { key in
@@ -148,6 +116,31 @@ public final class MetricStore: Sendable {
         for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
     }
 
+    /// The series key: the exposition label text (so it is also the render prefix),
+    /// labels in name order (a series is its label set), empty values left out (an
+    /// empty value is no label). Labels usually arrive sorted: then nothing is sorted.
+    @inline(__always)
+    static func seriesKey(_ r: SampleRecord, batch s: SampleBatch, arena: UnsafeRawBufferPointer,
+                          order: inout [Int], into key: inout [UInt8]) {
+        order.removeAll(keepingCapacity: true)
+        var sorted = true
+        for l in r.labelRange where s.labels[l].value.count > 0 {
+            if let last = order.last, !slice(arena, s.labels[last].name).lexicographicallyPrecedes(slice(arena, s.labels[l].name)) {
+                sorted = false
+            }
+            order.append(l)
+        }
+        if !sorted { order.sort { slice(arena, s.labels[$0].name).lexicographicallyPrecedes(slice(arena, s.labels[$1].name)) } }
+        key.removeAll(keepingCapacity: true)
+        for l in order {
+            if !key.isEmpty { key.append(0x2C) }
+            key.append(contentsOf: slice(arena, s.labels[l].name))
+            key.append(0x3D); key.append(0x22)
+            TextFormat.appendLabelValue(slice(arena, s.labels[l].value), to: &key)
+            key.append(0x22)
+        }
+    }
+
     private func applyLocked(_ st: inout ShardState, sample r: SampleRecord, batch s: SampleBatch,
                              arena: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, nameHash: UInt64,
                              key: UnsafeRawBufferPointer, now: UInt64) -> DropReason? {
@@ -159,6 +152,7 @@ public final class MetricStore: Sendable {
             guard NameSyntax.isValidMetricName(name) else { return .invalidName }
             guard !name.starts(with: Telemetry.prefix.utf8) else { return .reservedName }
             if let reason = Self.checkValue(r) { return reason }
+            guard reserveNames(of: name, type: r.type) else { return .nameCollision }
             var family = Family(name: Array(name), type: r.type)
             family.ttl = limits.ttl(for: family.name)
             switch r.type {
@@ -175,8 +169,11 @@ public final class MetricStore: Sendable {
                     for (quantile, epsilon) in zip(q, e) where quantile > 0 && quantile < 1 && epsilon >= 0 && epsilon < 1 {
                         objectives.append((quantile, epsilon))
                     }
-                    objectives.sort { $0.0 < $1.0 }
-                    family.objectives = objectives
+                    // One line per quantile: a repeated quantile keeps its tightest epsilon.
+                    objectives.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+                    var unique: [(Double, Double)] = []
+                    for o in objectives where unique.last?.0 != o.0 { unique.append(o) }
+                    family.objectives = unique
                 }
             default: break
             }
@@ -206,8 +203,19 @@ public final class MetricStore: Sendable {
             }
             index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
         }
-        observe(&st.families[f], series: index, value: r.value, now: now)
-        return nil
+        return observe(&st.families[f], series: index, value: r.value, now: now)
+    }
+
+    /// Claims every name a new family `name` of `type` renders; false when one is
+    /// already another family's.
+    private func reserveNames(of name: UnsafeRawBufferPointer, type: MetricType) -> Bool {
+        let owner = Array(name)
+        let names = FamilyNames.rendered(by: owner, type: type)
+        return renderedNames.withLock { taken in
+            guard !names.contains(where: { taken[$0] != nil && taken[$0] != owner }) else { return false }
+            for n in names { taken[n] = owner }
+            return true
+        }
     }
 
     /// Values the exposition cannot carry for the type (defence if `validate` is not in the pipeline).
@@ -224,12 +232,12 @@ public final class MetricStore: Sendable {
     private static func checkNewSeries(_ r: SampleRecord, batch s: SampleBatch, arena: UnsafeRawBufferPointer) -> DropReason? {
         for l in r.labelRange {
             let n = slice(arena, s.labels[l].name)
-            guard NameSyntax.isValidLabelName(n), !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) else { return .invalidLabelName }
+            guard NameSyntax.isUsableLabelName(n) else { return .invalidLabelName }
             if r.type == .histogram && n.elementsEqual("le".utf8) || r.type == .summary && n.elementsEqual("quantile".utf8) {
                 return .reservedLabel
             }
             for m in r.labelRange.lowerBound..<l where slice(arena, s.labels[m].name).elementsEqual(n) { return .invalidLabelName }
-            guard String(validating: slice(arena, s.labels[l].value), as: UTF8.self) != nil else { return .invalidJSON }
+            guard String(validating: slice(arena, s.labels[l].value), as: UTF8.self) != nil else { return .invalidLabelValue }
         }
         return nil
     }
@@ -254,8 +262,11 @@ public final class MetricStore: Sendable {
         return index
     }
 
+    /// Adds `v` to series `i`; a sum that would become infinite drops the sample
+    /// (`value_overflow`) and leaves the series as it was.
     @inline(__always)
-    private func observe(_ f: inout Family, series i: Int, value v: Double, now: UInt64) {
+    private func observe(_ f: inout Family, series i: Int, value v: Double, now: UInt64) -> DropReason? {
+        if f.type != .gauge, !(f.values[i] + v).isFinite { return .valueOverflow }
         if f.ttl > 0 { f.lastUpdate[i] = now }
         switch f.type {
         case .counter: f.values[i] += v
@@ -278,6 +289,7 @@ public final class MetricStore: Sendable {
             f.counts[i] += 1
             if !f.windows.isEmpty { f.windows[i].observe(v, now: now) }
         }
+        return nil
     }
 
     /// Removes series not updated within their family's TTL; returns how many.
@@ -355,5 +367,5 @@ public final class MetricStore: Sendable {
 
 @inline(__always)
 func slice(_ arena: UnsafeRawBufferPointer, _ span: ByteSpan) -> UnsafeRawBufferPointer {
-    UnsafeRawBufferPointer(rebasing: arena[Int(span.start)..<Int(span.start + span.count)])
+    arena[span: span]
 }

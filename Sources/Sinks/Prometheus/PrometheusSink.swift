@@ -4,7 +4,7 @@ import NIOHTTP1
 import Pipeline
 import Synchronization
 
-/// Aggregates samples (SPEC §3) and serves them for Prometheus (SPEC §4):
+/// Aggregates samples and serves them for Prometheus:
 /// `GET /metrics` (gzip when accepted), `GET /` → `ok`, `GET /ready` → 200 when
 /// every source is connected, else 503, with a JSON body naming each source.
 ///
@@ -16,6 +16,16 @@ public struct PrometheusSinkConfig: StageConfig {
     public static let summary = "Aggregates counters, gauges, histograms and summaries and serves /metrics, /ready and /."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = nil
+    public static let example = """
+        listen: "127.0.0.1:0"
+        max_series: 100000
+        expire_after_by_name: { "lambda_*": 10m }
+        """
+
+    public static let defaultListen = "0.0.0.0:9091"
+    public static let defaultSummaryMaxAge = Duration.seconds(600)
+    public static let defaultSummaryAgeBuckets = 5
+    public static let defaultIdleTimeout = Duration.seconds(60)
 
     /// HOST:PORT the HTTP server listens on.
     public var listen: String
@@ -30,11 +40,14 @@ public struct PrometheusSinkConfig: StageConfig {
     public var limits = SeriesLimits()
 
     public init(options o: OptionReader) {
-        listen = o.string("listen", default: "0.0.0.0:9091", doc: "HOST:PORT for /metrics, /ready and /.")
+        listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
+        if Self.parseListen(listen) == nil {
+            o.fail("listen", "expected HOST:PORT with a port from 0 to 65535, got `\(listen)`")
+        }
         disableMetaMetrics = o.bool("disable_meta_metrics", default: false, doc: "Hide every prom_stream_gateway_* metric except prom_stream_gateway_info (Metrics__DisableMetaMetrics).")
-        summaryMaxAge = o.duration("summary_max_age", default: .seconds(600), doc: "Sliding window over which summary quantiles are computed.")
-        summaryAgeBuckets = o.int("summary_age_buckets", default: 5, range: 1...1000, doc: "Buckets the summary window is divided into; one expires at a time.")
-        idleTimeout = o.duration("idle_timeout", default: .seconds(60), doc: "Close HTTP connections idle this long.")
+        summaryMaxAge = o.duration("summary_max_age", default: Self.defaultSummaryMaxAge, positive: true, doc: "Sliding window over which summary quantiles are computed.")
+        summaryAgeBuckets = o.int("summary_age_buckets", default: Self.defaultSummaryAgeBuckets, range: 1...1000, doc: "Buckets the summary window is divided into; one expires at a time.")
+        idleTimeout = o.duration("idle_timeout", default: Self.defaultIdleTimeout, positive: true, doc: "Close HTTP connections idle this long.")
         limits.maxSeries = o.int("max_series", default: 0, range: 0...Int.max, doc: "Most series overall (0: no limit); samples that would create more are dropped as `series_limit`.")
         limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc: "Most series per metric name (0: no limit), also `series_limit`.")
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
@@ -46,11 +59,10 @@ public struct PrometheusSinkConfig: StageConfig {
         }
     }
 
-    public func validate() throws {
-        guard Self.parseListen(listen) != nil else {
-            throw ConfigError.invalid(key: "listen", reason: "expected HOST:PORT with a port from 0 to 65535, got `\(listen)`")
-        }
-        guard summaryMaxAge > .zero else { throw ConfigError.invalid(key: "summary_max_age", reason: "must be greater than 0") }
+    /// Port 0 (any free port) is never shared.
+    public var exclusiveResources: [(key: String, resource: String)] {
+        guard let (_, port) = Self.parseListen(listen), port != 0 else { return [] }
+        return [("listen", "TCP port \(port)")]
     }
 
     /// Splits `HOST:PORT` (`[::1]:9091` for IPv6).
@@ -136,23 +148,24 @@ public final class PrometheusSink: Sink {
     public func consume(_ batch: inout Batch, worker: Int) {
         guard batch.kind == .samples else { return }
         scratch.withLock { store.apply(&batch, scratch: &$0) }
-        context.telemetry.recordProcessed(batch.samples)
     }
 
     func route(_ request: HTTPRequest) -> HTTPResponse {
         guard request.method == .GET || request.method == .HEAD else {
-            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8))
+            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
+                                headers: [("Allow", "GET, HEAD")])
         }
         switch request.path {
         case "/metrics":
             let body = exposition.render()
+            let vary = [("Vary", "Accept-Encoding")]
             if request.acceptsGzip, let zipped = Gzip.compress(body) {
-                return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: zipped, gzipped: true)
+                return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: zipped, gzipped: true, headers: vary)
             }
-            return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: body)
-        case "/":
+            return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: body, headers: vary)
+        case "/", "/-/healthy":
             return HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", body: Array("ok".utf8))
-        case "/ready":
+        case "/ready", "/-/ready":
             let entries = context.health.snapshot
             let ready = entries.allSatisfy(\.ready)
             let sources = entries.map { "\"\(jsonEscape($0.id))\":{\"ready\":\($0.ready),\"detail\":\"\(jsonEscape($0.detail))\"}" }
@@ -162,18 +175,4 @@ public final class PrometheusSink: Sink {
             return HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
         }
     }
-}
-
-func jsonEscape(_ s: String) -> String {
-    var out = ""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case _ where u.value < 0x20: out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-        default: out.unicodeScalars.append(u)
-        }
-    }
-    return out
 }

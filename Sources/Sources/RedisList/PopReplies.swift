@@ -77,6 +77,9 @@ final class PopReplies {
     /// The reply-object functions, with `privdata` = an unretained `PopReplies`.
     /// hiredis needs a non-NULL object back (NULL means out of memory); nothing is
     /// built, so every function returns the same marker and `freeObject` does nothing.
+    /// Valid with hiredis 0.14's reader, which stores the objects it gets and hands
+    /// them back without dereferencing them; the CHiredis shim fails the build
+    /// against any other version.
     /// (`nonisolated(unsafe)`: initialised once, then only read.)
     nonisolated(unsafe) static let functions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
         let f = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)

@@ -6,17 +6,23 @@ import Glibc
 
 /// What went wrong talking to Redis.
 public enum RedisError: Error, CustomStringConvertible, Sendable {
-    /// Could not connect, or the connection broke (I/O error, EOF, time-out).
+    /// Could not connect, or the connection broke (I/O error, reset, time-out).
     case connection(String)
-    /// Redis answered with an error reply (`-ERR …`, `-WRONGTYPE …`, `-WRONGPASS …`).
+    /// Redis closed the connection (end of file: a shutdown, a restart, `CLIENT KILL`).
+    case closed
+    /// Redis answered with an error reply (`-ERR …`, `-WRONGTYPE …`, `-NOPERM …`).
     case reply(String)
+    /// `AUTH` was refused (the reply, e.g. `WRONGPASS …`).
+    case authentication(String)
     /// A reply of a shape the caller did not expect.
     case protocolViolation(String)
 
     public var description: String {
         switch self {
         case .connection(let s): "connection: \(s)"
+        case .closed: "connection closed by Redis"
         case .reply(let s): "Redis replied: \(s)"
+        case .authentication(let s): "authentication failed: \(s); check the user and password in the connection string"
         case .protocolViolation(let s): "unexpected reply: \(s)"
         }
     }
@@ -48,6 +54,8 @@ public enum RedisValue: Sendable, Equatable {
 /// Not thread-safe: one thread uses a connection at a time.
 public final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
+    /// For error messages: hiredis reports a read time-out as EAGAIN.
+    private let readTimeout: Double
 
     /// Connects with `timeout` for the connect and `readTimeout` for every reply.
     public init(host: String, port: Int, timeout: Double, readTimeout: Double) throws(RedisError) {
@@ -55,14 +63,31 @@ public final class RedisConnection {
             throw .connection("cannot allocate a hiredis context")
         }
         if c.pointee.err != 0 {
-            let message = Self.errorString(c)
+            let failure = Self.failure(c, timeout: timeout, what: "connect")
             redisFree(c)
-            throw .connection(message)
+            throw failure
         }
         context = c
+        self.readTimeout = readTimeout
         guard redisSetTimeout(c, Self.timeval(readTimeout)) == REDIS_OK else {
             throw .connection("cannot set the read timeout: \(Self.errorString(c))")
         }
+    }
+
+    /// Connects to `url`'s server and authenticates and selects its database:
+    /// the set-up every client of the gateway does.
+    public static func open(_ url: RedisURL, timeout: Double, readTimeout: Double) throws(RedisError) -> RedisConnection {
+        let c = try RedisConnection(host: url.host, port: url.port, timeout: timeout, readTimeout: readTimeout)
+        if let password = url.password {
+            do {
+                if let user = url.user { try c.command("AUTH", user, password) } else { try c.command("AUTH", password) }
+            } catch .reply(let message) {
+                throw .authentication(message)
+            }
+        }
+        if url.database != 0 { try c.command("SELECT", String(url.database)) }
+        if let name = url.clientName { try c.command("CLIENT", "SETNAME", name) }
+        return c
     }
 
     deinit { redisFree(context) }
@@ -81,7 +106,7 @@ public final class RedisConnection {
     public func withReply<R>(_ body: (UnsafePointer<redisReply>) throws(RedisError) -> R) throws(RedisError) -> R {
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw .connection(Self.errorString(context))
+            throw Self.failure(context, timeout: readTimeout, what: "reply")
         }
         defer { freeReplyObject(raw) }
         return try body(raw.assumingMemoryBound(to: redisReply.self))
@@ -98,7 +123,7 @@ public final class RedisConnection {
         replies.begin(blmpop: blmpop, origin: origin)
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, raw != nil else {
-            throw .connection(Self.errorString(context))
+            throw Self.failure(context, timeout: readTimeout, what: "reply")
         }
         return replies.outcome
     }
@@ -135,6 +160,19 @@ public final class RedisConnection {
 
     static func string(_ r: UnsafePointer<redisReply>) -> String {
         String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len), as: UTF8.self)
+    }
+
+    /// The context's error as a `RedisError`: end of file is `.closed`; hiredis'
+    /// EAGAIN/ETIMEDOUT ("Resource temporarily unavailable") is said as the time-out it is.
+    private static func failure(_ c: UnsafeMutablePointer<redisContext>, timeout: Double, what: String) -> RedisError {
+        if c.pointee.err == REDIS_ERR_EOF { return .closed }
+        let e = errno
+        let text = errorString(c)
+        if c.pointee.err == REDIS_ERR_IO,
+           e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || text.contains("temporarily unavailable") || text.contains("timed out") {
+            return .connection("no \(what) within \(timeout) s (time-out)")
+        }
+        return .connection(text)
     }
 
     private static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {

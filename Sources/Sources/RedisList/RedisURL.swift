@@ -1,13 +1,16 @@
 /// Where and how to connect: parsed from `redis://[user:password@]host:port[/db]`
 /// or from the .NET gateway's StackExchange.Redis form
-/// `host:port[,password=…][,user=…][,defaultDatabase=N]` (other `key=value`
-/// options of that form, such as `abortConnect`, are accepted and ignored).
+/// `host:port[,password=…][,user=…][,defaultDatabase=N][,name=…]` (other
+/// `key=value` options of that form, such as `abortConnect`, are accepted and
+/// ignored). Another scheme (`http://…`) is an error, not a host named `http`.
 public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var host: String = "localhost"
     public var port: Int = 6379
     public var user: String?
     public var password: String?
     public var database: Int = 0
+    /// `CLIENT SETNAME` after connecting (the .NET form's `name=`).
+    public var clientName: String?
 
     public init(host: String = "localhost", port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0) {
         self.host = host; self.port = port; self.user = user; self.password = password; self.database = database
@@ -20,6 +23,9 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         let s = String(text.trimmingWhitespace)
         if s.hasPrefix("rediss://") { return .failure(ParseError("TLS (rediss://) is not supported by hiredis 0.14")) }
         if s.hasPrefix("redis://") { return parseURL(String(s.dropFirst("redis://".count))) }
+        if let scheme = s.range(of: "://") {
+            return .failure(ParseError("unsupported scheme `\(s[..<scheme.lowerBound])://` (use redis://host:port/db or host:port)"))
+        }
         return parseDotNet(s)
     }
 
@@ -66,6 +72,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 case "defaultdatabase":
                     guard let n = Int(value), n >= 0 else { return .failure(ParseError("defaultDatabase must be a non-negative integer, got `\(value)`")) }
                     url.database = n
+                case "name": url.clientName = value
                 case "ssl" where value.lowercased() == "true":
                     return .failure(ParseError("ssl=true is not supported by hiredis 0.14"))
                 default: break

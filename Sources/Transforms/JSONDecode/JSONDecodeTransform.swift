@@ -3,16 +3,21 @@ import Glibc
 import Logging
 import Pipeline
 
-/// Decodes queue elements (SPEC §2) into samples with jansson.
+/// Decodes queue elements (the wire format) into samples with jansson.
 ///
 /// An element is one JSON object or an array of objects. Fields: `type`, `name`,
 /// `value` (required), `labels`, `help`, `buckets`, `quantiles`, `epsilons`; other
-/// fields are ignored. Label values that are numbers or booleans become text
-/// (integers in decimal, reals in shortest round-trip form, `true`/`false`).
+/// fields are ignored. `type` is matched case-insensitively and may be the .NET
+/// enum's number (0 counter, 1 gauge, 2 summary, 3 histogram). Every number is a
+/// double, however many digits it has. `labels: []` (PHP's empty map) means no
+/// labels. Label values that are numbers or booleans become text (shortest
+/// round-trip form, `3` not `3.0`; `true`/`false`). A missing `type`, `name` or
+/// `value` drops the sample (`missing_field`) — unlike the .NET reader, which
+/// silently makes it a counter 0.
 ///
 /// Checks only what decoding needs (JSON types, sizes); name syntax, reserved labels
-/// and value ranges are `validate`'s job. Every failure drops the payload or sample,
-/// counts it by reason and logs a rate-limited warning with the payload truncated.
+/// and value ranges are `validate`'s job. Every failure drops the payload or sample
+/// with a reason and a note; the runtime counts and logs it (rate-limited).
 /// Duplicate keys, invalid UTF-8, `NaN`/`Infinity` literals and nesting deeper than
 /// 2048 are invalid JSON.
 public struct JSONDecodeConfig: StageConfig {
@@ -21,6 +26,7 @@ public struct JSONDecodeConfig: StageConfig {
     public static let summary = "Decodes JSON queue elements (an object or an array of objects) into samples."
     public static let inputKind: ItemKind? = .payloads
     public static let outputKind: ItemKind? = .samples
+    public static let example = "max_payload_bytes: 64KiB\nmax_labels: 32\n"
 
     /// Larger elements are dropped (`payload_too_large`) before parsing.
     public var maxPayloadBytes: Int
@@ -55,11 +61,9 @@ public struct JSONDecodeConfig: StageConfig {
 
 public final class JSONDecodeTransform: Transform {
     let config: JSONDecodeConfig
-    let warnings: RateLimitedLog
 
     public init(config: JSONDecodeConfig, context: StageContext) {
         self.config = config
-        self.warnings = RateLimitedLog(logger: context.logger)
     }
 
     public func process(_ batch: inout Batch, worker: Int) {
@@ -70,54 +74,46 @@ public final class JSONDecodeTransform: Transform {
         let payloads = batch.payloads
         for i in 0..<payloads.count {
             let origin = payloads.origins[i]
-            payloads.withPayload(i) { raw in
-                if let reason = decode(raw, origin: origin, into: &out, drops: &batch.drops) {
-                    batch.countDrop(origin: origin, reason: reason)
-                }
-            }
+            payloads.withPayload(i) { raw in decode(raw, origin: origin, into: &out, drops: &batch.drops) }
         }
         let drops = batch.drops
         batch = Batch(samples: out)
         batch.drops = drops
     }
 
-    /// Decodes one element; returns a reason when the whole element is dropped.
-    /// Individual samples of an array that fail are counted into `drops`.
-    func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch,
-                drops: inout DropTally) -> DropReason? {
+    /// Decodes one element into `out`; whatever is dropped (the element, or
+    /// samples of an array) is counted into `drops` with a note for the log.
+    func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch, drops: inout DropTally) {
         guard raw.count <= config.maxPayloadBytes else {
-            warnings.warning("dropped payload of \(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))")
-            return .payloadTooLarge
+            drops.add(origin: origin, reason: .payloadTooLarge,
+                      note: "\(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))")
+            return
         }
-        guard let doc = JSONDocument(parsing: raw) else {
-            warnings.warning("dropped invalid JSON (\(JSONDocument.errorMessage(for: raw))): \(RateLimitedLog.excerpt(raw))")
-            return .invalidJSON
-        }
-        switch JSONType(doc.root) {
-        case .object:
-            if let reason = decodeSample(doc.root, origin: origin, into: &out) {
-                warnings.warning("dropped sample (\(reason)): \(RateLimitedLog.excerpt(raw))")
-                return reason
-            }
-            return nil
-        case .array:
-            let n = json_array_size(doc.root)
-            guard n <= config.maxSamplesPerPayload else {
-                warnings.warning("dropped array of \(n) samples (max_samples_per_payload is \(config.maxSamplesPerPayload))")
-                return .tooManySamples
-            }
-            for j in 0..<n {
-                let item = json_array_get(doc.root, j)!
-                let reason = JSONType(item) == .object ? decodeSample(item, origin: origin, into: &out) : .notAnObject
-                if let reason {
-                    drops.add(origin: origin, reason: reason)
-                    warnings.warning("dropped sample \(j) of an array (\(reason)): \(RateLimitedLog.excerpt(raw))")
+        let parsed: Void? = JSONDocument.parse(raw) { root in
+            switch JSONType(root) {
+            case .object:
+                if let reason = decodeSample(root, origin: origin, into: &out) {
+                    drops.add(origin: origin, reason: reason, note: RateLimitedLog.excerpt(raw))
                 }
+            case .array:
+                let n = json_array_size(root)
+                guard n <= config.maxSamplesPerPayload else {
+                    drops.add(origin: origin, reason: .tooManySamples,
+                              note: "an array of \(n) samples (max_samples_per_payload is \(config.maxSamplesPerPayload))")
+                    return
+                }
+                for j in 0..<n {
+                    let item = json_array_get(root, j)!
+                    if let reason = JSONType(item) == .object ? decodeSample(item, origin: origin, into: &out) : .notAnObject {
+                        drops.add(origin: origin, reason: reason, note: "sample \(j) of an array: \(RateLimitedLog.excerpt(raw))")
+                    }
+                }
+            default:
+                drops.add(origin: origin, reason: .notAnObject, note: RateLimitedLog.excerpt(raw))
             }
-            return nil
-        default:
-            warnings.warning("dropped a JSON value that is not an object: \(RateLimitedLog.excerpt(raw))")
-            return .notAnObject
+        }
+        if parsed == nil {
+            drops.add(origin: origin, reason: .invalidJSON, note: "\(JSONDocument.errorMessage(for: raw)): \(RateLimitedLog.excerpt(raw))")
         }
     }
 
@@ -139,9 +135,15 @@ public final class JSONDecodeTransform: Transform {
             iter = json_object_iter_next(object, it)
             switch key.count {
             case 4 where key.equals("type"):
-                guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
-                guard let t = MetricType(bytes: stringBytes(v)) else { failure = .unknownType; break fieldLoop }
-                type = t
+                switch JSONType(v) {
+                case .string:
+                    guard let t = MetricType(bytes: stringBytes(v)) else { failure = .unknownType; break fieldLoop }
+                    type = t
+                case .real, .integer:   // the .NET enum's numbers
+                    guard let t = MetricType(dotNetNumber: json_number_value(v)) else { failure = .unknownType; break fieldLoop }
+                    type = t
+                default: failure = .wrongFieldType; break fieldLoop
+                }
             case 4 where key.equals("name"):
                 guard JSONType(v) == .string else { failure = .wrongFieldType; break fieldLoop }
                 let s = stringBytes(v)
@@ -168,6 +170,8 @@ public final class JSONDecodeTransform: Transform {
                     if let r = decodeLabels(v, into: &out) { failure = r; break fieldLoop }
                     labelCount = UInt32(out.labels.count) - labelStart
                 case .null: break
+                // PHP's json_encode writes an empty map as `[]`: no labels.
+                case .array where json_array_size(v) == 0: break
                 default: failure = .wrongFieldType; break fieldLoop
                 }
             case 7 where key.equals("buckets"):
@@ -217,8 +221,7 @@ public final class JSONDecodeTransform: Transform {
                 let s = stringBytes(v)
                 guard s.count <= config.maxLabelValueBytes else { return .tooLong }
                 valueSpan = out.appendBytes(s)
-            case .integer: valueSpan = out.appendString(String(json_integer_value(v)))
-            case .real: valueSpan = out.appendString(formatShortest(json_real_value(v)))
+            case .integer, .real: valueSpan = out.appendString(formatShortest(json_number_value(v)))
             case .true: valueSpan = out.appendBytes("true".utf8)
             case .false: valueSpan = out.appendBytes("false".utf8)
             default: return .wrongFieldType

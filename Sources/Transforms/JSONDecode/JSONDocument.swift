@@ -1,31 +1,30 @@
 import CJansson
 import CJanssonArena
 
-/// Owns one parsed jansson tree and releases it when it goes out of scope.
-/// Non-copyable, so it costs no allocation and cannot be released twice; every
-/// `json_t` reached from `root` is borrowed and only valid while the document lives.
+/// A parsed jansson tree, lent to a closure and released right after it returns.
+/// Every `json_t` reached from the root is borrowed and valid only inside the
+/// closure, which is why the root is never stored.
 ///
-/// The tree lives in the calling thread's jansson arena (`jansson_arena.h`): the
-/// document releases it by resetting the arena, not with `json_decref`, which would
-/// walk it and free every node. So at most one document may be alive per thread.
-struct JSONDocument: ~Copyable {
-    let root: UnsafeMutablePointer<json_t>
+/// The tree lives in the calling thread's jansson arena (`jansson_arena.h`): it is
+/// released by resetting the arena, not with `json_decref`, which would walk it and
+/// free every node. Scopes cannot nest on one thread (the arena aborts the process
+/// rather than reset a live tree).
+enum JSONDocument {
+    /// Strict: duplicate keys rejected, NUL in strings rejected, UTF-8 validated,
+    /// nesting capped at jansson's 2048 levels; every number is a double
+    /// (`100000000000000000000` is 1e20, as JavaScript and Go senders mean it).
+    static let flags = size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL)
 
-    static let flags = size_t(JSON_REJECT_DUPLICATES | JSON_DECODE_ANY)
-
-    /// Parses `bytes` (strict: duplicate keys rejected, NUL in strings rejected,
-    /// UTF-8 validated, nesting capped at jansson's 2048 levels). Nil when invalid.
-    /// No `json_error_t` on this path: jansson fills one on every call, success or
-    /// not; `errorMessage(for:)` re-parses for the rare log line instead.
-    init?(parsing bytes: UnsafeRawBufferPointer) {
+    /// Parses `bytes` and calls `body` with the root; nil when `bytes` is invalid
+    /// JSON. No `json_error_t` on this path: jansson fills one on every call,
+    /// success or not; `errorMessage(for:)` re-parses for the rare log line instead.
+    static func parse<R>(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeMutablePointer<json_t>) -> R) -> R? {
         guard let base = bytes.baseAddress else { return nil }
-        Self.installArena
+        installArena
         jansson_arena_begin()
-        guard let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, Self.flags, nil) else {
-            jansson_arena_end()
-            return nil
-        }
-        self.root = root
+        defer { jansson_arena_end() }
+        guard let root = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, flags, nil) else { return nil }
+        return body(root)
     }
 
     /// Routes jansson's allocations through the arena, once per process.
@@ -38,8 +37,6 @@ struct JSONDocument: ~Copyable {
         if let v = json_loadb(base.assumingMemoryBound(to: CChar.self), bytes.count, flags, &error) { json_decref(v) }
         return error.message
     }
-
-    deinit { jansson_arena_end() }
 }
 
 /// jansson's value types, as `json_typeof` would return them.

@@ -20,6 +20,11 @@ public struct RelabelConfig: StageConfig {
     public static let summary = "Rewrites, keeps or drops samples by labels (Prometheus metric_relabel_configs semantics)."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = .samples
+    public static let example = """
+        rules:
+          - { source_labels: [__name__], regex: "(.*)_ms", target_label: __name__, replacement: "${1}_milliseconds" }
+          - { action: labeldrop, regex: "pod_uid" }
+        """
 
     /// Applied in order; must not be empty.
     public var rules: [RelabelRule]
@@ -55,22 +60,17 @@ public struct RelabelConfig: StageConfig {
 public final class RelabelTransform: Transform {
     let rules: [RelabelRule]
     let cacheSize: Int
-    private let boxes: [Box]
+    /// One per worker: the runtime never runs two batches on one worker at once.
+    private let slots: WorkerSlots<WorkerState>
 
     public init(rules: [RelabelRule], cacheSize: Int = 8192, workers: Int = 1) {
         self.rules = rules
         self.cacheSize = cacheSize
-        boxes = (0..<max(1, workers)).map { _ in Box(WorkerState(rules: rules)) }
+        slots = WorkerSlots(count: max(1, workers)) { _ in WorkerState(rules: rules) }
     }
 
-    /// Holds one worker's state between batches. Touched by that worker only.
-    final class Box: @unchecked Sendable {
-        var state: WorkerState
-        init(_ s: WorkerState) { state = s }
-    }
-
-    /// What a worker reuses from sample to sample. A struct moved out of its box for
-    /// the length of a batch, so the hot loop pays no dynamic exclusivity checks.
+    /// What a worker reuses from sample to sample, lent by `slots` for a batch
+    /// (through a pointer: the hot loop pays no dynamic exclusivity checks).
     struct WorkerState {
         var name = ByteSpan.empty
         var labels: [LabelRef] = []
@@ -94,10 +94,10 @@ public final class RelabelTransform: Transform {
     }
 
     public func process(_ batch: inout Batch, worker: Int) {
-        let box = boxes[worker % boxes.count]
-        var ws = WorkerState()
-        swap(&ws, &box.state)
-        defer { swap(&ws, &box.state) }
+        slots.with(worker) { ws in process(&batch, &ws) }
+    }
+
+    private func process(_ batch: inout Batch, _ ws: inout WorkerState) {
         for i in batch.samples.records.indices where !batch.samples.records[i].isDropped {
             let r = batch.samples.records[i]
             ws.name = r.name
@@ -251,7 +251,7 @@ public final class RelabelTransform: Transform {
             label.withUnsafeBytes { wanted in
                 for l in ws.labels where l.name.count == wanted.count
                     && memcmp(arena.baseAddress! + Int(l.name.start), wanted.baseAddress!, wanted.count) == 0 {
-                    ws.value.append(contentsOf: UnsafeRawBufferPointer(rebasing: arena[Int(l.value.start)..<Int(l.value.start + l.value.count)]))
+                    ws.value.append(contentsOf: arena[span: l.value])
                     return
                 }
             }
@@ -277,3 +277,8 @@ public final class RelabelTransform: Transform {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension DropReason {
+    /// Dropped on purpose by a `relabel` rule (not an error: logged at debug).
+    public static let relabelDrop = DropReason("relabel_drop", intended: true)
+}

@@ -6,13 +6,8 @@
 struct ReplacementTemplate: Sendable {
     enum Part: Sendable { case literal([UInt8]), group(Int), missing }
     let parts: [Part]
-    let source: String
-
-    /// True when the template has no group reference (a constant).
-    var isLiteral: Bool { parts.allSatisfy { if case .literal = $0 { true } else { false } } }
 
     init(_ template: String, groupNumber: (String) -> Int?) {
-        source = template
         var parts: [Part] = []
         var literal: [UInt8] = []
         let chars = Array(template.unicodeScalars)

@@ -10,6 +10,7 @@ public struct SortLabelsConfig: StageConfig {
     public static let summary = "Sorts each sample's labels by name so that label order does not matter."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = .samples
+    public static let example = "enabled: true\n"
 
     /// When false the stage passes samples through untouched (Metrics__SortIncomingLabels).
     public var enabled: Bool
@@ -49,8 +50,6 @@ public final class SortLabelsTransform: Transform {
 
     @inline(__always)
     static func less(_ a: ByteSpan, _ b: ByteSpan, _ arena: UnsafeRawBufferPointer) -> Bool {
-        let x = UnsafeRawBufferPointer(rebasing: arena[Int(a.start)..<Int(a.start + a.count)])
-        let y = UnsafeRawBufferPointer(rebasing: arena[Int(b.start)..<Int(b.start + b.count)])
-        return x.lexicographicallyPrecedes(y)
+        arena[span: a].lexicographicallyPrecedes(arena[span: b])
     }
 }

@@ -8,6 +8,7 @@ public struct StaticLabelsConfig: StageConfig {
     public static let summary = "Adds fixed labels to every sample."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = .samples
+    public static let example = "labels: { region: eu-west-1 }\n"
 
     /// Label name → value, added to every sample.
     public var labels: [(String, String)]
@@ -21,7 +22,7 @@ public struct StaticLabelsConfig: StageConfig {
 
     public func validate() throws {
         guard !labels.isEmpty else { throw ConfigError.invalid(key: "labels", reason: "must not be empty") }
-        for (name, _) in labels where !NameSyntax.isValidLabelName(name) || name.hasPrefix("__") {
+        for (name, _) in labels where !NameSyntax.isUsableLabelName(name) {
             throw ConfigError.invalid(key: "labels", reason: "`\(name)` is not a valid label name")
         }
     }

@@ -3,7 +3,7 @@ import Pipeline
 import Glibc
 #endif
 
-/// Enforces SPEC §2 on decoded samples: metric and label name syntax, no `__`
+/// Enforces the wire format's rules on decoded samples: metric and label name syntax, no `__`
 /// label prefix, no repeated label names, the reserved `le` (histograms) and
 /// `quantile` (summaries), finite values (`>= 0` for counters), histogram buckets
 /// present and non-NaN, summary objectives well-formed. Gauges may be any number.
@@ -11,9 +11,10 @@ import Glibc
 public struct ValidateConfig: StageConfig {
     public static let type = "validate"
     public static let role = StageRole.transform
-    public static let summary = "Drops samples that break the wire format's naming and value rules (SPEC §2)."
+    public static let summary = "Drops samples that break the wire format's naming and value rules."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = .samples
+    public static let example = ""
 
     public init(options: OptionReader) {}
 
@@ -39,14 +40,12 @@ public final class ValidateTransform: Transform {
     }
 
     static func check(_ i: Int, in s: SampleBatch, arena: UnsafeRawBufferPointer) -> DropReason? {
-        @inline(__always) func bytes(_ span: ByteSpan) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: arena[Int(span.start)..<Int(span.start + span.count)])
-        }
+        @inline(__always) func bytes(_ span: ByteSpan) -> UnsafeRawBufferPointer { arena[span: span] }
         let r = s.records[i]
         guard NameSyntax.isValidMetricName(bytes(r.name)) else { return .invalidName }
         for l in r.labelRange {
             let n = bytes(s.labels[l].name)
-            guard NameSyntax.isValidLabelName(n), !(n.count >= 2 && n[0] == 0x5F && n[1] == 0x5F) else { return .invalidLabelName }
+            guard NameSyntax.isUsableLabelName(n) else { return .invalidLabelName }
             if r.type == .histogram && n.count == 2 && n[0] == 0x6C && n[1] == 0x65 { return .reservedLabel }                 // le
             if r.type == .summary && n.count == 8 && memcmp(n.baseAddress!, "quantile", 8) == 0 { return .reservedLabel }
             for m in r.labelRange.lowerBound..<l {
@@ -70,4 +69,16 @@ public final class ValidateTransform: Transform {
         }
         return nil
     }
+}
+
+/// The reasons `validate` drops a sample for.
+extension DropReason {
+    /// Metric name does not match `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    public static let invalidName = DropReason("invalid_name")
+    /// Label name does not match `[a-zA-Z_][a-zA-Z0-9_]*`, starts with `__`, or repeats.
+    public static let invalidLabelName = DropReason("invalid_label_name")
+    /// `le` on a histogram or `quantile` on a summary.
+    public static let reservedLabel = DropReason("reserved_label")
+    /// Non-finite value where a finite one is required, or a negative counter increment.
+    public static let badValue = DropReason("bad_value")
 }

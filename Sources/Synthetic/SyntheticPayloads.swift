@@ -1,3 +1,5 @@
+import Foundation
+
 /// Realistic queue elements, as senders push them: a mix of the four types over a
 /// fixed number of series, ~110–190 bytes each. Used by `gateway loadgen` and the
 /// benchmarks, so both measure the same payloads.
@@ -10,14 +12,26 @@ public struct SyntheticPayloads: Sendable {
     public var samplesPerElement = 1
 
     public init(series: Int = 10_000, labelsPerSample: Int = 3, samplesPerElement: Int = 1, mix: [Int] = [50, 20, 25, 5]) {
-        self.series = series; self.labelsPerSample = labelsPerSample; self.samplesPerElement = samplesPerElement
-        self.mix = mix.count == 4 ? mix : [50, 20, 25, 5]
+        precondition(Self.isValidMix(mix), "mix must be four non-negative percentages adding up to 100")
+        self.series = series; self.labelsPerSample = labelsPerSample; self.samplesPerElement = max(1, samplesPerElement)
+        self.mix = mix
     }
+
+    /// `counter,gauge,histogram,summary` percentages, e.g. `50,20,25,5`; nil unless
+    /// there are four non-negative integers adding up to 100.
+    public static func parseMix(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ $0 != nil }) else { return nil }
+        let mix = parts.map { $0! }
+        return isValidMix(mix) ? mix : nil
+    }
+
+    static func isValidMix(_ mix: [Int]) -> Bool { mix.count == 4 && mix.allSatisfy { $0 >= 0 } && mix.reduce(0, +) == 100 }
 
     /// One element per `samplesPerElement` series, to be cycled through.
     public func elements() -> [[UInt8]] {
         let types = ["counter", "gauge", "histogram", "summary"]
-        let total = max(1, mix.reduce(0, +))
+        let total = 100
         var elements: [[UInt8]] = []
         var pending: [String] = []
         for s in 0..<max(series, 1) {

@@ -8,9 +8,12 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     /// 1-based line in the (env-expanded) YAML file, when known.
     public var line: Int?
     public var message: String
+    /// Environment variables whose values made the offending value, so a user
+    /// fixes the variable, not the file (`Redis__MetricQueueDatabase`).
+    public var variables: [String] = []
 
-    public init(path: String = "", key: String? = nil, line: Int? = nil, message: String) {
-        self.path = path; self.key = key; self.line = line; self.message = message
+    public init(path: String = "", key: String? = nil, line: Int? = nil, message: String, variables: [String] = []) {
+        self.path = path; self.key = key; self.line = line; self.message = message; self.variables = variables
     }
 
     /// For `StageConfig.validate()`: the runtime fills in path and line.
@@ -25,7 +28,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         let prefix = line.map { "line \($0): " } ?? ""
         let loc = location
-        return prefix + (loc.isEmpty ? "" : "\(loc): ") + message
+        let from = variables.isEmpty ? "" : " (from environment variable\(variables.count > 1 ? "s" : "") \(variables.map { "`\($0)`" }.joined(separator: ", ")))"
+        return prefix + (loc.isEmpty ? "" : "\(loc)\(from): ") + (loc.isEmpty ? from.isEmpty ? "" : "\(from.dropFirst()): " : "") + message
     }
 }
 

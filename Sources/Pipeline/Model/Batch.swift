@@ -38,15 +38,30 @@ public struct Batch: Sendable {
         return n
     }
 
+    /// Live items (payloads, or samples not dropped) per origin, in runs.
+    public var liveItemsByOrigin: [(origin: UInt16, count: Int)] {
+        var out: [(origin: UInt16, count: Int)] = []
+        func add(_ o: UInt16) {
+            if let last = out.last, last.origin == o { out[out.count - 1].count += 1 } else { out.append((o, 1)) }
+        }
+        if kind == .payloads {
+            for o in payloads.origins { add(o) }
+        } else {
+            for r in samples.records where !r.isDropped { add(r.origin) }
+        }
+        return out
+    }
+
     /// Drops sample `index` and counts it under `reason`. Idempotent.
     public mutating func drop(sample index: Int, reason: DropReason) {
         guard !samples.records[index].isDropped else { return }
         samples.records[index].isDropped = true
-        drops.add(origin: samples.records[index].origin, reason: reason)
+        drops.add(origin: samples.records[index].origin, reason: reason, note: samples.excerpt(index))
     }
 
-    /// Counts a payload that produced no sample (e.g. invalid JSON).
-    public mutating func countDrop(origin: UInt16, reason: DropReason, count: Int = 1) {
-        drops.add(origin: origin, reason: reason, count: count)
+    /// Counts a payload that produced no sample (e.g. invalid JSON); `note`
+    /// describes it for the log (evaluated once per batch at most).
+    public mutating func countDrop(origin: UInt16, reason: DropReason, count: Int = 1, note: @autoclosure () -> String = "") {
+        drops.add(origin: origin, reason: reason, count: count, note: note())
     }
 }

@@ -7,6 +7,14 @@ public struct ByteSpan: Sendable, Hashable {
     public var isEmpty: Bool { count == 0 }
 }
 
+extension UnsafeRawBufferPointer {
+    /// The bytes of `span` inside this arena (a batch's `bytes`, borrowed).
+    @inlinable @inline(__always)
+    public subscript(span span: ByteSpan) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: self[Int(span.start)..<Int(span.start + span.count)])
+    }
+}
+
 /// One label: name and value as spans of the batch's byte arena.
 public struct LabelRef: Sendable {
     public var name: ByteSpan
@@ -97,7 +105,7 @@ public struct SampleBatch: Sendable {
     @inlinable
     public func withBytes<R>(_ span: ByteSpan, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { all in
-            try body(UnsafeRawBufferPointer(rebasing: all[Int(span.start)..<Int(span.start + span.count)]))
+            try body(all[span: span])
         }
     }
 
@@ -117,6 +125,29 @@ public struct SampleBatch: Sendable {
 
     public func numbers(_ span: NumberSpan) -> ArraySlice<Double> {
         numbers[Int(span.start)..<Int(span.start + span.count)]
+    }
+
+    /// Sample `i` as one short line for logs: `name{a="x"} value`, at most 160
+    /// bytes, control bytes escaped.
+    public func excerpt(_ i: Int) -> String {
+        let r = records[i]
+        var raw: [UInt8] = []
+        bytes.withUnsafeBytes { arena in
+            raw.append(contentsOf: arena[span: r.name])
+            if r.labelCount > 0 {
+                raw.append(0x7B)
+                for l in r.labelRange {
+                    if l > r.labelRange.lowerBound { raw.append(0x2C) }
+                    raw.append(contentsOf: arena[span: labels[l].name])
+                    raw.append(contentsOf: "=\"".utf8)
+                    raw.append(contentsOf: arena[span: labels[l].value])
+                    raw.append(0x22)
+                }
+                raw.append(0x7D)
+            }
+        }
+        raw.append(contentsOf: " \(r.type.name) \(r.value)".utf8)
+        return raw.withUnsafeBytes { RateLimitedLog.excerpt($0) }
     }
 
     // MARK: Conveniences for custom stages

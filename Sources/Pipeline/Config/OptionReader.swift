@@ -27,17 +27,29 @@ public final class OptionReader {
     private let mapping: Node.Mapping?
     private let ignoredKeys: Set<String>
     private var consumed: Set<String> = []
-    public private(set) var errors: [ConfigError] = []
+    private var recorded: [ConfigError] = []
     public private(set) var docs: [OptionDoc] = []
     /// Line of the mapping itself.
     public let line: Int?
+    /// Which environment variables were expanded into which scalar.
+    let provenance: [EnvironmentTemplate.Position: [String]]
 
-    public init(mapping: Node.Mapping?, path: String, line: Int?, ignoring: Set<String> = []) {
+    /// Every problem found so far, each naming the environment variables behind
+    /// the offending value.
+    public var errors: [ConfigError] { recorded.map(annotated) }
+
+    public convenience init(mapping: Node.Mapping?, path: String, line: Int?, ignoring: Set<String> = []) {
+        self.init(mapping: mapping, path: path, line: line, ignoring: ignoring, provenance: [:])
+    }
+
+    init(mapping: Node.Mapping?, path: String, line: Int?, ignoring: Set<String> = [],
+         provenance: [EnvironmentTemplate.Position: [String]]) {
         self.mode = .decode
         self.mapping = mapping
         self.path = path
         self.line = line
         self.ignoredKeys = ignoring
+        self.provenance = provenance
     }
 
     /// A reader that returns defaults and records documentation.
@@ -47,21 +59,47 @@ public final class OptionReader {
         self.path = path
         self.line = nil
         self.ignoredKeys = []
+        self.provenance = [:]
     }
 
     // MARK: Errors
 
     /// Records an error for `key` (at the key's line when it is present).
     public func fail(_ key: String?, _ message: String) {
-        errors.append(ConfigError(path: path, key: key, line: key.flatMap(lineOf) ?? line, message: message))
+        recorded.append(ConfigError(path: path, key: key, line: key.flatMap(lineOf) ?? line, message: message))
     }
 
     /// Records an error thrown by `StageConfig.validate()`.
     public func record(_ error: ConfigError) {
         var e = error
         if e.path.isEmpty { e.path = path }
-        if e.line == nil { e.line = e.key.flatMap { lineOf($0.split(separator: ".").first.map(String.init) ?? $0) } ?? line }
-        errors.append(e)
+        if e.line == nil { e.line = e.key.flatMap { lineOf(Self.topKey($0)) } ?? line }
+        recorded.append(e)
+    }
+
+    private static func topKey(_ key: String) -> String {
+        String(key.prefix { $0 != "." && $0 != "[" })
+    }
+
+    /// `e` with the variables behind its key's value.
+    private func annotated(_ e: ConfigError) -> ConfigError {
+        guard e.variables.isEmpty, !provenance.isEmpty, let key = e.key, let mapping else { return e }
+        let top = Self.topKey(key)
+        var names: [String] = []
+        func walk(_ n: Node) {
+            switch n {
+            case .scalar(let s):
+                if let m = s.mark, let v = provenance[EnvironmentTemplate.Position(line: m.line, column: m.column)] { names += v }
+            case .mapping(let m): for (k, v) in m { walk(k); walk(v) }
+            case .sequence(let q): for item in q { walk(item) }
+            case .alias: break
+            }
+        }
+        for (k, v) in mapping where k.scalar?.string == top { walk(v) }
+        var out = e
+        var seen: Set<String> = []
+        out.variables = names.filter { seen.insert($0).inserted }
+        return out
     }
 
     public func lineOf(_ key: String) -> Int? {
@@ -76,17 +114,40 @@ public final class OptionReader {
         var seen: Set<String> = []
         for (k, _) in mapping {
             guard let name = k.scalar?.string else {
-                errors.append(ConfigError(path: path, line: k.mark?.line, message: "keys must be strings"))
+                recorded.append(ConfigError(path: path, line: k.mark?.line, message: "keys must be strings"))
                 continue
             }
             if !seen.insert(name).inserted {
-                errors.append(ConfigError(path: path, key: name, line: k.mark?.line, message: "duplicate key"))
+                recorded.append(ConfigError(path: path, key: name, line: k.mark?.line, message: "duplicate key"))
             } else if !consumed.contains(name) && !ignoredKeys.contains(name) {
-                let known = docs.map(\.key).sorted().joined(separator: ", ")
-                errors.append(ConfigError(path: path, key: name, line: k.mark?.line,
-                                          message: "unknown key" + (known.isEmpty ? "" : " (known: \(known))")))
+                let keys = docs.map(\.key).filter { !$0.contains(".") }.sorted()
+                let known = keys.joined(separator: ", ")
+                let hint = Self.closest(to: name, in: keys).map { "did you mean `\($0)`? " } ?? ""
+                recorded.append(ConfigError(path: path, key: name, line: k.mark?.line,
+                                          message: "unknown key" + (known.isEmpty ? "" : " (\(hint)known: \(known))")))
             }
         }
+    }
+
+    /// The candidate within a small edit distance of `word`, for "did you mean".
+    public static func closest(to word: String, in candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var row = Array(0...b.count)
+            for i in 1...max(1, a.count) where !a.isEmpty {
+                var prev = row[0]
+                row[0] = i
+                for j in stride(from: 1, through: b.count, by: 1) {
+                    let old = row[j]
+                    row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
+                    prev = old
+                }
+            }
+            return a.isEmpty ? b.count : row[b.count]
+        }
+        let w = Array(word.lowercased())
+        let scored = candidates.map { ($0, distance(w, Array($0.lowercased()))) }
+        guard word.count >= 3, let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(1, word.count / 3) else { return nil }
+        return best.0
     }
 
     // MARK: Raw access
@@ -110,18 +171,18 @@ public final class OptionReader {
             return nil
         }
         guard let s = n.scalar else {
-            errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected \(type), got a \(n.mapping != nil ? "mapping" : "list")"))
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected \(type), got a \(n.mapping != nil ? "mapping" : "list")"))
             return nil
         }
         if s.tag == .implicit || s.style == .plain, s.string == "~" || s.string == "null" || s.string.isEmpty, type != "string" {
-            errors.append(ConfigError(path: path, key: key, line: s.mark?.line, message: "expected \(type), got null"))
+            recorded.append(ConfigError(path: path, key: key, line: s.mark?.line, message: "expected \(type), got null"))
             return nil
         }
         return (s.string, s.mark?.line)
     }
 
     private func typeError(_ key: String, _ line: Int?, _ type: String, _ got: String) {
-        errors.append(ConfigError(path: path, key: key, line: line, message: "expected \(type), got `\(got)`"))
+        recorded.append(ConfigError(path: path, key: key, line: line, message: "expected \(type), got `\(got)`"))
     }
 
     // MARK: Typed getters
@@ -143,7 +204,7 @@ public final class OptionReader {
         guard let (s, line) = scalar(key, "an integer", required: false) else { return def }
         guard let v = Int(s.replacingOccurrences(of: "_", with: "")) else { typeError(key, line, "an integer", s); return def }
         if let range, !range.contains(v) {
-            errors.append(ConfigError(path: path, key: key, line: line, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(v)"))
+            recorded.append(ConfigError(path: path, key: key, line: line, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(v)"))
             return def
         }
         return v
@@ -166,13 +227,24 @@ public final class OptionReader {
         }
     }
 
-    /// A duration such as `500ms`, `2s`, `10m`, `1h`, or `0` for "off".
-    public func duration(_ key: String, default def: Duration, doc: String) -> Duration {
+    /// A duration such as `500ms`, `2s`, `10m`, `1h`, or `0` for "off";
+    /// `positive: true` rejects `0`.
+    public func duration(_ key: String, default def: Duration, positive: Bool = false, doc: String) -> Duration {
         document(key, "duration", Self.format(def), doc)
         guard let (s, line) = scalar(key, "a duration", required: false) else { return def }
-        guard let d = Self.parseDuration(s) else { typeError(key, line, "a duration like 500ms, 2s, 10m", s); return def }
+        guard let d = Self.parseDuration(s) else {
+            typeError(key, line, "a duration like 500ms, 2s, 10m (at most \(Self.maxDurationSeconds / 86_400 / 365) years)", s)
+            return def
+        }
+        if positive && d <= .zero {
+            recorded.append(ConfigError(path: path, key: key, line: line, message: "must be greater than 0"))
+            return def
+        }
         return d
     }
+
+    /// The longest duration accepted: what fits `Duration`'s nanoseconds as Int64.
+    public static let maxDurationSeconds = Int(Int64.max / 1_000_000_000)
 
     /// A byte count such as `4096`, `4KiB`, `1MiB`.
     public func byteSize(_ key: String, default def: Int, doc: String) -> Int {
@@ -182,7 +254,9 @@ public final class OptionReader {
         var number = s, mult = 1
         for (u, m) in units where s.hasSuffix(u) { number = String(s.dropLast(u.count)); mult = m; break }
         guard let v = Int(number.trimmingCharacters(in: .whitespaces)), v > 0 else { typeError(key, line, "a positive size like 4096 or 1MiB", s); return def }
-        return v * mult
+        let (bytes, overflow) = v.multipliedReportingOverflow(by: mult)
+        guard !overflow else { typeError(key, line, "a size that fits 64 bits", s); return def }
+        return bytes
     }
 
     public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default def: E, doc: String) -> E where E.RawValue == String {
@@ -190,7 +264,7 @@ public final class OptionReader {
         document(key, all.joined(separator: " | "), def.rawValue, doc)
         guard let (s, line) = scalar(key, "one of \(all.joined(separator: ", "))", required: false) else { return def }
         guard let v = E(rawValue: s) else {
-            errors.append(ConfigError(path: path, key: key, line: line, message: "must be one of \(all.joined(separator: ", ")), got `\(s)`"))
+            recorded.append(ConfigError(path: path, key: key, line: line, message: "must be one of \(all.joined(separator: ", ")), got `\(s)`"))
             return def
         }
         return v
@@ -204,13 +278,14 @@ public final class OptionReader {
             return def ?? []
         }
         guard let seq = n.sequence else {
-            errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a list of strings"))
+            let example = n.scalar.map { " such as [\($0.string)]" } ?? ""
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a list of strings\(example)"))
             return def ?? []
         }
         var out: [String] = []
         for item in seq {
             if let s = item.scalar?.string { out.append(s) } else {
-                errors.append(ConfigError(path: path, key: key, line: item.mark?.line, message: "expected a string list item"))
+                recorded.append(ConfigError(path: path, key: key, line: item.mark?.line, message: "expected a string list item"))
             }
         }
         return out
@@ -221,13 +296,13 @@ public final class OptionReader {
         document(key, "map of strings", "{}", doc)
         guard mode == .decode, let n = node(key) else { return [] }
         guard let m = n.mapping else {
-            errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a mapping of strings"))
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a mapping of strings"))
             return []
         }
         var out: [(String, String)] = []
         for (k, v) in m {
             guard let ks = k.scalar?.string, let vs = v.scalar?.string else {
-                errors.append(ConfigError(path: path, key: key, line: k.mark?.line, message: "expected string keys and values"))
+                recorded.append(ConfigError(path: path, key: key, line: k.mark?.line, message: "expected string keys and values"))
                 continue
             }
             out.append((ks, vs))
@@ -245,9 +320,9 @@ public final class OptionReader {
         } else {
             let n = node(key)
             if let n, n.mapping == nil {
-                errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a mapping"))
+                recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a mapping"))
             }
-            sub = OptionReader(mapping: n?.mapping, path: path.isEmpty ? key : "\(path).\(key)", line: n?.mark?.line)
+            sub = OptionReader(mapping: n?.mapping, path: path.isEmpty ? key : "\(path).\(key)", line: n?.mark?.line, provenance: provenance)
         }
         return sub
     }
@@ -257,21 +332,21 @@ public final class OptionReader {
         document(key, "list of mappings", "[]", doc)
         guard mode == .decode, let n = node(key) else { return [] }
         guard let seq = n.sequence else {
-            errors.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a list of mappings"))
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a list of mappings"))
             return []
         }
         return seq.enumerated().compactMap { i, item in
             guard let m = item.mapping else {
-                errors.append(ConfigError(path: path, key: "\(key)[\(i)]", line: item.mark?.line, message: "expected a mapping"))
+                recorded.append(ConfigError(path: path, key: "\(key)[\(i)]", line: item.mark?.line, message: "expected a mapping"))
                 return nil
             }
-            return OptionReader(mapping: m, path: "\(path).\(key)[\(i)]", line: item.mark?.line)
+            return OptionReader(mapping: m, path: "\(path).\(key)[\(i)]", line: item.mark?.line, provenance: provenance)
         }
     }
 
     /// Takes over a sub-reader's errors (after its `finishReading()`).
     public func merge(_ sub: OptionReader) {
-        errors += sub.errors
+        recorded += sub.errors
         if mode == .describe {
             let prefix = String(sub.path.dropFirst(path.isEmpty ? 0 : path.count + 1))
             docs += sub.docs.map { OptionDoc(key: "\(prefix).\($0.key)", type: $0.type, defaultValue: $0.defaultValue, doc: $0.doc) }
@@ -284,11 +359,17 @@ public final class OptionReader {
         let s = text.trimmingCharacters(in: .whitespaces)
         if s == "0" { return .zero }
         let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]
-        for (u, mult) in units where s.hasSuffix(u) {
-            guard let v = Double(s.dropLast(u.count)), v >= 0, v.isFinite else { return nil }
-            return .nanoseconds(Int64(v * mult * 1e9))
+        func nanos(_ v: Double, _ mult: Double) -> Duration? {
+            let n = v * mult * 1e9
+            // Int64(Double) traps beyond Int64.max; 9.2e18 ns is 292 years.
+            guard v >= 0, n.isFinite, n < Double(Int64.max) else { return nil }
+            return .nanoseconds(Int64(n))
         }
-        if let v = Double(s), v >= 0, v.isFinite { return .nanoseconds(Int64(v * 1e9)) }
+        for (u, mult) in units where s.hasSuffix(u) {
+            guard let v = Double(s.dropLast(u.count)) else { return nil }
+            return nanos(v, mult)
+        }
+        if let v = Double(s) { return nanos(v, 1) }
         return nil
     }
 

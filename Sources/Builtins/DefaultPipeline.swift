@@ -1,7 +1,7 @@
 /// What `gateway run` does without `--config`: the .NET gateway's pipeline, driven
-/// by its environment settings (SPEC §5). `pipelines/default.yaml` holds the same
+/// by its environment settings. `pipelines/default.yaml` holds the same
 /// text (a test keeps the two identical).
-let defaultPipelineYAML = """
+public let defaultPipelineYAML = """
 # The default pipeline: what `gateway run` does without --config.
 # Settings come from the .NET gateway's environment variables (`__` separates levels).
 sources:

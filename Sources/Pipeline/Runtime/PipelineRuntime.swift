@@ -16,14 +16,44 @@ import Synchronization
 /// stage interleave, each in its own order. A slow batch holds back the emission
 /// (not the processing) of later ones.
 ///
-/// **Lifecycle.** idle → running → draining → stopped. `stop()` asks sources to
-/// stop; a source returns after emitting what it already took; each buffer closes
-/// when all its producers are done; workers drain their buffer to the last batch
-/// and exit; stages are shut down once everything has flowed to the sinks. Nothing
-/// queued is discarded. Back-pressure: with `when_full: block` (the default) a full
-/// buffer blocks its producer, up to the source, so the backlog waits upstream.
+/// **Accounting.** After every `process` and `consume` the runtime adds the
+/// batch's drops to `dropped_metrics_total` and logs them (one rate-limited
+/// warning per stage, intended drops at debug); what a sink consumed and did not
+/// drop is counted as processed. Stages count nothing themselves.
+///
+/// **Lifecycle.** idle → starting → running → draining → stopped (see `State`).
+/// `start()` starts sinks first and sources last, outside the lock; if one throws,
+/// the stages already started are shut down again and the runtime is stopped.
+/// `stop()` asks sources to stop; a source returns after emitting what it already
+/// took; each buffer closes when all its producers are done; workers drain their
+/// buffer to the last batch and exit; stages are shut down once everything has
+/// flowed to the sinks. Nothing queued is discarded. Back-pressure: with
+/// `when_full: block` (the default) a full buffer blocks its producer, up to the
+/// source, so the backlog waits upstream.
 public final class PipelineRuntime: Sendable {
-    public enum State: String, Sendable { case idle, running, draining, stopped }
+    /// What callers can observe.
+    public enum Phase: String, Sendable { case idle, starting, running, draining, stopped }
+
+    /// The lifecycle, with what each state owns. Every transition is one `switch`
+    /// under `state`'s lock; a call in the wrong state is a programming error.
+    private enum State {
+        case idle
+        case starting
+        case running(threads: [OSThread], liveStages: Int)
+        case draining(threads: [OSThread], liveStages: Int)
+        /// `threads` still to be joined by `wait()`.
+        case stopped(threads: [OSThread])
+
+        var phase: Phase {
+            switch self {
+            case .idle: .idle
+            case .starting: .starting
+            case .running: .running
+            case .draining: .draining
+            case .stopped: .stopped
+            }
+        }
+    }
 
     private struct Node: Sendable {
         let decl: StageDecl
@@ -32,6 +62,8 @@ public final class PipelineRuntime: Sendable {
         let output: StageOutput?
         let stats: StageStats
         let control: SourceControl?
+        let dropLog: RateLimitedLog
+        let logger: Logger
     }
 
     private let nodes: [Node]
@@ -39,11 +71,11 @@ public final class PipelineRuntime: Sendable {
     public let telemetry: Telemetry
     public let health: HealthBoard
 
-    private struct Run { var state: State = .idle; var threads: [OSThread] = []; var liveStages = 0 }
-    private let run = Mutex(Run())           // lifecycle, protected by itself
+    private let state = Mutex(State.idle)
     private let stoppedSignal = ConditionLock()
 
-    /// Builds every stage. Throws the first factory error, prefixed with the stage id.
+    /// Builds every stage. Throws `ConfigErrors` with every factory error, each
+    /// prefixed with its stage.
     public init(spec: PipelineSpec, logger: Logger, telemetry: Telemetry = Telemetry(), health: HealthBoard = HealthBoard()) throws {
         self.logger = logger
         self.telemetry = telemetry
@@ -53,49 +85,72 @@ public final class PipelineRuntime: Sendable {
             inputs[d.id] = BoundedBuffer(capacity: d.buffer.capacity, whenFull: d.buffer.whenFull, producers: d.inputs.count)
         }
         var nodes: [Node] = []
+        var errors: [ConfigError] = []
         for d in spec.stages {
             var stageLogger = logger
             stageLogger[metadataKey: "stage"] = "\(d.id)"
             let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers)
             let stage: Stage
             do { stage = try d.config.makeStage(context: context) } catch {
-                throw ConfigErrors([ConfigError(path: "\(d.role.section).\(d.id)", line: d.line, message: "\(error)")])
+                errors.append(ConfigError(path: d.path, line: d.line, message: "\(error)"))
+                continue
             }
             let stats = StageStats()
-            let targets = spec.stages.filter { $0.inputs.contains(d.id) }.flatMap { c in c.inputs.filter { $0 == d.id }.map { _ in inputs[c.id]! } }
-            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats)
+            let dropLog = RateLimitedLog(logger: stageLogger)
+            let targets = spec.stages.filter { $0.inputs.contains(d.id) }.flatMap { c in
+                c.inputs.filter { $0 == d.id }.map { _ in (id: c.id, buffer: inputs[c.id]!) }
+            }
+            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats, telemetry: telemetry, dropLog: dropLog)
             nodes.append(Node(decl: d, stage: stage, input: inputs[d.id], output: output, stats: stats,
-                              control: d.role == .source ? SourceControl() : nil))
+                              control: d.role == .source ? SourceControl() : nil, dropLog: dropLog, logger: stageLogger))
         }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
         self.nodes = nodes
         let snapshot = nodes
         telemetry.addCollector { Self.collect(snapshot) }
     }
 
-    public var state: State { run.withLock { $0.state } }
+    public var phase: Phase { state.withLock { $0.phase } }
 
     /// Items (payloads) all sources have emitted so far.
     public var sourceItemsEmitted: UInt64 {
         nodes.filter { $0.decl.role == .source }.reduce(0) { $0 + $1.stats.itemsOut.value }
     }
 
-    /// Starts sinks, then transforms, then sources.
+    /// Starts sinks, then transforms, then sources, then their threads. On a
+    /// stage's error, shuts down the ones already started and rethrows; the runtime
+    /// is then stopped.
     public func start() throws {
-        try run.withLock { r in
-            guard r.state == .idle else { return }
-            for node in nodes.reversed() { try lifecycle(node.stage).start() }
-            r.state = .running
-            r.liveStages = nodes.count
-            for node in nodes.reversed() { r.threads += spawn(node) }
+        state.withLock { s in
+            guard case .idle = s else { preconditionFailure("start() called while \(s.phase)") }
+            s = .starting
+        }
+        var started: [Node] = []
+        do {
+            for node in nodes.reversed() {
+                try lifecycle(node.stage).start()
+                started.append(node)
+            }
+        } catch {
+            for node in started.reversed() { lifecycle(node.stage).shutdown() }
+            state.withLock { $0 = .stopped(threads: []) }
+            stoppedSignal.withLock { stoppedSignal.broadcast() }
+            throw ConfigErrors([ConfigError(path: Array(nodes.reversed())[started.count].decl.path, message: "\(error)")])
+        }
+        state.withLock { s in
+            var threads: [OSThread] = []
+            for node in nodes.reversed() { threads += spawn(node) }
+            s = .running(threads: threads, liveStages: nodes.count)
         }
         logger.info("pipeline running", metadata: ["stages": "\(nodes.map(\.decl.id).joined(separator: ","))"])
     }
 
     /// Asks the sources to stop; everything already taken still flows to the sinks.
+    /// Does nothing unless running.
     public func stop() {
-        let wasRunning = run.withLock { r -> Bool in
-            guard r.state == .running else { return false }
-            r.state = .draining
+        let wasRunning = state.withLock { s -> Bool in
+            guard case .running(let threads, let live) = s else { return false }
+            s = .draining(threads: threads, liveStages: live)
             return true
         }
         guard wasRunning else { return }
@@ -103,12 +158,20 @@ public final class PipelineRuntime: Sendable {
         for node in nodes { node.control?.requestStop() }
     }
 
-    /// Blocks until every stage has stopped.
+    /// Blocks until every stage has stopped (returns at once if never started).
     public func wait() {
         stoppedSignal.lock()
-        while state != .stopped && state != .idle { stoppedSignal.wait(seconds: 0.2) }
+        while true {
+            let p = phase
+            if p == .stopped || p == .idle { break }
+            stoppedSignal.wait(seconds: 0.2)
+        }
         stoppedSignal.unlock()
-        let threads = run.withLock { r in defer { r.threads = [] }; return r.threads }
+        let threads = state.withLock { s -> [OSThread] in
+            guard case .stopped(let threads) = s else { return [] }
+            s = .stopped(threads: [])
+            return threads
+        }
         for t in threads { t.join() }
     }
 
@@ -143,6 +206,19 @@ public final class PipelineRuntime: Sendable {
         }
     }
 
+    /// Counts and logs what the stage dropped from `batch`, then forgets it.
+    private func account(_ batch: inout Batch, node: Node) {
+        guard !batch.drops.isEmpty else { return }
+        telemetry.record(drops: batch.drops)
+        if batch.drops.allIntended {
+            node.logger.debug("\(batch.drops.summary)")
+        } else {
+            let summary = batch.drops.summary
+            node.dropLog.warning(summary)
+        }
+        batch.drops.removeAll()
+    }
+
     private func runTransform(_ transform: any Transform, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!, output = node.output!
         // `while case var` and `consume`: the batch must have exactly one owner, or
@@ -150,8 +226,7 @@ public final class PipelineRuntime: Sendable {
         while case (var batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             transform.process(&batch, worker: worker)
-            telemetry.record(drops: batch.drops)
-            batch.drops.removeAll()
+            account(&batch, node: node)
             reorderer.complete(ticket, batch.itemCount > 0 ? consume batch : nil) { output.emit($0) }
         }
     }
@@ -159,11 +234,11 @@ public final class PipelineRuntime: Sendable {
     private func runSink(_ sink: any Sink, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!
         let ordered = sink.wantsOrderedInput
-        let telemetry = self.telemetry
         func consume(_ batch: consuming Batch) {
             var batch = batch
             sink.consume(&batch, worker: worker)
-            telemetry.record(drops: batch.drops)
+            account(&batch, node: node)
+            telemetry.recordProcessed(batch.liveItemsByOrigin)
         }
         while case (let batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
@@ -176,13 +251,26 @@ public final class PipelineRuntime: Sendable {
     private func stageFinished(_ node: Node) {
         node.output?.finish()
         logger.debug("stage stopped", metadata: ["stage": "\(node.decl.id)"])
-        let last = run.withLock { r -> Bool in
-            r.liveStages -= 1
-            return r.liveStages == 0
+        let last = state.withLock { s -> Bool in
+            switch s {
+            case .running(let threads, let live):
+                s = .running(threads: threads, liveStages: live - 1)
+                return live == 1
+            case .draining(let threads, let live):
+                s = .draining(threads: threads, liveStages: live - 1)
+                return live == 1
+            default:
+                preconditionFailure("a stage finished while \(s.phase)")
+            }
         }
         guard last else { return }
         for n in nodes { lifecycle(n.stage).shutdown() }
-        run.withLock { $0.state = .stopped }
+        state.withLock { s in
+            switch s {
+            case .running(let threads, _), .draining(let threads, _): s = .stopped(threads: threads)
+            default: preconditionFailure("stopping while \(s.phase)")
+            }
+        }
         stoppedSignal.withLock { stoppedSignal.broadcast() }
         logger.info("pipeline stopped")
     }
@@ -195,7 +283,7 @@ public final class PipelineRuntime: Sendable {
         return [
             family("stage_buffer_fill", "Batches waiting in the stage's input buffer.", .gauge) { $0.input.map { Double($0.fill) } },
             family("stage_buffer_capacity", "Capacity of the stage's input buffer, in batches.", .gauge) { $0.input.map { Double($0.capacity) } },
-            family("stage_buffer_dropped_batches_total", "Batches discarded by a full `when_full: drop_newest` buffer.", .counter) { $0.input.map { Double($0.droppedCount) } },
+            family("stage_buffer_dropped_batches_total", "Batches discarded by a full `when_full: drop_newest` buffer (their samples count as dropped, reason buffer_full).", .counter) { $0.input.map { Double($0.droppedCount) } },
             family("stage_items_in_total", "Items (payloads or samples) the stage received.", .counter) { $0.decl.role == .source ? nil : Double($0.stats.itemsIn.value) },
             family("stage_items_out_total", "Items (payloads or live samples) the stage emitted.", .counter) { $0.decl.role == .sink ? nil : Double($0.stats.itemsOut.value) },
         ]

@@ -4,14 +4,15 @@ import Synchronization
 public enum WhenFull: String, Sendable, CaseIterable {
     /// Wait for room: back-pressure reaches the source and the backlog stays in Redis.
     case block
-    /// Discard the new batch and count it (`prom_stream_gateway_buffer_dropped_batches_total`).
+    /// Discard the new batch; its samples are counted as dropped
+    /// (`reason="buffer_full"`) and logged.
     case dropNewest = "drop_newest"
 }
 
 /// A bounded FIFO ring of batches between stages: many producers, many consumers.
 ///
 /// Each `pop` hands out a ticket — the dequeue position — which lets a multi-worker
-/// stage re-establish input order at its output (see `Sequencer`). The buffer is
+/// stage re-establish input order at its output (see `Reorderer`). The buffer is
 /// closed once every producer has called `producerFinished()`; consumers then drain
 /// what is left and get `nil`. Nothing queued is ever discarded by closing.
 public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
@@ -44,16 +45,20 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
     /// Items currently queued.
     public var fill: Int { lock.withLock { count } }
 
-    /// Appends `element`, waiting for room under `block`. Returns false when the
-    /// element was discarded (`drop_newest` and full).
+    /// Producers blocked in `push`, waiting for room.
+    public var blockedProducers: Int { lock.withLock { waitingProducers } }
+
+    /// Appends `element`, waiting for room under `block`. Returns nil when it was
+    /// queued, or the element itself when it was discarded (`drop_newest` and
+    /// full), so the caller can count what it held.
     @discardableResult
-    public func push(_ element: consuming Element) -> Bool {
+    public func push(_ element: consuming Element) -> Element? {
         lock.lock()
         while count == capacity {
             if whenFull == .dropNewest {
                 lock.unlock()
                 dropped.add(1, ordering: .relaxed)
-                return false
+                return element
             }
             waitingProducers += 1
             lock.wait()
@@ -63,7 +68,7 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
         count += 1
         if waitingConsumers > 0 { lock.broadcast() }
         lock.unlock()
-        return true
+        return nil
     }
 
     /// Takes the oldest element and its ticket (0, 1, 2, … in dequeue order), waiting

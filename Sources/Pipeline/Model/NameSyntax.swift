@@ -13,6 +13,18 @@ public enum NameSyntax {
         matches(b, firstLow: 0, restLow: 0x03FF_0000_0000_0000)
     }
 
+    /// Label names starting with `__` are reserved for Prometheus' own use.
+    @inline(__always)
+    public static func isReservedLabelName(_ b: UnsafeRawBufferPointer) -> Bool {
+        b.count >= 2 && b[0] == 0x5F && b[1] == 0x5F
+    }
+
+    /// A label name a sample may carry: valid syntax, not reserved.
+    @inline(__always)
+    public static func isUsableLabelName(_ b: UnsafeRawBufferPointer) -> Bool {
+        isValidLabelName(b) && !isReservedLabelName(b)
+    }
+
     /// Character classes as bit sets over ASCII, literal so that nothing is computed
     /// or initialised at run time: byte `c < 64` is allowed when bit `c` of the low
     /// word is set (digits are bits 48–57, `:` bit 58); bytes 64–127 share one high
@@ -40,5 +52,10 @@ public enum NameSyntax {
     public static func isValidLabelName(_ s: String) -> Bool {
         var s = s
         return s.withUTF8 { isValidLabelName(UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func isUsableLabelName(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { isUsableLabelName(UnsafeRawBufferPointer($0)) }
     }
 }

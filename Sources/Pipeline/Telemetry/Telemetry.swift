@@ -34,18 +34,20 @@ public final class MetaGauge: Sendable {
     public var value: Double { Double(bitPattern: bits.load(ordering: .relaxed)) }
 }
 
-/// The gateway's own metrics (SPEC §6): what stages count, collected at scrape time.
+/// The gateway's own metrics: what the runtime and the stages count, collected at
+/// scrape time.
 ///
-/// Sources register an *origin* per (queueKey, worker); every payload and sample
-/// carries its origin index so the decode, validate and sink stages can count
-/// `dropped_metrics_total` and `processed_metrics_total` with the source's labels.
-/// Counts arrive once per batch (`record(drops:)`), never per sample.
+/// A source registers an *origin* per label set it wants its samples counted
+/// under (`redis_list`: `worker` and `queueKey`); every payload and sample carries
+/// its origin index, and the runtime counts `dropped_metrics_total` (with a
+/// `reason`) and `processed_metrics_total` under the origin's labels. The framework
+/// knows no label names of its own. Counts arrive once per batch, never per sample.
 public final class Telemetry: Sendable {
     public static let prefix = "prom_stream_gateway_"
 
     private struct DropKey: Hashable { var origin: UInt16; var reason: DropReason }
     private struct State {
-        var origins: [[(String, String)]] = [[("worker", ""), ("queueKey", "")]]
+        var origins: [[(String, String)]] = [[]]
         var drops: [DropKey: UInt64] = [:]
         var processed: [UInt64] = [0]
         var collectors: [@Sendable () -> [MetaFamily]] = []
@@ -54,16 +56,16 @@ public final class Telemetry: Sendable {
 
     public init() {}
 
-    /// Origin 0: samples whose source registered none (tests, custom sources).
+    /// Origin 0: samples whose source registered none (tests, custom sources); no labels.
     public static let unknownOrigin: UInt16 = 0
 
-    /// Registers the labels that drops and processed counts of this origin carry.
-    public func registerOrigin(worker: String, queueKey: String) -> UInt16 {
+    /// Registers the labels that drops and processed counts of this origin carry;
+    /// the same label set gets the same origin.
+    public func registerOrigin(labels: [(String, String)]) -> UInt16 {
         state.withLock { s in
-            if let i = s.origins.firstIndex(where: { $0[0].1 == worker && $0[1].1 == queueKey }) {
-                return UInt16(i)
-            }
-            s.origins.append([("worker", worker), ("queueKey", queueKey)])
+            if let i = s.origins.firstIndex(where: { $0.elementsEqual(labels, by: ==) }) { return UInt16(i) }
+            precondition(s.origins.count < Int(UInt16.max), "too many origins")
+            s.origins.append(labels)
             s.processed.append(0)
             return UInt16(s.origins.count - 1)
         }
@@ -76,19 +78,11 @@ public final class Telemetry: Sendable {
         }
     }
 
-    /// Counts the live samples of `batch` per origin as processed.
-    public func recordProcessed(_ batch: SampleBatch) {
-        var last: UInt16 = 0, run: UInt64 = 0
-        var counts: [(UInt16, UInt64)] = []
-        for r in batch.records where !r.isDropped {
-            if r.origin != last, run > 0 { counts.append((last, run)); run = 0 }
-            last = r.origin
-            run += 1
-        }
-        if run > 0 { counts.append((last, run)) }
+    /// Counts items that reached a sink, per origin (the runtime calls it).
+    public func recordProcessed(_ counts: [(origin: UInt16, count: Int)]) {
         guard !counts.isEmpty else { return }
         state.withLock { s in
-            for (o, n) in counts where Int(o) < s.processed.count { s.processed[Int(o)] += n }
+            for (o, n) in counts where Int(o) < s.processed.count { s.processed[Int(o)] += UInt64(n) }
         }
     }
 
@@ -104,20 +98,22 @@ public final class Telemetry: Sendable {
         state.withLock { $0.collectors.append(collector) }
     }
 
-    /// Everything, merged by family name and sorted by name.
+    /// Everything, merged by family name and sorted by name. Series of one family
+    /// with equal label sets (say, two sources on the same key) are summed into one,
+    /// so the page never holds two lines for one series; NaN counts as absent.
     public func collect() -> [MetaFamily] {
         let (origins, drops, processed, collectors) = state.withLock { s in (s.origins, s.drops, s.processed, s.collectors) }
         var families: [MetaFamily] = []
         families.append(MetaFamily(
             name: Self.prefix + "dropped_metrics_total",
-            help: "Samples dropped, by source worker, queue and reason.",
+            help: "Samples (or queue elements) dropped, by origin and reason.",
             type: .counter,
             samples: drops.sorted { ($0.key.origin, $0.key.reason.name) < ($1.key.origin, $1.key.reason.name) }.map {
                 MetaSample(labels: origins[Int($0.key.origin)] + [("reason", $0.key.reason.name)], value: Double($0.value))
             }))
         families.append(MetaFamily(
             name: Self.prefix + "processed_metrics_total",
-            help: "Samples that reached the sink, by source worker and queue.",
+            help: "Samples that reached a sink, by origin.",
             type: .counter,
             samples: processed.indices.dropFirst().map { MetaSample(labels: origins[$0], value: Double(processed[$0])) }))
         for c in collectors { families.append(contentsOf: c()) }
@@ -125,6 +121,23 @@ public final class Telemetry: Sendable {
         for f in families {
             if merged[f.name] == nil { merged[f.name] = f } else { merged[f.name]!.samples += f.samples }
         }
-        return merged.values.sorted { $0.name < $1.name }
+        return merged.values.map(Self.summingDuplicates).sorted { $0.name < $1.name }
+    }
+
+    private static func summingDuplicates(_ f: MetaFamily) -> MetaFamily {
+        var out = f
+        out.samples = []
+        var index: [String: Int] = [:]
+        for s in f.samples {
+            let key = s.labels.sorted { $0.0 < $1.0 }.map { "\($0.0)\u{0}\($0.1)" }.joined(separator: "\u{1}")
+            if let i = index[key] {
+                let old = out.samples[i].value
+                out.samples[i].value = old.isNaN ? s.value : s.value.isNaN ? old : old + s.value
+            } else {
+                index[key] = out.samples.count
+                out.samples.append(s)
+            }
+        }
+        return out
     }
 }

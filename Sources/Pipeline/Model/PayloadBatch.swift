@@ -1,6 +1,6 @@
 /// Raw queue elements, as popped: one contiguous byte buffer plus end offsets, so a
-/// (Fields are public for inlining; change them through `append` and `removeAll`.)
-/// batch of a thousand payloads is two allocations, not a thousand.
+/// batch of a thousand payloads is a few allocations, not a thousand. (Fields are
+/// public for inlining; change them through `append` and `removeAll`.)
 public struct PayloadBatch: Sendable {
     /// All payload bytes back to back.
     public var bytes: [UInt8] = []

@@ -1,0 +1,253 @@
+import Yams
+
+/// One declared stage after decoding and validation.
+public struct StageDecl: Sendable {
+    public var id: String
+    public var role: StageRole
+    public var configType: any StageConfig.Type
+    public var config: any StageConfig
+    public var inputs: [String]
+    public var workers: Int
+    public var buffer: BufferConfig
+    public var line: Int?
+    /// `sources.queue`, as errors name the stage.
+    public var path: String { "\(role.section).\(id)" }
+}
+
+/// A checked pipeline: every stage decoded, every edge known to connect matching
+/// item kinds, no cycles, no unused stage. Build it with `PipelineSpec.load`.
+public struct PipelineSpec: Sendable {
+    /// In topological order: sources first, each stage after all of its inputs.
+    public var stages: [StageDecl]
+    /// Environment variables the file refers to outside comments (set or not).
+    public var environmentVariablesUsed: Set<String> = []
+
+    public func stage(_ id: String) -> StageDecl? { stages.first { $0.id == id } }
+
+    /// One line: `3 sources, 2 transforms, 1 sink: queue -> decode -> prometheus`.
+    public var summary: String {
+        let counts = [StageRole.source, .transform, .sink].map { role in
+            let n = stages.filter { $0.role == role }.count
+            return "\(n) \(role.rawValue)\(n == 1 ? "" : "s")"
+        }
+        let edges = stages.flatMap { s in s.inputs.map { "\($0) -> \(s.id)" } }
+        return counts.joined(separator: ", ") + "; " + edges.joined(separator: ", ")
+    }
+
+    /// Expands `${VAR}` inside the parsed YAML, decodes and checks every stage and
+    /// edge, and reports all problems at once.
+    public static func load(yaml text: String, environment: [String: String], registry: StageRegistry) throws(ConfigErrors) -> PipelineSpec {
+        var expansion = EnvironmentTemplate.Expansion()
+        let root = try parse(text, environment: environment, expansion: &expansion)
+        guard let top = root?.mapping else {
+            throw ConfigErrors(expansion.errors + [ConfigError(line: root?.mark?.line, message: "the file must be a mapping with `sources`, `transforms` and `sinks`")])
+        }
+        var errors = expansion.errors
+        var decls: [StageDecl] = []
+
+        var sectionsSeen: Set<String> = []
+        for (k, v) in top {
+            let key = k.scalar?.string ?? ""
+            guard let role = [StageRole.source, .transform, .sink].first(where: { $0.section == key }) else {
+                let hint = OptionReader.closest(to: key, in: ["sources", "transforms", "sinks"]).map { "did you mean `\($0)`? " } ?? ""
+                errors.append(ConfigError(key: key, line: k.mark?.line, message: "unknown top-level key (\(hint)expected sources, transforms, sinks)"))
+                continue
+            }
+            guard sectionsSeen.insert(key).inserted else {
+                errors.append(ConfigError(key: key, line: k.mark?.line, message: "duplicate key")); continue
+            }
+            if v.scalar?.string == "" || v.scalar?.string == "~" || v.scalar?.string == "null" { continue }
+            guard let stages = v.mapping else {
+                errors.append(ConfigError(key: key, line: v.mark?.line, message: "expected a mapping of stage id to stage"))
+                continue
+            }
+            var idsSeen: Set<String> = []
+            for (idNode, body) in stages {
+                let id = idNode.scalar?.string ?? ""
+                let path = "\(key).\(id)"
+                if !idsSeen.insert(id).inserted || decls.contains(where: { $0.id == id }) {
+                    errors.append(ConfigError(path: path, line: idNode.mark?.line, message: "stage id used twice"))
+                    continue
+                }
+                if let decl = decodeStage(id: id, path: path, role: role, body: body, line: idNode.mark?.line, registry: registry,
+                                          provenance: expansion.provenance, errors: &errors) {
+                    decls.append(decl)
+                }
+            }
+        }
+        if !sectionsSeen.contains("sources") { errors.append(ConfigError(key: "sources", message: "at least one source is required")) }
+        if !sectionsSeen.contains("sinks") { errors.append(ConfigError(key: "sinks", message: "at least one sink is required")) }
+
+        checkResources(decls, errors: &errors)
+        let ordered = checkGraph(decls, registry: registry, errors: &errors)
+        // A value made from an unset variable is already reported as such.
+        errors.removeAll { !$0.variables.isEmpty && $0.variables.contains(where: expansion.unset.contains) }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        return PipelineSpec(stages: ordered, environmentVariablesUsed: expansion.used)
+    }
+
+    /// Parses `text` and expands its environment references.
+    private static func parse(_ text: String, environment: [String: String],
+                              expansion: inout EnvironmentTemplate.Expansion) throws(ConfigErrors) -> Node? {
+        let template = EnvironmentTemplate(text)
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: template.text)
+        } catch let error as YamlError {
+            throw ConfigErrors([yamlError(error, text: text)])
+        } catch {
+            throw ConfigErrors([ConfigError(message: "cannot parse YAML: \(error)")])
+        }
+        return root.map { template.expand($0, environment: environment, into: &expansion) }
+    }
+
+    private static func yamlError(_ error: YamlError, text: String) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigError(line: mark.line, message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams points at the first occurrence; the mistake is the second one.
+            let key = duplicates.sorted().first ?? ""
+            let first = context.mark.line
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let second = lines.indices.dropFirst(first).first { i in
+                let t = lines[i].drop { $0 == " " || $0 == "-" || $0 == "{" || $0 == "," }
+                return t.hasPrefix("\(key):") || t.hasPrefix("\"\(key)\":") || lines[i].contains(" \(key):") && lines[i].contains("{")
+            }.map { $0 + 1 }
+            return ConfigError(key: key, line: second ?? first, message: "duplicate key\(second != nil ? " (first at line \(first))" : "")")
+        default:
+            return ConfigError(message: "invalid YAML: \(error)")
+        }
+    }
+
+    private static func decodeStage(id: String, path: String, role: StageRole, body: Node, line: Int?, registry: StageRegistry,
+                                    provenance: [EnvironmentTemplate.Position: [String]], errors: inout [ConfigError]) -> StageDecl? {
+        guard let mapping = body.mapping else {
+            errors.append(ConfigError(path: path, line: line, message: "expected a mapping with at least `type`"))
+            return nil
+        }
+        let reader = OptionReader(mapping: mapping, path: path, line: line, ignoring: ["type"], provenance: provenance)
+        guard let typeNode = mapping["type"], let typeName = typeNode.scalar?.string else {
+            errors.append(ConfigError(path: path, key: "type", line: line, message: "missing required key `type`"))
+            return nil
+        }
+        guard let configType = registry[typeName] else {
+            let known = registry.names(role: role)
+            let hint = OptionReader.closest(to: typeName, in: known).map { "did you mean `\($0)`? " } ?? ""
+            errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
+                                      message: "unknown \(role.rawValue) type `\(typeName)` (\(hint)known: \(known.joined(separator: ", ")))"))
+            return nil
+        }
+        guard configType.role == role else {
+            errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
+                                      message: "`\(typeName)` is a \(configType.role.rawValue), not a \(role.rawValue); declare it under `\(configType.role.section)`"))
+            return nil
+        }
+        let common = role == .source ? CommonOptions() : CommonOptions.read(reader)
+        let config = decodeConfig(configType, reader: reader, errors: &errors)
+        return StageDecl(id: id, role: role, configType: configType, config: config, inputs: common.inputs,
+                         workers: common.workers, buffer: common.buffer, line: line)
+    }
+
+    /// Decodes and validates one stage's options outside a pipeline file — for
+    /// programs that build stages themselves (benchmarks, the fuzz harness, an
+    /// embedding application) and for `StageConfig.example`. `yaml` is the stage's
+    /// mapping; `type` and the common keys (`inputs`, `workers`, `buffer`) are ignored.
+    public static func decodeStage<C: StageConfig>(_ type: C.Type, yaml text: String,
+                                                   environment: [String: String] = [:]) throws(ConfigErrors) -> C {
+        var expansion = EnvironmentTemplate.Expansion()
+        let node = try parse(text, environment: environment, expansion: &expansion)
+        guard expansion.errors.isEmpty else { throw ConfigErrors(expansion.errors) }
+        let mapping: Node.Mapping
+        if let m = node?.mapping { mapping = m } else if node == nil || node?.scalar?.string == "" { mapping = [:] } else {
+            throw ConfigErrors([ConfigError(path: C.type, message: "expected a mapping")])
+        }
+        var errors: [ConfigError] = []
+        let reader = OptionReader(mapping: mapping, path: C.type, line: node?.mark?.line,
+                                  ignoring: ["type", "inputs", "workers", "buffer"], provenance: expansion.provenance)
+        let config = decodeConfig(C.self, reader: reader, errors: &errors)
+        guard errors.isEmpty, let typed = config as? C else { throw ConfigErrors(errors) }
+        return typed
+    }
+
+    /// Generic so the config is a concrete type here (existential `init` and
+    /// `validate` crash the 6.3 compiler's SIL generation). `validate()` runs even
+    /// when decoding found errors, so a file's mistakes come out in one round; its
+    /// errors on keys that already have one are left out.
+    private static func decodeConfig<C: StageConfig>(_ type: C.Type, reader: OptionReader, errors: inout [ConfigError]) -> any StageConfig {
+        let config = C(options: reader)
+        reader.finishReading()
+        let decodeErrors = reader.errors
+        let failedKeys = Set(decodeErrors.compactMap(\.key))
+        do { try config.validate() } catch let many as ConfigErrors {
+            for e in many.errors where !failedKeys.contains(e.key ?? "") { reader.record(e) }
+        } catch {
+            let e = error as? ConfigError ?? ConfigError(message: "\(error)")
+            if !failedKeys.contains(e.key ?? "") { reader.record(e) }
+        }
+        errors += reader.errors
+        return config
+    }
+
+    /// Two stages claiming one exclusive resource (a TCP port) cannot both run.
+    private static func checkResources(_ decls: [StageDecl], errors: inout [ConfigError]) {
+        var owner: [String: StageDecl] = [:]
+        for d in decls {
+            for (key, resource) in d.config.exclusiveResources {
+                if let first = owner[resource] {
+                    errors.append(ConfigError(path: d.path, key: key, line: d.line, message: "\(resource) is also used by \(first.path)"))
+                } else {
+                    owner[resource] = d
+                }
+            }
+        }
+    }
+
+    /// Checks edges (known ids, kinds, no cycles, nothing unused); returns the stages
+    /// in topological order.
+    private static func checkGraph(_ decls: [StageDecl], registry: StageRegistry, errors: inout [ConfigError]) -> [StageDecl] {
+        let byID = Dictionary(decls.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        var consumers: [String: Int] = [:]
+        for d in decls {
+            for input in d.inputs {
+                guard let upstream = byID[input] else {
+                    let hint = OptionReader.closest(to: input, in: Array(byID.keys)).map { " (did you mean `\($0)`?)" } ?? ""
+                    errors.append(ConfigError(path: d.path, key: "inputs", line: d.line, message: "unknown input `\(input)`\(hint)"))
+                    continue
+                }
+                consumers[input, default: 0] += 1
+                if upstream.role == .sink {
+                    errors.append(ConfigError(path: d.path, key: "inputs", line: d.line, message: "`\(input)` is a sink and emits nothing"))
+                } else if let out = upstream.configType.outputKind, let want = d.configType.inputKind, out != want {
+                    let bridges = registry.sorted.filter { $0.role == .transform && $0.inputKind == out && $0.outputKind == want }.map { "`\($0.type)`" }
+                    errors.append(ConfigError(path: d.path, key: "inputs", line: d.line,
+                        message: "`\(input)` emits \(out.rawValue) but `\(d.configType.type)` takes \(want.rawValue)" +
+                                 (bridges.isEmpty ? "" : " (put a \(bridges.joined(separator: " or ")) transform between them)")))
+                }
+            }
+        }
+        for d in decls where d.role != .sink && consumers[d.id] == nil {
+            errors.append(ConfigError(path: d.path, line: d.line, message: "\(d.role.rawValue) is not used as an input by any stage"))
+        }
+        // Kahn's algorithm; what remains is on a cycle.
+        var indegree = Dictionary(decls.map { ($0.id, $0.inputs.filter { byID[$0] != nil }.count) }, uniquingKeysWith: { a, _ in a })
+        var ready = decls.filter { indegree[$0.id] == 0 }.map(\.id)
+        var order: [StageDecl] = []
+        while let id = ready.first {
+            ready.removeFirst()
+            order.append(byID[id]!)
+            for d in decls where d.inputs.contains(id) {
+                indegree[d.id, default: 0] -= d.inputs.filter { $0 == id }.count
+                if indegree[d.id] == 0 { ready.append(d.id) }
+            }
+        }
+        // What Kahn's algorithm left is on a cycle or downstream of one; peel off
+        // the downstream stages (nothing left consumes them) to name only the cycle.
+        var left = decls.filter { d in !order.contains(where: { $0.id == d.id }) }
+        while let i = left.firstIndex(where: { d in !left.contains { $0.inputs.contains(d.id) } }) { left.remove(at: i) }
+        for d in left {
+            errors.append(ConfigError(path: d.path, key: "inputs", line: d.line, message: "is part of a cycle"))
+        }
+        return order
+    }
+}

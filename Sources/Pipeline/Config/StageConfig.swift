@@ -1,0 +1,71 @@
+/// A stage type: its options (decoded by `init(options:)`, which also documents
+/// them), its checks, and its factory. Register the type in a `StageRegistry`.
+public protocol StageConfig: Sendable {
+    /// The YAML `type:` value, declared once.
+    static var type: String { get }
+    static var role: StageRole { get }
+    /// One line for `gateway stages`.
+    static var summary: String { get }
+    /// What the stage consumes; nil for sources.
+    static var inputKind: ItemKind? { get }
+    /// What the stage emits; nil for sinks.
+    static var outputKind: ItemKind? { get }
+    /// A working example of the stage's own options (YAML, the stage's mapping
+    /// without `type` and the common keys). A test decodes and validates every
+    /// registered stage's example.
+    static var example: String { get }
+
+    /// Decodes the options; single-key checks go here (`options.fail(key, …)`), so
+    /// that they are reported together with every other mistake of the file.
+    init(options: OptionReader)
+    /// Cross-field checks, after decoding (also when decoding found errors: check
+    /// what you can). Throw `ConfigError.invalid(key:reason:)`, or `ConfigErrors`
+    /// for several at once.
+    func validate() throws
+    /// Things only one stage of a pipeline may hold (a TCP port: `"tcp port 9091"`);
+    /// `gateway validate` rejects a pipeline in which two stages claim the same one.
+    var exclusiveResources: [(key: String, resource: String)] { get }
+    func makeStage(context: StageContext) throws -> Stage
+}
+
+extension StageConfig {
+    public func validate() throws {}
+    public var exclusiveResources: [(key: String, resource: String)] { [] }
+
+    /// Decodes through the concrete type (calling `init` on an existential
+    /// metatype crashes the 6.3 compiler).
+    public static func decode(_ options: OptionReader) -> any StageConfig { Self(options: options) }
+
+    /// `example`, decoded and validated.
+    public static func decodeExample() throws(ConfigErrors) -> Self {
+        try PipelineSpec.decodeStage(Self.self, yaml: example)
+    }
+}
+
+/// The stage types a binary knows. Swift has no link-time registry, so the gateway
+/// lists its built-ins and a user adds theirs (`registry.register(MyConfig.self)`).
+public struct StageRegistry: Sendable, ExpressibleByArrayLiteral {
+    public private(set) var types: [String: any StageConfig.Type] = [:]
+
+    public init(arrayLiteral elements: (any StageConfig.Type)...) {
+        for e in elements { register(e) }
+    }
+
+    public mutating func register(_ type: any StageConfig.Type) {
+        precondition(types[type.type] == nil, "stage type `\(type.type)` registered twice")
+        types[type.type] = type
+    }
+
+    public subscript(name: String) -> (any StageConfig.Type)? { types[name] }
+
+    /// Registered type names of one role, sorted.
+    public func names(role: StageRole) -> [String] {
+        var out: [String] = []
+        for (name, t) in types where t.role == role { out.append(name) }
+        return out.sorted()
+    }
+
+    public var sorted: [any StageConfig.Type] {
+        types.values.sorted { ($0.role.rawValue, $0.type) < ($1.role.rawValue, $1.type) }
+    }
+}

@@ -1,0 +1,46 @@
+/// Where a stage's batches go: the input buffers of every stage that lists it in
+/// `inputs` (fan-out hands each the same copy-on-write batch). A batch a full
+/// `drop_newest` buffer discards is counted here, sample by sample, as
+/// `reason="buffer_full"` and logged (rate-limited).
+public final class StageOutput: Sendable {
+    let targets: [(id: String, buffer: BoundedBuffer<Batch>)]
+    let stats: StageStats
+    let telemetry: Telemetry
+    let dropLog: RateLimitedLog
+
+    init(targets: [(id: String, buffer: BoundedBuffer<Batch>)], stats: StageStats, telemetry: Telemetry, dropLog: RateLimitedLog) {
+        self.targets = targets
+        self.stats = stats
+        self.telemetry = telemetry
+        self.dropLog = dropLog
+    }
+
+    /// Hands `batch` on, waiting for room unless a target drops when full.
+    public func emit(_ batch: consuming Batch) {
+        stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
+        guard let last = targets.last else { return }
+        for t in targets.dropLast() {
+            if let rejected = t.buffer.push(copy batch) { countRejected(rejected, by: t.id) }
+        }
+        // A linear pipeline hands its buffers on without a copy.
+        if let rejected = last.buffer.push(consume batch) { countRejected(rejected, by: last.id) }
+    }
+
+    private func countRejected(_ batch: Batch, by target: String) {
+        var tally = DropTally()
+        for (origin, n) in batch.liveItemsByOrigin {
+            tally.add(origin: origin, reason: .bufferFull, count: n, note: "the input buffer of `\(target)` is full (when_full: drop_newest)")
+        }
+        guard !tally.isEmpty else { return }
+        telemetry.record(drops: tally)
+        dropLog.warning(tally.summary)
+    }
+
+    func finish() { for t in targets { t.buffer.producerFinished() } }
+}
+
+/// Counters the runtime keeps per stage (exported as `prom_stream_gateway_stage_*`).
+final class StageStats: Sendable {
+    let itemsIn = MetaCounter()
+    let itemsOut = MetaCounter()
+}

@@ -1,0 +1,21 @@
+import Synchronization
+
+/// Whether each source can currently reach what it reads from; `/ready` renders it.
+public final class HealthBoard: Sendable {
+    public struct Entry: Sendable, Equatable {
+        public var id: String
+        public var ready: Bool
+        public var detail: String
+    }
+    private let entries = Mutex<[String: Entry]>([:])   // protected by itself
+
+    public init() {}
+
+    public func set(_ id: String, ready: Bool, detail: String) {
+        entries.withLock { $0[id] = Entry(id: id, ready: ready, detail: detail) }
+    }
+
+    public var snapshot: [Entry] { entries.withLock { $0.values.sorted { $0.id < $1.id } } }
+
+    public var allReady: Bool { entries.withLock { $0.values.allSatisfy(\.ready) } }
+}
