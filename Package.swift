@@ -54,7 +54,7 @@ let package = Package(
         .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
-        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),

@@ -90,3 +90,95 @@ import TestSupport
         #expect(Double(got) + dropped == 300)
     }
 }
+
+/// What the runtime does for every stage: count and log drops, count processed,
+/// clean up a half-started pipeline, report every factory error.
+@Suite struct RuntimeAccountingTests {
+    @Test func dropNewestBuffer_countsEverySampleItDiscards() throws {
+        let key = uniqueKey()
+        let spec = try PipelineSpec.load(yaml: """
+        sources:
+          src: { type: test_counter_source, batches: 300, batch_size: 10 }
+        sinks:
+          out: { type: test_collect, inputs: [src], key: \(key), delay_us: 2000, buffer: { capacity: 1, when_full: drop_newest } }
+        """, environment: [:], registry: testRegistry)
+        let logs = CapturedLogs()
+        let runtime = try PipelineRuntime(spec: spec, logger: logs.logger)
+        try runtime.start()
+        runtime.wait()
+        let t = runtime.telemetry
+        let delivered = UInt64(TestRegistry.shared.values(key).count)
+        #expect(t.droppedTotal(reason: .bufferFull) > 0, "the sink is slow enough to fill a 1-batch buffer")
+        #expect(t.droppedTotal(reason: .bufferFull) % 10 == 0, "samples, not batches")
+        #expect(t.processedTotal == delivered)
+        #expect(t.processedTotal + t.droppedTotal() == 3000, "every sample is either processed or counted as dropped")
+        let family = t.collect().first { $0.name == "prom_stream_gateway_dropped_metrics_total" }
+        #expect(family?.samples.contains { $0.labels.contains { $0 == ("reason", "buffer_full") } } == true)
+        #expect(logs.messages.contains { $0.level == .warning && $0.text.contains("buffer_full") && $0.text.contains("`out` is full") })
+    }
+
+    @Test func everyStagesDrops_areLoggedWithReasonStageAndSample() throws {
+        let spec = try PipelineSpec.load(yaml: """
+        sources:
+          src: { type: test_counter_source, batches: 3, batch_size: 4, name: odd_gauge }
+        transforms:
+          odd: { type: test_drop_odd, inputs: [src] }
+        sinks:
+          out: { type: test_collect, inputs: [odd], key: \(uniqueKey()) }
+        """, environment: [:], registry: testRegistry)
+        let logs = CapturedLogs()
+        let runtime = try PipelineRuntime(spec: spec, logger: logs.logger)
+        try runtime.start()
+        runtime.wait()
+        #expect(runtime.telemetry.droppedTotal(reason: DropReason("test_odd")) == 6)
+        #expect(runtime.telemetry.processedTotal == 6)
+        let warning = logs.messages.first { $0.level == .warning }
+        #expect(warning?.text.contains("2 dropped (test_odd 2); first: test_odd: odd_gauge gauge 1.0") == true, "\(logs.messages.map(\.text))")
+        #expect(warning?.metadata["stage"] == "odd")
+    }
+
+    @Test func stageThatFailsToStart_stopsTheOnesAlreadyStarted() throws {
+        let key = uniqueKey()
+        let spec = try PipelineSpec.load(yaml: """
+        sources:
+          src: { type: test_counter_source }
+        sinks:
+          a: { type: test_lifecycle, inputs: [src], key: \(key) }
+          b: { type: test_lifecycle, inputs: [src], key: \(key), fail_start: true }
+        """, environment: [:], registry: testRegistry)
+        let runtime = try PipelineRuntime(spec: spec, logger: Logger(label: "t"))
+        #expect(throws: ConfigErrors.self) { try runtime.start() }
+        #expect(runtime.phase == .stopped)
+        let events = TestRegistry.shared.values(key).map(\.0)
+        #expect(events.filter { $0.hasPrefix("start") } == events.filter { $0.hasPrefix("shutdown") }.map { $0.replacingOccurrences(of: "shutdown", with: "start") })
+        #expect(events.contains("start a") == events.contains("shutdown a"))
+        runtime.wait()   // returns: nothing runs
+    }
+
+    @Test func everyFactoryError_isReported() throws {
+        let spec = try PipelineSpec.load(yaml: """
+        sources:
+          src: { type: test_counter_source }
+        sinks:
+          a: { type: test_lifecycle, inputs: [src], fail_build: true }
+          b: { type: test_lifecycle, inputs: [src], fail_build: true }
+        """, environment: [:], registry: testRegistry)
+        do {
+            _ = try PipelineRuntime(spec: spec, logger: Logger(label: "t"))
+            Issue.record("expected errors")
+        } catch let e as ConfigErrors {
+            #expect(e.errors.map(\.description) == ["line 4: sinks.a: cannot build a", "line 5: sinks.b: cannot build b"])
+        }
+    }
+
+    @Test func sameLabelsFromTwoStages_areOneSeries() {
+        let t = Telemetry()
+        t.addCollector { [MetaFamily(name: "x", help: "h", type: .counter, samples: [MetaSample(labels: [("queueKey", "q")], value: 2)])] }
+        t.addCollector { [MetaFamily(name: "x", help: "h", type: .counter, samples: [MetaSample(labels: [("queueKey", "q")], value: 3)])] }
+        t.addCollector { [MetaFamily(name: "g", help: "h", type: .gauge, samples: [MetaSample(labels: [], value: .nan)])] }
+        t.addCollector { [MetaFamily(name: "g", help: "h", type: .gauge, samples: [MetaSample(labels: [], value: 4)])] }
+        let families = t.collect()
+        #expect(families.first { $0.name == "x" }?.samples.map(\.value) == [5])
+        #expect(families.first { $0.name == "g" }?.samples.map(\.value) == [4])
+    }
+}

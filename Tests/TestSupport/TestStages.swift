@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Pipeline
 import Synchronization
 
@@ -99,21 +100,25 @@ public struct CollectSinkConfig: StageConfig {
     public static let example = ""
     var ordered: Bool
     var key: String
+    var delay: Int
     public init(options o: OptionReader) {
         ordered = o.bool("ordered", default: true, doc: "Ask for source order.")
+        delay = o.int("delay_us", default: 0, doc: "Sleep per batch.")
         key = o.string("key", default: "", doc: "Registry key (default: stage id).")
     }
     public func makeStage(context: StageContext) throws -> Stage {
-        .sink(CollectSink(key: key.isEmpty ? context.id : key, ordered: ordered))
+        .sink(CollectSink(key: key.isEmpty ? context.id : key, ordered: ordered, delay: UInt32(delay)))
     }
 }
 
 final class CollectSink: Sink {
     let key: String
     let ordered: Bool
-    init(key: String, ordered: Bool) { self.key = key; self.ordered = ordered }
+    let delay: UInt32
+    init(key: String, ordered: Bool, delay: UInt32 = 0) { self.key = key; self.ordered = ordered; self.delay = delay }
     var wantsOrderedInput: Bool { ordered }
     func consume(_ batch: inout Batch, worker: Int) {
+        if delay > 0 { usleep(delay) }
         var values: [(String, Double)] = []
         for (i, r) in batch.samples.records.enumerated() where !r.isDropped {
             values.append((batch.samples.name(at: i), r.value))
@@ -132,6 +137,7 @@ public final class TestRegistry: Sendable {
 
 public let testRegistry: StageRegistry = [
     CountingSourceConfig.self, JitterTransformConfig.self, PayloadSourceConfig.self, CollectSinkConfig.self,
+    DropOddTransformConfig.self, LifecycleSinkConfig.self,
 ]
 
 public func uniqueKey(_ prefix: String = "k") -> String { "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())" }
@@ -159,5 +165,90 @@ final class CollectPayloadsSink: Sink {
             out.append((batch.payloads.withPayload(i) { String(decoding: $0, as: UTF8.self) }, Double(batch.payloads.origins[i])))
         }
         TestRegistry.shared.append(key, out)
+    }
+}
+
+/// Drops every sample with an odd value, as `test_odd`.
+public struct DropOddTransformConfig: StageConfig {
+    public static let type = "test_drop_odd"
+    public static let role = StageRole.transform
+    public static let summary = "Test: drops odd values."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = .samples
+    public static let example = ""
+    public init(options o: OptionReader) {}
+    public func makeStage(context: StageContext) throws -> Stage { .transform(DropOddTransform()) }
+}
+
+final class DropOddTransform: Transform {
+    func process(_ batch: inout Batch, worker: Int) {
+        for i in batch.samples.records.indices where Int(batch.samples.records[i].value) % 2 == 1 {
+            batch.drop(sample: i, reason: DropReason("test_odd"))
+        }
+    }
+}
+
+/// Records `start`/`shutdown` under `key` in `TestRegistry`; `fail_start` makes
+/// `start` throw, `fail_build` makes the factory throw.
+public struct LifecycleSinkConfig: StageConfig {
+    public static let type = "test_lifecycle"
+    public static let role = StageRole.sink
+    public static let summary = "Test: records its lifecycle."
+    public static let inputKind: ItemKind? = .samples
+    public static let outputKind: ItemKind? = nil
+    public static let example = "key: k\n"
+    var key: String
+    var failStart: Bool
+    var failBuild: Bool
+    public init(options o: OptionReader) {
+        key = o.string("key", default: "lifecycle", doc: "Registry key.")
+        failStart = o.bool("fail_start", default: false, doc: "start() throws.")
+        failBuild = o.bool("fail_build", default: false, doc: "makeStage throws.")
+    }
+    public struct Failure: Error, CustomStringConvertible { public var description: String }
+    public func makeStage(context: StageContext) throws -> Stage {
+        if failBuild { throw Failure(description: "cannot build \(context.id)") }
+        return .sink(LifecycleSink(key: key, id: context.id, failStart: failStart))
+    }
+}
+
+final class LifecycleSink: Sink {
+    let key: String, id: String, failStart: Bool
+    init(key: String, id: String, failStart: Bool) { self.key = key; self.id = id; self.failStart = failStart }
+    var wantsOrderedInput: Bool { false }
+    func start() throws {
+        if failStart { throw LifecycleSinkConfig.Failure(description: "\(id) refuses to start") }
+        TestRegistry.shared.append(key, [("start \(id)", 1)])
+    }
+    func shutdown() { TestRegistry.shared.append(key, [("shutdown \(id)", 1)]) }
+    func consume(_ batch: inout Batch, worker: Int) {}
+}
+
+/// A log handler that keeps every message, for tests of what is logged.
+public final class CapturedLogs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [(Logger.Level, String, Logger.Metadata)] = []
+    public init() {}
+    public var logger: Logger {
+        Logger(label: "captured") { _ in Handler(sink: self) }
+    }
+    public var messages: [(level: Logger.Level, text: String, metadata: Logger.Metadata)] {
+        lock.lock(); defer { lock.unlock() }
+        return lines.map { ($0.0, $0.1, $0.2) }
+    }
+    fileprivate func append(_ level: Logger.Level, _ text: String, _ metadata: Logger.Metadata) {
+        lock.lock(); lines.append((level, text, metadata)); lock.unlock()
+    }
+    struct Handler: LogHandler {
+        let sink: CapturedLogs
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            sink.append(level, message.description, self.metadata.merging(metadata ?? [:]) { $1 })
+        }
     }
 }
