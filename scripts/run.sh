@@ -14,7 +14,8 @@ gateway_pid=""
 cleanup() {
   [ -n "$gateway_pid" ] && kill -TERM "$gateway_pid" 2>/dev/null && wait "$gateway_pid" 2>/dev/null
   if [ -n "$redis_pid" ]; then
-    kill -TERM "$redis_pid" 2>/dev/null
+    # SHUTDOWN works even where a parent left SIGTERM blocked; the signal is the fallback.
+    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$redis_pid" 2>/dev/null
     wait "$redis_pid" 2>/dev/null
     echo "stopped the redis-server this run started"
   fi

@@ -59,17 +59,25 @@ struct ConfigOptions: ParsableArguments {
     /// The file's text, or an error with the OS's reason.
     static func read(_ path: String) throws -> String {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LoadError(description: "cannot read --config \(path): no such file")
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw LoadError(description: "cannot read --config \(path): it is a directory")
         }
-        guard !isDirectory.boolValue else { throw LoadError(description: "cannot read --config \(path): it is a directory") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
-            throw LoadError(description: "cannot read --config \(path): \(reason)")
+        guard let f = fopen(path, "rb") else {
+            throw LoadError(description: "cannot read --config \(path): \(String(cString: strerror(errno)).lowercased())")
         }
-        guard !data.isEmpty else { throw LoadError(description: "--config \(path) is empty (a pipeline file declares sources and sinks)") }
-        return String(decoding: data, as: UTF8.self)
+        defer { fclose(f) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n > 0 { bytes += chunk[0..<n] }
+            if n < chunk.count {
+                if ferror(f) != 0 { throw LoadError(description: "cannot read --config \(path): \(String(cString: strerror(errno)).lowercased())") }
+                break
+            }
+        }
+        guard !bytes.isEmpty else { throw LoadError(description: "--config \(path) is empty (a pipeline file declares sources and sinks)") }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     var name: String { config ?? "default pipeline" }

@@ -14,13 +14,15 @@ public final class GatewayProcess: @unchecked Sendable {
     }
 
     /// Starts `gateway run` with `args` and `environment` (added to a minimal one)
-    /// listening on a free port, and waits until `/` answers.
-    public init(args: [String] = [], environment: [String: String] = [:]) throws {
+    /// listening on a free port, and waits until `/` answers. `launcher` runs it
+    /// through another command (`setpriv --reuid=10001 …`).
+    public init(args: [String] = [], environment: [String: String] = [:], launcher: [String] = []) throws {
         port = freePort()
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["run", "--listen", "127.0.0.1:\(port)"] + args
+        let command = launcher + [Self.binary, "run", "--listen", "127.0.0.1:\(port)"] + args
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "LOG_LEVEL": "debug"]
         for (k, v) in environment { env[k] = v }
         process.environment = env

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The CLI as a new user meets it: mistakes are named, with the reason, in one
+/// round, and never answered with another command's usage.
+@Suite struct CommandLineTests {
+    func gateway(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, output: String) {
+        var environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        for (k, v) in env { environment[k] = v }
+        return try runCommand(GatewayProcess.binary, args, environment: environment)
+    }
+
+    func file(_ text: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID().uuidString).yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    @Test func mistypedSubcommand_suggestsTheNearestOne() throws {
+        let (status, output) = try gateway(["valdate"])
+        #expect(status == 2)
+        #expect(output.contains("unknown command `valdate`; did you mean `validate`?"), "\(output)")
+        #expect(!output.contains("USAGE"), "\(output)")
+    }
+
+    @Test(arguments: [(["run", "--log-level", "verbose"], [String: String]()), (["run"], ["LOG_LEVEL": "bogus"])])
+    func unknownLogLevel_isRejected(_ args: [String], _ env: [String: String]) throws {
+        let (status, output) = try gateway(args, env: env)
+        #expect(status != 0)
+        #expect(output.contains("is not one of trace, debug, info, notice, warning, error, critical"), "\(output)")
+    }
+
+    @Test(arguments: [("/tmp", "it is a directory"), ("/dev/null", "is empty"), ("/nonexistent/p.yaml", "no such file")])
+    func unreadableConfig_saysWhy(_ path: String, _ reason: String) throws {
+        let (status, output) = try gateway(["validate", "--config", path])
+        #expect(status == 1)
+        #expect(output.contains(reason), "\(output)")
+        #expect(!output.contains("USAGE"), "\(output)")
+    }
+
+    @Test func listenFlag_withAFileThatIgnoresIt_isAnError() throws {
+        let path = try file("""
+        sources:
+          queue: { type: redis_list }
+        transforms:
+          decode: { type: json_decode, inputs: [queue] }
+        sinks:
+          prometheus: { type: prometheus, inputs: [decode], listen: "127.0.0.1:9" }
+        """)
+        let (status, output) = try gateway(["validate", "--config", path, "--listen", "127.0.0.1:1234"])
+        #expect(status == 1)
+        #expect(output.contains("--listen 127.0.0.1:1234 has no effect"), "\(output)")
+    }
+
+    @Test func validate_reportsEveryMistakeAtOnce() throws {
+        let path = try file("""
+        sources:
+          queue: { type: redis_list, url: "http://127.0.0.1:6391", database: "-1", connect_timeout: 1e300s }
+        transforms:
+          decode: { type: json_decode, inputs: [queue, queue], max_payload_bytes: 99999999999999GiB }
+        sinks:
+          a: { type: prometheus, inputs: [decode], listen: "0.0.0.0:9091", idle_timeout: 0s }
+          b: { type: prometheus, inputs: [decode], listen: "127.0.0.1:9091" }
+          c: { type: prometheus, inputs: [decode], listen: "nowhere" }
+        """)
+        let (status, output) = try gateway(["validate", "--config", path])
+        #expect(status == 1)
+        let lines = output.split(separator: "\n").map { $0.replacingOccurrences(of: path + ": ", with: "") }
+        #expect(lines == [
+            "line 2: sources.queue.connect_timeout: expected a duration like 500ms, 2s, 10m (at most 292 years), got `1e300s`",
+            "line 2: sources.queue.database: must be a non-negative integer, got `-1`",
+            "line 2: sources.queue.url: unsupported scheme `http://` (use redis://host:port/db or host:port)",
+            "line 4: transforms.decode.inputs: lists `queue` twice",
+            "line 4: transforms.decode.max_payload_bytes: expected a size that fits 64 bits, got `99999999999999GiB`",
+            "line 6: sinks.a.idle_timeout: must be greater than 0",
+            "line 7: sinks.b.listen: TCP port 9091 is also used by sinks.a",
+            "line 8: sinks.c.listen: expected HOST:PORT with a port from 0 to 65535, got `nowhere`",
+        ], "\(output)")
+    }
+
+    @Test func environmentValues_areDataAndErrorsNameTheVariable() throws {
+        let bad = try gateway(["validate"], env: ["Redis__MetricQueueDatabase": "-1"])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("sources.queue.database (from environment variable `Redis__MetricQueueDatabase`): must be a non-negative integer, got `-1`"), "\(bad.output)")
+        for key in [#"a"b"#, #"q\tx"#, "k: [x] # y"] {
+            let ok = try gateway(["validate"], env: ["Redis__MetricQueueKey": key, "Redis__ConnectionString": #"localhost:6379,password=p"w#rd"#])
+            #expect(ok.status == 0, "\(key): \(ok.output)")
+        }
+    }
+
+    @Test func occupiedPort_isNamedWithTheOSReason() throws {
+        let holder = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:1"])
+        let (status, output) = try gateway(["run", "--listen", "127.0.0.1:\(holder.port)"], env: ["Redis__ConnectionString": "127.0.0.1:1"])
+        #expect(status == 1)
+        #expect(output.contains("sinks.prometheus: cannot listen on 127.0.0.1:\(holder.port): Address already in use (errno 98)"), "\(output)")
+    }
+}
