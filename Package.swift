@@ -55,7 +55,7 @@ let package = Package(
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
         .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport"]),

@@ -8,10 +8,10 @@ import TestSupport
 let registry: StageRegistry = [RedisListConfig.self, CollectPayloadsSinkConfig.self]
 
 /// Starts a redis_list → collector pipeline against `url`.
-func startPipeline(url: String, key: String, options: String = "") throws -> PipelineRuntime {
+func startPipeline(url: String, key: String, options: String = "", blockTimeout: String = "200ms") throws -> PipelineRuntime {
     let spec = try PipelineSpec.load(yaml: """
         sources:
-          queue: { type: redis_list, url: "\(url)", key: "q", block_timeout: 200ms \(options) }
+          queue: { type: redis_list, url: "\(url)", key: "q", block_timeout: \(blockTimeout) \(options) }
         sinks:
           out: { type: test_collect_payloads, inputs: [queue], key: \(key) }
         """, environment: [:], registry: registry)
@@ -91,9 +91,8 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         redis.stop()
         let key = uniqueKey()
         let runtime = try startPipeline(url: redis.url, key: key, options: ", max_backoff: 200ms")
-        Thread.sleep(forTimeInterval: 0.5)
+        #expect(eventually { runtime.health.snapshot.first?.detail.contains("127.0.0.1:\(redis.port)/0: connection") == true })
         #expect(!runtime.health.allReady)
-        #expect(runtime.health.snapshot.first?.detail.contains("127.0.0.1:\(redis.port)") == true)
         try redis.restart()
         try redis.push(["x"], key: "q")
         #expect(eventually { TestRegistry.shared.values(key).count == 1 })
@@ -113,9 +112,10 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         runtime.stop(); runtime.wait()
 
         let bad = try startPipeline(url: "127.0.0.1:\(redis.port),user=alice,password=wrong", key: uniqueKey(), options: ", max_backoff: 100ms")
-        Thread.sleep(forTimeInterval: 0.6)
+        #expect(eventually { bad.health.snapshot.first?.detail.contains("authentication failed: WRONGPASS") == true })
         #expect(!bad.health.allReady)
-        #expect(bad.health.snapshot.first?.detail.contains("authentication failed") == true)
+        let detail = bad.health.snapshot.first?.detail ?? ""
+        #expect(!detail.contains("Redis replied"), "the reply is said once: \(detail)")
         bad.stop(); bad.wait()
         #expect(bad.phase == .stopped)
     }
@@ -142,6 +142,57 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         try c.command("DEL", "q")
         try redis.push(["ok"], key: "q")
         #expect(eventually(timeout: 5) { TestRegistry.shared.values(key).map(\.0) == ["ok"] })
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func popsThatKeepFailing_makeTheSourceNotReadyUntilTheySucceed() throws {
+        let redis = try RedisServer()
+        let c = try redis.client()
+        try c.command("SET", "q", "not a list")
+        let key = uniqueKey()
+        let runtime = try startPipeline(url: redis.url, key: key)
+        #expect(eventually { runtime.health.snapshot.first?.detail.contains("WRONGTYPE") == true })
+        #expect(!runtime.health.allReady)
+        try c.command("DEL", "q")
+        try redis.push(["ok"], key: "q")
+        #expect(eventually { runtime.health.allReady && TestRegistry.shared.values(key).count == 1 })
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func aclUserWithoutAccessToTheKey_isNotReady() throws {
+        let redis = try RedisServer(args: ["--user", "default", "off", "--user", "bob", "on", ">pw", "~other:*", "&*", "+@all"])
+        let runtime = try startPipeline(url: "redis://bob:pw@127.0.0.1:\(redis.port)/0", key: uniqueKey())
+        #expect(eventually { runtime.health.snapshot.first?.detail.contains("NOPERM") == true })
+        #expect(!runtime.health.allReady)
+        runtime.stop(); runtime.wait()
+    }
+
+    @Test func blockedPopEndedByACleanShutdown_isNotALostReply() throws {
+        let redis = try RedisServer()
+        let runtime = try startPipeline(url: redis.url, key: uniqueKey(), options: ", max_backoff: 200ms", blockTimeout: "2s")
+        #expect(eventually { runtime.health.allReady && metaValue(runtime, "redis_queue_empty_pops_total") >= 1 })
+        let c = try redis.client()
+        c.append("SHUTDOWN", "NOSAVE")
+        _ = try? c.withReply { _ in 0 }
+        #expect(eventually { !runtime.health.allReady })
+        runtime.stop(); runtime.wait()
+        #expect(metaValue(runtime, "redis_lost_pop_replies_total") == 0)
+    }
+
+    @Test func silentServer_isReportedAsATimeout() throws {
+        // A listener that accepts and never answers.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let port = freePort()
+        addr.sin_port = UInt16(port).bigEndian
+        _ = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 8)
+        let runtime = try startPipeline(url: "127.0.0.1:\(port)", key: uniqueKey(), options: ", read_timeout: 300ms", blockTimeout: "100ms")
+        #expect(eventually { runtime.health.snapshot.first?.detail.contains("time-out") == true }, "\(runtime.health.snapshot)")
+        #expect(runtime.health.snapshot.first?.detail.contains("temporarily unavailable") == false)
         runtime.stop(); runtime.wait()
     }
 
@@ -174,7 +225,12 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(try RedisURL.parse(text).get() == expected)
     }
 
-    @Test(arguments: ["rediss://h:1", "h:notaport", "redis://h:1/x", "h:1,ssl=true", "h:1,defaultDatabase=-1", ",password=x"])
+    @Test func clientName_comesFromTheDotNetForm() throws {
+        #expect(try RedisURL.parse("h:1,name=worker-7").get().clientName == "worker-7")
+    }
+
+    @Test(arguments: ["rediss://h:1", "h:notaport", "redis://h:1/x", "h:1,ssl=true", "h:1,defaultDatabase=-1", ",password=x",
+                      "http://127.0.0.1:6391", "tcp://h:1"])
     func badConnectionString_isRejected(_ text: String) {
         if case .success(let u) = RedisURL.parse(text) { Issue.record("accepted \(text) as \(u)") }
     }

@@ -63,19 +63,3 @@ import Testing
         #expect(b.samples.records.map(\.isDropped) == [true, false, true, true])
     }
 }
-
-@Suite struct SortLabelsTransformTests {
-    @Test func labels_areSortedByNamePerSample() {
-        var batch = run(decoder(), [#"[{"type":"counter","name":"a","value":1,"labels":{"z":"1","b":"2","a":"3","bb":"4"}},{"type":"counter","name":"b","value":1,"labels":{"y":"1","x":"2"}}]"#])
-        SortLabelsTransform().process(&batch, worker: 0)
-        #expect(batch.samples.labels(at: 0).map(\.name) == ["a", "b", "bb", "z"])
-        #expect(batch.samples.labels(at: 0).map(\.value) == ["3", "2", "4", "1"])
-        #expect(batch.samples.labels(at: 1).map(\.name) == ["x", "y"])
-    }
-
-    @Test func disabled_leavesOrderAsSent() {
-        var batch = run(decoder(), [#"{"type":"counter","name":"a","value":1,"labels":{"z":"1","a":"3"}}"#])
-        SortLabelsTransform(enabled: false).process(&batch, worker: 0)
-        #expect(batch.samples.labels(at: 0).map(\.name) == ["z", "a"])
-    }
-}
