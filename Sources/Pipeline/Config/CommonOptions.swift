@@ -37,7 +37,7 @@ public struct CommonOptions: Sendable {
         c.workers = o.int("workers", default: defaultWorkers, range: 1...maxWorkers, doc: "Threads this stage runs on.")
         let b = o.section("buffer", doc: "The input buffer.")
         c.buffer.capacity = b.int("capacity", default: BufferConfig.defaultCapacity, range: 1...BufferConfig.maxCapacity, doc: "Batches the input buffer holds.")
-        c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc: "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits in Redis), `drop_newest` discards it, counted as `buffer_full` and logged.")
+        c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc: "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits upstream, in Redis for redis_list), `drop_newest` discards it, counted as `buffer_full` and logged.")
         b.finishReading()
         o.merge(b)
         return c

@@ -2,7 +2,7 @@ import Synchronization
 
 /// What a full buffer does with a new batch.
 public enum WhenFull: String, Sendable, CaseIterable {
-    /// Wait for room: back-pressure reaches the source and the backlog stays in Redis.
+    /// Wait for room: back-pressure reaches the source and the backlog stays upstream.
     case block
     /// Discard the new batch; its samples are counted as dropped
     /// (`reason="buffer_full"`) and logged.

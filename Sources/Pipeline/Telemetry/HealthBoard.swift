@@ -1,6 +1,7 @@
 import Synchronization
 
-/// Whether each source can currently reach what it reads from; `/ready` renders it.
+/// Whether samples can currently flow from each source (it reaches what it reads
+/// from, and reading succeeds), with a detail for humans; `/ready` renders it.
 public final class HealthBoard: Sendable {
     public struct Entry: Sendable, Equatable {
         public var id: String

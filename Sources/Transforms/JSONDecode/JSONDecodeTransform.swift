@@ -28,6 +28,16 @@ public struct JSONDecodeConfig: StageConfig {
     public static let outputKind: ItemKind? = .samples
     public static let example = "max_payload_bytes: 64KiB\nmax_labels: 32\n"
 
+    public static let defaultMaxPayloadBytes = 1 << 20
+    public static let defaultMaxSamplesPerPayload = 10_000
+    public static let defaultMaxLabels = 64
+    public static let defaultMaxNameBytes = 1024
+    public static let defaultMaxLabelNameBytes = 1024
+    public static let defaultMaxLabelValueBytes = 4096
+    public static let defaultMaxHelpBytes = 4096
+    public static let defaultMaxBuckets = 256
+    public static let defaultMaxQuantiles = 32
+
     /// Larger elements are dropped (`payload_too_large`) before parsing.
     public var maxPayloadBytes: Int
     /// Larger array batches are dropped whole (`too_many_samples`).
@@ -43,15 +53,15 @@ public struct JSONDecodeConfig: StageConfig {
     public var maxQuantiles: Int
 
     public init(options o: OptionReader) {
-        maxPayloadBytes = o.byteSize("max_payload_bytes", default: 1 << 20, doc: "Largest queue element; larger ones are dropped as `payload_too_large`.")
-        maxSamplesPerPayload = o.int("max_samples_per_payload", default: 10_000, range: 1...10_000_000, doc: "Most samples in one array element; more drops the element as `too_many_samples`.")
-        maxLabels = o.int("max_labels", default: 64, range: 0...10_000, doc: "Most labels on one sample; more drops it as `too_many_labels`.")
-        maxNameBytes = o.int("max_name_bytes", default: 1024, range: 1...1 << 20, doc: "Longest metric name; longer drops the sample as `too_long`.")
-        maxLabelNameBytes = o.int("max_label_name_bytes", default: 1024, range: 1...1 << 20, doc: "Longest label name (`too_long`).")
-        maxLabelValueBytes = o.int("max_label_value_bytes", default: 4096, range: 0...1 << 24, doc: "Longest label value (`too_long`).")
-        maxHelpBytes = o.int("max_help_bytes", default: 4096, range: 0...1 << 24, doc: "Longest help text (`too_long`).")
-        maxBuckets = o.int("max_buckets", default: 256, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
-        maxQuantiles = o.int("max_quantiles", default: 32, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
+        maxPayloadBytes = o.byteSize("max_payload_bytes", default: Self.defaultMaxPayloadBytes, doc: "Largest queue element; larger ones are dropped as `payload_too_large`.")
+        maxSamplesPerPayload = o.int("max_samples_per_payload", default: Self.defaultMaxSamplesPerPayload, range: 1...10_000_000, doc: "Most samples in one array element; more drops the element as `too_many_samples`.")
+        maxLabels = o.int("max_labels", default: Self.defaultMaxLabels, range: 0...10_000, doc: "Most labels on one sample; more drops it as `too_many_labels`.")
+        maxNameBytes = o.int("max_name_bytes", default: Self.defaultMaxNameBytes, range: 1...1 << 20, doc: "Longest metric name; longer drops the sample as `too_long`.")
+        maxLabelNameBytes = o.int("max_label_name_bytes", default: Self.defaultMaxLabelNameBytes, range: 1...1 << 20, doc: "Longest label name (`too_long`).")
+        maxLabelValueBytes = o.int("max_label_value_bytes", default: Self.defaultMaxLabelValueBytes, range: 0...1 << 24, doc: "Longest label value (`too_long`).")
+        maxHelpBytes = o.int("max_help_bytes", default: Self.defaultMaxHelpBytes, range: 0...1 << 24, doc: "Longest help text (`too_long`).")
+        maxBuckets = o.int("max_buckets", default: Self.defaultMaxBuckets, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
+        maxQuantiles = o.int("max_quantiles", default: Self.defaultMaxQuantiles, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
     }
 
     public func makeStage(context: StageContext) throws -> Stage {
