@@ -12,6 +12,9 @@ sources:
     key: "${Redis__MetricQueueKey:-prom-stream-gateway:metric-queue}"
     workers: ${Redis__MetricQueueWorkers:-2}
     pop_count: ${Redis__MetricQueuePopCount:-25}
+    # Metrics__StateFile turns on exactly-once: reliable pops and a durable aggregate.
+    reliable: "${Metrics__StateFile:+true}"
+    instance: "${Gateway__Instance:-}"
 transforms:
   decode:
     type: json_decode
@@ -30,5 +33,7 @@ sinks:
     inputs: [sort]
     listen: "${GATEWAY_LISTEN:-0.0.0.0:9091}"
     disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
+    state_file: "${Metrics__StateFile:-}"
+    snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
 
 """

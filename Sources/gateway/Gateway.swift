@@ -10,7 +10,7 @@ struct Gateway: ParsableCommand {
         commandName: "gateway",
         abstract: "Drains JSON samples from Redis lists, aggregates them and serves /metrics for Prometheus.",
         version: GatewayVersion.current,
-        subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self],
+        subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self, Processing.self],
         defaultSubcommand: Run.self)
 
     /// `run` is the default subcommand, so a mistyped subcommand would otherwise be
@@ -133,6 +133,7 @@ struct Run: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        for w in spec.warnings { logger.warning("\(options.name): \(w)") }
         logger.info("prom-stream-gateway \(GatewayVersion.current) running", metadata: ["pipeline": "\(spec.summary)"])
         signals.onSignal { signal in
             logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); draining")
@@ -154,6 +155,7 @@ struct Validate: ParsableCommand {
     func run() throws {
         do {
             let spec = try options.load()
+            for w in spec.warnings { FileHandle.standardError.write(Data("\(options.name): warning: \(w)\n".utf8)) }
             print("ok: \(options.name): \(spec.summary)")
         } catch let e as ConfigErrors {
             for error in e.errors {

@@ -8,7 +8,8 @@ import Yams
 /// How: before parsing, every reference is replaced by a placeholder made of
 /// private-use characters (safe in plain, quoted and flow scalars; lines are kept,
 /// so error lines stay right); after parsing, placeholders in scalars (keys too)
-/// are replaced by the variable's value. `$$` is a literal `$`. An unset `${VAR}`
+/// are replaced by the variable's value. `${VAR:+word}` is `word` when VAR is set
+/// and not empty, else nothing (as in the shell). `$$` is a literal `$`. An unset `${VAR}`
 /// without default is an error naming the variable and line. `${1}`, `${2}`, … are
 /// not variables (names cannot start with a digit) and stay as written, so relabel
 /// replacements like `${1}_seconds` need no escaping; a named regex group must be
@@ -17,6 +18,8 @@ struct EnvironmentTemplate {
     struct Reference {
         var name: String
         var fallback: String?
+        /// `${VAR:+word}`: `word` when VAR is set and not empty, else nothing.
+        var alternate: String?
         var line: Int
     }
 
@@ -43,16 +46,16 @@ struct EnvironmentTemplate {
             if let first = body.unicodeScalars.first, ("0"..."9").contains(first) {
                 out.append(contentsOf: s[i...close])   // a regex group reference, not a variable
             } else {
-                let name: String, fallback: String?
+                var name = body, fallback: String?, alternate: String?
                 if let sep = body.range(of: ":-") {
                     name = String(body[..<sep.lowerBound]); fallback = String(body[sep.upperBound...])
-                } else {
-                    name = body; fallback = nil
+                } else if let sep = body.range(of: ":+") {
+                    name = String(body[..<sep.lowerBound]); alternate = String(body[sep.upperBound...])
                 }
                 out.append(Self.open)
                 out.append(contentsOf: String(refs.count).unicodeScalars)
                 out.append(Self.close)
-                refs.append(Reference(name: name, fallback: fallback, line: line))
+                refs.append(Reference(name: name, fallback: fallback, alternate: alternate, line: line))
             }
             i = close + 1
         }
@@ -109,7 +112,9 @@ struct EnvironmentTemplate {
             let ref = references[index]
             names.append(ref.name)
             result.used.insert(ref.name)
-            if let value = environment[ref.name], !(ref.fallback != nil && value.isEmpty) {
+            if let alternate = ref.alternate {
+                if let value = environment[ref.name], !value.isEmpty { out.append(contentsOf: alternate.unicodeScalars) }
+            } else if let value = environment[ref.name], !(ref.fallback != nil && value.isEmpty) {
                 out.append(contentsOf: value.unicodeScalars)
             } else if let fallback = ref.fallback {
                 out.append(contentsOf: fallback.unicodeScalars)

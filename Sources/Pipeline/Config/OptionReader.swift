@@ -221,6 +221,7 @@ public final class OptionReader {
         document(key, "boolean", String(def), doc)
         guard let (s, line) = scalar(key, "a boolean", required: false) else { return def }
         switch s.lowercased() {
+        case "": return def   // a quoted empty value (`"${VAR:+true}"` with VAR unset): the default
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
         default: typeError(key, line, "a boolean (true or false)", s); return def

@@ -21,6 +21,8 @@ public struct PipelineSpec: Sendable {
     public var stages: [StageDecl]
     /// Environment variables the file refers to outside comments (set or not).
     public var environmentVariablesUsed: Set<String> = []
+    /// What runs but probably not as meant (`gateway validate` prints them).
+    public var warnings: [String] = []
 
     public func stage(_ id: String) -> StageDecl? { stages.first { $0.id == id } }
 
@@ -83,7 +85,7 @@ public struct PipelineSpec: Sendable {
         // A value made from an unset variable is already reported as such.
         errors.removeAll { !$0.variables.isEmpty && $0.variables.contains(where: expansion.unset.contains) }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return PipelineSpec(stages: ordered, environmentVariablesUsed: expansion.used)
+        return PipelineSpec(stages: ordered, environmentVariablesUsed: expansion.used, warnings: redeliveryWarnings(ordered))
     }
 
     /// Parses `text` and expands its environment references.
@@ -187,6 +189,25 @@ public struct PipelineSpec: Sendable {
         }
         errors += reader.errors
         return config
+    }
+
+    /// A sink that persists, fed by a source that cannot redeliver: what that
+    /// source popped and a crash lost before the next snapshot is gone.
+    private static func redeliveryWarnings(_ decls: [StageDecl]) -> [String] {
+        var above: [String: Set<String>] = [:]
+        for d in decls {   // topological order: inputs first
+            var set: Set<String> = d.role == .source ? [d.id] : []
+            for i in d.inputs { set.formUnion(above[i] ?? []) }
+            above[d.id] = set
+        }
+        var out: [String] = []
+        for d in decls where d.config.needsRedelivery {
+            for s in (above[d.id] ?? []).sorted() {
+                guard let source = decls.first(where: { $0.id == s }), !source.config.redelivers else { continue }
+                out.append("\(d.path) keeps its aggregate across restarts, but \(source.path) cannot deliver again what a crash loses (set `reliable: true` on it for exactly-once)")
+            }
+        }
+        return out
     }
 
     /// Two stages claiming one exclusive resource (a TCP port) cannot both run.

@@ -25,12 +25,19 @@ public protocol StageConfig: Sendable {
     /// Things only one stage of a pipeline may hold (a TCP port: `"tcp port 9091"`);
     /// `gateway validate` rejects a pipeline in which two stages claim the same one.
     var exclusiveResources: [(key: String, resource: String)] { get }
+    /// A source that can deliver again what a crash lost (`redis_list` with `reliable`).
+    var redelivers: Bool { get }
+    /// A sink whose effect survives a crash only with redelivering sources
+    /// (`prometheus` with a `state_file`); `gateway validate` warns otherwise.
+    var needsRedelivery: Bool { get }
     func makeStage(context: StageContext) throws -> Stage
 }
 
 extension StageConfig {
     public func validate() throws {}
     public var exclusiveResources: [(key: String, resource: String)] { [] }
+    public var redelivers: Bool { false }
+    public var needsRedelivery: Bool { false }
 
     /// Decodes through the concrete type (calling `init` on an existential
     /// metatype crashes the 6.3 compiler).

@@ -70,16 +70,21 @@ public final class PipelineRuntime: Sendable {
     private let logger: Logger
     public let telemetry: Telemetry
     public let health: HealthBoard
+    public let checkpoints: Checkpoints
 
     private let state = Mutex(State.idle)
     private let stoppedSignal = ConditionLock()
 
     /// Builds every stage. Throws `ConfigErrors` with every factory error, each
     /// prefixed with its stage.
-    public init(spec: PipelineSpec, logger: Logger, telemetry: Telemetry = Telemetry(), health: HealthBoard = HealthBoard()) throws {
+    public init(spec: PipelineSpec, logger: Logger, telemetry: Telemetry = Telemetry(), health: HealthBoard = HealthBoard(),
+                checkpoints: Checkpoints = Checkpoints()) throws {
         self.logger = logger
         self.telemetry = telemetry
         self.health = health
+        self.checkpoints = checkpoints
+        let sinksBelow = Self.sinksBelow(spec)
+        for d in spec.stages where d.role == .source { checkpoints.setSinks(sinksBelow[d.id] ?? [], of: d.id) }
         var inputs: [String: BoundedBuffer<Batch>] = [:]
         for d in spec.stages where d.role != .source {
             inputs[d.id] = BoundedBuffer(capacity: d.buffer.capacity, whenFull: d.buffer.whenFull, producers: d.inputs.count)
@@ -89,7 +94,8 @@ public final class PipelineRuntime: Sendable {
         for d in spec.stages {
             var stageLogger = logger
             stageLogger[metadataKey: "stage"] = "\(d.id)"
-            let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers)
+            let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers,
+                                       checkpoints: checkpoints)
             let stage: Stage
             do { stage = try d.config.makeStage(context: context) } catch {
                 errors.append(ConfigError(path: d.path, line: d.line, message: "\(error)"))
@@ -100,7 +106,13 @@ public final class PipelineRuntime: Sendable {
             let targets = spec.stages.filter { $0.inputs.contains(d.id) }.flatMap { c in
                 c.inputs.filter { $0 == d.id }.map { _ in (id: c.id, buffer: inputs[c.id]!) }
             }
-            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats, telemetry: telemetry, dropLog: dropLog)
+            // A batch a full buffer discards never reaches the sinks below it: it is
+            // resolved for them, or its source's position would stall there forever.
+            let discarded: @Sendable (Acknowledgement, String) -> Void = { [checkpoints] ack, target in
+                for sink in sinksBelow[target] ?? [] { checkpoints.markDurable([ack], by: sink) }
+            }
+            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats, telemetry: telemetry, dropLog: dropLog,
+                                                             discarded: discarded)
             nodes.append(Node(decl: d, stage: stage, input: inputs[d.id], output: output, stats: stats,
                               control: d.role == .source ? SourceControl() : nil, dropLog: dropLog, logger: stageLogger))
         }
@@ -225,20 +237,27 @@ public final class PipelineRuntime: Sendable {
         // the stage's first write copies every buffer of it (copy-on-write).
         while case (var batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
+            let acknowledgement = batch.acknowledgement
             transform.process(&batch, worker: worker)
+            batch.acknowledgement = acknowledgement   // whatever the stage did to the batch
             account(&batch, node: node)
-            reorderer.complete(ticket, batch.itemCount > 0 ? consume batch : nil) { output.emit($0) }
+            // An emptied batch still carries its acknowledgement to the sinks.
+            let keep = batch.itemCount > 0 || acknowledgement != nil
+            reorderer.complete(ticket, keep ? consume batch : nil) { output.emit($0) }
         }
     }
 
     private func runSink(_ sink: any Sink, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!
         let ordered = sink.wantsOrderedInput
+        let checkpoints = self.checkpoints, id = node.decl.id
         func consume(_ batch: consuming Batch) {
             var batch = batch
+            let acknowledgement = batch.acknowledgement
             sink.consume(&batch, worker: worker)
             account(&batch, node: node)
             telemetry.recordProcessed(batch.liveItemsByOrigin)
+            if let acknowledgement, !sink.retain(acknowledgement) { checkpoints.markDurable([acknowledgement], by: id) }
         }
         while case (let batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
@@ -273,6 +292,17 @@ public final class PipelineRuntime: Sendable {
         }
         stoppedSignal.withLock { stoppedSignal.broadcast() }
         logger.info("pipeline stopped")
+    }
+
+    /// For every stage: the sinks its batches reach.
+    private static func sinksBelow(_ spec: PipelineSpec) -> [String: [String]] {
+        var below: [String: Set<String>] = [:]
+        for d in spec.stages.reversed() {   // topological order reversed: consumers first
+            var set: Set<String> = d.role == .sink ? [d.id] : []
+            for c in spec.stages where c.inputs.contains(d.id) { set.formUnion(below[c.id] ?? []) }
+            below[d.id] = set
+        }
+        return below.mapValues { $0.sorted() }
     }
 
     private static func collect(_ nodes: [Node]) -> [MetaFamily] {

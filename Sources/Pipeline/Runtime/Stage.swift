@@ -54,6 +54,17 @@ public protocol Sink: StageLifecycle {
     var wantsOrderedInput: Bool { get }
     /// May drop samples with `batch.drop(sample:reason:)`; the runtime counts them.
     func consume(_ batch: inout Batch, worker: Int)
+    /// The batch just consumed covered `acknowledgement` of a redelivering
+    /// source's stream. Return false (the default) when its effect is as durable as
+    /// it will get once applied: the runtime reports it durable at once. Return true
+    /// to keep it, and report it with `context.checkpoints.markDurable` once the
+    /// effect survives a crash (the `prometheus` sink: after the snapshot that
+    /// contains it is on disk). Called on the consuming thread, in consume order.
+    func retain(_ acknowledgement: Acknowledgement) -> Bool
+}
+
+extension Sink {
+    public func retain(_ acknowledgement: Acknowledgement) -> Bool { false }
 }
 
 /// A built stage, as a config's factory returns it.
@@ -70,10 +81,14 @@ public struct StageContext: Sendable {
     public var logger: Logger
     public var telemetry: Telemetry
     public var health: HealthBoard
+    /// Durable positions of redelivering sources' streams.
+    public var checkpoints: Checkpoints
     /// Threads the runtime runs this stage on (transforms and sinks).
     public var workers: Int
 
-    public init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int) {
+    public init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
+                checkpoints: Checkpoints = Checkpoints()) {
         self.id = id; self.logger = logger; self.telemetry = telemetry; self.health = health; self.workers = workers
+        self.checkpoints = checkpoints
     }
 }

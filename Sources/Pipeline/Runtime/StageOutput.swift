@@ -7,12 +7,15 @@ public final class StageOutput: Sendable {
     let stats: StageStats
     let telemetry: Telemetry
     let dropLog: RateLimitedLog
+    let discarded: @Sendable (Acknowledgement, String) -> Void
 
-    init(targets: [(id: String, buffer: BoundedBuffer<Batch>)], stats: StageStats, telemetry: Telemetry, dropLog: RateLimitedLog) {
+    init(targets: [(id: String, buffer: BoundedBuffer<Batch>)], stats: StageStats, telemetry: Telemetry, dropLog: RateLimitedLog,
+         discarded: @escaping @Sendable (Acknowledgement, String) -> Void = { _, _ in }) {
         self.targets = targets
         self.stats = stats
         self.telemetry = telemetry
         self.dropLog = dropLog
+        self.discarded = discarded
     }
 
     /// Hands `batch` on, waiting for room unless a target drops when full.
@@ -27,6 +30,7 @@ public final class StageOutput: Sendable {
     }
 
     private func countRejected(_ batch: Batch, by target: String) {
+        if let ack = batch.acknowledgement { discarded(ack, target) }
         var tally = DropTally()
         for (origin, n) in batch.liveItemsByOrigin {
             tally.add(origin: origin, reason: .bufferFull, count: n, note: "the input buffer of `\(target)` is full (when_full: drop_newest)")

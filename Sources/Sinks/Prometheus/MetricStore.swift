@@ -90,6 +90,12 @@ public final class MetricStore: Sendable {
     /// Live series of all types.
     public var seriesCount: Int { totalSeries.load(ordering: .relaxed) }
 
+    /// Counts series a state file brought back.
+    func countRestored(_ type: MetricType, _ n: Int) {
+        seriesCounts[Int(type.rawValue)].add(n, ordering: .relaxed)
+        totalSeries.add(n, ordering: .relaxed)
+    }
+
     /// Applies every live sample of `batch` in order; drops what cannot be applied.
     /// `scratch` is a reused buffer for series keys.
     public func apply(_ batch: inout Batch, scratch: inout [UInt8]) {
@@ -208,7 +214,7 @@ public final class MetricStore: Sendable {
 
     /// Claims every name a new family `name` of `type` renders; false when one is
     /// already another family's.
-    private func reserveNames(of name: UnsafeRawBufferPointer, type: MetricType) -> Bool {
+    func reserveNames(of name: UnsafeRawBufferPointer, type: MetricType) -> Bool {
         let owner = Array(name)
         let names = FamilyNames.rendered(by: owner, type: type)
         return renderedNames.withLock { taken in

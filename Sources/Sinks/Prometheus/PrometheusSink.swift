@@ -38,6 +38,10 @@ public struct PrometheusSinkConfig: StageConfig {
     public var idleTimeout: Duration
     /// Series caps and expiry.
     public var limits = SeriesLimits()
+    /// Where the aggregate survives restarts (nil: it does not).
+    public var stateFile: String?
+    public var snapshotInterval: Duration
+    public static let defaultSnapshotInterval = Duration.seconds(5)
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
@@ -50,6 +54,9 @@ public struct PrometheusSinkConfig: StageConfig {
         idleTimeout = o.duration("idle_timeout", default: Self.defaultIdleTimeout, positive: true, doc: "Close HTTP connections idle this long.")
         limits.maxSeries = o.int("max_series", default: 0, range: 0...Int.max, doc: "Most series overall (0: no limit); samples that would create more are dropped as `series_limit`.")
         limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc: "Most series per metric name (0: no limit), also `series_limit`.")
+        let state = o.optionalString("state_file", doc: "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
+        stateFile = state?.isEmpty == true ? nil : state
+        snapshotInterval = o.duration("snapshot_interval", default: Self.defaultSnapshotInterval, positive: true, doc: "How often the state file is written (Metrics__SnapshotInterval); elements are removed from the processing list only once a snapshot holds them.")
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
         for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
@@ -73,6 +80,8 @@ public struct PrometheusSinkConfig: StageConfig {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
+    public var needsRedelivery: Bool { stateFile != nil }
+
     public func makeStage(context: StageContext) throws -> Stage {
         .sink(PrometheusSink(config: self, context: context))
     }
@@ -83,7 +92,11 @@ public final class PrometheusSink: Sink {
     public let exposition: Exposition
     let config: PrometheusSinkConfig
     let context: StageContext
-    private let scratch = Mutex<[UInt8]>([])   // series-key buffer; consume is serialised anyway
+    /// The apply lock: the series-key buffer and what was applied (consume is
+    /// serialised anyway; a snapshot takes it to see no half-applied batch).
+    private struct ApplyState { var scratch: [UInt8] = []; var applied = Snapshotter.Applied() }
+    private let applying = Mutex(ApplyState())
+    let snapshotter: Snapshotter?
     private let server = Mutex<HTTPServer?>(nil)
     private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
     private let expired = MetaCounter()
@@ -95,6 +108,7 @@ public final class PrometheusSink: Sink {
         self.context = context
         let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets, limits: config.limits)
         self.store = store
+        snapshotter = config.stateFile.map { Snapshotter(path: $0, interval: config.snapshotInterval, store: store, context: context) }
         let telemetry = context.telemetry
         let disabled = config.disableMetaMetrics
         let expiredCounter = expired
@@ -118,6 +132,10 @@ public final class PrometheusSink: Sink {
 
     public func start() throws {
         guard let (host, port) = PrometheusSinkConfig.parseListen(config.listen) else { return }
+        if let snapshotter {
+            snapshotter.load()
+            snapshotter.startLoop { [self] in takeSnapshot() }
+        }
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
         let s = try HTTPServer(host: host, port: port, idleTimeout: idle) { [self] in route($0) }
@@ -137,7 +155,13 @@ public final class PrometheusSink: Sink {
         }
     }
 
+    /// The store and the positions it holds, under the apply lock.
+    func takeSnapshot() -> (StoreState, Snapshotter.Applied) {
+        applying.withLock { a in (store.captureState(), a.applied) }
+    }
+
     public func shutdown() {
+        snapshotter?.stop { [self] in takeSnapshot() }
         if let s = sweeper.withLock({ s in defer { s = nil }; return s }) {
             s.control.requestStop()
             s.thread.join()
@@ -147,7 +171,19 @@ public final class PrometheusSink: Sink {
 
     public func consume(_ batch: inout Batch, worker: Int) {
         guard batch.kind == .samples else { return }
-        scratch.withLock { store.apply(&batch, scratch: &$0) }
+        applying.withLock { a in
+            store.apply(&batch, scratch: &a.scratch)
+            a.applied.changes &+= 1
+            if let ack = batch.acknowledgement, ack.through >= ack.first {
+                a.applied.positions[ack.stream] = max(a.applied.positions[ack.stream] ?? 0, ack.through)
+            }
+        }
+        FaultInjection.point("after_apply")
+    }
+
+    /// With a state file, a batch is durable once a snapshot holds it (`Snapshotter`).
+    public func retain(_ acknowledgement: Acknowledgement) -> Bool {
+        snapshotter != nil
     }
 
     func route(_ request: HTTPRequest) -> HTTPResponse {

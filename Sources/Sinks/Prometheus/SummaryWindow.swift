@@ -12,12 +12,20 @@ struct QuantileStream: Sendable {
     struct Tuple: Sendable { var value: Double; var width: Double; var delta: Double }
     let targets: [(quantile: Double, epsilon: Double)]
     private(set) var tuples: [Tuple] = []
-    private var buffer: [Double] = []
+    private(set) var buffer: [Double] = []
     private(set) var n: Double = 0
     static let bufferCapacity = 500
 
     init(targets: [(Double, Double)]) {
         self.targets = targets.map { (quantile: $0.0, epsilon: $0.1) }   // buffer grows on demand: most series are quiet
+    }
+
+    /// A stream as a state file recorded it.
+    init(targets: [(Double, Double)], tuples: [Tuple], buffer: [Double], n: Double) {
+        self.init(targets: targets)
+        self.tuples = tuples
+        self.buffer = buffer
+        self.n = n
     }
 
     var count: Double { n + Double(buffer.count) }
@@ -129,6 +137,34 @@ final class SummaryWindow: @unchecked Sendable {
     private var headExpires: UInt64
     private let bucketNanos: UInt64
     let objectives: [(Double, Double)]
+
+    /// Everything a state file keeps: the streams, which one is head, and how long
+    /// until it rotates (relative, so it survives a restart's new clock).
+    struct State: Sendable {
+        var streams: [QuantileStream]
+        var head: Int
+        var rotatesIn: UInt64
+    }
+
+    /// A copy (copy-on-write arrays: O(1)); the caller holds the lock that
+    /// serialises this window.
+    func state(now: UInt64) -> State {
+        State(streams: streams, head: head, rotatesIn: headExpires > now ? headExpires - now : 0)
+    }
+
+    init(objectives: [(Double, Double)], maxAge: Duration, ageBuckets: Int, now: UInt64, state: State) {
+        self.objectives = objectives
+        let total = UInt64(max(0.001, maxAge.inSeconds) * 1e9)
+        bucketNanos = max(1, total / UInt64(max(1, ageBuckets)))
+        if state.streams.count == max(1, ageBuckets) {
+            streams = state.streams
+            head = min(max(0, state.head), state.streams.count - 1)
+            headExpires = now + min(state.rotatesIn, bucketNanos)
+        } else {   // another window layout now: keep the observations, restart the rotation
+            streams = Array(repeating: state.streams.first ?? QuantileStream(targets: objectives), count: max(1, ageBuckets))
+            headExpires = now + bucketNanos
+        }
+    }
 
     init(objectives: [(Double, Double)], maxAge: Duration, ageBuckets: Int, now: UInt64) {
         self.objectives = objectives

@@ -1,6 +1,10 @@
 import CHiredis
 import Logging
 import Pipeline
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Drains a Redis list that senders `LPUSH` onto.
 ///
@@ -28,6 +32,15 @@ import Pipeline
 /// `BLMPOP` ended by Redis closing the connection (a clean shutdown or restart) is
 /// not counted as lost: Redis writes a served blocked pop's reply in the same
 /// event-loop pass that pops, so a close that brings no reply brought no elements.
+///
+/// **Reliable** (`reliable: true`): elements move atomically onto this instance's
+/// processing list (`ReliableQueue`) and leave it only when every sink they reach
+/// has made them durable (`Checkpoints`). Each emitted batch carries the sequence
+/// numbers of its elements. On every (re)connect the source trims what the
+/// restored state already holds and re-emits, in order, the elements of the
+/// processing list it has not emitted — after a crash, those the snapshot does not
+/// contain; after a broken connection, those whose pop reply was lost. So nothing
+/// popped is lost and nothing is applied twice (the argument is in the README).
 ///
 /// **Ready** means samples can flow: connected, and pops succeed. Pops that keep
 /// failing (`WRONGTYPE`, an ACL user without access to the key: `NOPERM`) for
@@ -77,6 +90,19 @@ public struct RedisListConfig: StageConfig {
     public var emptyBackoff: Duration
     public var maxBackoff: Duration
     public var pendingInterval: Duration
+    /// Pop into a processing list and trim it after the sinks acknowledge.
+    public var reliable: Bool
+    /// Names this gateway's processing list; stable across restarts.
+    public var instance: String
+
+    /// The default `instance`: `$HOSTNAME`, else the host name.
+    public static var defaultInstance: String {
+        if let h = getenv("HOSTNAME").map({ String(cString: $0) }), !h.isEmpty { return h }
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, buf.count - 1)
+        let name = String(cString: buf)
+        return name.isEmpty ? "gateway" : name
+    }
 
     public init(options o: OptionReader) {
         let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], or the .NET form host:port[,password=…][,user=…][,defaultDatabase=N][,name=…] (Redis__ConnectionString).")
@@ -100,6 +126,9 @@ public struct RedisListConfig: StageConfig {
         emptyBackoff = o.duration("empty_backoff", default: Self.defaultEmptyBackoff, doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
         maxBackoff = o.duration("max_backoff", default: Self.defaultMaxBackoff, positive: true, doc: "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
         pendingInterval = o.duration("pending_interval", default: Self.defaultPendingInterval, positive: true, doc: "How often LLEN is sampled into prom_stream_gateway_redis_queue_pending_size.")
+        reliable = o.bool("reliable", default: false, doc: "Pop atomically into the processing list `<key>:processing:<instance>` and remove elements only once every sink has made them durable (exactly-once with the prometheus sink's state_file; Redis ≥ 6.2).")
+        let name = o.string("instance", default: "", doc: "Names this gateway's processing list (empty: $HOSTNAME, else the host name). Keep it stable across restarts — a restarted gateway finds its unacknowledged elements under it — and distinct per gateway on one queue (Gateway__Instance).")
+        instance = name.isEmpty ? Self.defaultInstance : name
     }
 
     public func validate() throws {
@@ -107,6 +136,8 @@ public struct RedisListConfig: StageConfig {
             throw ConfigError.invalid(key: "read_timeout", reason: "must be longer than block_timeout (\(OptionReader.format(blockTimeout)))")
         }
     }
+
+    public var redelivers: Bool { reliable }
 
     public func makeStage(context: StageContext) throws -> Stage {
         .source(RedisListSource(config: self, context: context))
@@ -123,7 +154,17 @@ public final class RedisListSource: Source {
     let pending = MetaGauge()
     let popped = MetaCounter()
     let lostReplies = MetaCounter()
+    let replayed = MetaCounter()
+    let processingSize = MetaGauge()
     private let warnings: RateLimitedLog
+    let queue: ReliableQueue
+    /// The reliable stream (nil unless `reliable`).
+    let stream: UInt16?
+    /// What the sinks made durable (written by `Checkpoints`' listener).
+    private let durableThrough = DurablePosition()
+    /// Sequence bookkeeping; touched by the source thread only (a lock for Sendable).
+    private struct Sequence { var connected = false; var emittedThrough: UInt64 = 0 }
+    private let sequence = Mutex(Sequence())
 
     public init(config: RedisListConfig, context: StageContext) {
         self.config = config
@@ -132,8 +173,19 @@ public final class RedisListSource: Source {
         origins = (0..<config.workers).map { context.telemetry.registerOrigin(labels: [("worker", String($0)), ("queueKey", config.key)]) }
         emptyPops = (0..<config.workers).map { _ in MetaCounter() }
         pending.set(.nan)
+        queue = ReliableQueue(key: config.key, instance: config.instance)
+        if config.reliable {
+            let durable = durableThrough
+            stream = context.checkpoints.register(stream: "redis_list:\(queue.processing)", source: context.id) { through in
+                durable.value.store(through, ordering: .releasing)
+            }
+        } else {
+            stream = nil
+        }
+        processingSize.set(.nan)
         let key = config.key
         let (emptyPops, reconnects, errors, pending, popped, lostReplies) = (emptyPops, reconnects, errors, pending, popped, lostReplies)
+        let (replayed, processingSize, reliable) = (replayed, processingSize, config.reliable)
         let interval = OptionReader.format(config.pendingInterval)
         context.telemetry.addCollector {
             let p = Telemetry.prefix
@@ -149,9 +201,14 @@ public final class RedisListSource: Source {
                            samples: [MetaSample(labels: q, value: Double(errors.value))]),
                 MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(popped.value))]),
-                MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived.", type: .counter,
+                MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
-            ]
+            ] + (reliable ? [
+                MetaFamily(name: p + "processing_list_size", help: "Length of this gateway's processing list: popped elements not yet durable in every sink.", type: .gauge,
+                           samples: [MetaSample(labels: q, value: processingSize.value)]),
+                MetaFamily(name: p + "replayed_elements_total", help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
+                           samples: [MetaSample(labels: q, value: Double(replayed.value))]),
+            ] : [])
         }
         context.health.set(context.id, ready: false, detail: "connecting to \(config.url)")
     }
@@ -184,8 +241,9 @@ public final class RedisListSource: Source {
             context.logger.info(outageLogged ? "reconnected to Redis" : "connected to Redis",
                                 metadata: ["redis": "\(config.url)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
             outageLogged = false
-            var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config)
+            var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config, queue: queue)
             do {
+                if config.reliable { try recover(&session, output: output) }
                 try drain(&session, output: output, control: control)
                 return   // stopped
             } catch {
@@ -202,8 +260,86 @@ public final class RedisListSource: Source {
         let c = try RedisConnection.open(config.url, timeout: config.connectTimeout.inSeconds, readTimeout: config.readTimeout.inSeconds)
         let info = try c.command("INFO", "server").text ?? ""
         let version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count)
-        let major = version.flatMap { Int($0.split(separator: ".").first ?? "") } ?? 0
-        return (c, major >= 7)
+        let parts = version.map { $0.split(separator: ".").compactMap { Int($0) } } ?? []
+        let major = parts.first ?? 0, minor = parts.count > 1 ? parts[1] : 0
+        if config.reliable && (major, minor) < (6, 2) {
+            throw .protocolViolation("reliable: true needs Redis 6.2 or later (RPOP with a count, BLMOVE); this one is \(version ?? "unknown")")
+        }
+        // With reliable pops the idle wait is BLMOVE (6.2), otherwise BLMPOP (7.0).
+        return (c, config.reliable ? true : major >= 7)
+    }
+
+    /// Reliable mode, on every (re)connect: trim what the sinks' restored state
+    /// already holds, then re-emit in order whatever the processing list holds
+    /// beyond what this source emitted.
+    private func recover(_ s: inout Session, output: StageOutput) throws(RedisError) {
+        guard let stream else { return }
+        s.popSHA = try s.connection.command("SCRIPT", "LOAD", ReliableQueue.popScript).text ?? ""
+        s.trimSHA = try s.connection.command("SCRIPT", "LOAD", ReliableQueue.trimScript).text ?? ""
+        let acked = UInt64(try s.connection.command("GET", queue.acked).text ?? "0") ?? 0
+        guard case .integer(let length) = try s.connection.command("LLEN", queue.processing) else {
+            throw .protocolViolation("LLEN \(queue.processing) did not answer an integer")
+        }
+        let held = acked + UInt64(max(0, length))   // sequence number of the newest element
+        var seq = sequence.withLock { $0 }
+        var emitted: UInt64
+        if seq.connected {
+            emitted = seq.emittedThrough
+        } else {
+            emitted = context.checkpoints.restored(stream: "redis_list:\(queue.processing)") ?? 0
+            if emitted < acked {
+                context.logger.warning("the restored state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
+                                       metadata: ["processing": "\(queue.processing)", "state": "\(emitted)", "acked": "\(acked)"])
+                emitted = acked
+            }
+        }
+        if emitted > held {
+            // Redis lost its bookkeeping (restarted without persistence): renumber
+            // what it holds so that it counts as already emitted and new elements
+            // follow the state's numbers.
+            context.logger.warning("Redis holds less than the state says was popped; renumbering the processing list",
+                                   metadata: ["processing": "\(queue.processing)", "state": "\(emitted)", "redis": "\(held)"])
+            try s.connection.command("SET", queue.acked, String(emitted - UInt64(max(0, length))))
+        } else {
+            // First connect: what the restored state holds is durable. Later: only
+            // what the sinks acknowledged — emitted is not yet durable.
+            let durable = seq.connected ? min(emitted, durableThrough.value.load(ordering: .acquiring)) : emitted
+            if durable > acked { try trim(&s, through: durable) }
+        }
+        let missing = emitted < held ? Int(held - emitted) : 0
+        if missing > 0 {
+            s.connection.append([Array("LRANGE".utf8), Array(queue.processing.utf8), Array("0".utf8), Array(String(missing - 1).utf8)])
+            let elements = try s.connection.withReply { r throws(RedisError) -> [[UInt8]] in
+                guard case .array(let items) = RedisConnection.copy(r) else { throw .protocolViolation("LRANGE did not answer a list") }
+                return items.compactMap { if case .string(let b) = $0 { b } else { nil } }
+            }
+            var batch = PayloadBatch()
+            for e in elements.reversed() { batch.append(e, origin: origins[0]) }   // oldest first
+            var b = Batch(payloads: batch)
+            b.acknowledgement = Acknowledgement(stream: stream, first: emitted + 1, through: emitted + UInt64(batch.count))
+            replayed.add(UInt64(batch.count))
+            popped.add(UInt64(batch.count))
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)", "count": "\(batch.count)"])
+            emitted += UInt64(batch.count)
+            output.emit(b)
+        }
+        seq.connected = true
+        seq.emittedThrough = emitted
+        s.trimmedThrough = max(s.trimmedThrough, acked)
+        sequence.withLock { $0 = seq }
+    }
+
+    /// Removes the processing list's elements through `through` (durable in every sink).
+    private func trim(_ s: inout Session, through: UInt64) throws(RedisError) {
+        try s.connection.command("EVALSHA", s.trimSHA, "2", queue.processing, queue.acked, String(through))
+        s.trimmedThrough = through
+    }
+
+    /// Trims when the sinks made more durable since the last trim.
+    private func trimIfDurable(_ s: inout Session) throws(RedisError) {
+        guard stream != nil else { return }
+        let durable = durableThrough.value.load(ordering: .acquiring)
+        if durable > s.trimmedThrough { try trim(&s, through: durable) }
     }
 
     /// One connection's state while it drains.
@@ -217,21 +353,48 @@ public final class RedisListSource: Source {
         /// When pops started failing (nil: they succeed), and whether that was logged.
         var failingSince: UInt64?
         var failureReported = false
+        let reliable: Bool
+        let queue: ReliableQueue
+        let config: RedisListConfig
+        var popSHA = "", trimSHA = ""
+        var popCommand: [[UInt8]] = [], waitCommand: [[UInt8]] = []
+        var trimmedThrough: UInt64 = 0
 
-        init(connection: RedisConnection, hasBLMPOP: Bool, config: RedisListConfig) {
+        init(connection: RedisConnection, hasBLMPOP: Bool, config: RedisListConfig, queue: ReliableQueue) {
             self.connection = connection
             self.hasBLMPOP = hasBLMPOP
+            self.reliable = config.reliable
+            self.queue = queue
+            self.config = config
             let key = Array(config.key.utf8), count = Array(String(config.popCount).utf8)
             rpop = [Array("RPOP".utf8), key, count]
             blmpop = [Array("BLMPOP".utf8), Array(String(config.blockTimeout.inSeconds).utf8), Array("1".utf8), key,
                       Array("RIGHT".utf8), Array("COUNT".utf8), count]
+        }
+
+        /// The pop the backlog path pipelines: RPOP, or the reliable script.
+        var pop: [[UInt8]] {
+            guard reliable else { return rpop }
+            return [Array("EVALSHA".utf8), Array(popSHA.utf8), Array("2".utf8), Array(config.key.utf8), Array(queue.processing.utf8),
+                    Array(String(config.popCount).utf8)]
+        }
+
+        /// The idle wait: BLMPOP, or BLMOVE one element onto the processing list.
+        var wait: [[UInt8]] {
+            guard reliable else { return blmpop }
+            return [Array("BLMOVE".utf8), Array(config.key.utf8), Array(queue.processing.utf8), Array("RIGHT".utf8), Array("LEFT".utf8),
+                    Array(String(config.blockTimeout.inSeconds).utf8)]
         }
     }
 
     /// Pops until stopped; throws when the connection breaks.
     private func drain(_ s: inout Session, output: StageOutput, control: SourceControl) throws(RedisError) {
         var idle = false   // the last pop found the list empty
+        let pop = s.pop, wait = s.wait
+        s.popCommand = pop
+        s.waitCommand = wait
         while !control.isStopping {
+            try trimIfDurable(&s)
             if monotonicNanos() >= s.nextLLEN { sampleLength(&s) }
             idle = idle ? try waitForElements(&s, output: output, control: control)
                         : try drainBacklog(&s, output: output, control: control)
@@ -241,6 +404,7 @@ public final class RedisListSource: Source {
     private func sampleLength(_ s: inout Session) {
         do {
             if case .integer(let n) = try s.connection.command("LLEN", config.key) { pending.set(Double(n)) }
+            if config.reliable, case .integer(let n) = try s.connection.command("LLEN", queue.processing) { processingSize.set(Double(n)) }
         } catch {
             errors.add()   // e.g. WRONGTYPE; the connection itself is checked by the pops
             warnings.warning("LLEN `\(config.key)` failed: \(error)")
@@ -248,14 +412,21 @@ public final class RedisListSource: Source {
         s.nextLLEN = monotonicNanos() + UInt64(config.pendingInterval.inSeconds * 1e9)
     }
 
-    /// Hands the elements collected so far on as one batch.
+    /// Hands the elements collected so far on as one batch (numbered, when reliable).
     private func flush(_ s: Session, output: StageOutput) {
         guard !s.replies.batch.isEmpty else { return }
-        popped.add(UInt64(s.replies.batch.count))
+        let n = UInt64(s.replies.batch.count)
+        popped.add(n)
         var full = PayloadBatch()
         full.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
         swap(&full, &s.replies.batch)   // hand the filled buffers on with a single owner
-        output.emit(Batch(payloads: full))
+        var batch = Batch(payloads: full)
+        if let stream {
+            let first = sequence.withLock { q in defer { q.emittedThrough += n }; return q.emittedThrough + 1 }
+            batch.acknowledgement = Acknowledgement(stream: stream, first: first, through: first + n - 1)
+        }
+        output.emit(batch)
+        FaultInjection.point("after_pop")
     }
 
     /// Elements appended by a pop reply, or -1 for an error reply (which feeds the
@@ -301,10 +472,10 @@ public final class RedisListSource: Source {
             control.sleep(seconds: config.emptyBackoff.inSeconds)
             return false
         }
-        s.connection.append(s.blmpop)
+        s.connection.append(s.waitCommand)
         let got: Int
         do {
-            got = try count(s.connection.readPop(into: s.replies, blmpop: true, origin: origins[0]), &s)
+            got = try count(s.connection.readPop(into: s.replies, blmpop: !s.reliable, origin: origins[0]), &s)
         } catch {
             if case .connection = error { lostReplies.add() }   // not `.closed`: see the type's doc
             flush(s, output: output)
@@ -325,7 +496,7 @@ public final class RedisListSource: Source {
         let maxInFlight = config.workers * config.pipeline
         var sawEmpty = false, sawError = false, sawShort = false
         var received = 0
-        while inFlight < target { s.connection.append(s.rpop); inFlight += 1 }
+        while inFlight < target { s.connection.append(s.popCommand); inFlight += 1 }
         while inFlight > 0 {
             let slot = received % config.workers
             received += 1
@@ -346,10 +517,15 @@ public final class RedisListSource: Source {
             // Top up only once half the window has come back: the pops go out in
             // one write instead of one write (and one Redis wake-up) per reply.
             guard inFlight <= target / 2 else { continue }
-            while inFlight < target { s.connection.append(s.rpop); inFlight += 1 }
+            while inFlight < target { s.connection.append(s.popCommand); inFlight += 1 }
         }
         flush(s, output: output)
         if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
         return sawEmpty
     }
+}
+
+/// A position written by one thread and read by another.
+private final class DurablePosition: Sendable {
+    let value = Atomic<UInt64>(0)
 }

@@ -1,0 +1,111 @@
+import Synchronization
+
+/// Positions in the sources' streams that the sinks have made durable, and the
+/// hand-off between the two (Vector's end-to-end acknowledgements, per stream).
+///
+/// - A source registers a stream (`register`) and emits batches whose
+///   `Acknowledgement` covers element numbers `first…through`.
+/// - A sink that persists its state restores the positions it holds at start
+///   (`restore`), before any source runs; a source asks `restored` to know where
+///   the durable state ends (its redelivery starts after it).
+/// - Every sink that a stream reaches reports the ranges it made durable
+///   (`markDurable`), in any order. Per sink, the position advances over
+///   contiguous ranges only; the stream's durable position is the lowest over the
+///   sinks it reaches, and it is delivered to the source's listener in order, each
+///   value once and increasing.
+///
+/// Thread-safe; every call is one short lock.
+public final class Checkpoints: Sendable {
+    private struct Stream {
+        var name: String
+        var source: String
+        /// Sinks this stream reaches → their contiguous durable position.
+        var positions: [String: UInt64] = [:]
+        /// Per sink: completed ranges beyond its position, by first element.
+        var ahead: [String: [UInt64: UInt64]] = [:]
+        var delivered: UInt64 = 0
+        var listener: (@Sendable (UInt64) -> Void)?
+    }
+    private struct State {
+        var streams: [Stream] = []
+        var restored: [String: UInt64] = [:]
+        /// Source id → the sinks its batches reach (set by the runtime).
+        var sinksOf: [String: [String]] = [:]
+    }
+    private let state = Mutex(State())
+
+    public init() {}
+
+    /// The runtime says which sinks each source's batches reach.
+    func setSinks(_ sinks: [String], of source: String) {
+        state.withLock { $0.sinksOf[source] = sinks }
+    }
+
+    /// Numbers a stream of source `source`; the same name gets the same number.
+    /// `listener` receives each new durable position, in increasing order.
+    public func register(stream name: String, source: String, listener: @escaping @Sendable (UInt64) -> Void) -> UInt16 {
+        state.withLock { s in
+            if let i = s.streams.firstIndex(where: { $0.name == name }) {
+                s.streams[i].listener = listener
+                return UInt16(i)
+            }
+            var stream = Stream(name: name, source: source, listener: listener)
+            let start = s.restored[name] ?? 0
+            for sink in s.sinksOf[source] ?? [] { stream.positions[sink] = start }
+            stream.delivered = start
+            s.streams.append(stream)
+            return UInt16(s.streams.count - 1)
+        }
+    }
+
+    /// A sink's state holds stream `name` through element `through`. With several
+    /// persisting sinks, the lowest wins.
+    public func restore(stream name: String, through: UInt64) {
+        state.withLock { s in
+            let position = min(s.restored[name] ?? through, through)
+            s.restored[name] = position
+            // Sources register at build time, before sinks start and restore.
+            if let i = s.streams.firstIndex(where: { $0.name == name }) {
+                for sink in s.streams[i].positions.keys { s.streams[i].positions[sink] = position }
+                s.streams[i].delivered = position
+            }
+        }
+    }
+
+    /// Where the restored state of stream `name` ends (nil: nothing restored).
+    public func restored(stream name: String) -> UInt64? {
+        state.withLock { $0.restored[name] }
+    }
+
+    /// Sink `sink` made these ranges durable.
+    public func markDurable(_ acks: [Acknowledgement], by sink: String) {
+        var calls: [(@Sendable (UInt64) -> Void, UInt64)] = []
+        state.withLock { s in
+            for a in acks where Int(a.stream) < s.streams.count {
+                var st = s.streams[Int(a.stream)]
+                guard var position = st.positions[sink] else { continue }
+                if a.first > a.through || a.through <= position {
+                    // empty, or already covered
+                } else if a.first <= position + 1 {
+                    position = a.through
+                } else {
+                    st.ahead[sink, default: [:]][a.first] = max(st.ahead[sink]?[a.first] ?? 0, a.through)
+                }
+                while let next = st.ahead[sink]?.removeValue(forKey: position + 1) { position = max(position, next) }
+                st.positions[sink] = position
+                let low = st.positions.values.min() ?? position
+                if low > st.delivered, let l = st.listener {
+                    st.delivered = low
+                    calls.append((l, low))
+                }
+                s.streams[Int(a.stream)] = st
+            }
+        }
+        for (listener, position) in calls { listener(position) }
+    }
+
+    /// The name of a registered stream (what a state file records).
+    public func streamName(_ stream: UInt16) -> String? {
+        state.withLock { Int(stream) < $0.streams.count ? $0.streams[Int(stream)].name : nil }
+    }
+}

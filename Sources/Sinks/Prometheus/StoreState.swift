@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Pipeline
+
+/// Everything the store holds, as a state file keeps it: value copies, taken under
+/// the shard locks, so that writing it out needs no lock.
+struct StoreState: Sendable {
+    struct Series: Sendable {
+        var key: [UInt8]
+        var value: Double
+        var count: Double
+        var buckets: ArraySlice<Double>
+        /// Nanoseconds since the last update (kept only for families with a TTL).
+        var age: UInt64?
+        var window: SummaryWindow.State?
+    }
+    struct FamilyState: Sendable {
+        var name: [UInt8]
+        var type: MetricType
+        var help: [UInt8]
+        var bounds: [Double]
+        var objectives: [(Double, Double)]
+        var series: [Series]
+    }
+    var families: [FamilyState] = []
+    /// Source stream → last element applied.
+    var positions: [(stream: String, through: UInt64)] = []
+    /// Unix time of the capture, in nanoseconds (ages are relative to it).
+    var writtenAt: UInt64 = 0
+
+    static func wallNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    var seriesCount: Int { families.reduce(0) { $0 + $1.series.count } }
+}
+
+extension MetricStore {
+    /// The whole store, consistent per shard. The caller keeps `apply` out for the
+    /// duration (the sink holds its consume lock), so it is consistent as a whole.
+    func captureState() -> StoreState {
+        let now = clock()
+        var out = StoreState()
+        out.writtenAt = StoreState.wallNanos()
+        for shard in shards {
+            shard.state.withLock { st in
+                for f in st.families where f.series.count > 0 {
+                    var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [])
+                    fs.series.reserveCapacity(f.series.count)
+                    let nb = f.bounds.count + 1
+                    for i in 0..<f.series.count {
+                        var key: [UInt8] = []
+                        f.series.withKey(i) { key = Array($0) }
+                        let hasCount = f.type == .histogram || f.type == .summary
+                        fs.series.append(StoreState.Series(
+                            key: key, value: f.values[i], count: hasCount ? f.counts[i] : 0,
+                            buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
+                            age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
+                            window: f.windows.isEmpty ? nil : f.windows[i].state(now: now)))
+                    }
+                    out.families.append(fs)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Replaces an empty store's contents with `state` (at start, before any apply).
+    /// Families and series the current limits would refuse are kept: what was
+    /// aggregated is not thrown away by a restart.
+    func restore(_ state: StoreState) {
+        let now = clock()
+        let wall = StoreState.wallNanos()
+        let downtime = wall > state.writtenAt ? wall - state.writtenAt : 0   // series age while the gateway was down too
+        for fs in state.families {
+            let nameHash = fs.name.withUnsafeBytes { hashBytes($0) }
+            let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
+            let reserved = fs.name.withUnsafeBytes { reserveNames(of: $0, type: fs.type) }
+            guard reserved else { continue }   // two families of one state cannot collide, but be safe
+            var f = Family(name: fs.name, type: fs.type)
+            f.help = fs.help
+            f.bounds = fs.bounds
+            f.objectives = fs.objectives
+            f.ttl = limits.ttl(for: f.name)
+            for s in fs.series {
+                s.key.withUnsafeBytes { key in _ = f.series.insert(key, hash: hashBytes(key)) }
+                f.values.append(s.value)
+                switch f.type {
+                case .histogram:
+                    f.counts.append(s.count)
+                    let nb = f.bounds.count + 1
+                    var b = Array(s.buckets.prefix(nb))
+                    while b.count < nb { b.append(0) }
+                    f.bucketCounts.append(contentsOf: b)
+                case .summary:
+                    f.counts.append(s.count)
+                    if !f.objectives.isEmpty {
+                        let w = s.window.map { SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now, state: $0) }
+                            ?? SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now)
+                        f.windows.append(w)
+                        f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))
+                    }
+                default: break
+                }
+                if f.ttl > 0 {
+                    let age = (s.age ?? 0) &+ downtime
+                    f.lastUpdate.append(now >= age ? now - age : 0)
+                }
+            }
+            countRestored(f.type, f.series.count)
+            shard.state.withLock { st in
+                _ = fs.name.withUnsafeBytes { st.names.insert($0, hash: nameHash) }
+                st.families.append(f)
+            }
+        }
+    }
+}
