@@ -1,0 +1,206 @@
+import Foundation
+import Pipeline
+import Sources
+import Synchronization
+import Testing
+import TestSupport
+
+/// Exactly-once from the queue into aggregates that survive crashes: `gateway run`
+/// with `Metrics__StateFile` against a real Redis, killed with SIGKILL at each
+/// crash point and at random moments.
+@Suite struct DurabilityTests {
+    static let key = RedisListConfig.defaultKey
+
+    func environment(_ redis: RedisServer, _ dir: URL, fault: String? = nil) -> [String: String] {
+        var env = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__StateFile": dir.appendingPathComponent("state").path,
+                   "Metrics__SnapshotInterval": "300ms", "Gateway__Instance": "test"]
+        if let fault { env["PSG_FAULT"] = fault }
+        return env
+    }
+
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs `gateway run` until the fault point kills it; returns its status.
+    func runUntilKilled(_ env: [String: String]) throws -> (reason: Process.TerminationReason, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: GatewayProcess.binary)
+        p.arguments = ["run", "--listen", "127.0.0.1:0"]
+        var e = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { p.terminate(); p.waitUntilExit(); return (.exit, -1) }
+        return (p.terminationReason, p.terminationStatus)
+    }
+
+    func counters(_ n: Int, value: Int = 1) -> [String] {
+        (0..<n).map { i in #"{"type":"counter","name":"c_total","value":\#(value),"labels":{"k":"\#(i % 7)"}}"# }
+    }
+
+    func total(_ gateway: GatewayProcess, _ name: String) throws -> Double {
+        try gateway.metrics().split(separator: "\n").filter { $0.hasPrefix(name + "{") || $0.hasPrefix(name + " ") }
+            .compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+    }
+
+    @Test(arguments: ["after_pop", "after_apply", "snapshot_mid_write", "snapshot_before_rename", "snapshot_after_rename"])
+    func crashAtEachPoint_losesNothingAndCountsNothingTwice(_ point: String) throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try redis.push(counters(300))
+        let crashed = try runUntilKilled(environment(redis, dir, fault: point))
+        #expect(crashed.reason == .uncaughtSignal && crashed.status == SIGKILL, "the fault point \(point) was reached")
+        try redis.push(counters(200))
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually(timeout: 20) { (try? total(gateway, "c_total")) == 500 }, "\((try? gateway.metrics()) ?? "")")
+        // Once a snapshot holds everything, the processing list is empty.
+        #expect(eventually(timeout: 10) { (try? redis.llen(Self.key + ":processing:test")) == 0 })
+        #expect(try total(gateway, "c_total") == 500)
+        #expect(gateway.terminate().status == 0)
+        // A graceful stop wrote a final snapshot: a restart continues from it.
+        let again = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually { (try? total(again, "c_total")) == 500 })
+    }
+
+    @Test func killedAtRandomMomentsTenTimes_everyAggregateIsExact() throws {
+        let redis = try RedisServer(args: ["--appendonly", "yes", "--appendfsync", "always"])
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pushed = Mutex((counter: 0, gauge: 0, histogram: 0, summary: 0, histogramLow: 0))
+        let stop = Atomic<Bool>(false)
+        let port = redis.port
+        let producer = OSThread.spawn(name: "producer") {
+            guard let c = try? RedisConnection(host: "127.0.0.1", port: port, timeout: 1, readTimeout: 5) else { return }
+            var n = 0
+            while !stop.load(ordering: .relaxed) {
+                n += 1
+                let v = Double(n % 10) / 10   // half of the observations at or below 0.4
+                let batch = [
+                    #"{"type":"counter","name":"r_total","value":1}"#,
+                    #"{"type":"gauge","name":"r_gauge","value":\#(n)}"#,
+                    #"{"type":"histogram","name":"r_seconds","value":\#(v),"buckets":[0.45]}"#,
+                    #"{"type":"summary","name":"r_bytes","value":\#(n),"quantiles":[0.5],"epsilons":[0.05]}"#,
+                ]
+                c.append([Array("LPUSH".utf8), Array(Self.key.utf8)] + batch.map { Array($0.utf8) })
+                guard (try? c.withReply({ _ in 0 })) != nil else { break }
+                pushed.withLock { p in
+                    p.counter += 1; p.gauge = n; p.histogram += 1; p.summary += 1
+                    if v <= 0.45 { p.histogramLow += 1 }
+                }
+                usleep(300)
+            }
+        }
+        var kills = 0
+        for _ in 0..<10 {
+            let gateway = try GatewayProcess(environment: environment(redis, dir))
+            usleep(UInt32.random(in: 200_000...900_000))
+            kill(gateway.process.processIdentifier, SIGKILL)
+            gateway.process.waitUntilExit()
+            kills += 1
+        }
+        stop.store(true, ordering: .relaxed)
+        producer.join()
+        let p = pushed.withLock { $0 }
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually(timeout: 30) { (try? gateway.value("r_total")) == Double(p.counter) }, "pushed \(p.counter): \((try? gateway.value("r_total")) ?? nil ?? -1)")
+        #expect(try gateway.value("r_gauge") == Double(p.gauge), "the gauge ends at the value pushed last")
+        #expect(try gateway.value("r_seconds_count") == Double(p.histogram))
+        #expect(try gateway.value(#"r_seconds_bucket{le="0.45"}"#) == Double(p.histogramLow))
+        #expect(try gateway.value("r_bytes_count") == Double(p.summary))
+        #expect(eventually(timeout: 10) { (try? redis.llen(Self.key + ":processing:test")) == 0 })
+        #expect(try redis.llen(Self.key) == 0)
+        print("kills=\(kills) pushed=\(p.counter) replayed=\((try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="\#(Self.key)"}"#)) ?? nil ?? -1)")
+    }
+
+    static func damage(_ name: String, _ b: [UInt8]) -> [UInt8] {
+        var c = b
+        switch name {
+        case "truncated": return Array(b.prefix(b.count / 2))
+        case "empty": return []
+        case "flipped byte": c[c.count - 3] ^= 0xFF; return c
+        case "newer version": c[8] = 9; return c
+        default: return Array("# HELP not a state file\n".utf8)
+        }
+    }
+
+    @Test(arguments: ["truncated", "empty", "flipped byte", "newer version", "foreign"])
+    func unusableStateFile_isMovedAsideAndTheGatewayStartsEmpty(_ name: String) throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try redis.push(counters(10))
+        let first = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually { (try? total(first, "c_total")) == 10 })
+        #expect(eventually { (try? redis.llen(Self.key + ":processing:test")) == 0 }, "a snapshot holds all ten and they were trimmed")
+        #expect(first.terminate().status == 0)
+        let file = dir.appendingPathComponent("state")
+        let good = try [UInt8](Data(contentsOf: file))
+        try Data(Self.damage(name, good)).write(to: file)
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually { gateway.log.contains("the state file is not usable") }, "\(name): \(gateway.log)")
+        let aside = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("state.corrupt-") }
+        #expect(aside.count == 1, "\(name): moved aside")
+        #expect(try total(gateway, "c_total") == 0, "\(name): starts empty")
+        try redis.push(counters(3))
+        #expect(eventually { (try? total(gateway, "c_total")) == 3 }, "\(name): and keeps working")
+    }
+
+    @Test func stateFileInAMissingOrReadOnlyDirectory_isReportedAndNothingIsAcknowledged() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var env = environment(redis, dir)
+        env["Metrics__StateFile"] = dir.appendingPathComponent("missing/state").path
+        try redis.push(counters(20))
+        let gateway = try GatewayProcess(environment: env)
+        #expect(eventually { (try? total(gateway, "c_total")) == 20 })
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_snapshot_errors_total")).map { ($0 ?? 0) >= 1 } == true })
+        let ready = try httpGet(port: gateway.port, path: "/ready").text
+        #expect(ready.contains("snapshot failing") && ready.contains("No such file or directory"), "\(ready)")
+        #expect(try redis.llen(Self.key + ":processing:test") == 20, "nothing is acknowledged that is not durable")
+
+        // Read-only for the user the gateway runs as (root may write anywhere).
+        let setpriv = try #require(RedisServer.which("setpriv"))
+        let locked = try tempDir()
+        defer { try? FileManager.default.removeItem(at: locked) }
+        var env2 = environment(redis, locked)
+        env2["Gateway__Instance"] = "locked"
+        try redis.push(counters(5))
+        let unprivileged = try GatewayProcess(environment: env2, launcher: [setpriv, "--reuid=10001", "--regid=10001", "--clear-groups"])
+        #expect(eventually { (try? unprivileged.value("prom_stream_gateway_snapshot_errors_total")).map { ($0 ?? 0) >= 1 } == true })
+        #expect(try httpGet(port: unprivileged.port, path: "/ready").text.contains("Permission denied"))
+    }
+
+    @Test func stateFileThatDoesNotExistYet_isCreated() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try redis.push(counters(4))
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(gateway.log.contains("no state file yet"))
+        #expect(eventually { FileManager.default.fileExists(atPath: dir.appendingPathComponent("state").path) })
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_snapshot_bytes")).map { ($0 ?? 0) > 0 } == true })
+    }
+
+    @Test func processingListOfAVanishedInstance_isListedAndRequeued() throws {
+        let redis = try RedisServer()
+        try redis.push(["a", "b", "c"], key: Self.key + ":processing:gone")
+        let url = "127.0.0.1:\(redis.port)"
+        let (status, listing) = try runCommand(GatewayProcess.binary, ["processing", "list", "--redis", url])
+        #expect(status == 0 && listing.contains("gone\t3\t"), "\(listing)")
+        let (_, requeued) = try runCommand(GatewayProcess.binary, ["processing", "requeue", "--redis", url, "--instance", "gone"])
+        #expect(requeued.contains("requeued 3 elements"))
+        #expect(try redis.llen(Self.key + ":processing:gone") == 0)
+        // The oldest element of the processing list is popped first.
+        let c = try redis.client()
+        #expect(try c.command("RPOP", Self.key).text == "a")
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Pipeline
+import Testing
+import TestSupport
+@testable import Sinks
+
+@Suite struct StateFileTests {
+    /// A store of `n` series of every type, summaries with their quantile windows.
+    func filledStore(series n: Int) -> MetricStore {
+        let store = makeStore()
+        var samples: [TestSample] = []
+        samples.reserveCapacity(10_000)
+        func flush() { apply(store, samples); samples.removeAll(keepingCapacity: true) }
+        for i in 0..<n {
+            let labels = [("i", String(i)), ("shard", String(i % 16))]
+            switch i % 10 {
+            case 0: samples.append(TestSample(.histogram, "h_seconds", Double(i % 7) / 3, labels: labels, help: "H.", buckets: [0.5, 1, 2]))
+            case 1: samples.append(TestSample(.summary, "s_bytes", Double(i % 101), labels: labels, quantiles: [0.5, 0.99], epsilons: [0.05, 0.001]))
+            case 2: samples.append(TestSample(.gauge, "g", -Double(i) / 7, labels: labels))
+            default: samples.append(TestSample(.counter, "c_total", Double(i % 13) + 0.25, labels: labels, help: "C \"quoted\"\nhelp"))
+            }
+            if samples.count == 10_000 { flush() }
+        }
+        flush()
+        // A second observation for some summaries and histograms.
+        for i in stride(from: 0, to: min(n, 2000), by: 10) {
+            samples.append(TestSample(.histogram, "h_seconds", 1.5, labels: [("i", String(i)), ("shard", String(i % 16))]))
+            samples.append(TestSample(.summary, "s_bytes", 7, labels: [("i", String(i + 1)), ("shard", String((i + 1) % 16))]))
+        }
+        flush()
+        return store
+    }
+
+    @Test func snapshot_roundTripsToByteIdenticalExposition() throws {
+        let n = 1_000_000
+        let store = filledStore(series: n)
+        var state = store.captureState()
+        state.positions = [("redis_list:q:processing:a", 42), ("redis_list:q:processing:b", 7)]
+        let bytes = StateFile.encode(state)
+        let decoded = try StateFile.decode(bytes)
+        #expect(decoded.seriesCount == n)
+        #expect(decoded.positions.map(\.stream) == ["redis_list:q:processing:a", "redis_list:q:processing:b"])
+        #expect(decoded.positions.map(\.through) == [42, 7])
+        let restored = makeStore()
+        restored.restore(decoded)
+        #expect(restored.seriesCount == n)
+        #expect(render(restored) == render(store))
+    }
+
+    @Test func restoredSeries_keepAggregating() throws {
+        let store = filledStore(series: 100)
+        let restored = makeStore()
+        restored.restore(try StateFile.decode(StateFile.encode(store.captureState())))
+        apply(store, [TestSample(.counter, "c_total", 1, labels: [("i", "3"), ("shard", "3")]), TestSample(.histogram, "h_seconds", 9, labels: [("i", "0"), ("shard", "0")])])
+        apply(restored, [TestSample(.counter, "c_total", 1, labels: [("i", "3"), ("shard", "3")]), TestSample(.histogram, "h_seconds", 9, labels: [("i", "0"), ("shard", "0")])])
+        #expect(render(restored) == render(store))
+        // The restored store knows its families' names: collisions are still refused.
+        let b = apply(restored, [TestSample(.gauge, "h_seconds_sum", 1)])
+        #expect(b.drops.entries.map(\.reason.name) == ["name_collision"])
+    }
+
+    @Test(arguments: [0, 5, 8, 12, 20, 24])
+    func damagedHeader_isRefusedWithAReason(_ cut: Int) {
+        let bytes = StateFile.encode(filledStore(series: 10).captureState())
+        #expect(throws: StateFile.Corrupt.self) { try StateFile.decode(Array(bytes.prefix(cut))) }
+        var flipped = bytes
+        flipped[min(cut, bytes.count - 1)] ^= 0x01
+        #expect(throws: StateFile.Corrupt.self) { try StateFile.decode(flipped) }
+    }
+}
