@@ -36,8 +36,9 @@ public final class Checkpoints: Sendable {
 
     public init() {}
 
-    /// The runtime says which sinks each source's batches reach.
-    func setSinks(_ sinks: [String], of source: String) {
+    /// Which sinks source `source`'s batches reach (the runtime says so from the
+    /// pipeline's edges, before any stage is built).
+    public func setSinks(_ sinks: [String], of source: String) {
         state.withLock { $0.sinksOf[source] = sinks }
     }
 

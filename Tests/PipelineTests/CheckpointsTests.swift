@@ -1,0 +1,47 @@
+import Pipeline
+import Synchronization
+import Testing
+import TestSupport
+
+@Suite struct CheckpointsTests {
+    final class Seen: Sendable {
+        let values = Mutex<[UInt64]>([])
+        var all: [UInt64] { values.withLock { $0 } }
+    }
+
+    func make(sinks: [String]) -> (Checkpoints, UInt16, Seen) {
+        let c = Checkpoints()
+        let seen = Seen()
+        c.setSinks(sinks, of: "src")
+        let stream = c.register(stream: "s", source: "src") { p in seen.values.withLock { $0.append(p) } }
+        return (c, stream, seen)
+    }
+
+    @Test func rangesMadeDurableOutOfOrder_reachTheSourceInOrder() {
+        let (c, s, seen) = make(sinks: ["sink"])
+        c.markDurable([Acknowledgement(stream: s, first: 11, through: 20)], by: "sink")
+        #expect(seen.all.isEmpty, "1…10 is not durable yet")
+        c.markDurable([Acknowledgement(stream: s, first: 1, through: 10)], by: "sink")
+        c.markDurable([Acknowledgement(stream: s, first: 21, through: 25)], by: "sink")
+        #expect(seen.all == [20, 25])
+    }
+
+    @Test func aStreamReachingTwoSinks_isDurableWhenBothSaySo() {
+        let (c, s, seen) = make(sinks: ["a", "b"])
+        c.markDurable([Acknowledgement(stream: s, first: 1, through: 5)], by: "a")
+        #expect(seen.all.isEmpty)
+        c.markDurable([Acknowledgement(stream: s, first: 1, through: 3)], by: "b")
+        #expect(seen.all == [3])
+        c.markDurable([Acknowledgement(stream: s, first: 4, through: 9)], by: "b")
+        #expect(seen.all == [3, 5])
+    }
+
+    @Test func restoredPosition_isWhereDurabilityContinues() {
+        let (c, s, seen) = make(sinks: ["sink"])
+        c.restore(stream: "s", through: 100)
+        #expect(c.restored(stream: "s") == 100)
+        c.markDurable([Acknowledgement(stream: s, first: 50, through: 90)], by: "sink")   // already covered
+        c.markDurable([Acknowledgement(stream: s, first: 101, through: 110)], by: "sink")
+        #expect(seen.all == [110])
+    }
+}
