@@ -12,7 +12,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-steady fuzz soak clean
+.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-durable bench-steady fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -59,6 +59,11 @@ lint: deps pydeps
 # Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
 bench: deps
 	./scripts/bench.sh
+
+# What durability costs: drains without and with Metrics__StateFile, interleaved; a
+# 1 000 000-series state's snapshot and restart times.
+bench-durable: deps
+	./scripts/bench-durable.sh
 
 # The highest push rate held for 30 s with a bounded backlog.
 bench-steady: deps

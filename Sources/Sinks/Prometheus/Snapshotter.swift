@@ -27,7 +27,7 @@ final class Snapshotter: Sendable {
         var changes: UInt64 = 0
     }
 
-    private struct Stats { var lastSeconds = Double.nan; var lastBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
+    private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
     private let stats = Mutex(Stats())
     /// Per stream, what has been reported durable (written by the snapshot thread only).
     private let reported = Mutex<[UInt16: UInt64]>([:])
@@ -46,6 +46,7 @@ final class Snapshotter: Sendable {
             let age = s.lastSuccess.isNaN ? Double.nan : max(0, Self.wallSeconds() - s.lastSuccess)
             return [
                 MetaFamily(name: p + "snapshot_seconds", help: "Duration of the last state-file write.", type: .gauge, samples: [MetaSample(labels: [], value: s.lastSeconds)]),
+                MetaFamily(name: p + "snapshot_capture_seconds", help: "How long the last snapshot held the apply lock (ingestion waits that long).", type: .gauge, samples: [MetaSample(labels: [], value: s.captureSeconds)]),
                 MetaFamily(name: p + "snapshot_bytes", help: "Size of the last state file written.", type: .gauge, samples: [MetaSample(labels: [], value: s.lastBytes)]),
                 MetaFamily(name: p + "snapshot_last_success_timestamp_seconds", help: "When the state file was last written (Unix time).", type: .gauge, samples: [MetaSample(labels: [], value: s.lastSuccess)]),
                 MetaFamily(name: p + "snapshot_age_seconds", help: "Seconds since the state file was last written.", type: .gauge, samples: [MetaSample(labels: [], value: age)]),
@@ -113,7 +114,9 @@ final class Snapshotter: Sendable {
     /// One snapshot: take it (under the apply lock, inside `take`), write it, and
     /// report the positions it holds as durable.
     func write(_ take: @Sendable () -> (StoreState, Applied)) {
+        let t0 = monotonicNanos()
         var (state, applied) = take()
+        let capture = Double(monotonicNanos() - t0) / 1e9
         guard lastWrittenChange.withLock({ $0 }) != applied.changes else { return }   // nothing new
         state.positions = applied.positions.compactMap { stream, through in
             context.checkpoints.streamName(stream).map { ($0, through) }
@@ -130,7 +133,7 @@ final class Snapshotter: Sendable {
         }
         FaultInjection.point("snapshot_after_rename")
         let seconds = Double(monotonicNanos() - start) / 1e9
-        stats.withLock { $0.lastSeconds = seconds; $0.lastBytes = Double(bytes.count); $0.lastSuccess = Self.wallSeconds() }
+        stats.withLock { $0.lastSeconds = seconds; $0.captureSeconds = capture; $0.lastBytes = Double(bytes.count); $0.lastSuccess = Self.wallSeconds() }
         context.health.set(healthID, ready: true, detail: path)
         lastWrittenChange.withLock { $0 = applied.changes }
         let acks: [Acknowledgement] = reported.withLock { r in
