@@ -95,4 +95,20 @@ import TestSupport
         #expect(status == 1)
         #expect(output.contains("sinks.prometheus: cannot listen on 127.0.0.1:\(holder.port): Address already in use (errno 98)"), "\(output)")
     }
+
+    @Test func stateFileFedByASourceThatCannotRedeliver_isAWarning() throws {
+        let path = try file("""
+        sources:
+          queue: { type: redis_list }
+        transforms:
+          decode: { type: json_decode, inputs: [queue] }
+        sinks:
+          prometheus: { type: prometheus, inputs: [decode], state_file: /tmp/never-written }
+        """)
+        let (status, output) = try gateway(["validate", "--config", path])
+        #expect(status == 0)
+        #expect(output.contains("warning: sinks.prometheus keeps its aggregate across restarts, but sources.queue cannot deliver again what a crash loses"), "\(output)")
+        let quiet = try gateway(["validate"], env: ["Metrics__StateFile": "/tmp/never-written"])
+        #expect(quiet.status == 0 && !quiet.output.contains("warning"), "the default pipeline turns both on: \(quiet.output)")
+    }
 }

@@ -68,3 +68,26 @@ import TestSupport
         #expect(throws: StateFile.Corrupt.self) { try StateFile.decode(flipped) }
     }
 }
+
+@Suite struct StateFileExpiryTests {
+    @Test func seriesAge_keepsCountingAcrossARestart() throws {
+        var limits = SeriesLimits()
+        limits.expireAfter = .seconds(60)
+        let before = SeriesLimitsTests.Clock()
+        let store = MetricStore(limits: limits, clock: { before.now })
+        apply(store, [TestSample(.gauge, "old", 1), TestSample(.gauge, "young", 1)])
+        before.advance(seconds: 50)
+        apply(store, [TestSample(.gauge, "young", 2)])
+        before.advance(seconds: 5)   // old: 55 s idle, young: 5 s
+        let bytes = StateFile.encode(store.captureState())
+        // The restarted process has another monotonic clock.
+        let after = SeriesLimitsTests.Clock()
+        after.advance(seconds: 1000)
+        let restored = MetricStore(limits: limits, clock: { after.now })
+        restored.restore(try StateFile.decode(bytes))
+        after.advance(seconds: 10)   // old: 65 s idle → expires; young: 15 s
+        #expect(restored.sweep() == 1)
+        #expect(render(restored).contains("young 2"))
+        #expect(!render(restored).contains("\nold "))
+    }
+}

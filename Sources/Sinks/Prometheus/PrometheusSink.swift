@@ -155,9 +155,13 @@ public final class PrometheusSink: Sink {
         }
     }
 
-    /// The store and the positions it holds, under the apply lock.
+    /// The store and the positions it holds: copied under the apply lock (cheap,
+    /// copy-on-write), laid out for the file after it.
     func takeSnapshot() -> (StoreState, Snapshotter.Applied) {
-        applying.withLock { a in (store.captureState(), a.applied) }
+        let t0 = monotonicNanos()
+        let (captured, applied) = applying.withLock { a in (store.captureFamilies(), a.applied) }
+        snapshotter?.recordCapture(seconds: Double(monotonicNanos() - t0) / 1e9)
+        return (MetricStore.state(of: captured), applied)
     }
 
     public func shutdown() {

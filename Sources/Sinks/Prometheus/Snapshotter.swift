@@ -28,6 +28,9 @@ final class Snapshotter: Sendable {
     }
 
     private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
+
+    /// How long the last capture held the apply lock (the sink reports it).
+    func recordCapture(seconds: Double) { stats.withLock { $0.captureSeconds = seconds } }
     private let stats = Mutex(Stats())
     /// Per stream, what has been reported durable (written by the snapshot thread only).
     private let reported = Mutex<[UInt16: UInt64]>([:])
@@ -114,9 +117,7 @@ final class Snapshotter: Sendable {
     /// One snapshot: take it (under the apply lock, inside `take`), write it, and
     /// report the positions it holds as durable.
     func write(_ take: @Sendable () -> (StoreState, Applied)) {
-        let t0 = monotonicNanos()
         var (state, applied) = take()
-        let capture = Double(monotonicNanos() - t0) / 1e9
         guard lastWrittenChange.withLock({ $0 }) != applied.changes else { return }   // nothing new
         state.positions = applied.positions.compactMap { stream, through in
             context.checkpoints.streamName(stream).map { ($0, through) }
@@ -133,7 +134,7 @@ final class Snapshotter: Sendable {
         }
         FaultInjection.point("snapshot_after_rename")
         let seconds = Double(monotonicNanos() - start) / 1e9
-        stats.withLock { $0.lastSeconds = seconds; $0.captureSeconds = capture; $0.lastBytes = Double(bytes.count); $0.lastSuccess = Self.wallSeconds() }
+        stats.withLock { $0.lastSeconds = seconds; $0.lastBytes = Double(bytes.count); $0.lastSuccess = Self.wallSeconds() }
         context.health.set(healthID, ready: true, detail: path)
         lastWrittenChange.withLock { $0 = applied.changes }
         let acks: [Acknowledgement] = reported.withLock { r in

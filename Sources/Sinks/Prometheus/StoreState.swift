@@ -39,34 +39,49 @@ struct StoreState: Sendable {
 }
 
 extension MetricStore {
-    /// The whole store, consistent per shard. The caller keeps `apply` out for the
-    /// duration (the sink holds its consume lock), so it is consistent as a whole.
-    func captureState() -> StoreState {
+    /// A copy of every family, consistent per shard: copy-on-write arrays (O(1) per
+    /// family) and summary-window states (the windows are shared references). The
+    /// caller keeps `apply` out meanwhile (the sink holds its apply lock), so it is
+    /// consistent as a whole; turning it into a `StoreState` needs no lock.
+    func captureFamilies() -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
         let now = clock()
-        var out = StoreState()
-        out.writtenAt = StoreState.wallNanos()
+        var families: [Family] = []
+        var windows: [[SummaryWindow.State]] = []
         for shard in shards {
             shard.state.withLock { st in
                 for f in st.families where f.series.count > 0 {
-                    var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [])
-                    fs.series.reserveCapacity(f.series.count)
-                    let nb = f.bounds.count + 1
-                    for i in 0..<f.series.count {
-                        var key: [UInt8] = []
-                        f.series.withKey(i) { key = Array($0) }
-                        let hasCount = f.type == .histogram || f.type == .summary
-                        fs.series.append(StoreState.Series(
-                            key: key, value: f.values[i], count: hasCount ? f.counts[i] : 0,
-                            buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
-                            age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
-                            window: f.windows.isEmpty ? nil : f.windows[i].state(now: now)))
-                    }
-                    out.families.append(fs)
+                    families.append(f)
+                    windows.append(f.windows.map { $0.state(now: now) })
                 }
             }
         }
+        return (families, windows, now)
+    }
+
+    /// The captured families as a state file holds them (outside any lock).
+    static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
+        var out = StoreState()
+        out.writtenAt = StoreState.wallNanos()
+        let now = captured.now
+        for (f, windows) in zip(captured.families, captured.windows) {
+            var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [])
+            fs.series.reserveCapacity(f.series.count)
+            let nb = f.bounds.count + 1
+            let hasCount = f.type == .histogram || f.type == .summary
+            for i in 0..<f.series.count {
+                fs.series.append(StoreState.Series(
+                    key: f.series.withKey(i) { Array($0) }, value: f.values[i], count: hasCount ? f.counts[i] : 0,
+                    buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
+                    age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
+                    window: windows.isEmpty ? nil : windows[i]))
+            }
+            out.families.append(fs)
+        }
         return out
     }
+
+    /// `captureFamilies` and `state(of:)` in one (for tests and tools).
+    func captureState() -> StoreState { Self.state(of: captureFamilies()) }
 
     /// Replaces an empty store's contents with `state` (at start, before any apply).
     /// Families and series the current limits would refuse are kept: what was
