@@ -11,7 +11,7 @@ SERIES=${SERIES:-1000000}
 source "$(dirname "$0")/bench-env.sh"
 cat > "$DIR/durable" <<SH
 #!/bin/sh
-Metrics__StateFile=$DIR/state Gateway__Instance=bench exec $G "\$@"
+Metrics__StateFile=$DIR/state Gateway__Instance=bench ${DURABLE_ENV:-} exec $G "\$@"
 SH
 chmod +x "$DIR/durable"
 echo "| round | plain k/s | durable k/s | plain CPU s per 1M | durable CPU s per 1M |"
