@@ -203,4 +203,20 @@ import TestSupport
         let c = try redis.client()
         #expect(try c.command("RPOP", Self.key).text == "a")
     }
+
+    @Test func redisThatLostItsData_isRenumberedAndNewElementsCount() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try redis.push(counters(10))
+        let first = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually { (try? total(first, "c_total")) == 10 })
+        #expect(eventually { (try? redis.llen(Self.key + ":processing:test")) == 0 })
+        #expect(first.terminate().status == 0)
+        try redis.client().command("FLUSHALL")   // as a Redis without persistence after a restart
+        try redis.push(counters(5))
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually { (try? total(gateway, "c_total")) == 15 }, "new elements are not taken for ones the state holds")
+        #expect(gateway.log.contains("renumbering the processing list"))
+    }
 }

@@ -248,7 +248,7 @@ public final class RedisListSource: Source {
             context.logger.info(outageLogged ? "reconnected to Redis" : "connected to Redis",
                                 metadata: ["redis": "\(config.url)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
             outageLogged = false
-            var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config, queue: queue)
+            var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config)
             do {
                 if config.reliable { try recover(&session, output: output) }
                 try drain(&session, output: output, control: control)
@@ -353,53 +353,43 @@ public final class RedisListSource: Source {
     private struct Session {
         let connection: RedisConnection
         let hasBLMPOP: Bool
+        let reliable: Bool
         let replies = PopReplies()
-        let rpop: [[UInt8]]
-        let blmpop: [[UInt8]]
         var nextLLEN: UInt64 = 0
         /// When pops started failing (nil: they succeed), and whether that was logged.
         var failingSince: UInt64?
         var failureReported = false
-        let reliable: Bool
-        let queue: ReliableQueue
-        let config: RedisListConfig
+        /// Reliable mode: the scripts as loaded on this connection, and how far the
+        /// processing list has been trimmed.
         var popSHA = "", trimSHA = ""
-        var popCommand: [[UInt8]] = [], waitCommand: [[UInt8]] = []
         var trimmedThrough: UInt64 = 0
+        /// What the backlog path pipelines and what the idle wait sends (`commands`).
+        var popCommand: [[UInt8]] = [], waitCommand: [[UInt8]] = []
 
-        init(connection: RedisConnection, hasBLMPOP: Bool, config: RedisListConfig, queue: ReliableQueue) {
+        init(connection: RedisConnection, hasBLMPOP: Bool, config: RedisListConfig) {
             self.connection = connection
             self.hasBLMPOP = hasBLMPOP
             self.reliable = config.reliable
-            self.queue = queue
-            self.config = config
-            let key = Array(config.key.utf8), count = Array(String(config.popCount).utf8)
-            rpop = [Array("RPOP".utf8), key, count]
-            blmpop = [Array("BLMPOP".utf8), Array(String(config.blockTimeout.inSeconds).utf8), Array("1".utf8), key,
-                      Array("RIGHT".utf8), Array("COUNT".utf8), count]
         }
+    }
 
-        /// The pop the backlog path pipelines: RPOP, or the reliable script.
-        var pop: [[UInt8]] {
-            guard reliable else { return rpop }
-            return [Array("EVALSHA".utf8), Array(popSHA.utf8), Array("2".utf8), Array(config.key.utf8), Array(queue.processing.utf8),
-                    Array(String(config.effectivePopCount).utf8)]
+    /// RPOP and BLMPOP; reliable: the pop script and BLMOVE onto the processing list.
+    private func commands(popSHA: String) -> (pop: [[UInt8]], wait: [[UInt8]]) {
+        let key = Array(config.key.utf8), count = Array(String(config.effectivePopCount).utf8)
+        let block = Array(String(config.blockTimeout.inSeconds).utf8)
+        guard config.reliable else {
+            return ([Array("RPOP".utf8), key, count],
+                    [Array("BLMPOP".utf8), block, Array("1".utf8), key, Array("RIGHT".utf8), Array("COUNT".utf8), count])
         }
-
-        /// The idle wait: BLMPOP, or BLMOVE one element onto the processing list.
-        var wait: [[UInt8]] {
-            guard reliable else { return blmpop }
-            return [Array("BLMOVE".utf8), Array(config.key.utf8), Array(queue.processing.utf8), Array("RIGHT".utf8), Array("LEFT".utf8),
-                    Array(String(config.blockTimeout.inSeconds).utf8)]
-        }
+        let processing = Array(queue.processing.utf8)
+        return ([Array("EVALSHA".utf8), Array(popSHA.utf8), Array("2".utf8), key, processing, count],
+                [Array("BLMOVE".utf8), key, processing, Array("RIGHT".utf8), Array("LEFT".utf8), block])
     }
 
     /// Pops until stopped; throws when the connection breaks.
     private func drain(_ s: inout Session, output: StageOutput, control: SourceControl) throws(RedisError) {
         var idle = false   // the last pop found the list empty
-        let pop = s.pop, wait = s.wait
-        s.popCommand = pop
-        s.waitCommand = wait
+        (s.popCommand, s.waitCommand) = commands(popSHA: s.popSHA)
         while !control.isStopping {
             try trimIfDurable(&s)
             if monotonicNanos() >= s.nextLLEN { sampleLength(&s) }
