@@ -219,4 +219,17 @@ import TestSupport
         #expect(eventually { (try? total(gateway, "c_total")) == 15 }, "new elements are not taken for ones the state holds")
         #expect(gateway.log.contains("renumbering the processing list"))
     }
+
+    @Test func twoGatewaysOnOneQueue_eachUseTheirOwnProcessingList() throws {
+        let redis = try RedisServer()
+        let dirA = try tempDir(), dirB = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dirA); try? FileManager.default.removeItem(at: dirB) }
+        var envA = environment(redis, dirA), envB = environment(redis, dirB)
+        envA["Gateway__Instance"] = "a"
+        envB["Gateway__Instance"] = "b"
+        let a = try GatewayProcess(environment: envA), b = try GatewayProcess(environment: envB)
+        try redis.push(counters(2000))
+        #expect(eventually(timeout: 20) { ((try? total(a, "c_total")) ?? 0) + ((try? total(b, "c_total")) ?? 0) == 2000 })
+        #expect(eventually { (try? redis.llen(Self.key + ":processing:a")) == 0 && (try? redis.llen(Self.key + ":processing:b")) == 0 })
+    }
 }
