@@ -185,6 +185,9 @@ import TestSupport
         ("${A}", ["A": #"a"b"#], #"a"b"#),
         ("${A}", ["A": #"q\tx"#], #"q\tx"#),
         ("${A}", ["A": "x # not a comment: [y]"], "x # not a comment: [y]"),
+        ("${A:+on}", ["A": "x"], "on"),
+        ("${A:+on}", ["A": ""], ""),
+        ("${A:+on}", [:], ""),
     ] as [(String, [String: String], String)])
     func envExpansion_substitutesValuesAsData(_ input: String, _ env: [String: String], _ expected: String) throws {
         // In a double-quoted scalar, in a plain one, and in a flow mapping: the value
