@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Pipeline
 import Testing
 import TestSupport
@@ -89,5 +90,28 @@ import TestSupport
         #expect(restored.sweep() == 1)
         #expect(render(restored).contains("young 2"))
         #expect(!render(restored).contains("\nold "))
+    }
+}
+
+@Suite struct SnapshotterTests {
+    @Test func snapshotBeforeAnyNewBatch_keepsTheRestoredPositions() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state").path
+        var old = StoreState()
+        old.positions = [("redis_list:q:processing:a", 100)]
+        try StateFile.write(StateFile.encode(old), to: path)
+
+        let store = makeStore()
+        let context = StageContext(id: "prometheus", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+        let snapshotter = Snapshotter(path: path, interval: .seconds(60), store: store, context: context)
+        snapshotter.load()
+        #expect(context.checkpoints.restored(stream: "redis_list:q:processing:a") == 100)
+        // Nothing applied yet (say Redis is still unreachable) when the snapshot runs.
+        snapshotter.write { (store.captureState(), Snapshotter.Applied()) }
+        let written = try StateFile.decode(try #require(try StateFile.read(path)))
+        #expect(written.positions.map(\.stream) == ["redis_list:q:processing:a"])
+        #expect(written.positions.map(\.through) == [100])
     }
 }

@@ -35,6 +35,10 @@ final class Snapshotter: Sendable {
     /// Per stream, what has been reported durable (written by the snapshot thread only).
     private let reported = Mutex<[UInt16: UInt64]>([:])
     private let lastWrittenChange = Mutex<UInt64>(UInt64.max)
+    /// The positions the loaded file held: every later file keeps them (raised by
+    /// what is applied since), or a snapshot written before the first new batch
+    /// would forget where the aggregate ends and a restart would apply that again.
+    private let restoredPositions = Mutex<[String: UInt64]>([:])
     private let loop = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
 
     init(path: String, interval: Duration, store: MetricStore, context: StageContext) {
@@ -84,6 +88,7 @@ final class Snapshotter: Sendable {
             let state = try StateFile.decode(bytes)
             store.restore(state)
             for (stream, through) in state.positions { context.checkpoints.restore(stream: stream, through: through) }
+            restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
             context.logger.info("restored the aggregate", metadata: ["file": "\(path)", "series": "\(state.seriesCount)", "bytes": "\(bytes.count)"])
         } catch {
             let aside = "\(path).corrupt-\(Int(Self.wallSeconds()))"
@@ -119,9 +124,12 @@ final class Snapshotter: Sendable {
     func write(_ take: @Sendable () -> (StoreState, Applied)) {
         var (state, applied) = take()
         guard lastWrittenChange.withLock({ $0 }) != applied.changes else { return }   // nothing new
-        state.positions = applied.positions.compactMap { stream, through in
-            context.checkpoints.streamName(stream).map { ($0, through) }
-        }.sorted { $0.stream < $1.stream }
+        var positions = restoredPositions.withLock { $0 }
+        for (stream, through) in applied.positions {
+            guard let name = context.checkpoints.streamName(stream) else { continue }
+            positions[name] = max(positions[name] ?? 0, through)
+        }
+        state.positions = positions.map { ($0.key, $0.value) }.sorted { $0.stream < $1.stream }
         let start = monotonicNanos()
         let bytes = StateFile.encode(state)
         do {
