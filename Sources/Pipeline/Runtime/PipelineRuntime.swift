@@ -225,8 +225,7 @@ public final class PipelineRuntime: Sendable {
         if batch.drops.allIntended {
             node.logger.debug("\(batch.drops.summary)")
         } else {
-            let summary = batch.drops.summary
-            node.dropLog.warning(summary)
+            node.dropLog.warning(batch.drops.summary)   // built only when it is logged
         }
         batch.drops.removeAll()
     }

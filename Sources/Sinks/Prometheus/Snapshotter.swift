@@ -62,11 +62,7 @@ final class Snapshotter: Sendable {
         }
     }
 
-    static func wallSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func wallSeconds() -> Double { Double(wallClockNanos()) / 1e9 }
 
     var healthID: String { "\(context.id) state file" }
 

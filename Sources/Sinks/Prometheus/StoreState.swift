@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Pipeline
 
 /// Everything the store holds, as a state file keeps it: value copies, taken under
@@ -29,11 +26,6 @@ struct StoreState: Sendable {
     /// Unix time of the capture, in nanoseconds (ages are relative to it).
     var writtenAt: UInt64 = 0
 
-    static func wallNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 
     var seriesCount: Int { families.reduce(0) { $0 + $1.series.count } }
 }
@@ -61,7 +53,7 @@ extension MetricStore {
     /// The captured families as a state file holds them (outside any lock).
     static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
         var out = StoreState()
-        out.writtenAt = StoreState.wallNanos()
+        out.writtenAt = wallClockNanos()
         let now = captured.now
         for (f, windows) in zip(captured.families, captured.windows) {
             var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [])
@@ -88,7 +80,7 @@ extension MetricStore {
     /// aggregated is not thrown away by a restart.
     func restore(_ state: StoreState) {
         let now = clock()
-        let wall = StoreState.wallNanos()
+        let wall = wallClockNanos()
         let downtime = wall > state.writtenAt ? wall - state.writtenAt : 0   // series age while the gateway was down too
         for fs in state.families {
             let nameHash = fs.name.withUnsafeBytes { hashBytes($0) }
