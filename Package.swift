@@ -20,17 +20,23 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPCRE2", path: "Sources/CPCRE2"),
+        // OpenSSL 3 (libssl-dev): TLS to Redis and on /metrics. libxcrypt (libcrypt-dev): bcrypt.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
+        // Thin owners of OpenSSL's contexts and sessions, shared by both ends.
+        .target(name: "TLS", dependencies: ["COpenSSL"]),
 
         .target(name: "Pipeline", dependencies: [
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Sources", dependencies: ["Pipeline", "CHiredis"]),
+        .target(name: "Sources", dependencies: ["Pipeline", "CHiredis", "TLS"]),
         // A per-thread bump allocator jansson parses into (json_decode's hot path).
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
         .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CPCRE2"]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "CZlib",
+            "Pipeline", "CZlib", "TLS", "COpenSSL", "CCrypt",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -41,7 +47,7 @@ let package = Package(
         // Realistic queue elements for `gateway loadgen` and the benchmarks.
         .target(name: "Synthetic"),
         .executableTarget(name: "gateway", dependencies: [
-            "Pipeline", "Sources", "Builtins", "Synthetic",
+            "Pipeline", "Sources", "Builtins", "Synthetic", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -54,9 +60,9 @@ let package = Package(
         .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
-        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", "TLS", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "SourcesTests", dependencies: ["Sources", "TestSupport"]),
+        .testTarget(name: "SourcesTests", dependencies: ["Sources", "TLS", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),

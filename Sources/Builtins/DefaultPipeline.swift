@@ -15,6 +15,11 @@ sources:
     # Metrics__StateFile turns on exactly-once: reliable pops and a durable aggregate.
     reliable: "${Metrics__StateFile:+true}"
     instance: "${Gateway__Instance:-}"
+    # TLS itself comes from rediss:// or ssl=true in Redis__ConnectionString.
+    tls:
+      ca_file: "${Redis__TlsCaFile:-}"
+      cert_file: "${Redis__TlsCertFile:-}"
+      key_file: "${Redis__TlsKeyFile:-}"
 transforms:
   decode:
     type: json_decode
@@ -35,5 +40,5 @@ sinks:
     disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
     state_file: "${Metrics__StateFile:-}"
     snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
-
+    web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
 """

@@ -37,12 +37,16 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var listen: String?
 
+    @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    var webConfigFile: String?
+
     /// A problem with the command line or the file itself, said on one line.
     struct LoadError: Error, CustomStringConvertible { var description: String }
 
     func load() throws -> PipelineSpec {
         var env = ProcessInfo.processInfo.environment
         if let listen { env["GATEWAY_LISTEN"] = listen }
+        if let webConfigFile { env["GATEWAY_WEB_CONFIG_FILE"] = webConfigFile }
         let text: String
         if let config {
             text = try Self.read(config)
@@ -52,6 +56,10 @@ struct ConfigOptions: ParsableArguments {
         let spec = try PipelineSpec.load(yaml: text, environment: env, registry: builtinStages)
         if let listen, !spec.environmentVariablesUsed.contains("GATEWAY_LISTEN") {
             throw LoadError(description: "--listen \(listen) has no effect: \(name) does not use ${GATEWAY_LISTEN} (set the sink's `listen` in the file, or write `listen: \"${GATEWAY_LISTEN:-0.0.0.0:9091}\"`)")
+        }
+        // Silently serving without the TLS or auth asked for would be worse than refusing.
+        if let webConfigFile, !spec.environmentVariablesUsed.contains("GATEWAY_WEB_CONFIG_FILE") {
+            throw LoadError(description: "--web.config.file \(webConfigFile) has no effect: \(name) does not use ${GATEWAY_WEB_CONFIG_FILE} (set the sink's `web_config_file` in the file, or write `web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"`)")
         }
         return spec
     }
@@ -136,6 +144,11 @@ struct Run: ParsableCommand {
         for w in spec.warnings { logger.warning("\(options.name): \(w)") }
         logger.info("prom-stream-gateway \(GatewayVersion.current) running", metadata: ["pipeline": "\(spec.summary)"])
         signals.onSignal { signal in
+            if signal == SIGHUP {
+                logger.info("received SIGHUP; re-reading TLS certificates")
+                ReloadSignal.bump()
+                return
+            }
             logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); draining")
             runtime.stop()
         }

@@ -40,8 +40,7 @@ struct LoadGen: ParsableCommand {
     }
 
     func run() throws {
-        let url = try RedisURL.parse(redis).get()
-        let c = try RedisConnection.open(url, timeout: 2, readTimeout: 30)
+        let c = try redisConnector(redis, readTimeout: 30).connect()
         if drain { return try runDrain(c) }
         let total = count ?? Int((rate ?? 0) * duration)   // samples
         guard total > 0 else { throw ValidationError("--rate × --duration is less than one sample") }

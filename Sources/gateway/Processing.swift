@@ -19,7 +19,7 @@ struct Processing: ParsableCommand {
         @Option(help: "The queue key.") var key = ProcessInfo.processInfo.environment["Redis__MetricQueueKey"] ?? RedisListConfig.defaultKey
 
         func connect() throws -> RedisConnection {
-            try RedisConnection.open(try RedisURL.parse(redis).get(), timeout: 2, readTimeout: 10)
+            try redisConnector(redis, readTimeout: 10).connect()
         }
     }
 

@@ -4,7 +4,7 @@ import Glibc
 #endif
 import Pipeline
 
-/// Turns SIGTERM and SIGINT into a callback on a thread of its own. The signals
+/// Turns SIGTERM, SIGINT and SIGHUP into a callback on a thread of its own. The signals
 /// are blocked before any other thread starts, so every thread inherits the mask
 /// and only `sigwait` here receives them.
 final class SignalWaiter: Sendable {
@@ -13,6 +13,7 @@ final class SignalWaiter: Sendable {
         sigemptyset(&set)
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &set, nil)
         return SignalWaiter()
     }
@@ -23,6 +24,7 @@ final class SignalWaiter: Sendable {
             sigemptyset(&set)
             sigaddset(&set, SIGTERM)
             sigaddset(&set, SIGINT)
+            sigaddset(&set, SIGHUP)
             var received: Int32 = 0
             while sigwait(&set, &received) == 0 {
                 handler(received)

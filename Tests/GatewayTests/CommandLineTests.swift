@@ -70,7 +70,7 @@ import TestSupport
         #expect(lines == [
             "line 2: sources.queue.connect_timeout: expected a duration like 500ms, 2s, 10m (at most 292 years), got `1e300s`",
             "line 2: sources.queue.database: must be a non-negative integer, got `-1`",
-            "line 2: sources.queue.url: unsupported scheme `http://` (use redis://host:port/db or host:port)",
+            "line 2: sources.queue.url: unsupported scheme `http://` (use redis://, rediss:// or the host:port,key=value form)",
             "line 4: transforms.decode.inputs: lists `queue` twice",
             "line 4: transforms.decode.max_payload_bytes: expected a size that fits 64 bits, got `99999999999999GiB`",
             "line 6: sinks.a.idle_timeout: must be greater than 0",

@@ -210,16 +210,33 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
 }
 
 @Suite struct RedisURLTests {
+    static func url(_ host: String = "localhost", _ port: Int = 6379, _ change: (inout RedisURL) -> Void = { _ in }) -> RedisURL {
+        var u = RedisURL(host: host, port: port)
+        change(&u)
+        return u
+    }
+
     @Test(arguments: [
-        ("localhost:6379", RedisURL(host: "localhost", port: 6379)),
-        ("redis", RedisURL(host: "redis", port: 6379)),
-        ("redis://10.0.0.1:7000/2", RedisURL(host: "10.0.0.1", port: 7000, database: 2)),
-        ("redis://:p%40ss@h:1", RedisURL(host: "h", port: 1, password: "p@ss")),
-        ("redis://u:p@h:1/0", RedisURL(host: "h", port: 1, user: "u", password: "p")),
-        ("redis://h", RedisURL(host: "h", port: 6379)),
-        ("redis://[::1]:6380", RedisURL(host: "::1", port: 6380)),
-        ("cache:6380,password=x,defaultDatabase=4", RedisURL(host: "cache", port: 6380, password: "x", database: 4)),
-        ("cache:6380, user=u ,password=x=y,abortConnect=false,connectTimeout=100", RedisURL(host: "cache", port: 6380, user: "u", password: "x=y")),
+        ("localhost:6379", url()),
+        ("redis", url("redis")),
+        ("redis://10.0.0.1:7000/2", url("10.0.0.1", 7000) { $0.database = 2 }),
+        ("redis://:p%40ss@h:1", url("h", 1) { $0.password = "p@ss" }),
+        ("redis://u:p@h:1/0", url("h", 1) { $0.user = "u"; $0.password = "p" }),
+        ("redis://h", url("h")),
+        ("redis://[::1]:6380", url("::1", 6380)),
+        ("rediss://u:p@cache.example:6379/3", url("cache.example") { $0.tls = true; $0.user = "u"; $0.password = "p"; $0.database = 3 }),
+        ("rediss://h", url("h") { $0.tls = true }),
+        ("cache:6380,password=x,defaultDatabase=4", url("cache", 6380) { $0.password = "x"; $0.database = 4 }),
+        ("cache:6380, user=u ,password=x=y,abortConnect=false,connectTimeout=100",
+         url("cache", 6380) { $0.user = "u"; $0.password = "x=y"; $0.ignoredKeys = ["abortConnect"]; $0.connectTimeout = .milliseconds(100) }),
+        // Keys are case-insensitive, as StackExchange.Redis reads them; ssl=true's default port is 6380.
+        ("my.redis.cache.windows.net,SSL=True,Password=k,SslHost=my.redis.cache.windows.net,SYNCTIMEOUT=3000",
+         url("my.redis.cache.windows.net", 6380) { $0.tls = true; $0.password = "k"; $0.sslHost = "my.redis.cache.windows.net"; $0.syncTimeout = .milliseconds(3000) }),
+        ("s1,s2:26380,serviceName=mymaster", url("s1", 26379) {
+            $0.endpoints.append(RedisEndpoint(host: "s2", port: 26380)); $0.serviceName = "mymaster" }),
+        ("a:1,b:2,a:1,keepAlive=60,sslProtocols=Tls12|Tls13,allowAdmin=true,$INFO=,name=w", url("a", 1) {
+            $0.endpoints.append(RedisEndpoint(host: "b", port: 2)); $0.keepAlive = 60; $0.tlsVersions = .tls12 ... .tls13
+            $0.ignoredKeys = ["allowAdmin", "$INFO"]; $0.clientName = "w" }),
     ] as [(String, RedisURL)])
     func connectionString_parses(_ text: String, _ expected: RedisURL) throws {
         #expect(try RedisURL.parse(text).get() == expected)
@@ -229,9 +246,24 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(try RedisURL.parse("h:1,name=worker-7").get().clientName == "worker-7")
     }
 
-    @Test(arguments: ["rediss://h:1", "h:notaport", "redis://h:1/x", "h:1,ssl=true", "h:1,defaultDatabase=-1", ",password=x",
-                      "http://127.0.0.1:6391", "tcp://h:1"])
-    func badConnectionString_isRejected(_ text: String) {
-        if case .success(let u) = RedisURL.parse(text) { Issue.record("accepted \(text) as \(u)") }
+    @Test func everyStackExchangeKey_isKnown() throws {
+        for (key, _) in RedisURL.connectionStringKeys {
+            let value = ["ssl": "true", "sslProtocols": "Tls12", "defaultDatabase": "1", "connectTimeout": "5", "syncTimeout": "5", "keepAlive": "5"][key] ?? "x"
+            #expect(throws: Never.self) { try RedisURL.parse("h:1,\(key)=\(value)").get() }
+            #expect(throws: Never.self) { try RedisURL.parse("h:1,\(key.uppercased())=\(value)").get() }
+        }
+    }
+
+    @Test(arguments: [
+        ("h:notaport", "bad port"), ("redis://h:1/x", "database must be"), ("h:1,defaultDatabase=-1", "defaultDatabase must"),
+        (",password=x", "no host:port"), ("http://127.0.0.1:6391", "unsupported scheme `http://`"), ("tcp://h:1", "unsupported scheme"),
+        ("h:1,sll=true", "unknown connection-string key `sll`; did you mean `ssl`?"), ("h:1,ssl=yes", "ssl must be true or false"),
+        ("h:1,connectTimeout=0", "connectTimeout must be a positive number of milliseconds"), ("h:1,sslProtocols=Tls11", "sslProtocols: unsupported `Tls11`"),
+    ])
+    func badConnectionString_isRejectedNamingTheKey(_ text: String, _ message: String) {
+        switch RedisURL.parse(text) {
+        case .success(let u): Issue.record("accepted \(text) as \(u)")
+        case .failure(let e): #expect(e.description.contains(message), "\(e)")
+        }
     }
 }

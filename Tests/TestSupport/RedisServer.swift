@@ -1,5 +1,6 @@
 import Foundation
 import Sources
+import TLS
 
 /// A real redis-server on a free loopback port, started for one test and stopped
 /// when the test drops it. Never a shared instance. Fails loudly (throws) when
@@ -7,6 +8,8 @@ import Sources
 public final class RedisServer: @unchecked Sendable {
     public let port: Int
     private let extraArgs: [String]
+    /// Set for a TLS-only server (`init(tls:)`): how its own clients connect.
+    public let tlsClient: TLSClientSettings?
     private var process: Process?
     private let dir: URL
 
@@ -14,9 +17,24 @@ public final class RedisServer: @unchecked Sendable {
         public var description = "redis-server not found: install it (apt-get install redis-server, or `make test` does it)"
     }
 
-    public init(args: [String] = []) throws {
+    /// A TLS-only server (`--port 0 --tls-port P`) with `certificates`' server
+    /// certificate (or `serving`: another pair, which this harness's own client does
+    /// not verify); `requireClientCertificates` is `tls-auth-clients yes` (mTLS).
+    public convenience init(tls certificates: TestCertificates, requireClientCertificates: Bool = false,
+                            serving: (cert: String, key: String)? = nil, args: [String] = []) throws {
+        var client = TLSClientSettings(caFile: certificates.caFile)
+        if requireClientCertificates { client.certFile = certificates.clientCert; client.keyFile = certificates.clientKey }
+        client.insecureSkipVerify = serving != nil
+        let pair = serving ?? (certificates.serverCert, certificates.serverKey)
+        try self.init(args: ["--port", "0", "--tls-cert-file", pair.cert, "--tls-key-file", pair.key,
+                             "--tls-ca-cert-file", certificates.caFile, "--tls-auth-clients", requireClientCertificates ? "yes" : "no"] + args,
+                      tlsClient: client)
+    }
+
+    public init(args: [String] = [], tlsClient: TLSClientSettings? = nil) throws {
         guard let _ = Self.which("redis-server") else { throw Missing() }
         self.extraArgs = args
+        self.tlsClient = tlsClient
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)")
         self.dir = dir
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -24,7 +42,7 @@ public final class RedisServer: @unchecked Sendable {
         for _ in 0..<5 {
             let port = freePort()
             do {
-                process = try Self.launch(port: port, dir: dir, args: args)
+                process = try Self.launch(port: port, dir: dir, args: args, tls: tlsClient)
                 self.port = port
                 return
             } catch { lastError = error }
@@ -37,12 +55,12 @@ public final class RedisServer: @unchecked Sendable {
         try? FileManager.default.removeItem(at: dir)
     }
 
-    public var url: String { "redis://127.0.0.1:\(port)/0" }
+    public var url: String { "\(tlsClient != nil ? "rediss" : "redis")://127.0.0.1:\(port)/0" }
 
-    private static func launch(port: Int, dir: URL, args extraArgs: [String]) throws -> Process {
+    private static func launch(port: Int, dir: URL, args extraArgs: [String], tls: TLSClientSettings?) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.which("redis-server")!)
-        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        p.arguments = [tls != nil ? "--tls-port" : "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                        "--dir", dir.path, "--logfile", dir.appendingPathComponent("redis.log").path] + extraArgs
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -50,7 +68,7 @@ public final class RedisServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             if !p.isRunning { throw RedisStartError(port: port) }
-            if (try? RedisConnection(host: "127.0.0.1", port: port, timeout: 0.2, readTimeout: 1)) != nil { return p }
+            if (try? RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), tls: tls, timeout: 0.2, readTimeout: 1)) != nil { return p }
             usleep(20_000)
         }
         p.terminate()
@@ -70,12 +88,12 @@ public final class RedisServer: @unchecked Sendable {
     /// Starts it again on the same port.
     public func restart() throws {
         stop()
-        process = try Self.launch(port: port, dir: dir, args: extraArgs)
+        process = try Self.launch(port: port, dir: dir, args: extraArgs, tls: tlsClient)
     }
 
     /// A fresh client connection.
     public func client() throws -> RedisConnection {
-        try RedisConnection(host: "127.0.0.1", port: port, timeout: 1, readTimeout: 5)
+        try RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), tls: tlsClient, timeout: 1, readTimeout: 5)
     }
 
     /// LPUSHes `values` in order (so RPOP returns them in the same order), in

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,6 +12,8 @@ struct HTTPRequest: Sendable {
     var path: Substring { uri.split(separator: "?", maxSplits: 1).first ?? "" }
     var uri: String
     var acceptsGzip: Bool
+    /// The `Authorization` header, for basic auth.
+    var authorization: String? = nil
 }
 
 struct HTTPResponse: Sendable {
@@ -47,7 +50,9 @@ final class HTTPServer: Sendable {
     /// The port actually bound (useful with port 0).
     var port: Int { channel.localAddress?.port ?? 0 }
 
-    init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60),
+    /// With `tls`, every connection is TLS (its handshake failures go to `onTLSFailure`).
+    init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60), tls: ServerCertificates? = nil,
+         onTLSFailure: @escaping @Sendable (String) -> Void = { _ in },
          route: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         pool = NIOThreadPool(numberOfThreads: 1)
@@ -62,6 +67,10 @@ final class HTTPServer: Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let session = try TLSServerSession(context: tls.current())
+                        try channel.pipeline.syncOperations.addHandler(TLSServerHandler(session: session, onFailure: onTLSFailure))
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(HTTPHandler(pool: pool, route: route))
@@ -105,7 +114,8 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
             self.head = nil
             let request = HTTPRequest(
                 method: head.method, uri: head.uri,
-                acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) })
+                acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) },
+                authorization: head.headers.first(name: "authorization"))
             let route = self.route
             let bound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
             pool.runIfActive(eventLoop: context.eventLoop) { route(request) }

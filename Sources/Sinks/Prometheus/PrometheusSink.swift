@@ -42,6 +42,9 @@ public struct PrometheusSinkConfig: StageConfig {
     public var stateFile: String?
     public var snapshotInterval: Duration
     public static let defaultSnapshotInterval = Duration.seconds(5)
+    /// The exporter-toolkit web config (TLS, basic auth, headers); nil: plain HTTP, open.
+    public var webConfigFile: String?
+    public var webConfig: WebConfig?
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
@@ -57,6 +60,15 @@ public struct PrometheusSinkConfig: StageConfig {
         let state = o.optionalString("state_file", doc: "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
         stateFile = state?.isEmpty == true ? nil : state
         snapshotInterval = o.duration("snapshot_interval", default: Self.defaultSnapshotInterval, positive: true, doc: "How often the state file is written (Metrics__SnapshotInterval); elements are removed from the processing list only once a snapshot holds them.")
+        let web = o.string("web_config_file", default: "", doc: "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers (`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
+        if !web.isEmpty {
+            webConfigFile = web
+            switch WebConfig.load(path: web) {
+            case .success(let c): webConfig = c
+            case .failure(let problems):
+                for p in problems.list { o.fail("web_config_file", "\(web)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
+            }
+        }
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
         for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
@@ -100,6 +112,9 @@ public final class PrometheusSink: Sink {
     private let server = Mutex<HTTPServer?>(nil)
     private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
     private let expired = MetaCounter()
+    private let auth: BasicAuth?
+    private let tlsFailures = MetaCounter()
+    private let unauthorized = MetaCounter()
 
     public var wantsOrderedInput: Bool { true }
 
@@ -108,10 +123,12 @@ public final class PrometheusSink: Sink {
         self.context = context
         let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets, limits: config.limits)
         self.store = store
+        auth = config.webConfig.flatMap { $0.users.isEmpty ? nil : BasicAuth(users: $0.users) }
         snapshotter = config.stateFile.map { Snapshotter(path: $0, interval: config.snapshotInterval, store: store, context: context) }
         let telemetry = context.telemetry
         let disabled = config.disableMetaMetrics
         let expiredCounter = expired
+        let (tlsFailures, unauthorized, web) = (tlsFailures, unauthorized, config.webConfig)
         self.exposition = Exposition(store: store) {
             var families = [MetaFamily(name: Telemetry.prefix + "info", help: Self.infoHelp, type: .gauge,
                                        samples: [MetaSample(labels: [("version", GatewayVersion.current)], value: 1)])]
@@ -120,6 +137,14 @@ public final class PrometheusSink: Sink {
                                        samples: MetricType.allCases.map { MetaSample(labels: [("type", $0.name)], value: Double(store.seriesCount($0))) }))
             families.append(MetaFamily(name: Telemetry.prefix + "series_expired_total", help: "Series removed by expire_after.", type: .counter,
                                        samples: [MetaSample(labels: [], value: Double(expiredCounter.value))]))
+            if web?.tls != nil {
+                families.append(MetaFamily(name: Telemetry.prefix + "http_tls_handshake_failures_total", help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to the TLS port).", type: .counter,
+                                           samples: [MetaSample(labels: [], value: Double(tlsFailures.value))]))
+            }
+            if web?.users.isEmpty == false {
+                families.append(MetaFamily(name: Telemetry.prefix + "http_unauthorized_requests_total", help: "Requests for /metrics answered 401 (missing or wrong basic-auth credentials).", type: .counter,
+                                           samples: [MetaSample(labels: [], value: Double(unauthorized.value))]))
+            }
             families += telemetry.collect()
             return families
         }
@@ -138,9 +163,21 @@ public final class PrometheusSink: Sink {
         }
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
-        let s = try HTTPServer(host: host, port: port, idleTimeout: idle) { [self] in route($0) }
+        var certificates: ServerCertificates?
+        if let settings = config.webConfig?.tls {
+            do { certificates = try ServerCertificates(settings: settings, logger: context.logger) } catch {
+                throw ConfigError.invalid(key: "web_config_file", reason: "\(config.webConfigFile ?? ""): \(error)")
+            }
+        }
+        let tlsLog = RateLimitedLog(logger: context.logger, interval: .seconds(10))
+        let tlsFailures = tlsFailures
+        let s = try HTTPServer(host: host, port: port, idleTimeout: idle, tls: certificates, onTLSFailure: { reason in
+            tlsFailures.add()
+            tlsLog.warning("TLS handshake with a client failed: \(reason)")
+        }) { [self] in route($0) }
         server.withLock { $0 = s }
-        context.logger.info("serving /metrics", metadata: ["listen": "\(host):\(s.port)"])
+        context.logger.info("serving /metrics", metadata: ["listen": "\(certificates != nil ? "https://" : "http://")\(host):\(s.port)",
+                                                         "basic_auth": "\(auth != nil)"])
         if config.limits.expireAfter != nil || !config.limits.expireByName.isEmpty {
             let control = SourceControl()
             let shortest = ([config.limits.expireAfter].compactMap { $0 } + config.limits.expireByName.map(\.after)).min() ?? .seconds(1)
@@ -190,13 +227,27 @@ public final class PrometheusSink: Sink {
         snapshotter != nil
     }
 
+    /// The web config's headers on every answer.
     func route(_ request: HTTPRequest) -> HTTPResponse {
+        var response = answer(request)
+        if let headers = config.webConfig?.headers { response.headers += headers }
+        return response
+    }
+
+    /// Basic auth guards `/metrics` only: `/`, `/ready` and their `/-/` aliases stay
+    /// open for liveness and readiness probes, which carry no credentials.
+    private func answer(_ request: HTTPRequest) -> HTTPResponse {
         guard request.method == .GET || request.method == .HEAD else {
             return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
                                 headers: [("Allow", "GET, HEAD")])
         }
         switch request.path {
         case "/metrics":
+            if let auth, !auth.allows(authorization: request.authorization) {
+                unauthorized.add()
+                return HTTPResponse(status: .unauthorized, contentType: "text/plain; charset=utf-8", body: Array("Unauthorized\n".utf8),
+                                    headers: [("WWW-Authenticate", "Basic realm=\"prom-stream-gateway\", charset=\"UTF-8\"")])
+            }
             let body = exposition.render()
             let vary = [("Vary", "Accept-Encoding")]
             if request.acceptsGzip, let zipped = Gzip.compress(body) {

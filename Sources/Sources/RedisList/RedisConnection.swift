@@ -1,5 +1,6 @@
 import CHiredis
 import Pipeline
+import TLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,6 +17,8 @@ public enum RedisError: Error, CustomStringConvertible, Sendable {
     case authentication(String)
     /// A reply of a shape the caller did not expect.
     case protocolViolation(String)
+    /// The server stopped being the master (`READONLY`, `UNBLOCKED` after a failover).
+    case notMaster(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum RedisError: Error, CustomStringConvertible, Sendable {
         case .reply(let s): "Redis replied: \(s)"
         case .authentication(let s): "authentication failed: \(s); check the user and password in the connection string"
         case .protocolViolation(let s): "unexpected reply: \(s)"
+        case .notMaster(let s): "the server is no longer the master (\(s)); finding the master again"
         }
     }
 }
@@ -46,57 +50,58 @@ public enum RedisValue: Sendable, Equatable {
     }
 }
 
-/// Owns one blocking hiredis `redisContext` and frees it in `deinit`. Commands go
-/// through `redisAppendCommandArgv` (binary-safe, no format strings); a reply is
-/// read with `withReply`, which lends the `redisReply` to a closure and frees it
-/// right after — nothing borrowed escapes.
+/// One connection to Redis: commands are formatted by hiredis
+/// (`redisFormatCommandArgv`: binary-safe, no format strings) and queued; replies
+/// are parsed by hiredis' reader from the bytes `RedisTransport` brings (plain
+/// TCP or TLS). A reply is lent to a closure by `withReply` and freed right after
+/// — nothing borrowed escapes. Owns the reader and frees it in `deinit`.
+///
+/// As hiredis' blocking `redisGetReply` does, queued commands are written only
+/// when no reply is already buffered, so a pipeline tops up in few writes.
 ///
 /// Not thread-safe: one thread uses a connection at a time.
 public final class RedisConnection {
-    private let context: UnsafeMutablePointer<redisContext>
-    /// For error messages: hiredis reports a read time-out as EAGAIN.
-    private let readTimeout: Double
+    private let transport: RedisTransport
+    private let reader: UnsafeMutablePointer<redisReader>
+    /// Formatted commands not yet written.
+    private var output: [UInt8] = []
+    /// What one read takes from the socket (or the TLS session).
+    private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
-    /// Connects with `timeout` for the connect and `readTimeout` for every reply.
-    public init(host: String, port: Int, timeout: Double, readTimeout: Double) throws(RedisError) {
-        guard let c = redisConnectWithTimeout(host, Int32(port), Self.timeval(timeout)) else {
-            throw .connection("cannot allocate a hiredis context")
-        }
-        if c.pointee.err != 0 {
-            let failure = Self.failure(c, timeout: timeout, what: "connect")
-            redisFree(c)
-            throw failure
-        }
-        context = c
-        self.readTimeout = readTimeout
-        guard redisSetTimeout(c, Self.timeval(readTimeout)) == REDIS_OK else {
-            throw .connection("cannot set the read timeout: \(Self.errorString(c))")
-        }
+    /// Connects (plain TCP) with `timeout` for the connect and `readTimeout` for every reply.
+    public convenience init(host: String, port: Int, timeout: Double, readTimeout: Double) throws(RedisError) {
+        try self.init(endpoint: RedisEndpoint(host: host, port: port), tls: nil, timeout: timeout, readTimeout: readTimeout)
     }
 
-    /// Connects to `url`'s server and authenticates and selects its database:
-    /// the set-up every client of the gateway does.
-    public static func open(_ url: RedisURL, timeout: Double, readTimeout: Double) throws(RedisError) -> RedisConnection {
-        let c = try RedisConnection(host: url.host, port: url.port, timeout: timeout, readTimeout: readTimeout)
-        if let password = url.password {
-            do {
-                if let user = url.user { try c.command("AUTH", user, password) } else { try c.command("AUTH", password) }
-            } catch .reply(let message) {
-                throw .authentication(message)
-            }
+    /// Connects to `endpoint`, over TLS when `tls` is given (`timeout` covers the handshake).
+    public init(endpoint: RedisEndpoint, tls: TLSClientSettings?, timeout: Double, readTimeout: Double, keepAlive: Int? = nil) throws(RedisError) {
+        var context: TLSClientContext?
+        if let tls {
+            do { context = try TLSClientContext(tls) } catch { throw .connection(error.description) }
         }
-        if url.database != 0 { try c.command("SELECT", String(url.database)) }
-        if let name = url.clientName { try c.command("CLIENT", "SETNAME", name) }
-        return c
+        transport = try RedisTransport(endpoint: endpoint, tls: context.map { ($0, tls!) }, timeout: timeout, readTimeout: readTimeout, keepAlive: keepAlive)
+        guard let r = redisReaderCreate() else { throw .connection("cannot allocate a hiredis reader") }
+        reader = r
     }
 
-    deinit { redisFree(context) }
+    deinit {
+        redisReaderFree(reader)
+        input.deallocate()
+    }
+
+    /// Where this connection goes.
+    public var endpoint: RedisEndpoint { transport.endpoint }
+    public var isTLS: Bool { transport.isTLS }
 
     /// Queues a command; it is sent with the next `withReply`.
     public func append(_ args: [[UInt8]]) {
         var lengths = args.map { $0.count }
         withArgv(args) { argv in
-            _ = redisAppendCommandArgv(context, Int32(args.count), argv, &lengths)
+            var cmd: UnsafeMutablePointer<CChar>?
+            let n = redisFormatCommandArgv(&cmd, Int32(args.count), argv, &lengths)
+            guard n > 0, let cmd else { return }
+            output.append(contentsOf: UnsafeRawBufferPointer(start: cmd, count: Int(n)))
+            redisFreeCommand(cmd)
         }
     }
 
@@ -104,10 +109,7 @@ public final class RedisConnection {
 
     /// Flushes queued commands, reads the next reply and lends it to `body`.
     public func withReply<R>(_ body: (UnsafePointer<redisReply>) throws(RedisError) -> R) throws(RedisError) -> R {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-            throw Self.failure(context, timeout: readTimeout, what: "reply")
-        }
+        let raw = try nextReply()
         defer { freeReplyObject(raw) }
         return try body(raw.assumingMemoryBound(to: redisReply.self))
     }
@@ -115,17 +117,41 @@ public final class RedisConnection {
     /// Reads the next reply, which answers a pop (`RPOP key count`, or `BLMPOP` when
     /// `blmpop`), appending its elements to `replies.batch` as they are parsed.
     func readPop(into replies: PopReplies, blmpop: Bool, origin: UInt16) throws(RedisError) -> PopReplies.Outcome {
-        let reader = context.pointee.reader!
         let saved = (reader.pointee.fn, reader.pointee.privdata)
         reader.pointee.fn = PopReplies.functions
         reader.pointee.privdata = Unmanaged.passUnretained(replies).toOpaque()
         defer { (reader.pointee.fn, reader.pointee.privdata) = saved }
         replies.begin(blmpop: blmpop, origin: origin)
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &raw) == REDIS_OK, raw != nil else {
-            throw Self.failure(context, timeout: readTimeout, what: "reply")
-        }
+        _ = try nextReply()   // PopReplies' marker, not an object to free
         return replies.outcome
+    }
+
+    /// The next complete reply: from what the reader holds, else after writing the
+    /// queued commands and reading until one is complete.
+    private func nextReply() throws(RedisError) -> UnsafeMutableRawPointer {
+        if let reply = try parsed() { return reply }
+        if !output.isEmpty {
+            let failure = output.withUnsafeBytes { b -> RedisError? in
+                do throws(RedisError) { try transport.write(b); return nil } catch { return error }
+            }
+            if let failure { throw failure }
+            output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+        }
+        while true {
+            let n = try transport.read(into: input)
+            if n == 0 { throw .closed }
+            redisReaderFeed(reader, input.baseAddress!.assumingMemoryBound(to: CChar.self), n)
+            if let reply = try parsed() { return reply }
+        }
+    }
+
+    private func parsed() throws(RedisError) -> UnsafeMutableRawPointer? {
+        var reply: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
+            let message = withUnsafeBytes(of: reader.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            throw .protocolViolation("cannot parse the reply: \(message)")
+        }
+        return reply
     }
 
     /// Sends one command and returns its reply copied into Swift values; error
@@ -160,30 +186,6 @@ public final class RedisConnection {
 
     static func string(_ r: UnsafePointer<redisReply>) -> String {
         String(decoding: UnsafeRawBufferPointer(start: r.pointee.str, count: r.pointee.len), as: UTF8.self)
-    }
-
-    /// The context's error as a `RedisError`: end of file is `.closed`; hiredis'
-    /// EAGAIN/ETIMEDOUT ("Resource temporarily unavailable") is said as the time-out it is.
-    private static func failure(_ c: UnsafeMutablePointer<redisContext>, timeout: Double, what: String) -> RedisError {
-        if c.pointee.err == REDIS_ERR_EOF { return .closed }
-        let e = errno
-        let text = errorString(c)
-        if c.pointee.err == REDIS_ERR_IO,
-           e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || text.contains("temporarily unavailable") || text.contains("timed out") {
-            return .connection("no \(what) within \(timeout) s (time-out)")
-        }
-        return .connection(text)
-    }
-
-    private static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {
-        let message = withUnsafeBytes(of: c.pointee.errstr) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        return message.isEmpty ? "error \(c.pointee.err)" : message
-    }
-
-    private static func timeval(_ seconds: Double) -> Glibc.timeval {
-        Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
     }
 
     private func withArgv(_ args: [[UInt8]], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Void) {

@@ -2,6 +2,7 @@ import CHiredis
 import Logging
 import Pipeline
 import Synchronization
+import TLS
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,6 +85,9 @@ public struct RedisListConfig: StageConfig {
     public var effectivePopCount: Int { reliable ? max(popCount, Self.minimumReliablePopCount) : popCount }
 
     public var url: RedisURL
+    public var tls: TLSClientSettings
+    /// From the `sentinel:` block; `serviceName=` in the url is read by `RedisConnector`.
+    public var sentinel: SentinelSettings?
     public var key: String
     public var popCount: Int
     /// Pop slots, not threads: the one connection's in-flight pops are numbered
@@ -112,7 +116,7 @@ public struct RedisListConfig: StageConfig {
     }
 
     public init(options o: OptionReader) {
-        let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], or the .NET form host:port[,password=…][,user=…][,defaultDatabase=N][,name=…] (Redis__ConnectionString).")
+        let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], rediss://… (TLS), or the .NET form host:port[,host2:port2][,ssl=true][,password=…][,serviceName=…]… (Redis__ConnectionString; the README lists every key).")
         switch RedisURL.parse(raw) {
         case .success(let u): url = u
         case .failure(let e): url = RedisURL(); o.fail("url", e.description)
@@ -121,14 +125,55 @@ public struct RedisListConfig: StageConfig {
         if !database.isEmpty {
             if let n = Int(database), n >= 0 { url.database = n } else { o.fail("database", "must be a non-negative integer, got `\(database)`") }
         }
+        let t = o.section("tls", doc: "TLS settings; TLS itself is turned on by rediss:// or ssl=true in the url.")
+        func file(_ key: String, _ doc: String) -> String? {
+            let path = t.string(key, default: "", doc: doc)
+            guard !path.isEmpty else { return nil }
+            if access(path, R_OK) != 0 { t.fail(key, "cannot read `\(path)`: \(String(cString: strerror(errno)))") }
+            return path
+        }
+        tls = TLSClientSettings(
+            caFile: file("ca_file", "PEM bundle of the CAs that may sign the server's certificate (empty: the system trust store; Redis__TlsCaFile)."),
+            certFile: file("cert_file", "Client certificate chain (PEM) for servers that require one, mTLS (Redis__TlsCertFile)."),
+            keyFile: file("key_file", "The client certificate's private key (PEM; empty: in cert_file; Redis__TlsKeyFile)."))
+        let serverName = t.string("server_name", default: "", doc: "The name the server's certificate must be for, and SNI (empty: sslHost=, else the host connected to).")
+        if !serverName.isEmpty { tls.serverName = serverName }
+        tls.insecureSkipVerify = t.bool("insecure_skip_verify", default: false, doc: "Skip certificate and host-name verification (logged as a warning; for tests only).")
+        if tls.keyFile != nil && tls.certFile == nil { t.fail("key_file", "needs cert_file") }
+        t.finishReading()
+        o.merge(t)
+        let tlsGiven = tls.caFile != nil || tls.certFile != nil || !serverName.isEmpty || tls.insecureSkipVerify
+        if tlsGiven && !url.tls { o.fail("tls", "TLS settings are given but the url does not ask for TLS (use rediss:// or ssl=true)") }
+        let sn = o.section("sentinel", doc: "Redis Sentinel: ask these sentinels for the master (or serviceName= in the url).")
+        let master = sn.string("master", default: "", doc: "The master's name the sentinels know it by.")
+        let addresses = sn.stringList("addresses", default: [], doc: "Sentinels, host:port (default port 26379).")
+        let sentinelUser = sn.string("user", default: "", doc: "ACL user for the sentinels.")
+        let sentinelPassword = sn.string("password", default: "", doc: "Password for the sentinels (empty: none).")
+        sn.finishReading()
+        o.merge(sn)
+        if !master.isEmpty || !addresses.isEmpty {
+            var endpoints: [RedisEndpoint] = []
+            for a in addresses {
+                switch RedisURL.parse("\(a),serviceName=\(master.isEmpty ? "x" : master)") {
+                case .success(let u): endpoints += u.endpoints
+                case .failure(let e): o.fail("sentinel.addresses", e.description)
+                }
+            }
+            if master.isEmpty { o.fail("sentinel.master", "must be set with sentinel.addresses") }
+            if endpoints.isEmpty { o.fail("sentinel.addresses", "must list at least one sentinel") }
+            if url.serviceName != nil { o.fail("sentinel", "the url already names a sentinel master (serviceName=); give the sentinels in one place") }
+            sentinel = SentinelSettings(master: master, addresses: endpoints, user: sentinelUser.isEmpty ? nil : sentinelUser, password: sentinelPassword.isEmpty ? nil : sentinelPassword)
+        } else {
+            sentinel = nil
+        }
         key = o.string("key", default: Self.defaultKey, doc: "The list senders LPUSH onto (Redis__MetricQueueKey).")
         if key.isEmpty { o.fail("key", "must not be empty") }
         popCount = o.int("pop_count", default: Self.defaultPopCount, range: 1...100_000, doc: "Elements per RPOP (Redis__MetricQueuePopCount).")
         workers = o.int("workers", default: Self.defaultPopSlots, range: 1...64, doc: "Pop slots, not threads (Redis__MetricQueueWorkers): the one connection keeps up to workers × pipeline RPOPs in flight, numbered round-robin over the slots; the `worker` label of the meta-metrics.")
         pipeline = o.int("pipeline", default: Self.defaultPipeline, range: 1...1024, doc: "RPOP requests each slot keeps in flight; workers × pipeline are pipelined on the one connection.")
         batchSize = o.int("batch_size", default: Self.defaultBatchSize, range: 1...1_000_000, doc: "Emit a batch once it holds this many elements (or when the list runs empty).")
-        connectTimeout = o.duration("connect_timeout", default: Self.defaultConnectTimeout, positive: true, doc: "Time-out for establishing a connection.")
-        readTimeout = o.duration("read_timeout", default: Self.defaultReadTimeout, positive: true, doc: "Time-out for any reply; must exceed block_timeout.")
+        connectTimeout = o.duration("connect_timeout", default: url.connectTimeout ?? Self.defaultConnectTimeout, positive: true, doc: "Time-out for establishing a connection, TLS handshake included (default: connectTimeout= of the url, else 2s).")
+        readTimeout = o.duration("read_timeout", default: url.syncTimeout ?? Self.defaultReadTimeout, positive: true, doc: "Time-out for any reply; must exceed block_timeout (default: syncTimeout= of the url, else 5s).")
         blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc: "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
         emptyBackoff = o.duration("empty_backoff", default: Self.defaultEmptyBackoff, doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
         maxBackoff = o.duration("max_backoff", default: Self.defaultMaxBackoff, positive: true, doc: "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
@@ -146,6 +191,11 @@ public struct RedisListConfig: StageConfig {
 
     public var redelivers: Bool { reliable }
 
+    /// How this source reaches its master.
+    public var connector: RedisConnector {
+        RedisConnector(url: url, tls: tls, sentinel: sentinel, connectTimeout: connectTimeout.inSeconds, readTimeout: readTimeout.inSeconds)
+    }
+
     public func makeStage(context: StageContext) throws -> Stage {
         .source(RedisListSource(config: self, context: context))
     }
@@ -155,6 +205,7 @@ public final class RedisListSource: Source {
     let config: RedisListConfig
     let context: StageContext
     let origins: [UInt16]
+    let connector: RedisConnector
     let emptyPops: [MetaCounter]
     let reconnects = MetaCounter()
     let errors = MetaCounter()
@@ -217,7 +268,14 @@ public final class RedisListSource: Source {
                            samples: [MetaSample(labels: q, value: Double(replayed.value))]),
             ] : [])
         }
-        context.health.set(context.id, ready: false, detail: "connecting to \(config.url)")
+        connector = config.connector
+        context.health.set(context.id, ready: false, detail: "connecting to \(connector.description)")
+        if !config.url.ignoredKeys.isEmpty {
+            context.logger.info("connection-string keys with no meaning for this gateway are ignored", metadata: ["keys": "\(config.url.ignoredKeys.joined(separator: ","))"])
+        }
+        if config.url.tls && config.tls.insecureSkipVerify {
+            context.logger.warning("tls.insecure_skip_verify is on: the Redis server's certificate and name are not verified")
+        }
     }
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
@@ -231,9 +289,9 @@ public final class RedisListSource: Source {
                 (connection, hasBLMPOP) = try connect()
             } catch {
                 errors.add()
-                context.health.set(context.id, ready: false, detail: "\(config.url): \(error)")
+                context.health.set(context.id, ready: false, detail: "\(connector.description): \(error)")
                 if !outageLogged {
-                    context.logger.error("cannot reach Redis; retrying with back-off", metadata: ["redis": "\(config.url)", "error": "\(error)"])
+                    context.logger.error("cannot reach Redis; retrying with back-off", metadata: ["redis": "\(connector.description)", "error": "\(error)"])
                     outageLogged = true
                 }
                 attempt += 1
@@ -244,9 +302,10 @@ public final class RedisListSource: Source {
             if everConnected { reconnects.add() }
             everConnected = true
             attempt = 0
-            context.health.set(context.id, ready: true, detail: "connected to \(config.url)")
+            let server = "\(connection.isTLS ? "rediss://" : "")\(connection.endpoint)/\(config.url.database)"
+            context.health.set(context.id, ready: true, detail: "connected to \(server)")
             context.logger.info(outageLogged ? "reconnected to Redis" : "connected to Redis",
-                                metadata: ["redis": "\(config.url)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
+                                metadata: ["redis": "\(server)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
             outageLogged = false
             var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config)
             do {
@@ -255,8 +314,8 @@ public final class RedisListSource: Source {
                 return   // stopped
             } catch {
                 errors.add()
-                context.health.set(context.id, ready: false, detail: "\(config.url): \(error)")
-                context.logger.error("lost Redis connection; reconnecting", metadata: ["redis": "\(config.url)", "error": "\(error)"])
+                context.health.set(context.id, ready: false, detail: "\(connection.endpoint): \(error)")
+                context.logger.error("lost Redis connection; reconnecting", metadata: ["redis": "\(connection.endpoint)", "error": "\(error)"])
                 outageLogged = true
             }
         }
@@ -264,7 +323,7 @@ public final class RedisListSource: Source {
     }
 
     private func connect() throws(RedisError) -> (RedisConnection, Bool) {
-        let c = try RedisConnection.open(config.url, timeout: config.connectTimeout.inSeconds, readTimeout: config.readTimeout.inSeconds)
+        let c = try connector.connect()
         let info = try c.command("INFO", "server").text ?? ""
         let version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count)
         let parts = version.map { $0.split(separator: ".").compactMap { Int($0) } } ?? []
@@ -359,6 +418,8 @@ public final class RedisListSource: Source {
         /// When pops started failing (nil: they succeed), and whether that was logged.
         var failingSince: UInt64?
         var failureReported = false
+        /// The server answered as a replica (after a failover): reconnect to the master.
+        var demoted: String?
         /// Reliable mode: the scripts as loaded on this connection, and how far the
         /// processing list has been trimmed.
         var popSHA = "", trimSHA = ""
@@ -435,6 +496,10 @@ public final class RedisListSource: Source {
             return n
         case .error(let message):
             errors.add()
+            if message.hasPrefix("READONLY") || message.hasPrefix("UNBLOCKED") {
+                s.demoted = message   // a failover: the remaining replies are read, then the master is found again
+                return -1
+            }
             popFailed(&s, message)
             return -1
         case .unexpected(let what):
@@ -459,7 +524,7 @@ public final class RedisListSource: Source {
         if s.failureReported { context.logger.info("pops succeed again", metadata: ["key": "\(config.key)"]) }
         s.failingSince = nil
         s.failureReported = false
-        context.health.set(context.id, ready: true, detail: "connected to \(config.url)")
+        context.health.set(context.id, ready: true, detail: "connected to \(s.connection.endpoint)")
     }
 
     /// The list is empty: wait in Redis until something is pushed (BLMPOP, or a
@@ -479,6 +544,7 @@ public final class RedisListSource: Source {
             throw error
         }
         flush(s, output: output)
+        if let m = s.demoted { throw .notMaster(m) }
         if got == 0 { emptyPops[0].add() }
         if got < 0 { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
         return got <= 0
@@ -517,6 +583,7 @@ public final class RedisListSource: Source {
             while inFlight < target { s.connection.append(s.popCommand); inFlight += 1 }
         }
         flush(s, output: output)
+        if let m = s.demoted { throw .notMaster(m) }
         if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
         return sawEmpty
     }
