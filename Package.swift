@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TLS", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,8 +15,9 @@ public final class GatewayProcess: @unchecked Sendable {
 
     /// Starts `gateway run` with `args` and `environment` (added to a minimal one)
     /// listening on a free port, and waits until `/` answers. `launcher` runs it
-    /// through another command (`setpriv --reuid=10001 …`).
-    public init(args: [String] = [], environment: [String: String] = [:], launcher: [String] = []) throws {
+    /// through another command (`setpriv --reuid=10001 …`). With `https`, it waits
+    /// for the port to accept instead (the test speaks TLS with curl).
+    public init(args: [String] = [], environment: [String: String] = [:], launcher: [String] = [], https: Bool = false) throws {
         port = freePort()
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
@@ -30,7 +31,9 @@ public final class GatewayProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        guard eventually(timeout: 15, { (try? httpGet(port: port, path: "/", timeout: 1))?.status == 200 || !process.isRunning }),
+        let port = self.port
+        let answers: () -> Bool = https ? { portAccepts(port) } : { (try? httpGet(port: port, path: "/", timeout: 1))?.status == 200 }
+        guard eventually(timeout: 15, { answers() || !process.isRunning }),
               process.isRunning else {
             throw StartError(log: self.log)
         }
@@ -64,5 +67,18 @@ public final class GatewayProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return (process.terminationStatus, Date().timeIntervalSince(start))
+    }
+}
+
+/// Whether something accepts TCP connections on the loopback `port`.
+public func portAccepts(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }

@@ -96,14 +96,16 @@ public struct PipelineSpec: Sendable {
         do {
             root = try Yams.compose(yaml: template.text)
         } catch let error as YamlError {
-            throw ConfigErrors([yamlError(error, text: text)])
+            throw ConfigErrors([describe(error, text: text)])
         } catch {
             throw ConfigErrors([ConfigError(message: "cannot parse YAML: \(error)")])
         }
         return root.map { template.expand($0, environment: environment, into: &expansion) }
     }
 
-    private static func yamlError(_ error: YamlError, text: String) -> ConfigError {
+    /// A YAML syntax error as a line and a message (a duplicate key at its second
+    /// occurrence); for other YAML files the gateway reads too.
+    public static func describe(_ error: YamlError, text: String) -> ConfigError {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ConfigError(line: mark.line, message: "invalid YAML: \(problem)")

@@ -75,23 +75,20 @@ public struct WebConfig: Sendable, Equatable {
     public static func parse(_ text: String, folder: String) -> Result<WebConfig, Problems> {
         var problems: [Problem] = []
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch {
-            return .failure(Problems(list: [Problem(line: nil, message: "not valid YAML: \(error)")]))
+        do { root = try Yams.compose(yaml: text) } catch let error as YamlError {
+            let e = PipelineSpec.describe(error, text: text)
+            return .failure(Problems(list: [Problem(line: e.line, message: (e.key.map { "`\($0)`: " } ?? "") + e.message)]))
+        } catch {
+            return .failure(Problems(list: [Problem(line: nil, message: "invalid YAML: \(error)")]))
         }
         var config = WebConfig()
         guard let root else { return .success(config) }   // an empty file: plain HTTP, no auth
         guard let top = root.mapping else { return .failure(Problems(list: [Problem(line: root.mark?.line, message: "expected a mapping at the top")])) }
         func entries(_ m: Node.Mapping, in section: String, known: [String]) -> [(String, Node, Int?)] {
-            var seen: [String: Int?] = [:]
             var out: [(String, Node, Int?)] = []
             for (k, v) in m {
                 let line = k.mark?.line
                 guard let key = k.scalar?.string else { problems.append(Problem(line: line, message: "expected a string key in \(section)")); continue }
-                if let first = seen[key] {
-                    problems.append(Problem(line: line, message: "duplicate key `\(key)` in \(section) (first on line \(first.map(String.init) ?? "?"))"))
-                    continue
-                }
-                seen[key] = line
                 if let why = unsupported[key], section == "tls_server_config" {
                     problems.append(Problem(line: line, message: "tls_server_config.\(key): \(why)")); continue
                 }
@@ -210,7 +207,6 @@ public struct WebConfig: Sendable, Equatable {
                     guard BasicAuth.isBcrypt(hash) else {
                         problems.append(Problem(line: l, message: "basic_auth_users.\(user): not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters, as `htpasswd -nBC 10 \(user)` prints)")); continue
                     }
-                    if config.users[user] != nil { problems.append(Problem(line: l, message: "basic_auth_users: duplicate user `\(user)`")) }
                     config.users[user] = hash
                 }
             default: break
