@@ -4,15 +4,16 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and `make run` need.
-APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev redis-server prometheus ca-certificates
-# What only the tests need: the README's PHP senders (phpredis and Predis), run by a test.
-TEST_APT_PACKAGES := php-cli php-redis php-predis
+APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
+# What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
+# htpasswd (bcrypt hashes made independently of the gateway) and curl (an HTTPS client).
+TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-durable bench-steady fuzz soak clean
+.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-durable bench-tls bench-steady fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -64,6 +65,10 @@ bench: deps
 # 1 000 000-series state's snapshot and restart times.
 bench-durable: deps
 	./scripts/bench-durable.sh
+
+# Drain over TLS vs plain TCP to one redis-server, interleaved.
+bench-tls: deps
+	./scripts/bench-tls.sh
 
 # The highest push rate held for 30 s with a bounded backlog.
 bench-steady: deps

@@ -2,7 +2,9 @@
 # loopback port (stopped on exit), and a free HTTP port. Sets G (gateway binary),
 # BIN, PORT, HTTP, KEY, DIR. `start_gateway [args…]` runs the gateway (GATEWAY_BIN,
 # default G) in the background (PID) and stops it on exit too; `fill [key]` pushes N
-# samples; `drain_gateway [binary]` times a drain of them.
+# samples; `drain_gateway [binary]` times a drain of them. With BENCH_TLS=1 the
+# redis-server also listens with TLS on TLSPORT (certificates in DIR: ca.crt), and
+# REDIS_URL chooses what the gateway connects to.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -21,11 +23,20 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" --daemonize yes --logfile "$DIR/redis.log"
+tls_args=()
+if [ "${BENCH_TLS:-0}" = 1 ]; then
+  TLSPORT=$(free_port)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$DIR/ca.key" -out "$DIR/ca.crt" -days 2 -subj "/CN=bench CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$DIR/server.key" -out "$DIR/server.csr" -subj "/CN=localhost" 2>/dev/null
+  echo "subjectAltName=DNS:localhost,IP:127.0.0.1" > "$DIR/san.ext"
+  openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial -out "$DIR/server.crt" -days 2 -extfile "$DIR/san.ext" 2>/dev/null
+  tls_args=(--tls-port "$TLSPORT" --tls-cert-file "$DIR/server.crt" --tls-key-file "$DIR/server.key" --tls-ca-cert-file "$DIR/ca.crt" --tls-auth-clients no)
+fi
+redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DIR" --daemonize yes --logfile "$DIR/redis.log" "${tls_args[@]}"
 for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 llen() { redis-cli -p "$PORT" llen "$KEY"; }
 start_gateway() {
-  Redis__ConnectionString="127.0.0.1:$PORT" "${GATEWAY_BIN:-$G}" run --listen "127.0.0.1:$HTTP" --log-level warning "$@" &
+  Redis__ConnectionString="${REDIS_URL:-127.0.0.1:$PORT}" "${GATEWAY_BIN:-$G}" run --listen "127.0.0.1:$HTTP" --log-level warning "$@" &
   PID=$!
 }
 

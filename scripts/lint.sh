@@ -17,12 +17,14 @@ grep -q "FROM swift:$toolchain-bookworm AS build" Dockerfile || { echo "Dockerfi
 # Runtime packages cover what the binary links (ldd of the local release build, if present).
 bin=$(swift build -c release --show-bin-path 2>/dev/null)/gateway
 if [ -x "$bin" ]; then
-  for lib in $(ldd "$bin" | awk '/=>/ {print $1}' | grep -E 'hiredis|jansson|pcre2|libz'); do
+  for lib in $(ldd "$bin" | awk '/=>/ {print $1}' | grep -E 'hiredis|jansson|pcre2|libz|libssl|libcrypto|libcrypt'); do
     case $lib in
       libhiredis.so.0.14) grep -q libhiredis0.14 Dockerfile ;;
       libjansson.so.4) grep -q libjansson4 Dockerfile ;;
       libpcre2-8.so.0) grep -q libpcre2-8-0 Dockerfile ;;
       libz.so.1) grep -q zlib1g Dockerfile ;;
+      libssl.so.3|libcrypto.so.3) grep -q libssl3 Dockerfile ;;
+      libcrypt.so.1) grep -q libcrypt1 Dockerfile ;;
     esac
   done
 fi

@@ -41,4 +41,5 @@ sinks:
     state_file: "${Metrics__StateFile:-}"
     snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
     web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
+
 """

@@ -1,4 +1,5 @@
 import Foundation
+import Sources
 import Testing
 import TestSupport
 
@@ -76,5 +77,25 @@ import TestSupport
         let (status, markdown) = try runCommand(GatewayProcess.binary, ["stages", "--markdown"])
         #expect(status == 0)
         #expect(readme.contains("<!-- stages:begin -->\n" + markdown + "<!-- stages:end -->"), "run `make readme`")
+    }
+
+    /// The README's connection-string table names exactly the keys the parser knows.
+    @Test func connectionStringTable_listsEveryKeyTheParserKnows() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "| key | here |\n|---|---|\n"))
+        let table = readme[start.upperBound...].prefix { _ in true }.split(separator: "\n").prefix { $0.hasPrefix("|") }
+        var documented: Set<String> = []
+        for row in table {
+            let first = row.dropFirst().prefix { $0 != "|" }
+            for part in first.split(separator: ",") {
+                let name = part.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
+                documented.insert(name)
+            }
+        }
+        documented.remove("$COMMAND=")
+        #expect(documented == Set(RedisURL.connectionStringKeys.map(\.key)))
+        for (key, meaning) in RedisURL.connectionStringKeys {
+            if let meaning { #expect(readme.contains("| `\(key)` | \(meaning.replacingOccurrences(of: "|", with: "\\|")) |"), "\(key)") }
+        }
     }
 }
