@@ -54,7 +54,10 @@ drain_gateway() {
   fill "$KEY:staging"
   GATEWAY_BIN=${1:-$G} start_gateway
   local pid=$PID secs cpu0 cpu1 hwm
-  until curl -sf "127.0.0.1:$HTTP/ready" >/dev/null; do sleep 0.02; done
+  until curl -sf "127.0.0.1:$HTTP/ready" >/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { echo "the gateway exited before it was ready" >&2; exit 1; }
+    sleep 0.02
+  done
   sleep 0.5
   cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
   secs=$(python3 - "$PORT" "$KEY" "$HTTP" "$N" <<'PY'

@@ -162,6 +162,17 @@ import TestSupport
         #expect(gateway.terminate().status == 0)
     }
 
+    @Test func commandLineTools_reachATLSRedisWithTheDefaultPipelinesVariables() throws {
+        let certs = try TestCertificates()
+        let redis = try RedisServer(tls: certs, requireClientCertificates: true)
+        let env = ["Redis__TlsCaFile": certs.caFile, "Redis__TlsCertFile": certs.clientCert, "Redis__TlsKeyFile": certs.clientKey, "PATH": "/usr/bin:/bin"]
+        let r = try runCommand(GatewayProcess.binary, ["loadgen", "--redis", "rediss://localhost:\(redis.port)", "--count", "100", "--quiet"], environment: env)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try redis.llen() == 100)
+        let list = try runCommand(GatewayProcess.binary, ["processing", "list", "--redis", "localhost:\(redis.port),ssl=true"], environment: env)
+        #expect(list.status == 0, "\(list.output)")
+    }
+
     @Test func validate_namesEveryMistakeOfTheWebConfigWithItsLine() throws {
         let certs = try TestCertificates()
         let web = try write("""

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Pipeline
 import Sources
 import Testing
@@ -115,6 +116,26 @@ import TestSupport
         try admin.command("CONFIG", "SET", "requirepass", "wrong")
         #expect(eventually { runtime.health.allReady }, "\(detail(runtime))")
         runtime.stop(); runtime.wait()
+    }
+
+    @Test func insecureSkipVerify_connectsToAnyCertificate_andIsLoggedAsAWarning_asAreIgnoredKeysAtInfo() throws {
+        let certs = try TestCertificates()
+        let redis = try RedisServer(tls: certs, serving: (certs.wrongHostCert, certs.wrongHostKey))
+        let key = uniqueKey()
+        let logs = CapturedLogs()
+        let spec = try PipelineSpec.load(yaml: """
+            sources:
+              queue: { type: redis_list, url: "127.0.0.1:\(redis.port),ssl=true,abortConnect=false,allowAdmin=true", key: q, tls: { insecure_skip_verify: true } }
+            sinks:
+              out: { type: test_collect_payloads, inputs: [queue], key: \(key) }
+            """, environment: [:], registry: registry)
+        let runtime = try PipelineRuntime(spec: spec, logger: logs.logger)
+        try runtime.start()
+        #expect(try drains(redis, runtime, key: key), "\(detail(runtime))")
+        runtime.stop(); runtime.wait()
+        #expect(logs.messages.contains { $0.level == .warning && $0.text.contains("insecure_skip_verify is on") })
+        #expect(logs.messages.filter { $0.level == .info && $0.text.contains("no meaning for this gateway") }.count == 1)
+        #expect(logs.messages.first { $0.text.contains("no meaning") }?.metadata["keys"]?.description == "abortConnect,allowAdmin")
     }
 
     @Test func tlsSettingsWithoutATLSURL_isAConfigError() throws {

@@ -71,7 +71,8 @@ public final class RedisServer: @unchecked Sendable {
             if (try? RedisConnection(endpoint: RedisEndpoint(host: "127.0.0.1", port: port), tls: tls, timeout: 0.2, readTimeout: 1)) != nil { return p }
             usleep(20_000)
         }
-        p.terminate()
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
         throw RedisStartError(port: port)
     }
 

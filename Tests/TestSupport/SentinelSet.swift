@@ -51,7 +51,11 @@ public final class SentinelSet: @unchecked Sendable {
             let info = Dictionary(stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0].text ?? "", fields[$0 + 1].text ?? "") }) { a, _ in a }
             return info["flags"] == "slave" && info["master-link-status"] == "ok"
         }
-        guard ok else { throw StartError(description: "redis-sentinel on \(sentinelPort) did not see the replica within 15 s") }
+        guard ok else {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            throw StartError(description: "redis-sentinel on \(sentinelPort) did not see the replica within 15 s")
+        }
     }
 
     deinit {
