@@ -43,16 +43,7 @@ public final class TLSClientContext: @unchecked Sendable {
             throw .setup("cannot load the system trust store: \(OpenSSLErrors.describe(or: "unknown error"))")
         }
         if let cert = s.certFile {
-            guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else {
-                throw .setup("cannot load the client certificate \(cert): \(OpenSSLErrors.describe(or: fileReason(cert)))")
-            }
-            let key = s.keyFile ?? cert
-            guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
-                throw .setup("cannot load the client key \(key): \(OpenSSLErrors.describe(or: fileReason(key)))")
-            }
-            guard SSL_CTX_check_private_key(ctx) == 1 else {
-                throw .setup("the client key \(key) does not match the certificate \(cert)")
-            }
+            try useCertificate(ctx, chain: cert, key: s.keyFile ?? cert, naming: ("the client certificate", "the client key"))
         }
         SSL_CTX_set_verify(ctx, s.insecureSkipVerify ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nil)
     }
@@ -71,6 +62,20 @@ public enum TLSError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .setup(let s), .session(let s): s
         }
+    }
+}
+
+/// Loads a certificate chain and its key into `ctx` and checks that they match;
+/// `naming` says what they are in the messages (`cert_file`, `the client key`).
+func useCertificate(_ ctx: OpaquePointer, chain: String, key: String, naming: (chain: String, key: String)) throws(TLSError) {
+    guard SSL_CTX_use_certificate_chain_file(ctx, chain) == 1 else {
+        throw .setup("cannot load \(naming.chain) \(chain): \(OpenSSLErrors.describe(or: fileReason(chain)))")
+    }
+    guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1 else {
+        throw .setup("cannot load \(naming.key) \(key): \(OpenSSLErrors.describe(or: fileReason(key)))")
+    }
+    guard SSL_CTX_check_private_key(ctx) == 1 else {
+        throw .setup("\(naming.key) \(key) does not match \(naming.chain) \(chain)")
     }
 }
 

@@ -44,15 +44,7 @@ public final class TLSServerContext: @unchecked Sendable {
         context = ctx
         _ = psg_SSL_CTX_set_min_proto_version(ctx, s.minVersion.openSSL)
         if let max = s.maxVersion { _ = psg_SSL_CTX_set_max_proto_version(ctx, max.openSSL) }
-        guard SSL_CTX_use_certificate_chain_file(ctx, s.certFile) == 1 else {
-            throw .setup("cannot load cert_file \(s.certFile): \(OpenSSLErrors.describe(or: fileReason(s.certFile)))")
-        }
-        guard SSL_CTX_use_PrivateKey_file(ctx, s.keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw .setup("cannot load key_file \(s.keyFile): \(OpenSSLErrors.describe(or: fileReason(s.keyFile)))")
-        }
-        guard SSL_CTX_check_private_key(ctx) == 1 else {
-            throw .setup("key_file \(s.keyFile) does not match cert_file \(s.certFile)")
-        }
+        try useCertificate(ctx, chain: s.certFile, key: s.keyFile, naming: ("cert_file", "key_file"))
         if !s.ciphers.isEmpty, SSL_CTX_set_cipher_list(ctx, s.ciphers.joined(separator: ":")) != 1 {
             throw .setup("cipher_suites: OpenSSL accepts none of \(s.ciphers.joined(separator: ", "))")
         }

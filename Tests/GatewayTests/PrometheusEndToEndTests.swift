@@ -5,7 +5,6 @@ import TestSupport
 
 @Suite struct PrometheusEndToEndTests {
     @Test func realPrometheus_scrapesTheGatewayAndQueriesThePushedValues() throws {
-        let prometheusBin = try #require(RedisServer.which("prometheus"), "prometheus not installed (apt-get install prometheus)")
         let redis = try RedisServer()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
         try redis.push([
@@ -17,30 +16,11 @@ import TestSupport
         ])
         #expect(eventually { (try? gateway.metrics().contains("e2e_bytes_count 1")) == true })
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let config = dir.appendingPathComponent("prometheus.yml")
-        try """
-        global: { scrape_interval: 1s, evaluation_interval: 1s }
-        scrape_configs:
-          - job_name: gateway
-            static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
-        """.write(to: config, atomically: true, encoding: .utf8)
-        let port = freePort()
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: prometheusBin)
-        prometheus.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
-                                "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
-        prometheus.standardOutput = FileHandle.nullDevice
-        prometheus.standardError = FileHandle.nullDevice
-        try prometheus.run()
-        defer { prometheus.terminate(); prometheus.waitUntilExit() }
-
-        func query(_ q: String) -> String {
-            let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q
-            return (try? httpGet(port: port, path: "/api/v1/query?query=\(encoded)", timeout: 2).text) ?? ""
-        }
+        let prometheus = try PrometheusServer(scrapeConfigs: """
+              - job_name: gateway
+                static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
+            """)
+        let query = prometheus.query
         #expect(eventually(timeout: 30) { query("up").contains(#""value":["#) && query("up").contains(#","1"]"#) },
                 "Prometheus never scraped the gateway successfully: \(query("up"))")
         #expect(eventually(timeout: 10) { query("e2e_requests_total").contains(#","42"]"#) })

@@ -30,7 +30,6 @@ import TestSupport
     }
 
     @Test func httpsWithBasicAuth_isScrapedByPrometheus_andUnauthenticatedScrapesGet401() throws {
-        let prometheusBin = try #require(RedisServer.which("prometheus"), "prometheus not installed (apt-get install prometheus)")
         let certs = try TestCertificates()
         let web = try write("""
             tls_server_config:
@@ -64,36 +63,18 @@ import TestSupport
         #expect(plain.code == "400" && plain.body.contains("HTTP request to an HTTPS server"), "\(plain)")
         #expect(try curl(base + "/metrics", []).exit != 0, "curl without the CA refuses the certificate")
 
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let config = dir.appendingPathComponent("prometheus.yml")
-        try """
-        global: { scrape_interval: 1s, evaluation_interval: 1s }
-        scrape_configs:
-          - job_name: gateway
-            scheme: https
-            basic_auth: { username: prometheus, password: s3cret }
-            tls_config: { ca_file: "\(certs.caFile)", server_name: localhost }
-            static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
-          - job_name: anonymous
-            scheme: https
-            tls_config: { ca_file: "\(certs.caFile)", server_name: localhost }
-            static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
-        """.write(to: config, atomically: true, encoding: .utf8)
-        let port = freePort()
-        let prometheus = Process()
-        prometheus.executableURL = URL(fileURLWithPath: prometheusBin)
-        prometheus.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
-                                "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
-        prometheus.standardOutput = FileHandle.nullDevice
-        prometheus.standardError = FileHandle.nullDevice
-        try prometheus.run()
-        defer { prometheus.terminate(); prometheus.waitUntilExit() }
-        func query(_ q: String) -> String {
-            let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q
-            return (try? httpGet(port: port, path: "/api/v1/query?query=\(encoded)", timeout: 2).text) ?? ""
-        }
+        let prometheus = try PrometheusServer(scrapeConfigs: """
+              - job_name: gateway
+                scheme: https
+                basic_auth: { username: prometheus, password: s3cret }
+                tls_config: { ca_file: "\(certs.caFile)", server_name: localhost }
+                static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
+              - job_name: anonymous
+                scheme: https
+                tls_config: { ca_file: "\(certs.caFile)", server_name: localhost }
+                static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
+            """)
+        let query = prometheus.query
         #expect(eventually(timeout: 30) { query(#"up{job="gateway"}"#).contains(#","1"]"#) }, "\(query("up"))")
         #expect(eventually(timeout: 10) { query("tls_scraped_total").contains(#","7"]"#) }, "\(query("tls_scraped_total"))")
         #expect(eventually(timeout: 10) { query(#"up{job="anonymous"}"#).contains(#","0"]"#) }, "a scrape without credentials fails: \(query("up"))")

@@ -1,0 +1,46 @@
+import Foundation
+
+/// A real `prometheus` on a free loopback port with the given scrape configs
+/// (scraping every second), its data in a temporary folder; stopped when dropped.
+/// Fails loudly when `prometheus` is not installed.
+public final class PrometheusServer: @unchecked Sendable {
+    public let port: Int
+    private let process = Process()
+    private let dir: URL
+
+    public struct Missing: Error, CustomStringConvertible {
+        public var description = "prometheus not installed (apt-get install prometheus, or `make test` does it)"
+    }
+
+    /// `scrapeConfigs`: the YAML list under `scrape_configs:`, indented by two spaces.
+    public init(scrapeConfigs: String) throws {
+        guard let bin = RedisServer.which("prometheus") else { throw Missing() }
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let config = dir.appendingPathComponent("prometheus.yml")
+        try """
+        global: { scrape_interval: 1s, evaluation_interval: 1s }
+        scrape_configs:
+        \(scrapeConfigs)
+        """.write(to: config, atomically: true, encoding: .utf8)
+        port = freePort()
+        process.executableURL = URL(fileURLWithPath: bin)
+        process.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
+                             "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit {
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// The body of `/api/v1/query` for `q` (empty when Prometheus does not answer).
+    public func query(_ q: String) -> String {
+        let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q
+        return (try? httpGet(port: port, path: "/api/v1/query?query=\(encoded)", timeout: 2).text) ?? ""
+    }
+}
