@@ -103,6 +103,20 @@ import TestSupport
         let with = try curl(url, ["--cacert", certs.caFile, "--cert", certs.clientCert, "--key", certs.clientKey])
         #expect(with.code == "200" && with.body.contains("prom_stream_gateway_info"), "\(with)")
         #expect(eventually { gateway.log.contains("TLS handshake with a client failed") }, "the refusal is logged")
+
+        // Prometheus with a client certificate scrapes; without one it cannot.
+        let prometheus = try PrometheusServer(scrapeConfigs: """
+              - job_name: mtls
+                scheme: https
+                tls_config: { ca_file: "\(certs.caFile)", cert_file: "\(certs.clientCert)", key_file: "\(certs.clientKey)", server_name: localhost }
+                static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
+              - job_name: nocert
+                scheme: https
+                tls_config: { ca_file: "\(certs.caFile)", server_name: localhost }
+                static_configs: [{ targets: ["127.0.0.1:\(gateway.port)"] }]
+            """)
+        #expect(eventually(timeout: 30) { prometheus.query(#"up{job="mtls"}"#).contains(#","1"]"#) }, "\(prometheus.query("up"))")
+        #expect(eventually(timeout: 10) { prometheus.query(#"up{job="nocert"}"#).contains(#","0"]"#) }, "\(prometheus.query("up"))")
     }
 
     func servedSerial(_ port: Int, _ certs: TestCertificates) throws -> String {

@@ -31,6 +31,19 @@ import TestSupport
         }
     }
 
+    @Test func sentinelWithAPassword_isAskedWithTheYAMLPassword_andAWrongOneIsNamed() throws {
+        let set = try SentinelSet(sentinelPassword: "sentinel-secret")
+        let key = uniqueKey()
+        let block = { (pw: String) in ", max_backoff: 200ms, sentinel: { master: \(set.name), addresses: [\"127.0.0.1:\(set.sentinelPort)\"], password: \(pw) }" }
+        let wrong = try startPipeline(url: "localhost", key: uniqueKey(), options: block("nope"))
+        #expect(eventually { detail(wrong).contains("sentinel 127.0.0.1:\(set.sentinelPort): authentication failed: WRONGPASS") }, "\(detail(wrong))")
+        wrong.stop(); wrong.wait()
+        let runtime = try startPipeline(url: "localhost", key: key, options: block("sentinel-secret"))
+        try set.master.push((0..<50).map { "p\($0)" }, key: "q")
+        #expect(eventually { TestRegistry.shared.values(key).count == 50 }, "\(detail(runtime))")
+        runtime.stop(); runtime.wait()
+    }
+
     @Test func failover_isFollowedWithoutARestart() throws {
         let set = try SentinelSet()
         let key = uniqueKey()

@@ -17,7 +17,8 @@ public final class SentinelSet: @unchecked Sendable {
         public var description = "redis-sentinel not found: install it (apt-get install redis-sentinel, or `make test` does it)"
     }
 
-    public init(name: String = "mymaster") throws {
+    /// `sentinelPassword`: the sentinel requires it (`requirepass`) from its clients.
+    public init(name: String = "mymaster", sentinelPassword: String? = nil) throws {
         guard let bin = RedisServer.which("redis-sentinel") else { throw Missing() }
         self.name = name
         master = try RedisServer()
@@ -35,6 +36,7 @@ public final class SentinelSet: @unchecked Sendable {
             sentinel down-after-milliseconds \(name) 1000
             sentinel failover-timeout \(name) 4000
             sentinel parallel-syncs \(name) 1
+            \(sentinelPassword.map { "requirepass \($0)" } ?? "")
             """.write(to: config, atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: bin)
@@ -46,6 +48,7 @@ public final class SentinelSet: @unchecked Sendable {
         // Ready once the sentinel names the master and has seen the replica.
         let ok = eventually(timeout: 15) {
             guard let c = try? RedisConnection(host: "127.0.0.1", port: sentinelPort, timeout: 0.2, readTimeout: 1),
+                  sentinelPassword.map({ (try? c.command("AUTH", $0)) != nil }) ?? true,
                   case .array(let replicas)? = try? c.command("SENTINEL", "replicas", name),
                   case .array(let fields)? = replicas.first else { return false }
             let info = Dictionary(stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0].text ?? "", fields[$0 + 1].text ?? "") }) { a, _ in a }

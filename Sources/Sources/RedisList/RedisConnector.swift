@@ -134,7 +134,7 @@ public struct RedisConnector: Sendable {
             let reply = try c.withReply { r throws(RedisError) in RedisConnection.copy(r) }
             // The URL form's password is the master's; a sentinel may have none.
             if case .error(let message) = reply, !message.contains("without any password configured"), !message.contains("no password is set") {
-                throw .authentication("sentinel \(address): \(message)")
+                throw .authentication(message)
             }
         }
         switch try c.command("SENTINEL", "get-master-addr-by-name", s.master) {
