@@ -99,8 +99,21 @@ struct Run: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $LOG_LEVEL, else info).")
     var logLevel: String?
 
+    @Option(help: "Log format: text (one line per event, the default) or json (one JSON object per line: ts, level, logger, msg, source, metadata); default $LOG_FORMAT, else text.")
+    var logFormat: String?
+
     func validate() throws {
         _ = try level()
+        _ = try format()
+    }
+
+    private func format() throws -> Bool {
+        let text = logFormat ?? ProcessInfo.processInfo.environment["LOG_FORMAT"] ?? "text"
+        switch text.lowercased() {
+        case "text": return false
+        case "json": return true
+        default: throw ValidationError("\(logFormat != nil ? "--log-format" : "LOG_FORMAT") `\(text)` is not one of text, json")
+        }
     }
 
     private func level() throws -> Logger.Level {
@@ -116,10 +129,18 @@ struct Run: ParsableCommand {
     func run() throws {
         let signals = SignalWaiter.blockTerminationSignals()
         let level = try level()
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
+        if try format() {
+            LoggingSystem.bootstrap { label in
+                var h = JSONLogHandler(label: label)
+                h.logLevel = level
+                return h
+            }
+        } else {
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
         }
         let logger = Logger(label: "gateway")
         let spec: PipelineSpec

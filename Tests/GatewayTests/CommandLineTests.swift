@@ -112,3 +112,26 @@ import TestSupport
         #expect(quiet.status == 0 && !quiet.output.contains("warning"), "the default pipeline turns both on: \(quiet.output)")
     }
 }
+
+@Suite struct JSONLogTests {
+    @Test func logFormatJSON_writesOneParsableObjectPerLine_evenForHostilePayloads() throws {
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(args: ["--log-format", "json"], environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
+        // A payload with quotes, a backslash, a newline and control bytes lands in a drop warning.
+        try redis.push(["{\"type\":\"counter\",\"name\":\"a\\\"b\\\\c\\nd\u{1}\u{7f}\"", #"{"type":"counter","name":"ok_total","value":1}"#])
+        #expect(eventually { (try? gateway.value("ok_total")) == 1 })
+        #expect(eventually { gateway.log.contains("dropped") })
+        #expect(gateway.terminate().status == 0)
+        let lines = gateway.log.split(separator: "\n")
+        #expect(lines.count >= 5)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+            #expect(object != nil, "not a flat JSON object of strings: \(line)")
+            for key in ["ts", "level", "logger", "msg", "source"] { #expect(object?[key] != nil, "\(key) missing: \(line)") }
+            #expect(object?["ts"]?.hasSuffix("Z") == true && object?["ts"]?.count == 24, "\(line)")
+        }
+        #expect(lines.contains { $0.contains(#""msg":"stopped""#) && $0.contains(#""processed":"1""#) })
+        let bad = try runCommand(GatewayProcess.binary, ["run", "--log-format", "yaml"])
+        #expect(bad.status != 0 && bad.output.contains("--log-format `yaml` is not one of text, json"), "\(bad.output)")
+    }
+}

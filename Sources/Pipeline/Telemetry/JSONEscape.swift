@@ -1,5 +1,5 @@
-/// `s` as the inside of a JSON string literal (for `/ready`'s body).
-func jsonEscape(_ s: String) -> String {
+/// `s` as the inside of a JSON string literal (`/ready`'s body, JSON log lines).
+public func jsonEscape(_ s: String) -> String {
     var out = ""
     for u in s.unicodeScalars {
         switch u {
