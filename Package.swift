@@ -33,9 +33,11 @@ let package = Package(
         .target(name: "Sources", dependencies: ["Pipeline", "CHiredis", "TLS"]),
         // A per-thread bump allocator jansson parses into (json_decode's hot path).
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
-        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CPCRE2"]),
+        // PCRE2 patterns anchored as Prometheus anchors them (relabel rules, series selectors).
+        .target(name: "Patterns", dependencies: ["CPCRE2"]),
+        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "Patterns"]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "CZlib", "TLS", "COpenSSL", "CCrypt",
+            "Pipeline", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -41,5 +41,6 @@ sinks:
     state_file: "${Metrics__StateFile:-}"
     snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
     web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
+    enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}
 
 """

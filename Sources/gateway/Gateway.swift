@@ -40,6 +40,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var webConfigFile: String?
 
+    @Flag(name: .customLong("web.enable-admin-api"), help: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    var enableAdminAPI = false
+
     /// A problem with the command line or the file itself, said on one line.
     struct LoadError: Error, CustomStringConvertible { var description: String }
 
@@ -47,6 +50,7 @@ struct ConfigOptions: ParsableArguments {
         var env = ProcessInfo.processInfo.environment
         if let listen { env["GATEWAY_LISTEN"] = listen }
         if let webConfigFile { env["GATEWAY_WEB_CONFIG_FILE"] = webConfigFile }
+        if enableAdminAPI { env["GATEWAY_ENABLE_ADMIN_API"] = "true" }
         let text: String
         if let config {
             text = try Self.read(config)
@@ -60,6 +64,9 @@ struct ConfigOptions: ParsableArguments {
         // Silently serving without the TLS or auth asked for would be worse than refusing.
         if let webConfigFile, !spec.environmentVariablesUsed.contains("GATEWAY_WEB_CONFIG_FILE") {
             throw LoadError(description: "--web.config.file \(webConfigFile) has no effect: \(name) does not use ${GATEWAY_WEB_CONFIG_FILE} (set the sink's `web_config_file` in the file, or write `web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"`)")
+        }
+        if enableAdminAPI, !spec.environmentVariablesUsed.contains("GATEWAY_ENABLE_ADMIN_API") {
+            throw LoadError(description: "--web.enable-admin-api has no effect: \(name) does not use ${GATEWAY_ENABLE_ADMIN_API} (set the sink's `enable_admin_api` in the file, or write `enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}`)")
         }
         return spec
     }

@@ -9,7 +9,7 @@ public struct HTTPResult: Sendable {
 
 /// A minimal blocking HTTP/1.1 client for tests (loopback only): sends one request
 /// with `Connection: close` and reads the whole answer.
-public func httpGet(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], timeout: Double = 10) throws -> HTTPResult {
+public func httpGet(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil, timeout: Double = 10) throws -> HTTPResult {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
@@ -24,7 +24,8 @@ public func httpGet(port: Int, path: String, method: String = "GET", headers: [S
     guard rc == 0 else { throw HTTPError.connect(port) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     for (k, v) in headers { request += "\(k): \(v)\r\n" }
-    request += "\r\n"
+    if let body { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n" }
+    request += "\r\n" + (body ?? "")
     _ = request.withCString { send(fd, $0, strlen($0), 0) }
     var data: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)

@@ -14,6 +14,38 @@ struct HTTPRequest: Sendable {
     var acceptsGzip: Bool
     /// The `Authorization` header, for basic auth.
     var authorization: String? = nil
+    /// The request body (form-encoded `match[]` of a POST), at most `HTTPHandlerLimits.maxBody` bytes.
+    var body: [UInt8] = []
+    var bodyTooLarge = false
+
+    /// The values of a query or form parameter (`match[]`), percent- and `+`-decoded,
+    /// from the URI and then the body.
+    func parameters(_ name: String) -> [String] {
+        var out: [String] = []
+        let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        for source in [query, String(decoding: body, as: UTF8.self)] {
+            for pair in source.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard let key = kv.first.map({ Self.formDecode($0) }), key == name else { continue }
+                out.append(kv.count > 1 ? Self.formDecode(kv[1]) : "")
+            }
+        }
+        return out
+    }
+
+    static func formDecode(_ s: Substring) -> String {
+        var bytes: [UInt8] = []
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "+") { bytes.append(32); i += 1; continue }
+            if u[i] == UInt8(ascii: "%"), i + 2 < u.count, let v = UInt8(String(decoding: u[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                bytes.append(v); i += 3; continue
+            }
+            bytes.append(u[i]); i += 1
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }
 
 struct HTTPResponse: Sendable {
@@ -23,6 +55,11 @@ struct HTTPResponse: Sendable {
     var gzipped = false
     /// Extra headers (`Allow` on a 405, `Vary` on /metrics).
     var headers: [(String, String)] = []
+}
+
+enum HTTPHandlerLimits {
+    /// Larger request bodies are not kept (the request is answered 413 where a body matters).
+    static let maxBody = 1 << 20
 }
 
 /// The HTTP server could not bind: names the address and the OS reason.
@@ -99,6 +136,8 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let pool: NIOThreadPool
     private let route: @Sendable (HTTPRequest) -> HTTPResponse
     private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var bodyTooLarge = false
 
     init(pool: NIOThreadPool, route: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
         self.pool = pool
@@ -107,15 +146,17 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): head = h
-        case .body: break   // request bodies are ignored
+        case .head(let h): head = h; body = []; bodyTooLarge = false
+        case .body(let part):
+            if body.count + part.readableBytes > HTTPHandlerLimits.maxBody { bodyTooLarge = true } else { body += part.readableBytesView }
         case .end:
             guard let head else { return }
             self.head = nil
             let request = HTTPRequest(
                 method: head.method, uri: head.uri,
                 acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) },
-                authorization: head.headers.first(name: "authorization"))
+                authorization: head.headers.first(name: "authorization"), body: body, bodyTooLarge: bodyTooLarge)
+            body = []
             let route = self.route
             let bound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
             pool.runIfActive(eventLoop: context.eventLoop) { route(request) }

@@ -41,7 +41,7 @@ struct Family: Sendable {
 /// (copy-on-write arrays: O(1), plus summary quantile queries) and renders outside
 /// the locks, so ingestion waits at most one shard copy, and a histogram is never
 /// seen half-applied. Series are removed only by expiry (`SeriesLimits.expireAfter`,
-/// `sweep`), which rebuilds the family without them.
+/// `sweep`) and the admin API (`delete(matching:)`), which rebuild the family without them.
 ///
 /// **Page validity.** A series is its label *set*: the key is the label text in
 /// label-name order, whatever order the sample had, so one series is never two
@@ -310,15 +310,69 @@ public final class MetricStore: Sendable {
                     let ttl = st.families[f].ttl
                     let stale = st.families[f].lastUpdate.contains { now &- $0 >= ttl && now >= $0 }
                     guard stale else { continue }
-                    removed += compact(&st.families[f], keeping: { now &- $0 < ttl || now < $0 }, now: now)
+                    let updates = st.families[f].lastUpdate
+                    removed += compact(&st.families[f], keeping: { now &- updates[$0] < ttl || now < updates[$0] })
                 }
             }
         }
         return removed
     }
 
-    /// Rebuilds `f` with the series whose last update passes `keep`.
-    private func compact(_ f: inout Family, keeping keep: (UInt64) -> Bool, now: UInt64) -> Int {
+    /// Removes the series `selectors` select (any of them) and returns them as
+    /// exposition text (`name{labels}`, at most `listed`) with their number; the
+    /// families stay, as after expiry. For the admin API.
+    public func delete(matching selectors: [SeriesSelector], listed: Int = 1000) -> (count: Int, series: [String]) {
+        let data = selectors.map { $0.makeMatchData() }
+        var count = 0
+        var listedSeries: [String] = []
+        for shard in shards {
+            shard.state.withLock { st in
+                for f in st.families.indices {
+                    let family = st.families[f]
+                    var doomed: Set<Int> = []
+                    for i in 0..<family.series.count {
+                        let labels = family.series.withKey(i) { Self.labelPairs(ofKey: $0) }
+                        guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels, data: data[$0]) }) else { continue }
+                        doomed.insert(i)
+                        if listedSeries.count < listed {
+                            let key = family.series.withKey(i) { String(decoding: $0, as: UTF8.self) }
+                            listedSeries.append(String(decoding: family.name, as: UTF8.self) + (key.isEmpty ? "" : "{\(key)}"))
+                        }
+                    }
+                    guard !doomed.isEmpty else { continue }
+                    count += compact(&st.families[f], keeping: { !doomed.contains($0) })
+                }
+            }
+        }
+        return (count, listedSeries)
+    }
+
+    /// A series key (`a="x",b="y\"z"`, exposition-escaped) as unescaped name/value pairs.
+    static func labelPairs(ofKey key: UnsafeRawBufferPointer) -> [([UInt8], [UInt8])] {
+        var out: [([UInt8], [UInt8])] = []
+        var i = 0
+        while i < key.count {
+            let nameStart = i
+            while i < key.count, key[i] != 0x3D { i += 1 }
+            let name = Array(key[nameStart..<i])
+            i += 2   // `="`
+            var value: [UInt8] = []
+            while i < key.count, key[i] != 0x22 {
+                if key[i] == 0x5C, i + 1 < key.count {
+                    value.append(key[i + 1] == UInt8(ascii: "n") ? 10 : key[i + 1])
+                    i += 2
+                } else {
+                    value.append(key[i]); i += 1
+                }
+            }
+            i += 2   // `",`
+            out.append((name, value))
+        }
+        return out
+    }
+
+    /// Rebuilds `f` with the series (by index) that `keep` keeps.
+    private func compact(_ f: inout Family, keeping keep: (Int) -> Bool) -> Int {
         let old = f
         var fresh = Family(name: old.name, type: old.type)
         fresh.help = old.help
@@ -327,10 +381,10 @@ public final class MetricStore: Sendable {
         fresh.ttl = old.ttl
         fresh.generation = old.generation + 1
         let nb = old.bounds.count + 1, k = old.objectives.count
-        for i in 0..<old.series.count where keep(old.lastUpdate[i]) {
+        for i in 0..<old.series.count where keep(i) {
             _ = old.series.withKey(i) { fresh.series.insert($0, hash: old.series.hashes[i]) }
             fresh.values.append(old.values[i])
-            fresh.lastUpdate.append(old.lastUpdate[i])
+            if !old.lastUpdate.isEmpty { fresh.lastUpdate.append(old.lastUpdate[i]) }
             switch old.type {
             case .histogram:
                 fresh.counts.append(old.counts[i])

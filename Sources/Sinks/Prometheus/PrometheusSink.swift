@@ -45,6 +45,8 @@ public struct PrometheusSinkConfig: StageConfig {
     /// The exporter-toolkit web config (TLS, basic auth, headers); nil: plain HTTP, open.
     public var webConfigFile: String?
     public var webConfig: WebConfig?
+    /// `DELETE`/`POST /api/v1/series?match[]=…` (Prometheus's `--web.enable-admin-api`).
+    public var enableAdminAPI: Bool
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
@@ -69,6 +71,7 @@ public struct PrometheusSinkConfig: StageConfig {
                 for p in problems.list { o.fail("web_config_file", "\(web)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
             }
         }
+        enableAdminAPI = o.bool("enable_admin_api", default: false, doc: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, GATEWAY_ENABLE_ADMIN_API). Off: 404.")
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
         for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
@@ -241,20 +244,17 @@ public final class PrometheusSink: Sink {
         return response
     }
 
-    /// Basic auth guards `/metrics` only: `/`, `/ready` and their `/-/` aliases stay
-    /// open for liveness and readiness probes, which carry no credentials.
+    /// Basic auth guards `/metrics` and the admin API: `/`, `/ready` and their `/-/`
+    /// aliases stay open for liveness and readiness probes, which carry no credentials.
     private func answer(_ request: HTTPRequest) -> HTTPResponse {
+        if request.path == "/api/v1/series" { return adminSeries(request) }
         guard request.method == .GET || request.method == .HEAD else {
             return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
                                 headers: [("Allow", "GET, HEAD")])
         }
         switch request.path {
         case "/metrics":
-            if let auth, !auth.allows(authorization: request.authorization) {
-                unauthorized.add()
-                return HTTPResponse(status: .unauthorized, contentType: "text/plain; charset=utf-8", body: Array("Unauthorized\n".utf8),
-                                    headers: [("WWW-Authenticate", "Basic realm=\"prom-stream-gateway\", charset=\"UTF-8\"")])
-            }
+            if let refused = authenticate(request) { return refused }
             let body = exposition.render()
             let vary = [("Vary", "Accept-Encoding")]
             if request.acceptsGzip, let zipped = Gzip.compress(body) {
@@ -270,7 +270,45 @@ public final class PrometheusSink: Sink {
             let body = "{\"ready\":\(ready),\"sources\":{\(sources.joined(separator: ","))}}\n"
             return HTTPResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(body.utf8))
         default:
-            return HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
+            return Self.notFound
         }
+    }
+
+    static let notFound = HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
+
+    /// nil when the request may proceed, else the 401 to answer.
+    private func authenticate(_ request: HTTPRequest) -> HTTPResponse? {
+        guard let auth, !auth.allows(authorization: request.authorization) else { return nil }
+        unauthorized.add()
+        return HTTPResponse(status: .unauthorized, contentType: "text/plain; charset=utf-8", body: Array("Unauthorized\n".utf8),
+                            headers: [("WWW-Authenticate", "Basic realm=\"prom-stream-gateway\", charset=\"UTF-8\"")])
+    }
+
+    /// `DELETE|POST /api/v1/series?match[]=…`: removes the series any selector selects
+    /// and answers, as Prometheus's API does, `{"status":"success","data":…}` with how
+    /// many were deleted and (up to 1000 of) which.
+    private func adminSeries(_ request: HTTPRequest) -> HTTPResponse {
+        guard config.enableAdminAPI else { return Self.notFound }
+        guard request.method == .DELETE || request.method == .POST else {
+            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
+                                headers: [("Allow", "DELETE, POST")])
+        }
+        if let refused = authenticate(request) { return refused }
+        func failure(_ status: HTTPResponseStatus, _ message: String) -> HTTPResponse {
+            HTTPResponse(status: status, contentType: "application/json",
+                         body: Array("{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"\(jsonEscape(message))\"}\n".utf8))
+        }
+        if request.bodyTooLarge { return failure(.payloadTooLarge, "request body larger than \(HTTPHandlerLimits.maxBody) bytes") }
+        let texts = request.parameters("match[]")
+        guard !texts.isEmpty else { return failure(.badRequest, "no match[] parameter provided") }
+        var selectors: [SeriesSelector] = []
+        for t in texts {
+            do { selectors.append(try SeriesSelector(parsing: t)) } catch { return failure(.badRequest, error.description) }
+        }
+        let (count, series) = applying.withLock { _ in store.delete(matching: selectors) }
+        context.logger.info("deleted series through the admin API", metadata: ["match": "\(texts)", "deleted": "\(count)"])
+        let list = series.map { "\"\(jsonEscape($0))\"" }.joined(separator: ",")
+        let body = "{\"status\":\"success\",\"data\":{\"deleted\":\(count),\"series\":[\(list)]}}\n"
+        return HTTPResponse(status: .ok, contentType: "application/json", body: Array(body.utf8))
     }
 }

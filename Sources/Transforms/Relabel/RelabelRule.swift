@@ -1,3 +1,4 @@
+import Patterns
 import Pipeline
 
 /// The relabel actions of Prometheus's `metric_relabel_configs`.

@@ -1,3 +1,4 @@
+import Patterns
 import Pipeline
 
 /// Rewrites, keeps or drops samples by their labels, with the semantics of
