@@ -49,7 +49,7 @@ let package = Package(
         // Realistic queue elements for `gateway loadgen` and the benchmarks.
         .target(name: "Synthetic"),
         .executableTarget(name: "gateway", dependencies: [
-            "Pipeline", "Sources", "Builtins", "Synthetic", "TLS",
+            "Pipeline", "Sources", "Sinks", "Builtins", "Synthetic", "TLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

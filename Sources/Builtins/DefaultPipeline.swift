@@ -42,5 +42,6 @@ sinks:
     snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
     web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
     enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}
+    enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}
 
 """

@@ -40,6 +40,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var webConfigFile: String?
 
+    @Flag(name: .customLong("web.enable-lifecycle"), help: "Serve POST /-/reload (SIGHUP reloads either way); sets ${GATEWAY_ENABLE_LIFECYCLE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    var enableLifecycle = false
+
     @Flag(name: .customLong("web.enable-admin-api"), help: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var enableAdminAPI = false
 
@@ -51,6 +54,7 @@ struct ConfigOptions: ParsableArguments {
         if let listen { env["GATEWAY_LISTEN"] = listen }
         if let webConfigFile { env["GATEWAY_WEB_CONFIG_FILE"] = webConfigFile }
         if enableAdminAPI { env["GATEWAY_ENABLE_ADMIN_API"] = "true" }
+        if enableLifecycle { env["GATEWAY_ENABLE_LIFECYCLE"] = "true" }
         let text: String
         if let config {
             text = try Self.read(config)
@@ -64,6 +68,9 @@ struct ConfigOptions: ParsableArguments {
         // Silently serving without the TLS or auth asked for would be worse than refusing.
         if let webConfigFile, !spec.environmentVariablesUsed.contains("GATEWAY_WEB_CONFIG_FILE") {
             throw LoadError(description: "--web.config.file \(webConfigFile) has no effect: \(name) does not use ${GATEWAY_WEB_CONFIG_FILE} (set the sink's `web_config_file` in the file, or write `web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"`)")
+        }
+        if enableLifecycle, !spec.environmentVariablesUsed.contains("GATEWAY_ENABLE_LIFECYCLE") {
+            throw LoadError(description: "--web.enable-lifecycle has no effect: \(name) does not use ${GATEWAY_ENABLE_LIFECYCLE} (set the sink's `enable_lifecycle` in the file, or write `enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}`)")
         }
         if enableAdminAPI, !spec.environmentVariablesUsed.contains("GATEWAY_ENABLE_ADMIN_API") {
             throw LoadError(description: "--web.enable-admin-api has no effect: \(name) does not use ${GATEWAY_ENABLE_ADMIN_API} (set the sink's `enable_admin_api` in the file, or write `enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}`)")
@@ -96,6 +103,14 @@ struct ConfigOptions: ParsableArguments {
     }
 
     var name: String { config ?? "default pipeline" }
+
+    /// What a pipeline was built from, to tell a reload that changes nothing: the
+    /// file's text and the web config's.
+    func fingerprint() -> String {
+        let text = (config.flatMap { try? Self.read($0) }) ?? defaultPipelineYAML
+        let web = (webConfigFile ?? ProcessInfo.processInfo.environment["GATEWAY_WEB_CONFIG_FILE"]).flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
+        return text + "\u{0}" + web
+    }
 }
 
 struct Run: ParsableCommand {
@@ -158,10 +173,12 @@ struct Run: ParsableCommand {
             logger.critical("\(error)")
             throw ExitCode(2)
         }
-        let runtime: PipelineRuntime
+        let supervisor: Supervisor
+        let options = self.options
         do {
-            runtime = try PipelineRuntime(spec: spec, logger: logger)
-            try runtime.start()
+            supervisor = try Supervisor(spec: spec, fingerprint: options.fingerprint(), logger: logger) {
+                (try options.load(), options.fingerprint())
+            }
         } catch let e as ConfigErrors {
             for error in e.errors { logger.critical("cannot start: \(error)") }
             throw ExitCode(1)
@@ -169,18 +186,20 @@ struct Run: ParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        ReloadSignal.install { supervisor.request(reason: "POST /-/reload") }
         for w in spec.warnings { logger.warning("\(options.name): \(w)") }
         logger.info("prom-stream-gateway \(GatewayVersion.current) running", metadata: ["pipeline": "\(spec.summary)"])
         signals.onSignal { signal in
             if signal == SIGHUP {
-                logger.info("received SIGHUP; re-reading TLS certificates")
+                logger.info("received SIGHUP; re-reading the pipeline file and TLS certificates")
                 ReloadSignal.bump()
+                _ = supervisor.request(reason: "SIGHUP")
                 return
             }
             logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); draining")
-            runtime.stop()
+            supervisor.stop()
         }
-        runtime.wait()
+        let runtime = supervisor.wait()
         let t = runtime.telemetry
         // popped = processed + dropped when every element carries one sample
         // (dropped includes what a full drop_newest buffer discarded).

@@ -124,6 +124,12 @@ public final class PipelineRuntime: Sendable {
 
     public var phase: Phase { state.withLock { $0.phase } }
 
+    /// The sink with this id (a reload hands state from the old pipeline's sinks to the new one's).
+    public func sink(_ id: String) -> (any Sink)? {
+        for node in nodes where node.decl.id == id { if case .sink(let s) = node.stage { return s } }
+        return nil
+    }
+
     /// Items (payloads) all sources have emitted so far.
     public var sourceItemsEmitted: UInt64 {
         nodes.filter { $0.decl.role == .source }.reduce(0) { $0 + $1.stats.itemsOut.value }

@@ -47,6 +47,8 @@ public struct PrometheusSinkConfig: StageConfig {
     public var webConfig: WebConfig?
     /// `DELETE`/`POST /api/v1/series?match[]=…` (Prometheus's `--web.enable-admin-api`).
     public var enableAdminAPI: Bool
+    /// `POST /-/reload` (Prometheus's `--web.enable-lifecycle`).
+    public var enableLifecycle: Bool
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
@@ -72,6 +74,7 @@ public struct PrometheusSinkConfig: StageConfig {
             }
         }
         enableAdminAPI = o.bool("enable_admin_api", default: false, doc: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, GATEWAY_ENABLE_ADMIN_API). Off: 404.")
+        enableLifecycle = o.bool("enable_lifecycle", default: false, doc: "Serve POST /-/reload, which re-reads the pipeline file as SIGHUP does (`gateway run --web.enable-lifecycle`, GATEWAY_ENABLE_LIFECYCLE). Off: 404.")
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
         for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
@@ -141,6 +144,10 @@ public final class PrometheusSink: Sink {
                                        samples: MetricType.allCases.map { MetaSample(labels: [("type", $0.name)], value: Double(store.seriesCount($0))) }))
             families.append(MetaFamily(name: Telemetry.prefix + "series_expired_total", help: "Series removed by expire_after.", type: .counter,
                                        samples: [MetaSample(labels: [], value: Double(expiredCounter.value))]))
+            families.append(MetaFamily(name: Telemetry.prefix + "config_last_reload_successful", help: "Whether the last reload of the pipeline file (SIGHUP, POST /-/reload) succeeded.", type: .gauge,
+                                       samples: [MetaSample(labels: [], value: ReloadSignal.lastSuccessful.load(ordering: .acquiring) ? 1 : 0)]))
+            families.append(MetaFamily(name: Telemetry.prefix + "config_last_reload_success_timestamp_seconds", help: "When the pipeline was last (re)loaded successfully (Unix time).", type: .gauge,
+                                       samples: [MetaSample(labels: [], value: Double(ReloadSignal.lastSuccessSeconds.load(ordering: .acquiring)))]))
             families.append(MetaFamily(name: Telemetry.prefix + "ready", help: "1 when samples can flow from the source (connected, pops succeed), else 0: what /ready answers, per source.", type: .gauge,
                                        samples: health.snapshot.map { MetaSample(labels: [("source", $0.id)], value: $0.ready ? 1 : 0) }))
             if maxSeries > 0 {
@@ -167,10 +174,19 @@ public final class PrometheusSink: Sink {
 
     public func start() throws {
         guard let (host, port) = PrometheusSinkConfig.parseListen(config.listen) else { return }
-        if let snapshotter {
+        let handed = adopted.withLock { a in defer { a = nil }; return a }
+        if let handed {
+            if let snapshotter {
+                snapshotter.adopt(handed) { [self] in takeSnapshot() }
+            } else {
+                store.restore(handed)
+                for (stream, through) in handed.positions { context.checkpoints.restore(stream: stream, through: through) }
+            }
+            context.logger.info("kept the aggregate across the reload", metadata: ["series": "\(handed.seriesCount)"])
+        } else if let snapshotter {
             snapshotter.load()
-            snapshotter.startLoop { [self] in takeSnapshot() }
         }
+        snapshotter?.startLoop { [self] in takeSnapshot() }
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
         var certificates: ServerCertificates?
@@ -201,6 +217,29 @@ public final class PrometheusSink: Sink {
             sweeper.withLock { $0 = (thread, control) }
         }
     }
+
+    /// A reload hands the previous sink's aggregate to this one (before `start`).
+    private let adopted = Mutex<StoreState?>(nil)
+
+    /// After the previous pipeline stopped (its final snapshot written): its
+    /// aggregate and the stream positions it holds, for the sink that replaces it.
+    func handOver() -> StoreState {
+        let (captured, applied) = applying.withLock { a in (store.captureFamilies(), a.applied) }
+        var state = MetricStore.state(of: captured)
+        if let snapshotter {
+            state.positions = snapshotter.positions(applied)
+        } else {
+            state.positions = applied.positions.compactMap { stream, through in
+                context.checkpoints.streamName(stream).map { ($0, through) }
+            }.sorted { $0.stream < $1.stream }
+        }
+        return state
+    }
+
+    /// A reload: this sink (not yet started) continues `previous` (stopped): its
+    /// aggregate, whatever options changed, as a restart with its state file would —
+    /// and the stream positions, so a reliable source resumes exactly.
+    public func takeOver(from previous: PrometheusSink) { adopted.withLock { $0 = previous.handOver() } }
 
     /// The store and the positions it holds: copied under the apply lock (cheap,
     /// copy-on-write), laid out for the file after it.
@@ -248,6 +287,7 @@ public final class PrometheusSink: Sink {
     /// aliases stay open for liveness and readiness probes, which carry no credentials.
     private func answer(_ request: HTTPRequest) -> HTTPResponse {
         if request.path == "/api/v1/series" { return adminSeries(request) }
+        if request.path == "/-/reload" { return reload(request) }
         guard request.method == .GET || request.method == .HEAD else {
             return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
                                 headers: [("Allow", "GET, HEAD")])
@@ -271,6 +311,28 @@ public final class PrometheusSink: Sink {
             return HTTPResponse(status: ready ? .ok : .serviceUnavailable, contentType: "application/json", body: Array(body.utf8))
         default:
             return Self.notFound
+        }
+    }
+
+    /// `POST|PUT /-/reload`: the file is checked at once (400 with its errors when it
+    /// does not validate, as the running pipeline stays); when it does, 200 and the
+    /// pipeline is replaced right after — this answer cannot wait for that, since
+    /// the reload restarts the server that sends it.
+    private func reload(_ request: HTTPRequest) -> HTTPResponse {
+        guard config.enableLifecycle else { return Self.notFound }
+        guard request.method == .POST || request.method == .PUT else {
+            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
+                                headers: [("Allow", "POST, PUT")])
+        }
+        if let refused = authenticate(request) { return refused }
+        switch ReloadSignal.request() {
+        case .accepted(let what):
+            return HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", body: Array("\(what)\n".utf8))
+        case .refused(let errors):
+            return HTTPResponse(status: .badRequest, contentType: "text/plain; charset=utf-8",
+                                body: Array(("the pipeline file does not validate; the running pipeline stays:\n" + errors.joined(separator: "\n") + "\n").utf8))
+        case .unavailable:
+            return HTTPResponse(status: .serviceUnavailable, contentType: "text/plain; charset=utf-8", body: Array("reloading is not available\n".utf8))
         }
     }
 

@@ -94,6 +94,26 @@ final class Snapshotter: Sendable {
         }
     }
 
+    /// A reload: the previous sink's aggregate (with its positions) instead of the
+    /// file, then written at once — the positions count as durable from here on.
+    func adopt(_ state: StoreState, take: @Sendable () -> (StoreState, Applied)) {
+        context.health.set(healthID, ready: true, detail: path)
+        store.restore(state)
+        for (stream, through) in state.positions { context.checkpoints.restore(stream: stream, through: through) }
+        restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
+        write(take)
+    }
+
+    /// The positions a state written now holds: those restored, raised by what was applied.
+    func positions(_ applied: Applied) -> [(stream: String, through: UInt64)] {
+        var positions = restoredPositions.withLock { $0 }
+        for (stream, through) in applied.positions {
+            guard let name = context.checkpoints.streamName(stream) else { continue }
+            positions[name] = max(positions[name] ?? 0, through)
+        }
+        return positions.map { ($0.key, $0.value) }.sorted { $0.stream < $1.stream }
+    }
+
     func startLoop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
         let control = SourceControl()
         let thread = OSThread.spawn(name: "snapshot") { [self] in
@@ -120,12 +140,7 @@ final class Snapshotter: Sendable {
     func write(_ take: @Sendable () -> (StoreState, Applied)) {
         var (state, applied) = take()
         guard lastWrittenChange.withLock({ $0 }) != applied.changes else { return }   // nothing new
-        var positions = restoredPositions.withLock { $0 }
-        for (stream, through) in applied.positions {
-            guard let name = context.checkpoints.streamName(stream) else { continue }
-            positions[name] = max(positions[name] ?? 0, through)
-        }
-        state.positions = positions.map { ($0.key, $0.value) }.sorted { $0.stream < $1.stream }
+        state.positions = positions(applied)
         let start = monotonicNanos()
         let bytes = StateFile.encode(state)
         do {
