@@ -25,9 +25,12 @@ transforms:
     type: json_decode
     inputs: [queue]
     workers: 2
+    # Metrics__DeadLetterKey: rejected payloads and samples onto a capped Redis list.
+    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
   validate:
     type: validate
     inputs: [decode]
+    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
   sort:
     type: sort_labels
     inputs: [validate]
@@ -36,6 +39,7 @@ sinks:
   prometheus:
     type: prometheus
     inputs: [sort]
+    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
     listen: "${GATEWAY_LISTEN:-0.0.0.0:9091}"
     disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
     state_file: "${Metrics__StateFile:-}"

@@ -22,7 +22,7 @@ struct JSONLogHandler: LogHandler {
 
     func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt) {
-        var fields = [("ts", Self.timestamp()), ("level", level.rawValue), ("logger", label), ("msg", message.description), ("source", source)]
+        var fields = [("ts", rfc3339Now()), ("level", level.rawValue), ("logger", label), ("msg", message.description), ("source", source)]
         let merged = metadata.merging(explicit ?? [:]) { $1 }
         let reserved: Set = ["ts", "level", "logger", "msg", "source"]
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
@@ -38,16 +38,5 @@ struct JSONLogHandler: LogHandler {
                 offset += n
             }
         }
-    }
-
-    static func timestamp() -> String {
-        let nanos = wallClockNanos()
-        var t = time_t(nanos / 1_000_000_000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        var buf = [CChar](repeating: 0, count: 32)
-        strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let millis = (nanos / 1_000_000) % 1000
-        return String(cString: buf) + "." + String(repeating: "0", count: 3 - String(millis).count) + String(millis) + "Z"
     }
 }

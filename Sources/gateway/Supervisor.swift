@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Pipeline
 import Sinks
+import Sources
 import Synchronization
 
 /// Runs the pipeline and replaces it when its file is reloaded (SIGHUP, or
@@ -36,7 +37,7 @@ final class Supervisor: Sendable {
 
     /// `load` reads and validates the file: the spec and a fingerprint of what it was built from.
     init(spec: PipelineSpec, fingerprint: String, logger: Logger, load: @escaping @Sendable () throws -> (PipelineSpec, String)) throws {
-        let runtime = try PipelineRuntime(spec: spec, logger: logger)
+        let runtime = try PipelineRuntime(spec: spec, logger: logger, deadLetters: redisDeadLetterWriters)
         state = Mutex(State(runtime: runtime, spec: spec, fingerprint: fingerprint))
         self.load = load
         self.logger = logger
@@ -82,7 +83,7 @@ final class Supervisor: Sendable {
         reloading.withLock { _ in
             let (old, oldSpec) = state.withLock { ($0.runtime, $0.spec) }
             let fresh: PipelineRuntime
-            do { fresh = try PipelineRuntime(spec: spec, logger: logger) } catch {
+            do { fresh = try PipelineRuntime(spec: spec, logger: logger, deadLetters: redisDeadLetterWriters) } catch {
                 logger.error("reload refused: the new pipeline cannot be built; the running pipeline stays", metadata: ["error": "\(error)"])
                 ReloadSignal.record(success: false)
                 return
@@ -98,7 +99,7 @@ final class Supervisor: Sendable {
                 logger.error("the reloaded pipeline cannot start; starting the previous one again", metadata: ["error": "\(error)"])
                 ReloadSignal.record(success: false)
                 do {
-                    let back = try PipelineRuntime(spec: oldSpec, logger: logger)
+                    let back = try PipelineRuntime(spec: oldSpec, logger: logger, deadLetters: redisDeadLetterWriters)
                     Self.handOver(from: old, to: back, spec: oldSpec)
                     try back.start()
                     state.withLock { $0.runtime = back }

@@ -10,6 +10,18 @@ public struct BufferConfig: Sendable, Equatable {
     }
 }
 
+/// Where a stage's rejected samples and payloads go: a capped Redis list.
+public struct DeadLetterConfig: Sendable, Equatable {
+    public static let defaultMaxLength = 10_000
+    /// A payload is kept up to this many bytes in a dead letter.
+    public static let maxPayloadBytes = 64 * 1024
+    /// Redis URL or .NET connection string (read by the dead-letter writer, not the framework).
+    public var url: String
+    public var key: String
+    public var maxLength: Int
+    public init(url: String, key: String, maxLength: Int = defaultMaxLength) { self.url = url; self.key = key; self.maxLength = maxLength }
+}
+
 /// The options every transform and sink has, which the runtime (not the stage)
 /// acts on. Declared once, here: the same calls decode them and document them for
 /// `gateway stages`. Sources have none of them (a source's `workers` is its own).
@@ -22,6 +34,8 @@ public struct CommonOptions: Sendable {
     /// Threads the runtime runs the stage on.
     public var workers = defaultWorkers
     public var buffer = BufferConfig()
+    /// nil: the stage's drops are only counted and logged.
+    public var deadLetter: DeadLetterConfig?
 
     public init() {}
 
@@ -40,6 +54,13 @@ public struct CommonOptions: Sendable {
         c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc: "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits upstream, in Redis for redis_list), `drop_newest` discards it, counted as `buffer_full` and logged.")
         b.finishReading()
         o.merge(b)
+        let d = o.section("dead_letter", doc: "Rejected samples and payloads of this stage, with reason, stage and time, onto a capped Redis list (empty key: off; Metrics__DeadLetterKey in the default pipeline).")
+        let url = d.string("url", default: "localhost:6379", doc: "Redis for the list: redis://, rediss:// or the .NET form (TLS trust from Redis__TlsCaFile and friends).")
+        let key = d.string("key", default: "", doc: "The list (LPUSH, newest first). Empty: no dead letters.")
+        let maxLength = d.int("max_length", default: DeadLetterConfig.defaultMaxLength, range: 1...10_000_000, doc: "The list is trimmed to this many letters (LTRIM).")
+        d.finishReading()
+        o.merge(d)
+        if !key.isEmpty { c.deadLetter = DeadLetterConfig(url: url, key: key, maxLength: maxLength) }
         return c
     }
 }

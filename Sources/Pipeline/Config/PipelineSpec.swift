@@ -9,6 +9,7 @@ public struct StageDecl: Sendable {
     public var inputs: [String]
     public var workers: Int
     public var buffer: BufferConfig
+    public var deadLetter: DeadLetterConfig? = nil
     public var line: Int?
     /// `sources.queue`, as errors name the stage.
     public var path: String { "\(role.section).\(id)" }
@@ -150,7 +151,7 @@ public struct PipelineSpec: Sendable {
         let common = role == .source ? CommonOptions() : CommonOptions.read(reader)
         let config = decodeConfig(configType, reader: reader, errors: &errors)
         return StageDecl(id: id, role: role, configType: configType, config: config, inputs: common.inputs,
-                         workers: common.workers, buffer: common.buffer, line: line)
+                         workers: common.workers, buffer: common.buffer, deadLetter: common.deadLetter, line: line)
     }
 
     /// Decodes and validates one stage's options outside a pipeline file — for

@@ -36,6 +36,13 @@ public struct DropTally: Sendable {
     public private(set) var firstNote: String?
     /// True when every drop counted was intended (`DropReason.isIntended`).
     public private(set) var allIntended = true
+    /// How many drops of this batch are kept whole for the stage's `dead_letter`
+    /// list (set by the runtime; 0: none, and nothing is built for them).
+    public var letterBudget = 0
+    /// The drops kept for the dead-letter list: reason, note and the payload.
+    public private(set) var letters: [(reason: DropReason, note: String, payload: [UInt8])] = []
+    /// Unintended drops past `letterBudget` (not kept; counted as dropped letters).
+    public private(set) var letterOverflow = 0
 
     public init() {}
 
@@ -44,11 +51,15 @@ public struct DropTally: Sendable {
 
     /// Counts `count` drops; `note` (evaluated only for the batch's first drop)
     /// describes what was dropped.
-    public mutating func add(origin: UInt16, reason: DropReason, count: Int = 1, note: @autoclosure () -> String = "") {
+    public mutating func add(origin: UInt16, reason: DropReason, count: Int = 1, note: @autoclosure () -> String = "",
+                             payload: @autoclosure () -> [UInt8] = []) {
         if !reason.isIntended { allIntended = false }
         if firstNote == nil {
             let n = note()
             firstNote = n.isEmpty ? reason.name : "\(reason.name): \(n)"
+        }
+        if letterBudget > 0 && !reason.isIntended {
+            if letters.count < letterBudget { letters.append((reason, note(), payload())) } else { letterOverflow += count }
         }
         for i in entries.indices where entries[i].origin == origin && entries[i].reason == reason {
             entries[i].count += count
@@ -71,5 +82,8 @@ public struct DropTally: Sendable {
         entries.removeAll(keepingCapacity: true)
         firstNote = nil
         allIntended = true
+        letters.removeAll()
+        letterOverflow = 0
+        letterBudget = 0
     }
 }

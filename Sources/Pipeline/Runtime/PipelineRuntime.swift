@@ -64,10 +64,13 @@ public final class PipelineRuntime: Sendable {
         let control: SourceControl?
         let dropLog: RateLimitedLog
         let logger: Logger
+        /// The stage's `dead_letter` list (nil: none).
+        let letters: DeadLetterQueue?
     }
 
     private let nodes: [Node]
     private let logger: Logger
+    private let deadLetterFactory: DeadLetterWriterFactory?
     public let telemetry: Telemetry
     public let health: HealthBoard
     public let checkpoints: Checkpoints
@@ -77,8 +80,11 @@ public final class PipelineRuntime: Sendable {
 
     /// Builds every stage. Throws `ConfigErrors` with every factory error, each
     /// prefixed with its stage.
+    /// `deadLetters` makes the writers of the stages' `dead_letter` lists (a stage
+    /// with one and no factory is an error).
     public init(spec: PipelineSpec, logger: Logger, telemetry: Telemetry = Telemetry(), health: HealthBoard = HealthBoard(),
-                checkpoints: Checkpoints = Checkpoints()) throws {
+                checkpoints: Checkpoints = Checkpoints(), deadLetters: DeadLetterWriterFactory? = nil) throws {
+        self.deadLetterFactory = deadLetters
         self.logger = logger
         self.telemetry = telemetry
         self.health = health
@@ -113,8 +119,15 @@ public final class PipelineRuntime: Sendable {
             }
             let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats, telemetry: telemetry, dropLog: dropLog,
                                                              discarded: discarded)
+            var letters: DeadLetterQueue?
+            if let dl = d.deadLetter {
+                if deadLetters == nil {
+                    errors.append(ConfigError(path: d.path, key: "dead_letter", line: d.line, message: "dead letters are not available in this program"))
+                }
+                letters = DeadLetterQueue(config: dl, stage: d.id, logger: stageLogger)
+            }
             nodes.append(Node(decl: d, stage: stage, input: inputs[d.id], output: output, stats: stats,
-                              control: d.role == .source ? SourceControl() : nil, dropLog: dropLog, logger: stageLogger))
+                              control: d.role == .source ? SourceControl() : nil, dropLog: dropLog, logger: stageLogger, letters: letters))
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         self.nodes = nodes
@@ -154,6 +167,9 @@ public final class PipelineRuntime: Sendable {
             state.withLock { $0 = .stopped(threads: []) }
             stoppedSignal.withLock { stoppedSignal.broadcast() }
             throw ConfigErrors([ConfigError(path: Array(nodes.reversed())[started.count].decl.path, message: "\(error)")])
+        }
+        if let factory = deadLetterFactory {
+            for node in nodes { if let q = node.letters { q.start { try factory(q.config) } } }
         }
         state.withLock { s in
             var threads: [OSThread] = []
@@ -228,6 +244,7 @@ public final class PipelineRuntime: Sendable {
     private func account(_ batch: inout Batch, node: Node) {
         guard !batch.drops.isEmpty else { return }
         telemetry.record(drops: batch.drops)
+        node.letters?.enqueue(batch.drops)
         if batch.drops.allIntended {
             node.logger.debug("\(batch.drops.summary)")
         } else {
@@ -243,6 +260,7 @@ public final class PipelineRuntime: Sendable {
         while case (var batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
             let acknowledgement = batch.acknowledgement
+            if node.letters != nil { batch.drops.letterBudget = DeadLetterQueue.perBatch }
             transform.process(&batch, worker: worker)
             batch.acknowledgement = acknowledgement   // whatever the stage did to the batch
             account(&batch, node: node)
@@ -259,6 +277,7 @@ public final class PipelineRuntime: Sendable {
         func consume(_ batch: consuming Batch) {
             var batch = batch
             let acknowledgement = batch.acknowledgement
+            if node.letters != nil { batch.drops.letterBudget = DeadLetterQueue.perBatch }
             sink.consume(&batch, worker: worker)
             account(&batch, node: node)
             telemetry.recordProcessed(batch.liveItemsByOrigin)
@@ -289,6 +308,7 @@ public final class PipelineRuntime: Sendable {
         }
         guard last else { return }
         for n in nodes { lifecycle(n.stage).shutdown() }
+        for n in nodes { n.letters?.stop() }
         state.withLock { s in
             switch s {
             case .running(let threads, _), .draining(let threads, _): s = .stopped(threads: threads)
@@ -321,7 +341,13 @@ public final class PipelineRuntime: Sendable {
             family("stage_buffer_dropped_batches_total", "Batches discarded by a full `when_full: drop_newest` buffer (their samples count as dropped, reason buffer_full).", .counter) { $0.input.map { Double($0.droppedCount) } },
             family("stage_items_in_total", "Items (payloads or samples) the stage received.", .counter) { $0.decl.role == .source ? nil : Double($0.stats.itemsIn.value) },
             family("stage_items_out_total", "Items (payloads or live samples) the stage emitted.", .counter) { $0.decl.role == .sink ? nil : Double($0.stats.itemsOut.value) },
-        ]
+        ] + (nodes.contains { $0.letters != nil } ? [
+            MetaFamily(name: Telemetry.prefix + "dead_letters_total", help: "Rejected samples and payloads written to the stage's dead_letter list (result=written), or not (result=dropped: over 100 per batch or 10 000 queued, or Redis failed).", type: .counter,
+                       samples: nodes.compactMap { n in n.letters }.flatMap { q in
+                           [MetaSample(labels: [("result", "written"), ("stage", q.stage)], value: Double(q.written.value)),
+                            MetaSample(labels: [("result", "dropped"), ("stage", q.stage)], value: Double(q.dropped.value))]
+                       }),
+        ] : [])
     }
 }
 

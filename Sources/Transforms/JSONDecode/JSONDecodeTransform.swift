@@ -96,34 +96,38 @@ public final class JSONDecodeTransform: Transform {
     func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch, drops: inout DropTally) {
         guard raw.count <= config.maxPayloadBytes else {
             drops.add(origin: origin, reason: .payloadTooLarge,
-                      note: "\(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))")
+                      note: "\(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))",
+                      payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
             return
         }
         let parsed: Void? = JSONDocument.parse(raw) { root in
             switch JSONType(root) {
             case .object:
                 if let reason = decodeSample(root, origin: origin, into: &out) {
-                    drops.add(origin: origin, reason: reason, note: RateLimitedLog.excerpt(raw))
+                    drops.add(origin: origin, reason: reason, note: RateLimitedLog.excerpt(raw), payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
                 }
             case .array:
                 let n = json_array_size(root)
                 guard n <= config.maxSamplesPerPayload else {
                     drops.add(origin: origin, reason: .tooManySamples,
-                              note: "an array of \(n) samples (max_samples_per_payload is \(config.maxSamplesPerPayload))")
+                              note: "an array of \(n) samples (max_samples_per_payload is \(config.maxSamplesPerPayload))",
+                              payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
                     return
                 }
                 for j in 0..<n {
                     let item = json_array_get(root, j)!
                     if let reason = JSONType(item) == .object ? decodeSample(item, origin: origin, into: &out) : .notAnObject {
-                        drops.add(origin: origin, reason: reason, note: "sample \(j) of an array: \(RateLimitedLog.excerpt(raw))")
+                        drops.add(origin: origin, reason: reason, note: "sample \(j) of an array: \(RateLimitedLog.excerpt(raw))",
+                                  payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
                     }
                 }
             default:
-                drops.add(origin: origin, reason: .notAnObject, note: RateLimitedLog.excerpt(raw))
+                drops.add(origin: origin, reason: .notAnObject, note: RateLimitedLog.excerpt(raw), payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
             }
         }
         if parsed == nil {
-            drops.add(origin: origin, reason: .invalidJSON, note: "\(JSONDocument.errorMessage(for: raw)): \(RateLimitedLog.excerpt(raw))")
+            drops.add(origin: origin, reason: .invalidJSON, note: "\(JSONDocument.errorMessage(for: raw)): \(RateLimitedLog.excerpt(raw))",
+                      payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
         }
     }
 

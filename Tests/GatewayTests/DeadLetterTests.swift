@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `dead_letter` through the binary: rejected payloads and samples land on a
+/// capped Redis list with reason, stage and time; `gateway dead-letters` prints
+/// them; a Redis that refuses them never stops ingestion.
+@Suite struct DeadLetterTests {
+    func llen(_ redis: RedisServer, _ key: String) -> Int { (try? redis.llen(key)) ?? -1 }
+
+    func metaTotal(_ gateway: GatewayProcess, _ prefix: String) -> Double {
+        ((try? gateway.metrics()) ?? "").split(separator: "\n").filter { $0.hasPrefix(prefix) }
+            .compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+    }
+
+    @Test func defaultPipeline_putsEveryRejectionOnTheList_andTheCommandPrintsThem() throws {
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__DeadLetterKey": "dl"])
+        try redis.push(["{not json", #"{"type":"counter","name":"bad name","value":1}"#, #"{"type":"gauge","name":"g"}"#,
+                        #"{"type":"counter","name":"fine_total","value":1}"#])
+        #expect(eventually { llen(redis, "dl") == 3 }, "\(llen(redis, "dl"))")
+        #expect(try gateway.value("fine_total") == 1)
+        let env = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__DeadLetterKey": "dl", "PATH": "/usr/bin:/bin"]
+        let printed = try runCommand(GatewayProcess.binary, ["dead-letters"], environment: env)
+        #expect(printed.status == 0, "\(printed.output)")
+        let lines = printed.output.split(separator: "\n").filter { !$0.hasPrefix("    ") }
+        #expect(lines.count == 3, "\(printed.output)")
+        let kinds = Set(lines.map { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().prefix(2).joined(separator: " ") })
+        #expect(kinds == ["decode invalid_json", "decode missing_field", "validate invalid_name"], "\(lines)")
+        #expect(printed.output.contains("{not json"))
+        #expect(lines.allSatisfy { $0.hasPrefix("20") && $0.contains("Z  ") })
+        let json = try runCommand(GatewayProcess.binary, ["dead-letters", "--json", "--count", "1"], environment: env)
+        let object = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: String]
+        #expect(Set(object?.keys.map { $0 } ?? []) == ["ts", "stage", "reason", "note", "payload"], "\(json.output)")
+        #expect(metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="written""#) == 3)
+    }
+
+    @Test func list_isCappedAtMaxLength_andFollowPrintsNewLetters() throws {
+        let redis = try RedisServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)" } }
+            transforms: { decode: { type: json_decode, inputs: [queue], dead_letter: { url: "127.0.0.1:\(redis.port)", key: capped, max_length: 5 } } }
+            sinks: { prometheus: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}" } }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(args: ["--config", file.path])
+        try redis.push((0..<50).map { "bad \($0)" })
+        #expect(eventually { metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="written""#) == 50 })
+        #expect(llen(redis, "capped") == 5)
+
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: GatewayProcess.binary)
+        follower.arguments = ["dead-letters", "--redis", "127.0.0.1:\(redis.port)", "--key", "capped", "--count", "1", "--follow"]
+        let out = Pipe()
+        follower.standardOutput = out
+        try follower.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        try redis.push(["late arrival"])
+        Thread.sleep(forTimeInterval: 2.5)
+        // SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
+        kill(follower.processIdentifier, SIGKILL)
+        follower.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("bad 49") && text.contains("late arrival"), "\(text)")
+    }
+
+    @Test func unreachableDeadLetterRedis_neverStopsIngestion() throws {
+        let redis = try RedisServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)" } }
+            transforms: { decode: { type: json_decode, inputs: [queue], dead_letter: { url: "127.0.0.1:\(freePort())", key: dl } } }
+            sinks: { prometheus: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}" } }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(args: ["--config", file.path])
+        try redis.push((0..<2000).flatMap { i in ["bad \(i)", #"{"type":"counter","name":"ok_total","value":1}"#] })
+        #expect(eventually { (try? gateway.value("ok_total")) == 2000 })
+        #expect(eventually { metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="dropped""#) == 2000 })
+        #expect(gateway.log.contains("cannot write dead letters to `dl`"))
+        #expect(gateway.process.isRunning)
+    }
+}
