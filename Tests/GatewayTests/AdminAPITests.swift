@@ -70,4 +70,21 @@ import TestSupport
         let auth = "Basic " + Data("admin:pw".utf8).base64EncodedString()
         #expect(try httpGet(port: on.port, path: "/api/v1/series?match%5B%5D=x", method: "DELETE", headers: ["Authorization": auth]).status == 200)
     }
+
+    /// The README's curl line, run as written (only the port changed).
+    @Test func readmeCurlExample_deletesWhatItSays() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try #require(readme.range(of: "### Admin API: deleting series"))
+        let block = try #require(readme[section.upperBound...].range(of: "```sh\n"))
+        let end = try #require(readme[block.upperBound...].range(of: "```"))
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(args: ["--web.enable-admin-api"], environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
+        try redis.push([#"{"type":"counter","name":"jobs_total","value":1,"labels":{"queue":"tmp-1"}}"#,
+                        #"{"type":"counter","name":"jobs_total","value":1,"labels":{"queue":"mail"}}"#])
+        #expect(eventually { (try? lines(gateway, "jobs_total{").count) == 2 })
+        let command = String(readme[block.upperBound..<end.lowerBound]).replacingOccurrences(of: "localhost:9091", with: "127.0.0.1:\(gateway.port)")
+        let r = try runCommand("/bin/sh", ["-c", command])
+        #expect(r.status == 0 && r.output.contains(#""deleted":1"#), "\(r.output)")
+        #expect(try lines(gateway, "jobs_total{") == [#"jobs_total{queue="mail"} 1"#])
+    }
 }

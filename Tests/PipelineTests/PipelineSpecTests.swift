@@ -131,7 +131,7 @@ import TestSupport
               a: { type: test_counter_source }
             sinks:
               s: { type: test_collect, inputs: [a], wokers: 2 }
-            """, expected: ["line 4: sinks.s.wokers: unknown key (did you mean `workers`? known: buffer, delay_us, inputs, key, ordered, workers)"]),
+            """, expected: ["line 4: sinks.s.wokers: unknown key (did you mean `workers`? known: buffer, dead_letter, delay_us, inputs, key, ordered, workers)"]),
         Case(name: "duplicate key is reported at its second line", yaml: """
             sources:
               a:
