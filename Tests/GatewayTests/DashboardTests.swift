@@ -29,8 +29,7 @@ import TestSupport
         let targets = try Self.targets()
         #expect(targets.count >= 15)
         let redis = try RedisServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dash-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("dash")
         defer { try? FileManager.default.removeItem(at: dir) }
         let pipeline = dir.appendingPathComponent("p.yaml")
         try """

@@ -37,8 +37,7 @@ import TestSupport
 
     @Test func list_isCappedAtMaxLength_andFollowPrintsNewLetters() throws {
         let redis = try RedisServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("dl")
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("p.yaml")
         try """
@@ -69,8 +68,7 @@ import TestSupport
 
     @Test func unreachableDeadLetterRedis_neverStopsIngestion() throws {
         let redis = try RedisServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("dl")
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("p.yaml")
         try """

@@ -24,11 +24,7 @@ import TestSupport
         """
     }
 
-    func tempDir() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    func tempDir() throws -> URL { try makeTemporaryDirectory("reload") }
 
     func total(_ gateway: GatewayProcess, _ name: String) -> Double? {
         guard let page = try? gateway.metrics() else { return nil }

@@ -33,3 +33,10 @@ public let packageRoot: URL = {
     }
     return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 }()
+
+/// A new, empty folder under the temporary directory (the caller removes it).
+public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}

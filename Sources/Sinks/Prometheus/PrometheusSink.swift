@@ -289,8 +289,7 @@ public final class PrometheusSink: Sink {
         if request.path == "/api/v1/series" { return adminSeries(request) }
         if request.path == "/-/reload" { return reload(request) }
         guard request.method == .GET || request.method == .HEAD else {
-            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
-                                headers: [("Allow", "GET, HEAD")])
+            return Self.methodNotAllowed(allow: "GET, HEAD")
         }
         switch request.path {
         case "/metrics":
@@ -321,8 +320,7 @@ public final class PrometheusSink: Sink {
     private func reload(_ request: HTTPRequest) -> HTTPResponse {
         guard config.enableLifecycle else { return Self.notFound }
         guard request.method == .POST || request.method == .PUT else {
-            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
-                                headers: [("Allow", "POST, PUT")])
+            return Self.methodNotAllowed(allow: "POST, PUT")
         }
         if let refused = authenticate(request) { return refused }
         switch ReloadSignal.request() {
@@ -334,6 +332,10 @@ public final class PrometheusSink: Sink {
         case .unavailable:
             return HTTPResponse(status: .serviceUnavailable, contentType: "text/plain; charset=utf-8", body: Array("reloading is not available\n".utf8))
         }
+    }
+
+    static func methodNotAllowed(allow: String) -> HTTPResponse {
+        HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8), headers: [("Allow", allow)])
     }
 
     static let notFound = HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))
@@ -352,8 +354,7 @@ public final class PrometheusSink: Sink {
     private func adminSeries(_ request: HTTPRequest) -> HTTPResponse {
         guard config.enableAdminAPI else { return Self.notFound }
         guard request.method == .DELETE || request.method == .POST else {
-            return HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
-                                headers: [("Allow", "DELETE, POST")])
+            return Self.methodNotAllowed(allow: "DELETE, POST")
         }
         if let refused = authenticate(request) { return refused }
         func failure(_ status: HTTPResponseStatus, _ message: String) -> HTTPResponse {
