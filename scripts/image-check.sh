@@ -37,7 +37,8 @@ if [ ! -f "$tarball" ]; then
   fi
   rm -rf "$CACHE/pkgroot" && mkdir -p "$CACHE/pkgroot" && tar -C "$CACHE/pkgroot" -xf "$base"
   cp /etc/resolv.conf "$CACHE/pkgroot/etc/resolv.conf"
-  chroot "$CACHE/pkgroot" /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null && rm -rf /var/lib/apt/lists/*"
+  chroot "$CACHE/pkgroot" /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages && rm -rf /var/lib/apt/lists/*" \
+    >"$CACHE/apt.log" 2>&1 || { tail -20 "$CACHE/apt.log" >&2; exit 1; }
   tar -C "$CACHE/pkgroot" -cf "$tarball" .
   rm -rf "$CACHE/pkgroot"
 fi
