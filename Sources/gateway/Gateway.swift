@@ -49,12 +49,20 @@ struct ConfigOptions: ParsableArguments {
     /// A problem with the command line or the file itself, said on one line.
     struct LoadError: Error, CustomStringConvertible { var description: String }
 
+    /// What a flag sets for the file to read: the flag as given, the variable and
+    /// its value, and the line to write when a file ignores it.
+    private var overrides: [(flag: String, variable: String, value: String, hint: String)] {
+        var out: [(flag: String, variable: String, value: String, hint: String)] = []
+        if let listen { out.append(("--listen \(listen)", "GATEWAY_LISTEN", listen, "listen: \"${GATEWAY_LISTEN:-0.0.0.0:9091}\"")) }
+        if let webConfigFile { out.append(("--web.config.file \(webConfigFile)", "GATEWAY_WEB_CONFIG_FILE", webConfigFile, "web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"")) }
+        if enableLifecycle { out.append(("--web.enable-lifecycle", "GATEWAY_ENABLE_LIFECYCLE", "true", "enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}")) }
+        if enableAdminAPI { out.append(("--web.enable-admin-api", "GATEWAY_ENABLE_ADMIN_API", "true", "enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}")) }
+        return out
+    }
+
     func load() throws -> PipelineSpec {
         var env = ProcessInfo.processInfo.environment
-        if let listen { env["GATEWAY_LISTEN"] = listen }
-        if let webConfigFile { env["GATEWAY_WEB_CONFIG_FILE"] = webConfigFile }
-        if enableAdminAPI { env["GATEWAY_ENABLE_ADMIN_API"] = "true" }
-        if enableLifecycle { env["GATEWAY_ENABLE_LIFECYCLE"] = "true" }
+        for o in overrides { env[o.variable] = o.value }
         let text: String
         if let config {
             text = try Self.read(config)
@@ -62,18 +70,11 @@ struct ConfigOptions: ParsableArguments {
             text = defaultPipelineYAML
         }
         let spec = try PipelineSpec.load(yaml: text, environment: env, registry: builtinStages)
-        if let listen, !spec.environmentVariablesUsed.contains("GATEWAY_LISTEN") {
-            throw LoadError(description: "--listen \(listen) has no effect: \(name) does not use ${GATEWAY_LISTEN} (set the sink's `listen` in the file, or write `listen: \"${GATEWAY_LISTEN:-0.0.0.0:9091}\"`)")
-        }
-        // Silently serving without the TLS or auth asked for would be worse than refusing.
-        if let webConfigFile, !spec.environmentVariablesUsed.contains("GATEWAY_WEB_CONFIG_FILE") {
-            throw LoadError(description: "--web.config.file \(webConfigFile) has no effect: \(name) does not use ${GATEWAY_WEB_CONFIG_FILE} (set the sink's `web_config_file` in the file, or write `web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"`)")
-        }
-        if enableLifecycle, !spec.environmentVariablesUsed.contains("GATEWAY_ENABLE_LIFECYCLE") {
-            throw LoadError(description: "--web.enable-lifecycle has no effect: \(name) does not use ${GATEWAY_ENABLE_LIFECYCLE} (set the sink's `enable_lifecycle` in the file, or write `enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}`)")
-        }
-        if enableAdminAPI, !spec.environmentVariablesUsed.contains("GATEWAY_ENABLE_ADMIN_API") {
-            throw LoadError(description: "--web.enable-admin-api has no effect: \(name) does not use ${GATEWAY_ENABLE_ADMIN_API} (set the sink's `enable_admin_api` in the file, or write `enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}`)")
+        // A flag the file silently ignores (its literal wins, or TLS and auth are not
+        // served) would be worse than refusing.
+        for o in overrides where !spec.environmentVariablesUsed.contains(o.variable) {
+            let key = o.hint.prefix { $0 != ":" }
+            throw LoadError(description: "\(o.flag) has no effect: \(name) does not use ${\(o.variable)} (set the sink's `\(key)` in the file, or write `\(o.hint)`)")
         }
         return spec
     }

@@ -6,6 +6,17 @@ import TestSupport
 /// capped Redis list with reason, stage and time; `gateway dead-letters` prints
 /// them; a Redis that refuses them never stops ingestion.
 @Suite struct DeadLetterTests {
+    /// The binary on redis → json_decode (with `deadLetter` as its `dead_letter` block) → prometheus.
+    func startGateway(_ redis: RedisServer, deadLetter: String, in dir: URL) throws -> GatewayProcess {
+        let file = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)" } }
+            transforms: { decode: { type: json_decode, inputs: [queue], dead_letter: \(deadLetter) } }
+            sinks: { prometheus: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}" } }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        return try GatewayProcess(args: ["--config", file.path])
+    }
+
     func llen(_ redis: RedisServer, _ key: String) -> Int { (try? redis.llen(key)) ?? -1 }
 
     func metaTotal(_ gateway: GatewayProcess, _ prefix: String) -> Double {
@@ -39,13 +50,7 @@ import TestSupport
         let redis = try RedisServer()
         let dir = try makeTemporaryDirectory("dl")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("p.yaml")
-        try """
-            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)" } }
-            transforms: { decode: { type: json_decode, inputs: [queue], dead_letter: { url: "127.0.0.1:\(redis.port)", key: capped, max_length: 5 } } }
-            sinks: { prometheus: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}" } }
-            """.write(to: file, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(args: ["--config", file.path])
+        let gateway = try startGateway(redis, deadLetter: "{ url: \"127.0.0.1:\(redis.port)\", key: capped, max_length: 5 }", in: dir)
         try redis.push((0..<50).map { "bad \($0)" })
         #expect(eventually { metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="written""#) == 50 })
         #expect(llen(redis, "capped") == 5)
@@ -70,13 +75,7 @@ import TestSupport
         let redis = try RedisServer()
         let dir = try makeTemporaryDirectory("dl")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("p.yaml")
-        try """
-            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)" } }
-            transforms: { decode: { type: json_decode, inputs: [queue], dead_letter: { url: "127.0.0.1:\(freePort())", key: dl } } }
-            sinks: { prometheus: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}" } }
-            """.write(to: file, atomically: true, encoding: .utf8)
-        let gateway = try GatewayProcess(args: ["--config", file.path])
+        let gateway = try startGateway(redis, deadLetter: "{ url: \"127.0.0.1:\(freePort())\", key: dl }", in: dir)
         try redis.push((0..<2000).flatMap { i in ["bad \(i)", #"{"type":"counter","name":"ok_total","value":1}"#] })
         #expect(eventually { (try? gateway.value("ok_total")) == 2000 })
         #expect(eventually { metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="dropped""#) == 2000 })

@@ -111,4 +111,33 @@ import TestSupport
         let r = try runCommand(GatewayProcess.binary, ["validate", "--config", file.path, "--web.enable-lifecycle"])
         #expect(r.status == 1 && r.output.contains("--web.enable-lifecycle has no effect"), "\(r.output)")
     }
+
+    @Test func newPipelineThatCannotStart_isReplacedByThePreviousOne() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("p.yaml")
+        let good = pipeline(redis, dir)
+        try good.write(to: file, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(args: ["--config", file.path, "--web.enable-lifecycle"])
+        try redis.push([#"{"type":"counter","name":"kept_total","value":4}"#])
+        #expect(eventually { (try? gateway.value("kept_total")) == 4 })
+        // A second sink on a port something else holds: valid, but it cannot start.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let taken = freePort()
+        addr.sin_port = UInt16(taken).bigEndian
+        _ = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(holder, 1)
+        try (good + "\n  second: { type: prometheus, inputs: [decode], listen: \"127.0.0.1:\(taken)\" }\n").write(to: file, atomically: true, encoding: .utf8)
+        #expect(try httpGet(port: gateway.port, path: "/-/reload", method: "POST").status == 200)
+        #expect(eventually { gateway.log.contains("the reloaded pipeline cannot start; starting the previous one again") })
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_config_last_reload_successful")) == 0 })
+        #expect(eventually { (try? gateway.value("kept_total")) == 4 }, "the previous pipeline serves, with its aggregate")
+        try redis.push([#"{"type":"counter","name":"kept_total","value":1}"#])
+        #expect(eventually { (try? gateway.value("kept_total")) == 5 })
+    }
 }

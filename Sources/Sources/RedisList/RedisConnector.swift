@@ -34,8 +34,8 @@ public struct RedisConnector: Sendable {
         self.url = url
         self.tls = tls
         if let versions = url.tlsVersions {
-            self.tls.minVersion = versions.lowerBound == .tls12 ? .tls12 : .tls13
-            self.tls.maxVersion = versions.upperBound == .tls12 ? .tls12 : .tls13
+            self.tls.minVersion = versions.lowerBound
+            self.tls.maxVersion = versions.upperBound
         }
         if self.tls.serverName == nil { self.tls.serverName = url.sslHost }
         self.sentinel = sentinel ?? url.serviceName.map { SentinelSettings(master: $0, addresses: url.endpoints, user: url.user, password: url.password) }

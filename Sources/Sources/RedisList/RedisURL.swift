@@ -1,4 +1,5 @@
 import Pipeline
+import TLS
 
 /// One `host:port`.
 public struct RedisEndpoint: Sendable, Equatable, Hashable, CustomStringConvertible {
@@ -33,7 +34,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     public var syncTimeout: Duration?
     public var keepAlive: Int?
     /// `sslProtocols=` as a version range.
-    public var tlsVersions: ClosedRange<TLSVersionBound>?
+    public var tlsVersions: ClosedRange<TLSVersion>?
     /// Keys given that have no meaning here (logged once at info level).
     public var ignoredKeys: [String] = []
 
@@ -182,10 +183,10 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `Tls12`, `tls13`, `Tls12|Tls13` (StackExchange.Redis' SslProtocols flags).
-    private static func tlsRange(_ value: String) -> Result<ClosedRange<TLSVersionBound>, ParseError> {
-        var versions: [TLSVersionBound] = []
+    private static func tlsRange(_ value: String) -> Result<ClosedRange<TLSVersion>, ParseError> {
+        var versions: [TLSVersion] = []
         for part in value.split(whereSeparator: { $0 == "|" || $0 == "," || $0 == " " }) {
-            guard let v = TLSVersionBound(rawValue: part.lowercased()) else {
+            guard let v = TLSVersion(spelling: String(part)), v >= .tls12 else {
                 return .failure(ParseError("sslProtocols: unsupported `\(part)` (use Tls12, Tls13 or Tls12|Tls13)"))
             }
             versions.append(v)
@@ -225,12 +226,6 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
-}
-
-/// A TLS version `sslProtocols` may name (the ones OpenSSL still allows here).
-public enum TLSVersionBound: String, Sendable, Comparable {
-    case tls12, tls13
-    public static func < (a: Self, b: Self) -> Bool { a == .tls12 && b == .tls13 }
 }
 
 extension StringProtocol {

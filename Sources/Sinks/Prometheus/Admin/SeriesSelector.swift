@@ -10,15 +10,22 @@ public struct SeriesSelector: Sendable, CustomStringConvertible {
     public enum Op: String, Sendable { case equal = "=", notEqual = "!=", matches = "=~", notMatches = "!~" }
 
     public struct Matcher: Sendable {
-        public var label: String
-        public var op: Op
-        public var value: String
+        public let label: String
+        public let op: Op
+        public let value: String
         let regex: PCRE2Regex?
+        /// `label` and `value` as bytes, compared with every series' labels.
+        let labelBytes: [UInt8], valueBytes: [UInt8]
+
+        init(label: String, op: Op, value: String, regex: PCRE2Regex?) {
+            self.label = label; self.op = op; self.value = value; self.regex = regex
+            labelBytes = Array(label.utf8); valueBytes = Array(value.utf8)
+        }
 
         func matches(_ v: [UInt8], _ data: PCRE2MatchData?) -> Bool {
             switch op {
-            case .equal: return v == Array(value.utf8)
-            case .notEqual: return v != Array(value.utf8)
+            case .equal: return v == valueBytes
+            case .notEqual: return v != valueBytes
             case .matches, .notMatches:
                 let hit = v.withUnsafeBytes { regex!.matches($0, data!) }
                 return op == .matches ? hit : !hit
@@ -47,7 +54,7 @@ public struct SeriesSelector: Sendable, CustomStringConvertible {
     /// Whether the series with metric `name` and `labels` (unescaped) is selected.
     func matches(name: [UInt8], labels: [([UInt8], [UInt8])], data: [PCRE2MatchData?]) -> Bool {
         for (i, m) in matchers.enumerated() {
-            let value = m.label == "__name__" ? name : labels.first { $0.0 == Array(m.label.utf8) }?.1 ?? []
+            let value = m.label == "__name__" ? name : labels.first { $0.0 == m.labelBytes }?.1 ?? []
             if !m.matches(value, data[i]) { return false }
         }
         return true
