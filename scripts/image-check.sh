@@ -72,8 +72,11 @@ GATEWAY_PID=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$HPORT/-/ready" >/dev/null && break; sleep 0.1; done
 curl -sf "127.0.0.1:$HPORT/-/ready" >/dev/null || { echo "image-check: /-/ready did not answer 200" >&2; cat "$CACHE/image-run.log" >&2; exit 1; }
 redis-cli -p "$RPORT" LPUSH prom-stream-gateway:metric-queue '{"type":"counter","name":"image_check_total","value":3}' >/dev/null
-for _ in $(seq 50); do curl -s "127.0.0.1:$HPORT/metrics" | grep -q '^image_check_total 3$' && break; sleep 0.1; done
-curl -s "127.0.0.1:$HPORT/metrics" | grep -q '^image_check_total 3$' || { echo "image-check: the pushed sample is not on /metrics" >&2; cat "$CACHE/image-run.log" >&2; exit 1; }
+# The page is read whole before grep: `curl | grep -q` fails under pipefail when
+# grep exits first and curl gets EPIPE.
+pushed() { local page; page=$(curl -s "127.0.0.1:$HPORT/metrics"); grep -q '^image_check_total 3$' <<<"$page"; }
+for _ in $(seq 50); do pushed && break; sleep 0.1; done
+pushed || { echo "image-check: the pushed sample is not on /metrics" >&2; cat "$CACHE/image-run.log" >&2; exit 1; }
 user=$(ps -o uid= -p "$(pgrep -f "gateway run --listen 127.0.0.1:$HPORT" | head -1)" | tr -d ' ')
 [ "$user" = "$uid" ] || { echo "image-check: the gateway ran as uid $user, not $uid" >&2; exit 1; }
 echo "image-check ok: bookworm minbase + $packages; static binary as uid $uid; /-/ready 200; a pushed sample on /metrics"
