@@ -5,6 +5,26 @@ import Testing
 import TestSupport
 
 @Suite struct BoundedBufferTests {
+    @Test func held_consumersDrainWhatIsQueuedThenStop_producersWait_andTicketsGoOnAfterRelease() {
+        let buffer = BoundedBuffer<Int>(capacity: 8, whenFull: .dropNewest)
+        for i in 0..<3 { buffer.push(i) }
+        buffer.hold()
+        let pushed = Atomic(false)
+        let producer = OSThread.spawn(name: "p") {
+            #expect(buffer.push(3) == nil, "a held buffer makes even drop_newest wait, not drop")
+            pushed.store(true, ordering: .releasing)
+        }
+        #expect((0..<3).map { _ in buffer.pop()?.ticket } == [0, 1, 2])
+        #expect(buffer.pop() == nil, "held and empty: the old consumers stop")
+        usleep(50_000)
+        let early = pushed.load(ordering: .acquiring)
+        #expect(!early)
+        #expect(buffer.release() == 3)
+        producer.join()
+        let next = buffer.pop()
+        #expect(next?.element == 3 && next?.ticket == 3)
+    }
+
     @Test func manyProducersAndConsumers_loseNothingAndDuplicateNothing() {
         let buffer = BoundedBuffer<Int>(capacity: 8, producers: 4)
         let seen = Mutex<[Int]>([])

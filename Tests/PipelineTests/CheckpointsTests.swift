@@ -36,6 +36,18 @@ import TestSupport
         #expect(seen.all == [3, 5])
     }
 
+    @Test func aReloadThatChangesTheSinksBelow_releasesARemovedSink_andStartsANewOneAfterWhatWasHandedOn() {
+        let (c, s, seen) = make(sinks: ["a", "b"])
+        c.handedOn(Acknowledgement(stream: s, first: 1, through: 5))
+        c.markDurable([Acknowledgement(stream: s, first: 1, through: 5)], by: "a")
+        c.setSinks(["a", "c"], of: "src")   // b removed; c never sees 1…5
+        #expect(seen.all == [])
+        c.markDurable([Acknowledgement(stream: s, first: 6, through: 8)], by: "a")
+        #expect(seen.all == [5], "b no longer holds the stream back, c is past 5")
+        c.markDurable([Acknowledgement(stream: s, first: 6, through: 8)], by: "c")
+        #expect(seen.all == [5, 8])
+    }
+
     @Test func restoredPosition_isWhereDurabilityContinues() {
         let (c, s, seen) = make(sinks: ["sink"])
         c.restore(stream: "s", through: 100)

@@ -29,13 +29,15 @@ public struct CountingSourceConfig: StageConfig {
     }
 }
 
+/// Its count survives a restart of its threads (a reload that keeps the instance).
 public final class CountingSource: Source {
     let config: CountingSourceConfig
     let origin: UInt16
+    private let position = Mutex((next: 0, batches: 0))
     init(config: CountingSourceConfig, origin: UInt16) { self.config = config; self.origin = origin }
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
-        var next = 0
-        var b = 0
+        var (next, b) = position.withLock { $0 }
+        defer { position.withLock { $0 = (next, b) } }
         while (config.forever || b < config.batches) && !control.isStopping {
             var s = SampleBatch()
             let name = s.appendString(config.name)
@@ -189,7 +191,8 @@ final class DropOddTransform: Transform {
 }
 
 /// Records `start`/`shutdown` under `key` in `TestRegistry`; `fail_start` makes
-/// `start` throw, `fail_build` makes the factory throw.
+/// `start` throw, `fail_build` makes the factory throw, `max_starts` makes every
+/// start after that many (for this key and id) throw.
 public struct LifecycleSinkConfig: StageConfig {
     public static let type = "test_lifecycle"
     public static let role = StageRole.sink
@@ -200,24 +203,31 @@ public struct LifecycleSinkConfig: StageConfig {
     var key: String
     var failStart: Bool
     var failBuild: Bool
+    var maxStarts: Int
     public init(options o: OptionReader) {
         key = o.string("key", default: "lifecycle", doc: "Registry key.")
+        maxStarts = o.int("max_starts", default: 0, doc: "Starts that succeed (0: all).")
         failStart = o.bool("fail_start", default: false, doc: "start() throws.")
         failBuild = o.bool("fail_build", default: false, doc: "makeStage throws.")
     }
     public struct Failure: Error, CustomStringConvertible { public var description: String }
     public func makeStage(context: StageContext) throws -> Stage {
         if failBuild { throw Failure(description: "cannot build \(context.id)") }
-        return .sink(LifecycleSink(key: key, id: context.id, failStart: failStart))
+        return .sink(LifecycleSink(key: key, id: context.id, failStart: failStart, maxStarts: maxStarts))
     }
 }
 
 final class LifecycleSink: Sink {
-    let key: String, id: String, failStart: Bool
-    init(key: String, id: String, failStart: Bool) { self.key = key; self.id = id; self.failStart = failStart }
+    let key: String, id: String, failStart: Bool, maxStarts: Int
+    init(key: String, id: String, failStart: Bool, maxStarts: Int) {
+        self.key = key; self.id = id; self.failStart = failStart; self.maxStarts = maxStarts
+    }
     var wantsOrderedInput: Bool { false }
     func start() throws {
         if failStart { throw LifecycleSinkConfig.Failure(description: "\(id) refuses to start") }
+        if maxStarts > 0 && TestRegistry.shared.values(key).filter({ $0.0 == "start \(id)" }).count >= maxStarts {
+            throw LifecycleSinkConfig.Failure(description: "\(id) started \(maxStarts) times already")
+        }
         TestRegistry.shared.append(key, [("start \(id)", 1)])
     }
     func shutdown() { TestRegistry.shared.append(key, [("shutdown \(id)", 1)]) }

@@ -11,6 +11,9 @@ public struct StageDecl: Sendable {
     public var buffer: BufferConfig
     public var deadLetter: DeadLetterConfig? = nil
     public var line: Int?
+    /// The stage's YAML after `${VAR}` expansion, and what its config read besides
+    /// (`StageConfig.externalFingerprint`): a reload rebuilds the stage when it differs.
+    public var fingerprint: String = ""
     /// `sources.queue`, as errors name the stage.
     public var path: String { "\(role.section).\(id)" }
 }
@@ -150,8 +153,10 @@ public struct PipelineSpec: Sendable {
         }
         let common = role == .source ? CommonOptions() : CommonOptions.read(reader)
         let config = decodeConfig(configType, reader: reader, errors: &errors)
+        let yaml = (try? Yams.serialize(node: body)) ?? ""
         return StageDecl(id: id, role: role, configType: configType, config: config, inputs: common.inputs,
-                         workers: common.workers, buffer: common.buffer, deadLetter: common.deadLetter, line: line)
+                         workers: common.workers, buffer: common.buffer, deadLetter: common.deadLetter, line: line,
+                         fingerprint: yaml + "\u{0}" + config.externalFingerprint)
     }
 
     /// Decodes and validates one stage's options outside a pipeline file — for

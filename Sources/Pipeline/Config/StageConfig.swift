@@ -30,10 +30,15 @@ public protocol StageConfig: Sendable {
     /// A sink whose effect survives a crash only with redelivering sources
     /// (`prometheus` with a `state_file`); `gateway validate` warns otherwise.
     var needsRedelivery: Bool { get }
+    /// What the config read besides its options — the contents of a file it parsed
+    /// at decode time — so that a reload that changes only the file still rebuilds
+    /// the stage. Default: nothing.
+    var externalFingerprint: String { get }
     func makeStage(context: StageContext) throws -> Stage
 }
 
 extension StageConfig {
+    public var externalFingerprint: String { "" }
     public func validate() throws {}
     public var exclusiveResources: [(key: String, resource: String)] { [] }
     public var redelivers: Bool { false }

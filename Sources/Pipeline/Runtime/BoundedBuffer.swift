@@ -28,6 +28,8 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
     private var openProducers: Int
     private var waitingConsumers = 0
     private var waitingProducers = 0
+    /// A reload changes the consumers: producers wait, consumers drain and see nil.
+    private var held = false
 
     private let dropped = Atomic<UInt64>(0)
 
@@ -54,8 +56,8 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
     @discardableResult
     public func push(_ element: consuming Element) -> Element? {
         lock.lock()
-        while count == capacity {
-            if whenFull == .dropNewest {
+        while count == capacity || held {
+            if whenFull == .dropNewest && !held {
                 lock.unlock()
                 dropped.add(1, ordering: .relaxed)
                 return element
@@ -77,7 +79,7 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         while count == 0 {
-            if openProducers == 0 { return nil }
+            if openProducers == 0 || held { return nil }
             waitingConsumers += 1
             lock.wait()
             waitingConsumers -= 1
@@ -89,6 +91,34 @@ public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
         nextTicket += 1
         if waitingProducers > 0 { lock.broadcast() }
         return (element, ticket)
+    }
+
+    /// A reload replaces this buffer's consumers: from now on producers wait, and
+    /// consumers take what is queued and then see nil, as if it were closed.
+    public func hold() {
+        lock.withLock {
+            held = true
+            lock.broadcast()
+        }
+    }
+
+    /// The new consumers may come: producers go on. Returns the ticket the next
+    /// `pop` hands out (no consumer runs while held and empty).
+    public func release() -> UInt64 {
+        lock.withLock {
+            held = false
+            lock.broadcast()
+            return nextTicket
+        }
+    }
+
+    /// More producers join (a reload wires new stages to a running one); call it
+    /// while at least one producer is still open.
+    public func addProducers(_ n: Int) {
+        lock.withLock {
+            precondition(openProducers > 0, "producers added to a closed buffer")
+            openProducers += n
+        }
     }
 
     /// One producer is done. After the last one, consumers drain and then see nil.

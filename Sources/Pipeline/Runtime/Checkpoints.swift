@@ -24,6 +24,8 @@ public final class Checkpoints: Sendable {
         /// Per sink: completed ranges beyond its position, by first element.
         var ahead: [String: [UInt64: UInt64]] = [:]
         var delivered: UInt64 = 0
+        /// The highest element the source handed on (for a sink a reload adds).
+        var handedOn: UInt64 = 0
         var listener: (@Sendable (UInt64) -> Void)?
     }
     private struct State {
@@ -37,9 +39,23 @@ public final class Checkpoints: Sendable {
     public init() {}
 
     /// Which sinks source `source`'s batches reach (the runtime says so from the
-    /// pipeline's edges, before any stage is built).
+    /// pipeline's edges, before any stage is built). After a reload, streams the
+    /// source already registered follow: a sink no longer reached stops holding
+    /// them back, a new one starts after what the source has handed on so far
+    /// (it never sees those elements; the runtime calls this with the source's
+    /// consumers held, see `PipelineRuntime`).
     public func setSinks(_ sinks: [String], of source: String) {
-        state.withLock { $0.sinksOf[source] = sinks }
+        state.withLock { s in
+            s.sinksOf[source] = sinks
+            for i in s.streams.indices where s.streams[i].source == source {
+                let start = max(s.streams[i].delivered, s.streams[i].handedOn)
+                for sink in s.streams[i].positions.keys where !sinks.contains(sink) {
+                    s.streams[i].positions[sink] = nil
+                    s.streams[i].ahead[sink] = nil
+                }
+                for sink in sinks where s.streams[i].positions[sink] == nil { s.streams[i].positions[sink] = start }
+            }
+        }
     }
 
     /// Numbers a stream of source `source`; the same name gets the same number.
@@ -76,6 +92,14 @@ public final class Checkpoints: Sendable {
     /// Where the restored state of stream `name` ends (nil: nothing restored).
     public func restored(stream name: String) -> UInt64? {
         state.withLock { $0.restored[name] }
+    }
+
+    /// A source handed on the batch with `ack` (called by its output).
+    public func handedOn(_ ack: Acknowledgement) {
+        state.withLock { s in
+            guard Int(ack.stream) < s.streams.count else { return }
+            s.streams[Int(ack.stream)].handedOn = max(s.streams[Int(ack.stream)].handedOn, ack.through)
+        }
     }
 
     /// Sink `sink` made these ranges durable.

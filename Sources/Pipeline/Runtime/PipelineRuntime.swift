@@ -30,53 +30,117 @@ import Synchronization
 /// flowed to the sinks. Nothing queued is discarded. Back-pressure: with
 /// `when_full: block` (the default) a full buffer blocks its producer, up to the
 /// source, so the backlog waits upstream.
+///
+/// **Reload** (`reconfigure(to:)`). A stage is *rebuilt* when its YAML (after
+/// `${VAR}` expansion, with what its config read: `StageDecl.fingerprint`) differs
+/// or it is new; *restarted* (same instance, new threads) when it is unchanged but
+/// its outputs must be wired anew — its consumers changed, or one of them gets a
+/// new input buffer (its `inputs` or `buffer` changed); *kept* otherwise, threads
+/// and all. A stage whose `inputs` and `buffer` are unchanged keeps its input
+/// buffer, so its producers need no new wiring. Retiring runs in topological
+/// order: sources among the touched stages stop; a touched stage with a new buffer
+/// drains until its old one closes; one that keeps its buffer waits until its
+/// touched producers are done, then its buffer is *held* — producers wait,
+/// consumers take what is queued and stop — and its successor continues from the
+/// same buffer and ticket. So no batch is lost, repeated or reordered per source.
+/// Buffers that stay take their new producers before the old ones finish, so they
+/// never close. Rebuilt stages take over from their predecessor of the same id
+/// (`StageLifecycle.takeOver`) and start; if one cannot, the previous instances
+/// are started again (`rolledBack`).
 public final class PipelineRuntime: Sendable {
     /// What callers can observe.
     public enum Phase: String, Sendable { case idle, starting, running, draining, stopped }
 
-    /// The lifecycle, with what each state owns. Every transition is one `switch`
-    /// under `state`'s lock; a call in the wrong state is a programming error.
-    private enum State {
-        case idle
-        case starting
-        case running(threads: [OSThread], liveStages: Int)
-        case draining(threads: [OSThread], liveStages: Int)
-        /// `threads` still to be joined by `wait()`.
-        case stopped(threads: [OSThread])
+    /// What a reload did, by stage id.
+    public struct Reconfiguration: Sendable, CustomStringConvertible {
+        /// Ran throughout: threads, buffer and state untouched.
+        public var kept: [String] = []
+        /// The same instance (state and counters kept) on new threads: a stage below it changed.
+        public var restarted: [String] = []
+        /// Built anew (options changed, or new); each took over from its predecessor.
+        public var rebuilt: [String] = []
+        public var removed: [String] = []
 
-        var phase: Phase {
+        public var changesNothing: Bool { restarted.isEmpty && rebuilt.isEmpty && removed.isEmpty }
+
+        public var description: String {
+            [("kept", kept), ("restarted", restarted), ("rebuilt", rebuilt), ("removed", removed)]
+                .map { "\($0.0): \($0.1.isEmpty ? "-" : $0.1.joined(separator: ","))" }.joined(separator: "; ")
+        }
+    }
+
+    public enum ReconfigurationError: Error, CustomStringConvertible {
+        /// The runtime was not running; nothing changed.
+        case notRunning(Phase)
+        /// The new stages could not be built or started; the previous ones run again.
+        case rolledBack(String)
+        /// Neither the new stages nor the previous ones could start.
+        case failed(String)
+
+        public var description: String {
             switch self {
-            case .idle: .idle
-            case .starting: .starting
-            case .running: .running
-            case .draining: .draining
-            case .stopped: .stopped
+            case .notRunning(let p): "the pipeline is \(p.rawValue), not running"
+            case .rolledBack(let why): "the new stages cannot start (\(why)); the previous ones run again"
+            case .failed(let why): "neither the new stages nor the previous ones can start: \(why)"
             }
         }
     }
 
-    private struct Node: Sendable {
-        let decl: StageDecl
+    /// A built stage and what belongs to the instance (kept when a reload only restarts it).
+    private struct Instance: Sendable {
         let stage: Stage
-        let input: BoundedBuffer<Batch>?
-        let output: StageOutput?
+        let owner: UInt64
         let stats: StageStats
-        let control: SourceControl?
         let dropLog: RateLimitedLog
         let logger: Logger
         /// The stage's `dead_letter` list (nil: none).
         let letters: DeadLetterQueue?
     }
 
-    private let nodes: [Node]
+    /// An instance wired into the graph, with the threads that run it.
+    private struct Node: Sendable {
+        let decl: StageDecl
+        let instance: Instance
+        let input: BoundedBuffer<Batch>?
+        let output: StageOutput?
+        let control: SourceControl?
+        let run: NodeRun
+        var stage: Stage { instance.stage }
+        var stats: StageStats { instance.stats }
+        var dropLog: RateLimitedLog { instance.dropLog }
+        var logger: Logger { instance.logger }
+        var letters: DeadLetterQueue? { instance.letters }
+    }
+
+    /// Everything that changes, under one lock; a class so that the meta-metrics
+    /// collector can read the current stages without holding the runtime.
+    private final class Graph: Sendable {
+        struct State {
+            var phase: Phase = .idle
+            var spec: PipelineSpec
+            var nodes: [Node] = []
+            /// Current stages whose threads have not all returned.
+            var live = 0
+            /// Stages a reload is draining: their end does not count against `live`.
+            var retiring: Set<ObjectIdentifier> = []
+            var finished: Set<ObjectIdentifier> = []
+        }
+        let state: Mutex<State>
+        init(spec: PipelineSpec) { state = Mutex(State(spec: spec)) }
+        var nodes: [Node] { state.withLock { $0.nodes } }
+    }
+
+    private let graph: Graph
     private let logger: Logger
     private let deadLetterFactory: DeadLetterWriterFactory?
     public let telemetry: Telemetry
     public let health: HealthBoard
     public let checkpoints: Checkpoints
 
-    private let state = Mutex(State.idle)
-    private let stoppedSignal = ConditionLock()
+    /// Broadcast when a stage or the whole pipeline stopped.
+    private let changed = ConditionLock()
+    /// Held by `reconfigure` and `stop`: a reload finishes before a stop begins.
+    private let reconfiguring = Mutex(())
 
     /// Builds every stage. Throws `ConfigErrors` with every factory error, each
     /// prefixed with its stage.
@@ -89,124 +153,294 @@ public final class PipelineRuntime: Sendable {
         self.telemetry = telemetry
         self.health = health
         self.checkpoints = checkpoints
+        self.graph = Graph(spec: spec)
         let sinksBelow = Self.sinksBelow(spec)
         for d in spec.stages where d.role == .source { checkpoints.setSinks(sinksBelow[d.id] ?? [], of: d.id) }
-        var inputs: [String: BoundedBuffer<Batch>] = [:]
-        for d in spec.stages where d.role != .source {
-            inputs[d.id] = BoundedBuffer(capacity: d.buffer.capacity, whenFull: d.buffer.whenFull, producers: d.inputs.count)
-        }
-        var nodes: [Node] = []
+        var instances: [String: Instance] = [:]
         var errors: [ConfigError] = []
         for d in spec.stages {
-            var stageLogger = logger
-            stageLogger[metadataKey: "stage"] = "\(d.id)"
-            let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers,
-                                       checkpoints: checkpoints)
-            let stage: Stage
-            do { stage = try d.config.makeStage(context: context) } catch {
-                errors.append(ConfigError(path: d.path, line: d.line, message: "\(error)"))
-                continue
-            }
-            let stats = StageStats()
-            let dropLog = RateLimitedLog(logger: stageLogger)
-            let targets = spec.stages.filter { $0.inputs.contains(d.id) }.flatMap { c in
-                c.inputs.filter { $0 == d.id }.map { _ in (id: c.id, buffer: inputs[c.id]!) }
-            }
-            // A batch a full buffer discards never reaches the sinks below it: it is
-            // resolved for them, or its source's position would stall there forever.
-            let discarded: @Sendable (Acknowledgement, String) -> Void = { [checkpoints] ack, target in
-                for sink in sinksBelow[target] ?? [] { checkpoints.markDurable([ack], by: sink) }
-            }
-            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: stats, telemetry: telemetry, dropLog: dropLog,
-                                                             discarded: discarded)
-            var letters: DeadLetterQueue?
-            if let dl = d.deadLetter {
-                if deadLetters == nil {
-                    errors.append(ConfigError(path: d.path, key: "dead_letter", line: d.line, message: "dead letters are not available in this program"))
-                }
-                letters = DeadLetterQueue(config: dl, stage: d.id, logger: stageLogger)
-            }
-            nodes.append(Node(decl: d, stage: stage, input: inputs[d.id], output: output, stats: stats,
-                              control: d.role == .source ? SourceControl() : nil, dropLog: dropLog, logger: stageLogger, letters: letters))
+            do { instances[d.id] = try build(d) } catch { errors += error.errors }
         }
-        guard errors.isEmpty else { throw ConfigErrors(errors) }
-        self.nodes = nodes
-        let snapshot = nodes
-        telemetry.addCollector { Self.collect(snapshot) }
+        guard errors.isEmpty else {
+            for i in instances.values { telemetry.removeCollectors(owner: i.owner) }
+            throw ConfigErrors(errors)
+        }
+        let nodes = wire(spec, ids: Set(spec.stages.map(\.id)), instances: instances, staying: [:])
+        graph.state.withLock { $0.nodes = nodes }
+        let graph = self.graph
+        telemetry.addCollector { Self.collect(graph.nodes) }
     }
 
-    public var phase: Phase { state.withLock { $0.phase } }
+    public var phase: Phase { graph.state.withLock { $0.phase } }
 
-    /// The sink with this id (a reload hands state from the old pipeline's sinks to the new one's).
+    /// The running sink with this id.
     public func sink(_ id: String) -> (any Sink)? {
-        for node in nodes where node.decl.id == id { if case .sink(let s) = node.stage { return s } }
+        for node in graph.nodes where node.decl.id == id { if case .sink(let s) = node.stage { return s } }
         return nil
     }
 
-    /// Items (payloads) all sources have emitted so far.
+    /// Items (payloads) the current sources have emitted so far.
     public var sourceItemsEmitted: UInt64 {
-        nodes.filter { $0.decl.role == .source }.reduce(0) { $0 + $1.stats.itemsOut.value }
+        graph.nodes.filter { $0.decl.role == .source }.reduce(0) { $0 + $1.stats.itemsOut.value }
     }
 
     /// Starts sinks, then transforms, then sources, then their threads. On a
     /// stage's error, shuts down the ones already started and rethrows; the runtime
     /// is then stopped.
     public func start() throws {
-        state.withLock { s in
-            guard case .idle = s else { preconditionFailure("start() called while \(s.phase)") }
-            s = .starting
+        let nodes = graph.state.withLock { s -> [Node] in
+            guard s.phase == .idle else { preconditionFailure("start() called while \(s.phase)") }
+            s.phase = .starting
+            return s.nodes
         }
-        var started: [Node] = []
-        do {
-            for node in nodes.reversed() {
-                try lifecycle(node.stage).start()
-                started.append(node)
-            }
-        } catch {
-            for node in started.reversed() { lifecycle(node.stage).shutdown() }
-            state.withLock { $0 = .stopped(threads: []) }
-            stoppedSignal.withLock { stoppedSignal.broadcast() }
-            throw ConfigErrors([ConfigError(path: Array(nodes.reversed())[started.count].decl.path, message: "\(error)")])
+        do { try startLifecycles(nodes.map { ($0.decl, $0.instance) }) } catch {
+            graph.state.withLock { $0.phase = .stopped }
+            changed.withLock { changed.broadcast() }
+            throw error
         }
-        if let factory = deadLetterFactory {
-            for node in nodes { if let q = node.letters { q.start { try factory(q.config) } } }
-        }
-        state.withLock { s in
-            var threads: [OSThread] = []
-            for node in nodes.reversed() { threads += spawn(node) }
-            s = .running(threads: threads, liveStages: nodes.count)
+        startLetters(nodes)
+        graph.state.withLock { s in
+            for node in nodes.reversed() { spawn(node) }
+            s.phase = .running
+            s.live = nodes.count
         }
         logger.info("pipeline running", metadata: ["stages": "\(nodes.map(\.decl.id).joined(separator: ","))"])
     }
 
     /// Asks the sources to stop; everything already taken still flows to the sinks.
-    /// Does nothing unless running.
+    /// Does nothing unless running; waits for a reload in progress.
     public func stop() {
-        let wasRunning = state.withLock { s -> Bool in
-            guard case .running(let threads, let live) = s else { return false }
-            s = .draining(threads: threads, liveStages: live)
-            return true
+        reconfiguring.withLock { _ in
+            let nodes = graph.state.withLock { s -> [Node]? in
+                guard s.phase == .running else { return nil }
+                s.phase = .draining
+                return s.nodes
+            }
+            guard let nodes else { return }
+            logger.info("pipeline draining")
+            for node in nodes { node.control?.requestStop() }
         }
-        guard wasRunning else { return }
-        logger.info("pipeline draining")
-        for node in nodes { node.control?.requestStop() }
     }
 
     /// Blocks until every stage has stopped (returns at once if never started).
     public func wait() {
-        stoppedSignal.lock()
+        changed.lock()
         while true {
             let p = phase
             if p == .stopped || p == .idle { break }
-            stoppedSignal.wait(seconds: 0.2)
+            _ = changed.wait(seconds: 0.2)
         }
-        stoppedSignal.unlock()
-        let threads = state.withLock { s -> [OSThread] in
-            guard case .stopped(let threads) = s else { return [] }
-            s = .stopped(threads: [])
-            return threads
+        changed.unlock()
+        for node in graph.nodes { for t in node.run.takeThreads() { t.join() } }
+    }
+
+    /// Replaces the running pipeline by `spec`, touching only what changed (see
+    /// **Reload** above). Returns what happened to each stage.
+    public func reconfigure(to spec: PipelineSpec) throws(ReconfigurationError) -> Reconfiguration {
+        try reconfiguring.withLock { _ throws(ReconfigurationError) -> Reconfiguration in try reconfigureLocked(spec) }
+    }
+
+    private func reconfigureLocked(_ spec: PipelineSpec) throws(ReconfigurationError) -> Reconfiguration {
+        let (phase, oldSpec, old) = graph.state.withLock { ($0.phase, $0.spec, $0.nodes) }
+        guard phase == .running else { throw .notRunning(phase) }
+        var previous: [String: Node] = [:]
+        for n in old { previous[n.decl.id] = n }
+        func same(_ d: StageDecl) -> Node? { previous[d.id].flatMap { $0.decl.role == d.role ? $0 : nil } }
+        // A stage keeps its input buffer when its inputs and buffer options are the
+        // same (its producers then need no new wiring); a source has none.
+        let keepsBuffer = Set(spec.stages.filter { d in
+            d.role != .source && same(d).map { $0.decl.inputs == d.inputs && $0.decl.buffer == d.buffer } == true
+        }.map(\.id))
+        let newBuffer = Set(spec.stages.filter { $0.role != .source && !keepsBuffer.contains($0.id) }.map(\.id))
+        let consumersNow = Self.consumers(oldSpec), consumersNext = Self.consumers(spec)
+        var rebuild = Set<String>(), touched = Set<String>()
+        for d in spec.stages {
+            if let p = same(d), p.decl.fingerprint == d.fingerprint {
+                let next = consumersNext[d.id] ?? []
+                if (consumersNow[d.id] ?? []) != next || next.contains(where: newBuffer.contains) { touched.insert(d.id) }
+            } else {
+                rebuild.insert(d.id)
+                touched.insert(d.id)
+            }
         }
-        for t in threads { t.join() }
+        let removed = Set(old.map(\.decl.id).filter { spec.stage($0) == nil })
+        var report = Reconfiguration()
+        for d in spec.stages {
+            if rebuild.contains(d.id) { report.rebuilt.append(d.id) } else if touched.contains(d.id) { report.restarted.append(d.id) } else { report.kept.append(d.id) }
+        }
+        report.removed = old.map(\.decl.id).filter { removed.contains($0) }
+        guard !report.changesNothing else { return report }
+
+        let retiring = old.filter { touched.contains($0.decl.id) || removed.contains($0.decl.id) }
+        let kept = old.filter { !touched.contains($0.decl.id) && !removed.contains($0.decl.id) }
+        // Buffers that stay: the kept stages' and those of touched stages that keep
+        // theirs. Each takes its new producers before the old ones finish, so it
+        // never closes; its stage's inputs are the same in both files.
+        var staying: [String: BoundedBuffer<Batch>] = [:]
+        for n in old where keepsBuffer.contains(n.decl.id) || kept.contains(where: { $0.decl.id == n.decl.id }) {
+            guard let input = n.input else { continue }
+            staying[n.decl.id] = input
+            let joining = n.decl.inputs.filter { touched.contains($0) }.count
+            if joining > 0 { input.addProducers(joining) }
+        }
+        logger.info("reloading: draining the stages that change", metadata: ["reload": "\(report)"])
+        retire(retiring, holding: Set(staying.keys))
+        let replaced = retiring.filter { rebuild.contains($0.decl.id) || removed.contains($0.decl.id) }
+        for r in replaced {
+            lifecycle(r.stage).shutdown()
+            r.letters?.stop()
+            telemetry.removeCollectors(owner: r.instance.owner)
+        }
+        for id in removed { health.remove(id) }
+
+        var reused: [String: Instance] = [:]
+        for r in retiring where !rebuild.contains(r.decl.id) && !removed.contains(r.decl.id) { reused[r.decl.id] = r.instance }
+        do {
+            let fresh = try startInstances(spec, ids: rebuild, previous: previous)
+            install(spec, ids: touched, instances: reused.merging(fresh) { a, _ in a }, fresh: Set(fresh.keys), kept: kept, staying: staying)
+        } catch {
+            let ids = Set(replaced.map(\.decl.id))
+            do {
+                let back = try startInstances(oldSpec, ids: ids, previous: previous)
+                install(oldSpec, ids: Set(retiring.map(\.decl.id)), instances: reused.merging(back) { a, _ in a }, fresh: ids, kept: kept, staying: staying)
+            } catch let again {
+                for b in staying.values { _ = b.release() }
+                throw .failed("\(again)")
+            }
+            throw .rolledBack("\(error)")
+        }
+        return report
+    }
+
+    /// Stops the sources among `nodes` and waits, in topological order, until each
+    /// has drained: a stage whose buffer stays (in `holding`) once its retiring
+    /// producers are done — then its buffer is held, so it takes what is queued and
+    /// stops while its producers wait — any other when its buffer closes.
+    private func retire(_ nodes: [Node], holding: Set<String>) {
+        let ids = Set(nodes.map { ObjectIdentifier($0.run) })
+        graph.state.withLock { s in
+            for n in nodes where !s.finished.contains(ObjectIdentifier(n.run)) { s.live -= 1 }
+            s.retiring.formUnion(ids)
+        }
+        for n in nodes { n.control?.requestStop() }
+        for n in nodes {   // topological: its retiring producers came first
+            if holding.contains(n.decl.id) { n.input?.hold() }
+            let id = ObjectIdentifier(n.run)
+            changed.lock()
+            while !graph.state.withLock({ $0.finished.contains(id) }) { _ = changed.wait(seconds: 0.2) }
+            changed.unlock()
+            for t in n.run.takeThreads() { t.join() }
+        }
+        graph.state.withLock { s in
+            s.retiring.subtract(ids)
+            s.finished.subtract(ids)
+        }
+    }
+
+    /// Builds `ids` of `spec`, lets each take over from the stage it replaces, and
+    /// starts them (sinks first). On an error nothing of it is left running.
+    private func startInstances(_ spec: PipelineSpec, ids: Set<String>, previous: [String: Node]) throws -> [String: Instance] {
+        let sinksBelow = Self.sinksBelow(spec)
+        for d in spec.stages where d.role == .source { checkpoints.setSinks(sinksBelow[d.id] ?? [], of: d.id) }
+        var built: [(StageDecl, Instance)] = []
+        do {
+            for d in spec.stages where ids.contains(d.id) {
+                let instance = try build(d)
+                built.append((d, instance))
+                if let p = previous[d.id], p.decl.role == d.role { lifecycle(instance.stage).takeOver(from: lifecycle(p.stage)) }
+            }
+            try startLifecycles(built)
+        } catch {
+            for (_, i) in built { telemetry.removeCollectors(owner: i.owner) }
+            throw error
+        }
+        return Dictionary(uniqueKeysWithValues: built.map { ($0.0.id, $0.1) })
+    }
+
+    /// Wires and runs `ids` of `spec` beside the `kept` stages, into the buffers
+    /// that stay (released here) or new ones.
+    private func install(_ spec: PipelineSpec, ids: Set<String>, instances: [String: Instance], fresh: Set<String>, kept: [Node],
+                         staying: [String: BoundedBuffer<Batch>]) {
+        let nodes = wire(spec, ids: ids, instances: instances, staying: staying)
+        startLetters(nodes.filter { fresh.contains($0.decl.id) })
+        // No consumer of a held buffer runs until spawned below: its next ticket is theirs.
+        var first: [String: UInt64] = [:]
+        for n in nodes { if let b = staying[n.decl.id] { first[n.decl.id] = b.release() } }
+        graph.state.withLock { s in
+            for node in nodes.reversed() { spawn(node, firstTicket: first[node.decl.id] ?? 0) }
+            s.nodes = spec.stages.compactMap { d in nodes.first { $0.decl.id == d.id } ?? kept.first { $0.decl.id == d.id } }
+            s.live += nodes.count
+            s.spec = spec
+        }
+    }
+
+    /// One stage instance, with what belongs to it.
+    private func build(_ d: StageDecl) throws(ConfigErrors) -> Instance {
+        var stageLogger = logger
+        stageLogger[metadataKey: "stage"] = "\(d.id)"
+        let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers,
+                                   checkpoints: checkpoints)
+        let stage: Stage
+        do { stage = try d.config.makeStage(context: context) } catch {
+            throw ConfigErrors([ConfigError(path: d.path, line: d.line, message: "\(error)")])
+        }
+        var letters: DeadLetterQueue?
+        if let dl = d.deadLetter {
+            guard deadLetterFactory != nil else {
+                telemetry.removeCollectors(owner: context.owner)
+                throw ConfigErrors([ConfigError(path: d.path, key: "dead_letter", line: d.line, message: "dead letters are not available in this program")])
+            }
+            letters = DeadLetterQueue(config: dl, stage: d.id, logger: stageLogger)
+        }
+        return Instance(stage: stage, owner: context.owner, stats: StageStats(), dropLog: RateLimitedLog(logger: stageLogger),
+                        logger: stageLogger, letters: letters)
+    }
+
+    /// Nodes for `ids` of `spec`, in its order: a non-source with the buffer that
+    /// stays for it, else a new one (then its producers are all among `ids`);
+    /// outputs into its consumers' buffers.
+    private func wire(_ spec: PipelineSpec, ids: Set<String>, instances: [String: Instance],
+                      staying: [String: BoundedBuffer<Batch>]) -> [Node] {
+        let sinksBelow = Self.sinksBelow(spec)
+        var inputs = staying
+        for d in spec.stages where d.role != .source && ids.contains(d.id) && inputs[d.id] == nil {
+            inputs[d.id] = BoundedBuffer(capacity: d.buffer.capacity, whenFull: d.buffer.whenFull, producers: d.inputs.count)
+        }
+        let checkpoints = self.checkpoints
+        return spec.stages.filter { ids.contains($0.id) }.map { d in
+            let instance = instances[d.id]!
+            let targets = spec.stages.filter { $0.inputs.contains(d.id) }.flatMap { c in
+                c.inputs.filter { $0 == d.id }.map { _ in (id: c.id, buffer: inputs[c.id]!) }
+            }
+            // A batch a full buffer discards never reaches the sinks below it: it is
+            // resolved for them, or its source's position would stall there forever.
+            let discarded: @Sendable (Acknowledgement, String) -> Void = { ack, target in
+                for sink in sinksBelow[target] ?? [] { checkpoints.markDurable([ack], by: sink) }
+            }
+            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: instance.stats, telemetry: telemetry,
+                                                             dropLog: instance.dropLog, discarded: discarded,
+                                                             emitted: d.role == .source ? checkpoints : nil)
+            return Node(decl: d, instance: instance, input: inputs[d.id], output: output,
+                        control: d.role == .source ? SourceControl() : nil, run: NodeRun())
+        }
+    }
+
+    /// Starts the instances, sinks first; on an error shuts down the ones started.
+    private func startLifecycles(_ stages: [(StageDecl, Instance)]) throws {
+        var started: [any StageLifecycle] = []
+        for (d, i) in stages.reversed() {
+            let l = lifecycle(i.stage)
+            do { try l.start() } catch {
+                for s in started.reversed() { s.shutdown() }
+                throw ConfigErrors([ConfigError(path: d.path, message: "\(error)")])
+            }
+            started.append(l)
+        }
+    }
+
+    private func startLetters(_ nodes: [Node]) {
+        guard let factory = deadLetterFactory else { return }
+        for node in nodes { if let q = node.letters { q.start { try factory(q.config) } } }
     }
 
     private func lifecycle(_ stage: Stage) -> any StageLifecycle {
@@ -217,15 +451,16 @@ public final class PipelineRuntime: Sendable {
         }
     }
 
-    private func spawn(_ node: Node) -> [OSThread] {
+    /// Starts the node's threads (under the state lock, so none finishes before it is counted).
+    private func spawn(_ node: Node, firstTicket: UInt64 = 0) {
         let count: Int
         switch node.stage {
         case .source(let s): count = max(1, s.threadCount)
         default: count = node.decl.workers
         }
         let box = Counter(count)
-        let reorderer = Reorderer<Batch>(capacity: 2 * count)
-        return (0..<count).map { worker in
+        let reorderer = Reorderer<Batch>(capacity: 2 * count, first: firstTicket)
+        node.run.add((0..<count).map { worker in
             OSThread.spawn(name: "\(node.decl.id)-\(worker)") { [self] in
                 switch node.stage {
                 case .source(let source):
@@ -237,7 +472,7 @@ public final class PipelineRuntime: Sendable {
                 }
                 if box.decrement() == 0 { stageFinished(node) }
             }
-        }
+        })
     }
 
     /// Counts and logs what the stage dropped from `batch`, then forgets it.
@@ -289,34 +524,36 @@ public final class PipelineRuntime: Sendable {
         }
     }
 
-    /// The last thread of a stage returned: close its outputs; when the sinks are
-    /// done, shut every stage down in source-to-sink order.
+    /// The last thread of a stage returned: close its outputs. A stage a reload
+    /// retires only reports it; when the last current stage is done, every stage
+    /// is shut down in source-to-sink order.
     private func stageFinished(_ node: Node) {
         node.output?.finish()
         logger.debug("stage stopped", metadata: ["stage": "\(node.decl.id)"])
-        let last = state.withLock { s -> Bool in
-            switch s {
-            case .running(let threads, let live):
-                s = .running(threads: threads, liveStages: live - 1)
-                return live == 1
-            case .draining(let threads, let live):
-                s = .draining(threads: threads, liveStages: live - 1)
-                return live == 1
-            default:
-                preconditionFailure("a stage finished while \(s.phase)")
-            }
+        let last = graph.state.withLock { s -> [Node]? in
+            precondition(s.phase == .running || s.phase == .draining, "a stage finished while \(s.phase)")
+            let id = ObjectIdentifier(node.run)
+            s.finished.insert(id)
+            if s.retiring.contains(id) { return nil }
+            s.live -= 1
+            return s.live == 0 ? s.nodes : nil
         }
-        guard last else { return }
+        guard let nodes = last else {
+            changed.withLock { changed.broadcast() }
+            return
+        }
         for n in nodes { lifecycle(n.stage).shutdown() }
         for n in nodes { n.letters?.stop() }
-        state.withLock { s in
-            switch s {
-            case .running(let threads, _), .draining(let threads, _): s = .stopped(threads: threads)
-            default: preconditionFailure("stopping while \(s.phase)")
-            }
-        }
-        stoppedSignal.withLock { stoppedSignal.broadcast() }
+        graph.state.withLock { $0.phase = .stopped }
+        changed.withLock { changed.broadcast() }
         logger.info("pipeline stopped")
+    }
+
+    /// For every stage: the stages that consume it (once per listing).
+    private static func consumers(_ spec: PipelineSpec) -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for c in spec.stages { for i in c.inputs { out[i, default: []].append(c.id) } }
+        return out.mapValues { $0.sorted() }
     }
 
     /// For every stage: the sinks its batches reach.
@@ -349,6 +586,14 @@ public final class PipelineRuntime: Sendable {
                        }),
         ] : [])
     }
+}
+
+/// The threads of one wiring of a stage.
+private final class NodeRun: Sendable {
+    private let threads = Mutex<[OSThread]>([])
+    func add(_ t: [OSThread]) { threads.withLock { $0 += t } }
+    /// The threads, once (to join them).
+    func takeThreads() -> [OSThread] { threads.withLock { t in defer { t = [] }; return t } }
 }
 
 /// A countdown shared by a stage's threads.

@@ -15,7 +15,8 @@ public final class Reorderer<Item>: @unchecked Sendable {
     private var emitting = false
     private let capacity: Int
 
-    public init(capacity: Int) { self.capacity = max(1, capacity) }
+    /// `first`: the ticket the line starts at (a buffer that already handed out some).
+    public init(capacity: Int, first: UInt64 = 0) { self.capacity = max(1, capacity); next = first }
 
     /// Records the result of ticket `ticket`; if it is next in line, emits it and
     /// the results queued behind it by calling `emit` (outside the lock).

@@ -15,11 +15,16 @@ public protocol StageLifecycle: AnyObject, Sendable {
     func start() throws
     /// Called once after the stage's last batch (sources first, sinks last).
     func shutdown()
+    /// A reload replaced `previous` (same id, stopped and shut down) by this stage
+    /// (built, not yet started): continue what it held — a sink's aggregate, a
+    /// source's stream position. The default keeps nothing.
+    func takeOver(from previous: any StageLifecycle)
 }
 
 extension StageLifecycle {
     public func start() throws {}
     public func shutdown() {}
+    public func takeOver(from previous: any StageLifecycle) {}
 }
 
 /// Produces batches. The runtime calls `run` on `threadCount` threads of its own and
@@ -85,10 +90,18 @@ public struct StageContext: Sendable {
     public var checkpoints: Checkpoints
     /// Threads the runtime runs this stage on (transforms and sinks).
     public var workers: Int
+    /// This stage instance, for what it registers in `telemetry` (a reload that
+    /// replaces the stage removes its collectors).
+    public var owner: UInt64
 
     public init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
-                checkpoints: Checkpoints = Checkpoints()) {
+                checkpoints: Checkpoints = Checkpoints(), owner: UInt64 = Telemetry.newOwner()) {
         self.id = id; self.logger = logger; self.telemetry = telemetry; self.health = health; self.workers = workers
-        self.checkpoints = checkpoints
+        self.checkpoints = checkpoints; self.owner = owner
+    }
+
+    /// Reports more families at scrape time, for as long as this stage instance runs.
+    public func addCollector(_ collector: @escaping @Sendable () -> [MetaFamily]) {
+        telemetry.addCollector(owner: owner, collector)
     }
 }

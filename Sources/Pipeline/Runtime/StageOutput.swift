@@ -8,10 +8,13 @@ public final class StageOutput: Sendable {
     let telemetry: Telemetry
     let dropLog: RateLimitedLog
     let discarded: @Sendable (Acknowledgement, String) -> Void
+    /// A source's output: what it handed on (a sink a reload adds starts after it).
+    let emitted: Checkpoints?
 
     init(targets: [(id: String, buffer: BoundedBuffer<Batch>)], stats: StageStats, telemetry: Telemetry, dropLog: RateLimitedLog,
-         discarded: @escaping @Sendable (Acknowledgement, String) -> Void = { _, _ in }) {
+         discarded: @escaping @Sendable (Acknowledgement, String) -> Void = { _, _ in }, emitted: Checkpoints? = nil) {
         self.targets = targets
+        self.emitted = emitted
         self.stats = stats
         self.telemetry = telemetry
         self.dropLog = dropLog
@@ -22,11 +25,13 @@ public final class StageOutput: Sendable {
     public func emit(_ batch: consuming Batch) {
         stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
         guard let last = targets.last else { return }
+        let ack = emitted != nil ? batch.acknowledgement : nil
         for t in targets.dropLast() {
             if let rejected = t.buffer.push(copy batch) { countRejected(rejected, by: t.id) }
         }
         // A linear pipeline hands its buffers on without a copy.
         if let rejected = last.buffer.push(consume batch) { countRejected(rejected, by: last.id) }
+        if let ack { emitted?.handedOn(ack) }   // after the push: a batch waiting on a held buffer goes to the new wiring
     }
 
     private func countRejected(_ batch: Batch, by target: String) {

@@ -16,6 +16,11 @@ public final class HealthBoard: Sendable {
         entries.withLock { $0[id] = Entry(id: id, ready: ready, detail: detail) }
     }
 
+    /// A stage left the pipeline (a reload): its entry and its sub-entries (`"<id> …"`) go.
+    public func remove(_ id: String) {
+        entries.withLock { e in for k in e.keys where k == id || k.hasPrefix(id + " ") { e[k] = nil } }
+    }
+
     public var snapshot: [Entry] { entries.withLock { $0.values.sorted { $0.id < $1.id } } }
 
     public var allReady: Bool { entries.withLock { $0.values.allSatisfy(\.ready) } }

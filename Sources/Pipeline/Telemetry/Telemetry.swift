@@ -50,7 +50,8 @@ public final class Telemetry: Sendable {
         var origins: [[(String, String)]] = [[]]
         var drops: [DropKey: UInt64] = [:]
         var processed: [UInt64] = [0]
-        var collectors: [@Sendable () -> [MetaFamily]] = []
+        /// With the stage that added each (0: none), so a reload can remove a replaced stage's.
+        var collectors: [(owner: UInt64, collect: @Sendable () -> [MetaFamily])] = []
     }
     private let state = Mutex(State())   // protects everything above
 
@@ -93,10 +94,21 @@ public final class Telemetry: Sendable {
 
     public var processedTotal: UInt64 { state.withLock { $0.processed.reduce(0, +) } }
 
-    /// Adds a callback that reports more families at scrape time.
-    public func addCollector(_ collector: @escaping @Sendable () -> [MetaFamily]) {
-        state.withLock { $0.collectors.append(collector) }
+    /// Adds a callback that reports more families at scrape time; `owner` names the
+    /// stage instance that added it (`StageContext.owner`).
+    public func addCollector(owner: UInt64 = 0, _ collector: @escaping @Sendable () -> [MetaFamily]) {
+        state.withLock { $0.collectors.append((owner, collector)) }
     }
+
+    /// A stage instance is gone (replaced or removed by a reload): its families leave the page.
+    public func removeCollectors(owner: UInt64) {
+        guard owner != 0 else { return }
+        state.withLock { $0.collectors.removeAll { $0.owner == owner } }
+    }
+
+    private static let owners = Atomic<UInt64>(0)
+    /// A fresh owner token for one stage instance.
+    public static func newOwner() -> UInt64 { owners.add(1, ordering: .relaxed).newValue }
 
     /// Everything, merged by family name and sorted by name. Series of one family
     /// with equal label sets (say, two sources on the same key) are summed into one,
@@ -116,7 +128,7 @@ public final class Telemetry: Sendable {
             help: "Samples that reached a sink, by origin.",
             type: .counter,
             samples: processed.indices.dropFirst().map { MetaSample(labels: origins[$0], value: Double(processed[$0])) }))
-        for c in collectors { families.append(contentsOf: c()) }
+        for c in collectors { families.append(contentsOf: c.collect()) }
         var merged: [String: MetaFamily] = [:]
         for f in families {
             if merged[f.name] == nil { merged[f.name] = f } else { merged[f.name]!.samples += f.samples }

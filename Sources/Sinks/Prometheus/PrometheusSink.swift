@@ -50,6 +50,13 @@ public struct PrometheusSinkConfig: StageConfig {
     /// `POST /-/reload` (Prometheus's `--web.enable-lifecycle`).
     public var enableLifecycle: Bool
 
+    /// The web config as read: a reload that changes only that file rebuilds the sink.
+    public var externalFingerprint: String {
+        guard let w = webConfig else { return "" }
+        let users = w.users.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+        return "\(String(describing: w.tls))\u{0}\(users)\u{0}\(w.headers.map { "\($0.0):\($0.1)" })"
+    }
+
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
         if Self.parseListen(listen) == nil {
@@ -180,7 +187,6 @@ public final class PrometheusSink: Sink {
                 snapshotter.adopt(handed) { [self] in takeSnapshot() }
             } else {
                 store.restore(handed)
-                for (stream, through) in handed.positions { context.checkpoints.restore(stream: stream, through: through) }
             }
             context.logger.info("kept the aggregate across the reload", metadata: ["series": "\(handed.seriesCount)"])
         } else if let snapshotter {
@@ -236,10 +242,14 @@ public final class PrometheusSink: Sink {
         return state
     }
 
-    /// A reload: this sink (not yet started) continues `previous` (stopped): its
-    /// aggregate, whatever options changed, as a restart with its state file would —
-    /// and the stream positions, so a reliable source resumes exactly.
-    public func takeOver(from previous: PrometheusSink) { adopted.withLock { $0 = previous.handOver() } }
+    /// A reload: this sink (not yet started) continues `previous` (stopped, its
+    /// final snapshot written): its aggregate, whatever options changed, as a
+    /// restart with its state file would, and the stream positions its state file
+    /// records. The runtime's `Checkpoints` already hold the live positions.
+    public func takeOver(from previous: any StageLifecycle) {
+        guard let previous = previous as? PrometheusSink else { return }
+        adopted.withLock { $0 = previous.handOver() }
+    }
 
     /// The store and the positions it holds: copied under the apply lock (cheap,
     /// copy-on-write), laid out for the file after it.

@@ -47,7 +47,7 @@ final class Snapshotter: Sendable {
         self.store = store
         self.context = context
         self.warnings = RateLimitedLog(logger: context.logger, interval: .seconds(10))
-        context.telemetry.addCollector { [self] in
+        context.addCollector { [self] in
             let s = stats.withLock { $0 }
             let p = Telemetry.prefix
             let age = s.lastSuccess.isNaN ? Double.nan : max(0, Self.wallSeconds() - s.lastSuccess)
@@ -99,7 +99,6 @@ final class Snapshotter: Sendable {
     func adopt(_ state: StoreState, take: @Sendable () -> (StoreState, Applied)) {
         context.health.set(healthID, ready: true, detail: path)
         store.restore(state)
-        for (stream, through) in state.positions { context.checkpoints.restore(stream: stream, through: through) }
         restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
         write(take)
     }

@@ -245,7 +245,7 @@ public final class RedisListSource: Source {
         let (emptyPops, reconnects, errors, pending, popped, lostReplies) = (emptyPops, reconnects, errors, pending, popped, lostReplies)
         let (replayed, processingSize, reliable) = (replayed, processingSize, config.reliable)
         let interval = OptionReader.format(config.pendingInterval)
-        context.telemetry.addCollector {
+        context.addCollector {
             let p = Telemetry.prefix
             let q = [("queueKey", key)]
             return [
@@ -276,6 +276,17 @@ public final class RedisListSource: Source {
         if config.url.tls && config.tls.insecureSkipVerify {
             context.logger.warning("tls.insecure_skip_verify is on: the Redis server's certificate and name are not verified")
         }
+    }
+
+    /// A reload replaced `previous` by this source: on the same processing list,
+    /// continue its numbering — what it emitted is applied in the sinks (not
+    /// re-emitted), what they made durable may be trimmed — as a reconnect would.
+    public func takeOver(from previous: any StageLifecycle) {
+        guard let previous = previous as? RedisListSource, config.reliable, previous.config.reliable,
+              previous.queue.processing == queue.processing else { return }
+        let seq = previous.sequence.withLock { $0 }
+        sequence.withLock { $0 = seq }
+        _ = durableThrough.value.max(previous.durableThrough.value.load(ordering: .acquiring), ordering: .acquiringAndReleasing)
     }
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
