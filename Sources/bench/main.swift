@@ -182,12 +182,52 @@ for seriesCount in [10_000, 100_000] {
         }
     }
     let perSeries = Double(rssBytes() - before) / Double(seriesCount)
-    var size = 0
-    _ = exposition.render()   // first render sorts the series once
-    let renderMs = (0..<5).map { _ in
-        let start = ContinuousClock.now
-        size = exposition.render().count
-        return (ContinuousClock.now - start).inSeconds * 1000
+    print("\(seriesCount) counter series: ≈\(Int(perSeries)) bytes of RSS per series")
+    formatRow("\(seriesCount) counters", exposition)
+}
+
+/// Render time (median of 5 interleaved rounds) and bytes, plain and gzipped, of
+/// one page in each format.
+func formatRow(_ title: String, _ exposition: Exposition) {
+    for f in ExpositionFormat.allCases { _ = exposition.render(f) }   // first render sorts the series once
+    var ms: [ExpositionFormat: [Double]] = [:], bytes: [ExpositionFormat: (Int, Int)] = [:]
+    for _ in 0..<5 {
+        for f in ExpositionFormat.allCases {
+            let start = ContinuousClock.now
+            let page = exposition.render(f)
+            ms[f, default: []].append((ContinuousClock.now - start).inSeconds * 1000)
+            bytes[f] = (page.count, Gzip.compress(page)?.count ?? 0)
+        }
     }
-    print("\(seriesCount) counter series: /metrics rendered in \(String(format: "%.1f", median(renderMs))) ms, \(size / 1024) KiB; ≈\(Int(perSeries)) bytes of RSS per series")
+    for f in ExpositionFormat.allCases {
+        print("| \(title) | \(f.rawValue) | \(String(format: "%.1f", median(ms[f]!))) ms | \(bytes[f]!.0 / 1024) KiB | \(bytes[f]!.1 / 1024) KiB |")
+    }
+}
+
+print("")
+print("| page | format | render | bytes | gzipped |")
+print("|---|---|---:|---:|---:|")
+print("(the mixed page: \(store.seriesCount) series from the synthetic samples above)")
+formatRow("mixed", Exposition(store: store, meta: { [] }))
+
+// Native histogram memory: 10 000 series observing values spread over 1 ms … 10 s.
+for (title, natives, buckets) in [("classic (10 buckets)", false, true), ("native only (schema 3)", true, false), ("classic + native", true, true)] {
+    let s = MetricStore(nativeHistograms: natives ? [("*", NativeHistogramOptions())] : [])
+    let before = rssBytes()
+    let bounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10]
+    for round in 0..<20 {
+        var batch = SampleBatch()
+        for i in 0..<10_000 {
+            var r = SampleRecord(type: .histogram, origin: 0, value: 0.001 * pow(10_000, Double((i * 7 + round * 13) % 100) / 100), name: batch.appendString("bench_seconds"))
+            r.labelStart = UInt32(batch.labels.count)
+            batch.labels.append(LabelRef(name: batch.appendString("i"), value: batch.appendString(String(i))))
+            r.labelCount = 1
+            if buckets { r.buckets = batch.appendNumbers(bounds) }
+            batch.records.append(r)
+        }
+        var b = Batch(samples: batch)
+        s.apply(&b, scratch: &scratch)
+    }
+    print("10 000 histogram series, \(title), 20 observations each: ≈\(Int(Double(rssBytes() - before) / 10_000)) bytes of RSS per series")
+    if natives { formatRow("10 000 histograms, \(title)", Exposition(store: s, meta: { [] })) }
 }

@@ -33,7 +33,7 @@ func apply(_ store: MetricStore, _ samples: [TestSample]) -> Batch {
             TestSample(.gauge, "temperature_celsius", -3.25),
             TestSample(.histogram, "latency_seconds", 0.3, help: "Latency.", buckets: [1, 0.5, 0.1, 0.5]),
             TestSample(.histogram, "latency_seconds", 0.05, buckets: [9]),
-            TestSample(.histogram, "latency_seconds", 7),
+            TestSample(.histogram, "latency_seconds", 7, buckets: [2]),
             TestSample(.summary, "payload_bytes", 100, help: "Sizes.", quantiles: [0.9, 0.5], epsilons: [0.01, 0.05]),
             TestSample(.summary, "payload_bytes", 300),
             TestSample(.summary, "plain_summary", 4),

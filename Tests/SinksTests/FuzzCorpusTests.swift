@@ -34,4 +34,36 @@ import TestSupport
     func checker_acceptsValidAndRejectsBrokenPages(_ page: String, _ valid: Bool) {
         #expect((ExpositionChecker.problem(in: Array(page.utf8)) == nil) == valid)
     }
+
+    @Test(arguments: [
+        ("# HELP a x\n# TYPE a counter\na_total 1\n# EOF\n", true),
+        ("# TYPE a counter\na_total 1 # {t=\"x\"} 1 1732550000.5\n# EOF\n", true),
+        ("# TYPE a counter\na_total 1\n", false),   // no # EOF
+        ("# TYPE a counter\na 1\n# EOF\n", false),   // a counter sample without _total
+        ("# TYPE a gauge\na 1 # {t=\"x\"} 1\n# EOF\n", false),   // exemplar on a gauge
+        ("# TYPE a counter\na_total 1 # {t=\"\(String(repeating: "x", count: 128))\"} 1\n# EOF\n", false),   // 129 characters
+        ("# HELP a q\\\"x\n# TYPE a gauge\na 1\n# EOF\n", true),
+        ("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4\nh_count 3\n# EOF\n", true),
+        ("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 4\nh_count 1\n# EOF\n", false),   // not cumulative
+        ("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 3\nh_sum 4\nh_count 2\n# EOF\n", false),   // _count differs
+        ("# TYPE h histogram\nh_bucket{handle=\"x\",le=\"+Inf\"} 3\nh_count{handle=\"x\"} 3\n# EOF\n", true),
+    ] as [(String, Bool)])
+    func openMetricsChecker_acceptsValidAndRejectsBrokenPages(_ page: String, _ valid: Bool) {
+        #expect((OpenMetricsChecker.problem(in: Array(page.utf8)) == nil) == valid, "\(OpenMetricsChecker.problem(in: Array(page.utf8)) ?? "valid")")
+    }
+
+    @Test func protobufChecker_rejectsBrokenStreams() {
+        // MetricFamily{name: "a", type: GAUGE, metric: {gauge: {value: 1}}}
+        let gauge: [UInt8] = [0x0A, 0x01, 0x61, 0x18, 0x01, 0x22, 0x0B, 0x12, 0x09, 0x09] + [0, 0, 0, 0, 0, 0, 0xF0, 0x3F]
+        let good = [UInt8(gauge.count)] + gauge
+        #expect(ProtobufChecker.problem(in: good) == nil)
+        #expect(ProtobufChecker.problem(in: Array(good.dropLast())) != nil, "truncated")
+        #expect(ProtobufChecker.problem(in: good + good) != nil, "one family twice")
+        var counterBody = gauge
+        counterBody[4] = 0x00   // says COUNTER, carries a gauge
+        #expect(ProtobufChecker.problem(in: [UInt8(counterBody.count)] + counterBody) != nil)
+        var unknown = gauge
+        unknown[0] = 0x52   // field 10
+        #expect(ProtobufChecker.problem(in: [UInt8(unknown.count)] + unknown) != nil)
+    }
 }

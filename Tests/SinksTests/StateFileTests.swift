@@ -25,11 +25,49 @@ import TestSupport
         flush()
         // A second observation for some summaries and histograms.
         for i in stride(from: 0, to: min(n, 2000), by: 10) {
-            samples.append(TestSample(.histogram, "h_seconds", 1.5, labels: [("i", String(i)), ("shard", String(i % 16))]))
+            samples.append(TestSample(.histogram, "h_seconds", 1.5, labels: [("i", String(i)), ("shard", String(i % 16))], buckets: [0.5, 1, 2]))
             samples.append(TestSample(.summary, "s_bytes", 7, labels: [("i", String(i + 1)), ("shard", String((i + 1) % 16))]))
         }
         flush()
         return store
+    }
+
+    @Test func nativeHistogramsAndExemplars_surviveARestart_inEveryFormat() throws {
+        let native = [("lat_*", NativeHistogramOptions(schema: 2, zeroThreshold: 0.01, maxBuckets: 6))]
+        let store = MetricStore(nativeHistograms: native, clock: { 1_000_000_000 })
+        var samples: [TestSample] = []
+        for i in 0..<300 {
+            let labels = [("i", String(i % 3))]
+            samples.append(TestSample(.histogram, "lat_seconds", Double(i % 17) * 0.3 - 1, labels: labels,
+                                      exemplar: i % 50 == 0 ? ([("trace_id", "t\(i)")], Double(i % 17) * 0.3 - 1, 1732550000 + Double(i)) : nil))
+            samples.append(TestSample(.histogram, "lat_classic_seconds", Double(i % 5), labels: labels, buckets: [1, 2, 3],
+                                      exemplar: i % 7 == 0 ? ([("span", "s\(i)")], Double(i % 5), .nan) : nil))
+            samples.append(TestSample(.counter, "hits_total", 1, labels: labels, exemplar: i % 11 == 0 ? ([("trace_id", "c\(i)")], 1, .nan) : nil))
+        }
+        apply(store, samples)
+        let restored = MetricStore(nativeHistograms: native, clock: { 2_000_000_000 })
+        restored.restore(try StateFile.decode(StateFile.encode(store.captureState())))
+        for format in ExpositionFormat.allCases {
+            #expect(Exposition(store: restored, meta: { [] }).render(format) == Exposition(store: store, meta: { [] }).render(format), "\(format)")
+        }
+        #expect(restored.captureState().families.first { $0.name == Array("lat_seconds".utf8) }?.series.allSatisfy { ($0.native?.schema ?? 9) < 2 } == true,
+                "the halved resolution is kept")
+    }
+
+    @Test func versionOneFiles_stillLoad() throws {
+        var p = StateFile.Writer()
+        p.u64(0)                                   // written at
+        p.u32(1); p.bytes(Array("redis_list:q:processing:a".utf8)); p.u64(9)
+        p.u32(1)                                   // one family
+        p.bytes(Array("old_total".utf8)); p.u8(MetricType.counter.rawValue); p.bytes([]); p.doubles([]); p.u32(0)
+        p.u32(1); p.bytes(Array(#"a="b""#.utf8)); p.f64(5); p.u8(0)
+        var file = StateFile.Writer()
+        file.raw(StateFile.magic); file.u32(1); file.u64(UInt64(p.out.count)); file.u32(StateFile.checksum(p.out)); file.raw(p.out)
+        let state = try StateFile.decode(file.out)
+        #expect(state.positions.map(\.through) == [9])
+        let store = makeStore()
+        store.restore(state)
+        #expect(String(decoding: Exposition(store: store, meta: { [] }).render(), as: UTF8.self).contains(#"old_total{a="b"} 5"#))
     }
 
     @Test func snapshot_roundTripsToByteIdenticalExposition() throws {

@@ -43,7 +43,23 @@ public func httpGet(port: Int, path: String, method: String = "GET", headers: [S
             hs[line[..<c].lowercased()] = line[line.index(after: c)...].trimmingCharacters(in: .whitespaces)
         }
     }
-    return HTTPResult(status: status, headers: hs, body: Array(data[split.upperBound...]))
+    let body = Array(data[split.upperBound...])
+    return HTTPResult(status: status, headers: hs, body: hs["transfer-encoding"]?.lowercased() == "chunked" ? dechunk(body) : body)
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer (Prometheus's API sends them).
+func dechunk(_ b: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    var i = 0
+    while i < b.count {
+        guard let lineEnd = b[i...].firstRange(of: Array("\r\n".utf8)) else { break }
+        let sizeText = String(decoding: b[i..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
+        let start = lineEnd.upperBound
+        out.append(contentsOf: b[start..<min(b.count, start + size)])
+        i = start + size + 2
+    }
+    return out
 }
 
 public enum HTTPError: Error { case connect(Int), malformed(String) }

@@ -13,8 +13,9 @@ public final class PrometheusServer: @unchecked Sendable {
     }
 
     /// `scrapeConfigs`: the YAML list under `scrape_configs:`, indented by two spaces;
-    /// `ruleFiles`: absolute paths of rule files to evaluate (every second).
-    public init(scrapeConfigs: String, ruleFiles: [String] = []) throws {
+    /// `ruleFiles`: absolute paths of rule files to evaluate (every second);
+    /// `features`: `--enable-feature` values (`native-histograms`, `exemplar-storage`).
+    public init(scrapeConfigs: String, ruleFiles: [String] = [], features: [String] = []) throws {
         guard let bin = RedisServer.which("prometheus") else { throw Missing() }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -29,6 +30,7 @@ public final class PrometheusServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: bin)
         process.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
                              "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+            + (features.isEmpty ? [] : ["--enable-feature=" + features.joined(separator: ",")])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -38,6 +40,13 @@ public final class PrometheusServer: @unchecked Sendable {
         process.terminate()
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: dir)
+    }
+
+    /// The body of `/api/v1/query_exemplars` for `q` over the last hour.
+    public func exemplars(_ q: String) -> String {
+        let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? q
+        let now = Int(Date().timeIntervalSince1970)
+        return (try? httpGet(port: port, path: "/api/v1/query_exemplars?query=\(encoded)&start=\(now - 3600)&end=\(now + 60)", timeout: 2).text) ?? ""
     }
 
     /// The body of `/api/v1/query` for `q` (empty when Prometheus does not answer).

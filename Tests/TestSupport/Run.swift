@@ -13,6 +13,8 @@ public func runCommand(_ path: String, _ args: [String], stdin: [UInt8]? = nil, 
     let inPipe = Pipe()
     p.standardInput = stdin == nil ? FileHandle.nullDevice : inPipe
     try p.run()
+    // A child that exits before reading all of stdin must not kill the test runner.
+    signal(SIGPIPE, SIG_IGN)
     if let stdin {
         DispatchQueue.global().async {
             inPipe.fileHandleForWriting.write(Data(stdin))
@@ -23,6 +25,15 @@ public func runCommand(_ path: String, _ args: [String], stdin: [UInt8]? = nil, 
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// The `python3` on PATH (where `make test`'s pip installs the test decoders).
+public let python3: String = {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+        let path = "\(dir)/python3"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return "/usr/bin/python3"
+}()
 
 /// The package root (for fixtures and `pipelines/`).
 public let packageRoot: URL = {

@@ -23,6 +23,44 @@ func reasons(_ b: Batch) -> [String] {
 }
 
 @Suite struct JSONDecodeTransformTests {
+    func exemplarDrops(_ t: Telemetry) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for f in t.collect() where f.name == "prom_stream_gateway_dropped_exemplars_total" {
+            for s in f.samples where s.value > 0 { out[s.labels[0].1] = s.value }
+        }
+        return out
+    }
+
+    @Test func exemplar_isKeptWithItsLabelsValueAndTimestamp_orDroppedAloneWithAReason() {
+        let telemetry = Telemetry()
+        let d = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")),
+                                    context: StageContext(id: "d", logger: Logger(label: "t"), telemetry: telemetry, health: HealthBoard(), workers: 1))
+        let long = String(repeating: "x", count: 120)
+        let b = run(d, [
+            #"{"type":"counter","name":"a_total","value":2,"exemplar":{"labels":{"trace_id":"4bf9"},"value":0.31,"timestamp":1732550000.123}}"#,
+            #"{"exemplar":{"labels":{"trace_id":"t"}},"type":"histogram","name":"h","value":5,"buckets":[1]}"#,   // value defaults to the sample's
+            #"{"type":"counter","name":"b_total","value":1,"exemplar":{"labels":{"trace_id":"\#(long)"}}}"#,   // 8 + 120 = 128: kept
+            #"{"type":"counter","name":"c_total","value":1,"exemplar":{"labels":{"trace_id":"\#(long)é"}}}"#,   // 129 characters
+            #"{"type":"counter","name":"d_total","value":1,"exemplar":{"labels":{"1bad":"x"}}}"#,
+            #"{"type":"counter","name":"e_total","value":1,"exemplar":{"labels":{"n":1}}}"#,
+            #"{"type":"counter","name":"f_total","value":1,"exemplar":[1]}"#,
+            #"{"type":"counter","name":"g_total","value":1,"exemplar":{"timestamp":-1}}"#,
+            #"{"type":"gauge","name":"g","value":1,"exemplar":{"labels":{"trace_id":"t"}}}"#,
+            #"{"type":"counter","name":"h_total","value":1,"exemplar":null}"#,
+        ])
+        #expect(b.drops.isEmpty, "a bad exemplar never drops its sample")
+        #expect(b.samples.count == 10)
+        let s = b.samples
+        let first = s.exemplar(of: s.records[0])
+        #expect(first?.value == 0.31 && first?.timestamp == 1732550000.123)
+        #expect(first.map { s.string(s.labels[$0.labelRange.lowerBound].value) } == "4bf9")
+        let second = s.exemplar(of: s.records[1])
+        #expect(second?.value == 5 && second?.timestamp.isNaN == true)
+        #expect(s.exemplar(of: s.records[2]) != nil)
+        #expect((3..<10).allSatisfy { s.exemplar(of: s.records[$0]) == nil })
+        #expect(exemplarDrops(telemetry) == ["exemplar_too_long": 1, "invalid_exemplar": 4, "exemplar_unsupported_type": 1])
+        #expect(s.labels.count == 4, "invalid exemplars leave no labels behind (the gauge's valid one stays unused in the arena)")
+    }
     @Test func fullSample_extractsEveryField() {
         let b = run(decoder(), [#"{"type":"summary","name":"rpc_seconds","value":0.25,"help":"RPC time","labels":{"svc":"api","code":200,"ok":true,"r":1.5},"quantiles":[0.5,0.9],"epsilons":[0.05,0.01],"extra":{"ignored":[1,2]}}"#])
         #expect(b.kind == .samples)

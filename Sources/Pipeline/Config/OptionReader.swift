@@ -345,6 +345,28 @@ public final class OptionReader {
         }
     }
 
+    /// A mapping of names to mappings (`native_histograms: {"*_seconds": {…}}`), one
+    /// reader per entry, in file order, paths `key.name`; in describe mode one
+    /// reader for the entries' keys, named `<name>`.
+    public func namedSections(_ key: String, doc: String) -> [(name: String, options: OptionReader)] {
+        document(key, "map of mappings", "{}", doc)
+        if mode == .describe { return [("<name>", OptionReader(describing: "\(path).\(key).<name>"))] }
+        guard let n = node(key) else { return [] }
+        guard let m = n.mapping else {
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected a mapping of names to mappings"))
+            return []
+        }
+        var out: [(name: String, options: OptionReader)] = []
+        for (k, v) in m {
+            guard let name = k.scalar?.string, let sub = v.mapping else {
+                recorded.append(ConfigError(path: path, key: key, line: k.mark?.line, message: "expected a mapping for each name"))
+                continue
+            }
+            out.append((name, OptionReader(mapping: sub, path: "\(path).\(key).\(name)", line: v.mark?.line, provenance: provenance)))
+        }
+        return out
+    }
+
     /// Takes over a sub-reader's errors (after its `finishReading()`).
     public func merge(_ sub: OptionReader) {
         recorded += sub.errors

@@ -30,6 +30,20 @@ public struct NumberSpan: Sendable {
     public static let empty = NumberSpan(start: 0, count: 0)
 }
 
+/// An exemplar: a trace's labels (in the batch's `labels`), the observed value,
+/// and when (Unix seconds; NaN: not given). Checked by the decoder: label names
+/// valid, names and values 128 UTF-8 characters at most in all.
+public struct ExemplarRef: Sendable {
+    public var labelStart: UInt32
+    public var labelCount: UInt32
+    public var value: Double
+    public var timestamp: Double
+    public init(labelStart: UInt32, labelCount: UInt32, value: Double, timestamp: Double) {
+        self.labelStart = labelStart; self.labelCount = labelCount; self.value = value; self.timestamp = timestamp
+    }
+    public var labelRange: Range<Int> { Int(labelStart)..<Int(labelStart + labelCount) }
+}
+
 /// One decoded measurement. Strings and lists live in the owning `SampleBatch`.
 public struct SampleRecord: Sendable {
     public var type: MetricType
@@ -46,6 +60,8 @@ public struct SampleRecord: Sendable {
     public var buckets: NumberSpan = .empty
     public var quantiles: NumberSpan = .empty
     public var epsilons: NumberSpan = .empty
+    /// 1 + index in `SampleBatch.exemplars`; 0: none.
+    public var exemplar: UInt32 = 0
 
     public init(type: MetricType, origin: UInt16, value: Double, name: ByteSpan) {
         self.type = type
@@ -71,8 +87,15 @@ public struct SampleBatch: Sendable {
     public var records: [SampleRecord] = []
     public var labels: [LabelRef] = []
     public var numbers: [Double] = []
+    public var exemplars: [ExemplarRef] = []
 
     public init() {}
+
+    /// The exemplar of sample `i`, if it has one.
+    @inlinable
+    public func exemplar(of record: SampleRecord) -> ExemplarRef? {
+        record.exemplar == 0 ? nil : exemplars[Int(record.exemplar) - 1]
+    }
 
     public var count: Int { records.count }
 
@@ -81,6 +104,7 @@ public struct SampleBatch: Sendable {
         records.removeAll(keepingCapacity: true)
         labels.removeAll(keepingCapacity: true)
         numbers.removeAll(keepingCapacity: true)
+        exemplars.removeAll(keepingCapacity: true)
     }
 
     /// Copies `raw` into the arena.

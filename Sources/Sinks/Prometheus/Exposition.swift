@@ -1,14 +1,14 @@
 import Pipeline
 import Synchronization
 
-/// Renders the store and the meta-metrics as Prometheus text format 0.0.4:
-/// families sorted by name, series by label text, `# HELP` and `# TYPE` for each.
+/// Renders the store and the meta-metrics in one of the `ExpositionFormat`s
+/// (text 0.0.4 here; `OpenMetricsFormat`, `ProtobufFormat`): families sorted by
+/// name, series by label text, help and type for each.
 ///
 /// Keeps the sorted series order of every family between scrapes (series are only
 /// ever appended, so new ones are sorted and merged in), and one output buffer.
 /// Concurrent scrapes render one at a time.
 public final class Exposition: Sendable {
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
     /// HELP for a family whose samples never carried one (promtool wants one).
     public static let defaultHelp = "Pushed through prom-stream-gateway without a help text."
 
@@ -25,7 +25,7 @@ public final class Exposition: Sendable {
         self.meta = meta
     }
 
-    public func render() -> [UInt8] {
+    public func render(_ format: ExpositionFormat = .text) -> [UInt8] {
         let families = store.snapshot()
         let metaFamilies = meta()
         return state.withLock { st in
@@ -36,14 +36,24 @@ public final class Exposition: Sendable {
             for (i, f) in families.enumerated() where f.series.count > 0 { entries.append((f.name, i, nil)) }
             for (i, m) in metaFamilies.enumerated() { entries.append((Array(m.name.utf8), nil, i)) }
             entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
+            var scratch = ProtobufFormat.Scratch()
             for e in entries {
                 if let u = e.user {
                     let order = sortedOrder(families[u], cache: &st.order)
-                    Self.render(families[u], order: order, to: &st.buffer)
+                    switch format {
+                    case .text: Self.render(families[u], order: order, to: &st.buffer)
+                    case .openMetrics: OpenMetricsFormat.render(families[u], order: order, to: &st.buffer)
+                    case .protobuf: ProtobufFormat.render(families[u], order: order, to: &st.buffer, scratch: &scratch)
+                    }
                 } else if let m = e.meta {
-                    Self.render(metaFamilies[m], to: &st.buffer)
+                    switch format {
+                    case .text: Self.render(metaFamilies[m], to: &st.buffer)
+                    case .openMetrics: OpenMetricsFormat.render(metaFamilies[m], to: &st.buffer)
+                    case .protobuf: ProtobufFormat.render(metaFamilies[m], to: &st.buffer, scratch: &scratch)
+                    }
                 }
             }
+            if format == .openMetrics { TextFormat.append("# EOF\n", to: &st.buffer) }
             return st.buffer
         }
     }
@@ -157,16 +167,21 @@ public final class Exposition: Sendable {
         name.withUnsafeBytes { n in help.withUnsafeBytes { h in header(name: n, help: h, type: m.type, to: &out) } }
         var labelText: [UInt8] = []
         for s in m.samples {
-            labelText.removeAll(keepingCapacity: true)
-            for (k, v) in s.labels {
-                if !labelText.isEmpty { labelText.append(0x2C) }
-                labelText.append(contentsOf: k.utf8)
-                TextFormat.append("=\"", to: &labelText)
-                var v = v
-                v.withUTF8 { TextFormat.appendLabelValue(UnsafeRawBufferPointer($0), to: &labelText) }
-                labelText.append(0x22)
-            }
+            metaLabels(s, into: &labelText)
             name.withUnsafeBytes { n in labelText.withUnsafeBytes { l in line(n, nil, labels: l, value: s.value, to: &out) } }
+        }
+    }
+
+    /// A meta sample's labels as exposition text (`a="x",b="y"`).
+    static func metaLabels(_ s: MetaSample, into text: inout [UInt8]) {
+        text.removeAll(keepingCapacity: true)
+        for (k, v) in s.labels {
+            if !text.isEmpty { text.append(0x2C) }
+            text.append(contentsOf: k.utf8)
+            TextFormat.append("=\"", to: &text)
+            var v = v
+            v.withUTF8 { TextFormat.appendLabelValue(UnsafeRawBufferPointer($0), to: &text) }
+            text.append(0x22)
         }
     }
 }

@@ -2,10 +2,10 @@ import CZlib
 
 /// One-shot gzip of a response body with zlib. Owns its `z_stream` for the duration
 /// of one call only; nothing outlives `compress`.
-enum Gzip {
+public enum Gzip {
     /// Returns the gzip-framed bytes, or nil if zlib fails (the caller then sends
     /// the body uncompressed).
-    static func compress(_ input: [UInt8], level: Int32 = 1) -> [UInt8]? {
+    public static func compress(_ input: [UInt8], level: Int32 = 1) -> [UInt8]? {
         var stream = z_stream()
         guard cz_deflate_init_gzip(&stream, level) == Z_OK else { return nil }
         defer { deflateEnd(&stream) }

@@ -14,6 +14,8 @@ struct HTTPRequest: Sendable {
     var acceptsGzip: Bool
     /// The `Authorization` header, for basic auth.
     var authorization: String? = nil
+    /// The `Accept` header(s), joined with commas (what `/metrics` negotiates on).
+    var accept: String = ""
     /// The request body (form-encoded `match[]` of a POST), at most `HTTPHandlerLimits.maxBody` bytes.
     var body: [UInt8] = []
     var bodyTooLarge = false
@@ -155,7 +157,8 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
             let request = HTTPRequest(
                 method: head.method, uri: head.uri,
                 acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) },
-                authorization: head.headers.first(name: "authorization"), body: body, bodyTooLarge: bodyTooLarge)
+                authorization: head.headers.first(name: "authorization"),
+                accept: head.headers["accept"].joined(separator: ","), body: body, bodyTooLarge: bodyTooLarge)
             body = []
             let route = self.route
             let bound = NIOLoopBound((context, self), eventLoop: context.eventLoop)

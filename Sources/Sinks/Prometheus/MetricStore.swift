@@ -29,8 +29,25 @@ struct Family: Sendable {
     var lastUpdate: [UInt64] = []
     /// Bumped whenever series are removed, so cached render orders are rebuilt.
     var generation = 0
+    /// Histogram: kept as a native histogram too (nil: classic only).
+    var native: NativeHistogramOptions?
+    /// One per series when `native` is set.
+    var natives: [NativeHistogram] = []
+    /// Empty until the family's first exemplar; then one entry per series, itself
+    /// empty until that series' first exemplar, then one slot per counter or per
+    /// histogram bucket (the `+Inf` one last): the latest exemplar that landed there.
+    var exemplars: [[Exemplar?]] = []
 
     init(name: [UInt8], type: MetricType) { self.name = name; self.type = type }
+}
+
+/// The latest exemplar of a counter series or histogram bucket: its labels as
+/// exposition text (`trace_id="…"`, in the order sent), value and Unix time in
+/// seconds (NaN: none given).
+struct Exemplar: Sendable, Equatable {
+    var labels: [UInt8]
+    var value: Double
+    var timestamp: Double
 }
 
 /// Aggregates samples into families and series.
@@ -63,6 +80,8 @@ public final class MetricStore: Sendable {
     let summaryAgeBuckets: Int
     let clock: @Sendable () -> UInt64
     let limits: SeriesLimits
+    /// Histogram names (globs, first match wins) kept as native histograms too.
+    let nativeHistograms: [(pattern: String, options: NativeHistogramOptions)]
     private let seriesCounts = (0..<4).map { _ in Count() }   // by MetricType
     private let totalSeries = Atomic<Int>(0)
     /// Every name a family renders → that family's name. Taken only when a family
@@ -77,11 +96,19 @@ public final class MetricStore: Sendable {
     }
 
     public init(summaryMaxAge: Duration = .seconds(600), summaryAgeBuckets: Int = 5, limits: SeriesLimits = SeriesLimits(),
+                nativeHistograms: [(pattern: String, options: NativeHistogramOptions)] = [],
                 clock: @escaping @Sendable () -> UInt64 = monotonicNanos) {
         self.summaryMaxAge = summaryMaxAge
         self.summaryAgeBuckets = summaryAgeBuckets
         self.limits = limits
+        self.nativeHistograms = nativeHistograms
         self.clock = clock
+    }
+
+    func nativeOptions(for name: [UInt8]) -> NativeHistogramOptions? {
+        guard !nativeHistograms.isEmpty else { return nil }
+        let text = String(decoding: name, as: UTF8.self)
+        return nativeHistograms.first { globMatch($0.pattern, text) }?.options
     }
 
     /// Live series of one type.
@@ -163,6 +190,8 @@ public final class MetricStore: Sendable {
             family.ttl = limits.ttl(for: family.name)
             switch r.type {
             case .histogram:
+                family.native = nativeOptions(for: family.name)
+                guard r.buckets.count > 0 || family.native != nil else { return .badBuckets }
                 var b = s.numbers(r.buckets).filter(\.isFinite)
                 b.sort()
                 var bounds: [Double] = []
@@ -187,6 +216,8 @@ public final class MetricStore: Sendable {
             st.families.append(family)
         }
         if let reason = Self.checkValue(r) { return reason }
+        // Without buckets only a native histogram can take the observation.
+        if r.type == .histogram && r.buckets.count == 0 && st.families[f].native == nil { return .badBuckets }
         if st.families[f].help.isEmpty, r.help.count > 0 {
             let help = slice(arena, r.help)
             if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help) }
@@ -209,7 +240,41 @@ public final class MetricStore: Sendable {
             }
             index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
         }
-        return observe(&st.families[f], series: index, value: r.value, now: now)
+        if let reason = observe(&st.families[f], series: index, value: r.value, now: now) { return reason }
+        if let e = s.exemplar(of: r) { Self.keep(e, in: &st.families[f], series: index, batch: s, arena: arena) }
+        return nil
+    }
+
+    /// Stores `e` as the latest exemplar of the series (counter) or of the bucket
+    /// its value falls in (histogram).
+    private static func keep(_ e: ExemplarRef, in f: inout Family, series i: Int, batch s: SampleBatch, arena: UnsafeRawBufferPointer) {
+        let slots = f.type == .histogram ? f.bounds.count + 1 : 1
+        if f.exemplars.isEmpty { f.exemplars = Array(repeating: [], count: f.series.count) }
+        if f.exemplars[i].isEmpty { f.exemplars[i] = Array(repeating: nil, count: slots) }
+        var labels: [UInt8] = []
+        for l in e.labelRange {
+            if !labels.isEmpty { labels.append(0x2C) }
+            labels.append(contentsOf: slice(arena, s.labels[l].name))
+            labels.append(0x3D); labels.append(0x22)
+            TextFormat.appendLabelValue(slice(arena, s.labels[l].value), to: &labels)
+            labels.append(0x22)
+        }
+        let slot = f.type == .histogram ? bucketIndex(e.value, bounds: f.bounds) : 0
+        f.exemplars[i][slot] = Exemplar(labels: labels, value: e.value, timestamp: e.timestamp)
+    }
+
+    /// The classic bucket `v` falls in (`bounds.count` for `+Inf`).
+    @inline(__always)
+    static func bucketIndex(_ v: Double, bounds: [Double]) -> Int {
+        let n = bounds.count
+        if n <= 16 {
+            var k = 0
+            while k < n && v > bounds[k] { k += 1 }
+            return k
+        }
+        var lo = 0, hi = n
+        while lo < hi { let mid = (lo + hi) / 2; if v > bounds[mid] { lo = mid + 1 } else { hi = mid } }
+        return lo
     }
 
     /// Claims every name a new family `name` of `type` renders; false when one is
@@ -256,6 +321,7 @@ public final class MetricStore: Sendable {
         case .histogram:
             f.counts.append(0)
             f.bucketCounts.append(contentsOf: repeatElement(0, count: f.bounds.count + 1))
+            if let n = f.native { f.natives.append(NativeHistogram(schema: n.schema)) }
         case .summary:
             f.counts.append(0)
             if !f.objectives.isEmpty {
@@ -264,6 +330,7 @@ public final class MetricStore: Sendable {
             }
         }
         if f.ttl > 0 { f.lastUpdate.append(now) }
+        if !f.exemplars.isEmpty { f.exemplars.append([]) }
         seriesCounts[Int(f.type.rawValue)].add(1, ordering: .relaxed)
         return index
     }
@@ -280,16 +347,9 @@ public final class MetricStore: Sendable {
         case .histogram:
             f.values[i] += v
             f.counts[i] += 1
-            var k = 0
             let n = f.bounds.count
-            if n <= 16 {
-                while k < n && v > f.bounds[k] { k += 1 }
-            } else {
-                var lo = 0, hi = n
-                while lo < hi { let mid = (lo + hi) / 2; if v > f.bounds[mid] { lo = mid + 1 } else { hi = mid } }
-                k = lo
-            }
-            f.bucketCounts[i * (n + 1) + k] += 1
+            f.bucketCounts[i * (n + 1) + Self.bucketIndex(v, bounds: f.bounds)] += 1
+            if let options = f.native { f.natives[i].observe(v, options: options) }
         case .summary:
             f.values[i] += v
             f.counts[i] += 1
@@ -379,12 +439,15 @@ public final class MetricStore: Sendable {
         fresh.bounds = old.bounds
         fresh.objectives = old.objectives
         fresh.ttl = old.ttl
+        fresh.native = old.native
         fresh.generation = old.generation + 1
         let nb = old.bounds.count + 1, k = old.objectives.count
         for i in 0..<old.series.count where keep(i) {
             _ = old.series.withKey(i) { fresh.series.insert($0, hash: old.series.hashes[i]) }
             fresh.values.append(old.values[i])
             if !old.lastUpdate.isEmpty { fresh.lastUpdate.append(old.lastUpdate[i]) }
+            if !old.exemplars.isEmpty { fresh.exemplars.append(old.exemplars[i]) }
+            if !old.natives.isEmpty { fresh.natives.append(old.natives[i]) }
             switch old.type {
             case .histogram:
                 fresh.counts.append(old.counts[i])

@@ -49,6 +49,10 @@ public struct PrometheusSinkConfig: StageConfig {
     public var enableAdminAPI: Bool
     /// `POST /-/reload` (Prometheus's `--web.enable-lifecycle`).
     public var enableLifecycle: Bool
+    /// What `/metrics` may answer in (negotiated from `Accept`).
+    public var formats: Set<ExpositionFormat> = Set(ExpositionFormat.allCases)
+    /// Histogram names (globs, first match wins) also kept as native histograms.
+    public var nativeHistograms: [(pattern: String, options: NativeHistogramOptions)] = []
 
     /// The web config as read: a reload that changes only that file rebuilds the sink.
     public var externalFingerprint: String {
@@ -82,6 +86,24 @@ public struct PrometheusSinkConfig: StageConfig {
         }
         enableAdminAPI = o.bool("enable_admin_api", default: false, doc: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, GATEWAY_ENABLE_ADMIN_API). Off: 404.")
         enableLifecycle = o.bool("enable_lifecycle", default: false, doc: "Serve POST /-/reload, which re-reads the pipeline file as SIGHUP does (`gateway run --web.enable-lifecycle`, GATEWAY_ENABLE_LIFECYCLE). Off: 404.")
+        let formatNames = o.stringList("formats", default: ExpositionFormat.allCases.map(\.rawValue), doc: "Formats /metrics may answer in, chosen from the request's Accept as client_golang does: protobuf (delimited MetricFamily, which carries native histograms), openmetrics (1.0.0, with exemplars), text (0.0.4). Without a match: text, or 406 when text is off.")
+        formats = []
+        for name in formatNames {
+            if let f = ExpositionFormat(rawValue: name) { formats.insert(f) } else {
+                o.fail("formats", "unknown format `\(name)` (known: \(ExpositionFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+        if formatNames.isEmpty { o.fail("formats", "needs at least one format") }
+        for (pattern, r) in o.namedSections("native_histograms", doc: "Histogram-name glob (`*`, `?`; first match wins) to native-histogram options {schema: -4…8 (default 3), zero_threshold (default 2^-128), max_buckets (default 160; 0: no limit)}: such histograms are also kept as native histograms (served in protobuf), and their samples may come without `buckets`. E.g. {\"*_seconds\": {schema: 3}}.") {
+            var n = NativeHistogramOptions()
+            n.schema = r.int("schema", default: NativeHistogramOptions.defaultSchema, range: -4...8, doc: "Resolution: bucket boundaries are powers of 2^(2^-schema).")
+            n.zeroThreshold = r.double("zero_threshold", default: NativeHistogramOptions.defaultZeroThreshold, doc: "Observations within ±this count in the zero bucket.")
+            if !(n.zeroThreshold >= 0 && n.zeroThreshold.isFinite) { r.fail("zero_threshold", "must be a finite number >= 0") }
+            n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc: "Populated buckets per series before the resolution halves (0: no limit).")
+            r.finishReading()
+            o.merge(r)
+            nativeHistograms.append((pattern, n))
+        }
         let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
         for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
@@ -128,20 +150,23 @@ public final class PrometheusSink: Sink {
     private let auth: BasicAuth?
     private let tlsFailures = MetaCounter()
     private let unauthorized = MetaCounter()
+    /// `/metrics` answers, by format (`ExpositionFormat.allCases` order).
+    private let scrapes = ExpositionFormat.allCases.map { _ in MetaCounter() }
 
     public var wantsOrderedInput: Bool { true }
 
     public init(config: PrometheusSinkConfig, context: StageContext) {
         self.config = config
         self.context = context
-        let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets, limits: config.limits)
+        let store = MetricStore(summaryMaxAge: config.summaryMaxAge, summaryAgeBuckets: config.summaryAgeBuckets, limits: config.limits,
+                                nativeHistograms: config.nativeHistograms)
         self.store = store
         auth = config.webConfig.flatMap { $0.users.isEmpty ? nil : BasicAuth(users: $0.users) }
         snapshotter = config.stateFile.map { Snapshotter(path: $0, interval: config.snapshotInterval, store: store, context: context) }
         let telemetry = context.telemetry
         let disabled = config.disableMetaMetrics
         let expiredCounter = expired
-        let (tlsFailures, unauthorized, web) = (tlsFailures, unauthorized, config.webConfig)
+        let (tlsFailures, unauthorized, web, scrapes) = (tlsFailures, unauthorized, config.webConfig, scrapes)
         let (health, maxSeries) = (context.health, config.limits.maxSeries)
         self.exposition = Exposition(store: store) {
             var families = [MetaFamily(name: Telemetry.prefix + "info", help: Self.infoHelp, type: .gauge,
@@ -157,6 +182,8 @@ public final class PrometheusSink: Sink {
                                        samples: [MetaSample(labels: [], value: Double(ReloadSignal.lastSuccessSeconds.load(ordering: .acquiring)))]))
             families.append(MetaFamily(name: Telemetry.prefix + "ready", help: "1 when samples can flow from the source (connected, pops succeed), else 0: what /ready answers, per source.", type: .gauge,
                                        samples: health.snapshot.map { MetaSample(labels: [("source", $0.id)], value: $0.ready ? 1 : 0) }))
+            families.append(MetaFamily(name: Telemetry.prefix + "http_scrapes_total", help: "Answers to /metrics, by the format negotiated from the request's Accept header.", type: .counter,
+                                       samples: ExpositionFormat.allCases.enumerated().map { MetaSample(labels: [("format", $0.element.rawValue)], value: Double(scrapes[$0.offset].value)) }))
             if maxSeries > 0 {
                 families.append(MetaFamily(name: Telemetry.prefix + "series_limit", help: "max_series: samples that would create more series are dropped as series_limit.", type: .gauge,
                                            samples: [MetaSample(labels: [], value: Double(maxSeries))]))
@@ -304,12 +331,18 @@ public final class PrometheusSink: Sink {
         switch request.path {
         case "/metrics":
             if let refused = authenticate(request) { return refused }
-            let body = exposition.render()
-            let vary = [("Vary", "Accept-Encoding")]
-            if request.acceptsGzip, let zipped = Gzip.compress(body) {
-                return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: zipped, gzipped: true, headers: vary)
+            let vary = [("Vary", "Accept, Accept-Encoding")]
+            guard let format = ExpositionFormat.negotiate(accept: request.accept, enabled: config.formats) else {
+                return HTTPResponse(status: .notAcceptable, contentType: "text/plain; charset=utf-8",
+                                    body: Array("none of the formats this sink serves (\(config.formats.map(\.rawValue).sorted().joined(separator: ", "))) is acceptable\n".utf8),
+                                    headers: vary)
             }
-            return HTTPResponse(status: .ok, contentType: Exposition.contentType, body: body, headers: vary)
+            scrapes[ExpositionFormat.allCases.firstIndex(of: format)!].add()
+            let body = exposition.render(format)
+            if request.acceptsGzip, let zipped = Gzip.compress(body) {
+                return HTTPResponse(status: .ok, contentType: format.contentType, body: zipped, gzipped: true, headers: vary)
+            }
+            return HTTPResponse(status: .ok, contentType: format.contentType, body: body, headers: vary)
         case "/", "/-/healthy":
             return HTTPResponse(status: .ok, contentType: "text/plain; charset=utf-8", body: Array("ok".utf8))
         case "/ready", "/-/ready":

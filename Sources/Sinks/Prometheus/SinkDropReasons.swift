@@ -23,4 +23,6 @@ extension DropReason {
     static let invalidLabelName = DropReason("invalid_label_name")
     static let reservedLabel = DropReason("reserved_label")
     static let badValue = DropReason("bad_value")
+    /// A histogram sample without buckets whose name matches no `native_histograms` pattern.
+    static let badBuckets = DropReason("bad_buckets")
 }

@@ -10,7 +10,9 @@ import Glibc
 /// (UInt64), CRC-32 of the payload (UInt32), payload. The payload holds the
 /// wall-clock time it was taken, the positions of the source streams it contains,
 /// then every family with its series (values, counts, buckets, summary windows,
-/// time since the last update — which keeps counting while the gateway is down).
+/// time since the last update — which keeps counting while the gateway is down;
+/// since version 2 also native-histogram buckets and exemplars). Version 1 files
+/// are still read.
 /// A file that is short, longer, of another magic or version, or whose checksum
 /// does not match is refused whole — never half-loaded.
 ///
@@ -19,7 +21,7 @@ import Glibc
 /// the new one, complete.
 enum StateFile {
     static let magic = Array("PSGSTATE".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerSize = 8 + 4 + 8 + 4
 
     struct Corrupt: Error, CustomStringConvertible { var description: String }
@@ -39,6 +41,11 @@ enum StateFile {
             p.doubles(f.bounds)
             p.u32(UInt32(f.objectives.count))
             for (q, e) in f.objectives { p.f64(q); p.f64(e) }
+            if let n = f.native {
+                p.u8(1); p.u32(UInt32(bitPattern: Int32(n.schema))); p.f64(n.zeroThreshold); p.u32(UInt32(n.maxBuckets))
+            } else {
+                p.u8(0)
+            }
             p.u32(UInt32(f.series.count))
             for s in f.series {
                 p.bytes(s.key)
@@ -60,6 +67,21 @@ enum StateFile {
                         }
                     } else {
                         p.u8(0)
+                    }
+                }
+                if f.native != nil {
+                    let n = s.native ?? NativeHistogram(schema: f.native!.schema)
+                    p.u8(UInt8(bitPattern: n.schema))
+                    p.u64(n.zeroCount)
+                    for side in [n.positive, n.negative] {
+                        p.u32(UInt32(side.count))
+                        for (k, c) in zip(side.keys, side.counts) { p.u32(UInt32(bitPattern: k)); p.u64(c) }
+                    }
+                }
+                if f.type == .counter || f.type == .histogram {
+                    p.u32(UInt32(s.exemplars.count))
+                    for e in s.exemplars {
+                        if let e { p.u8(1); p.bytes(e.labels); p.f64(e.value); p.f64(e.timestamp) } else { p.u8(0) }
                     }
                 }
             }
@@ -84,7 +106,7 @@ enum StateFile {
         guard Array(bytes[0..<8]) == magic else { throw Corrupt(description: "not a prom-stream-gateway state file") }
         var h = Reader(bytes[8..<headerSize])
         let v = try h.u32(), length = try h.u64(), sum = try h.u32()
-        guard v == version else { throw Corrupt(description: "version \(v), this build reads version \(version)") }
+        guard v == 1 || v == version else { throw Corrupt(description: "version \(v), this build reads versions 1 and \(version)") }
         guard UInt64(bytes.count - headerSize) == length else {
             throw Corrupt(description: "\(bytes.count - headerSize) payload bytes, the header says \(length) (truncated or appended to)")
         }
@@ -102,6 +124,11 @@ enum StateFile {
             guard let type = MetricType(rawValue: try r.u8()) else { throw Corrupt(description: "unknown metric type") }
             var f = StoreState.FamilyState(name: name, type: type, help: try r.bytes(), bounds: try r.doubles(), objectives: [], series: [])
             for _ in 0..<(try r.count()) { f.objectives.append((try r.f64(), try r.f64())) }
+            if v >= 2, try r.u8() == 1 {
+                let schema = Int(Int32(bitPattern: try r.u32())), zero = try r.f64(), maxBuckets = Int(try r.u32())
+                guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
+                f.native = NativeHistogramOptions(schema: schema, zeroThreshold: zero, maxBuckets: maxBuckets)
+            }
             for _ in 0..<(try r.count()) {
                 var s = StoreState.Series(key: try r.bytes(), value: try r.f64(), count: 0, buckets: [], age: nil, window: nil)
                 if type == .histogram || type == .summary { s.count = try r.f64() }
@@ -117,6 +144,24 @@ enum StateFile {
                         streams.append(QuantileStream(targets: f.objectives, tuples: tuples, buffer: try r.doubles(), n: n))
                     }
                     s.window = SummaryWindow.State(streams: streams, head: head, rotatesIn: rotatesIn)
+                }
+                if v >= 2, f.native != nil {
+                    let schema = Int8(bitPattern: try r.u8())
+                    guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
+                    var n = NativeHistogram(schema: Int(schema))
+                    n.zeroCount = try r.u64()
+                    for side in 0..<2 {
+                        var b = SparseBuckets()
+                        for _ in 0..<(try r.count()) { b.keys.append(Int32(bitPattern: try r.u32())); b.counts.append(try r.u64()) }
+                        guard zip(b.keys, b.keys.dropFirst()).allSatisfy({ $0 < $1 }) else { throw Corrupt(description: "native buckets out of order") }
+                        if side == 0 { n.positive = b } else { n.negative = b }
+                    }
+                    s.native = n
+                }
+                if v >= 2, type == .counter || type == .histogram {
+                    for _ in 0..<(try r.count()) {
+                        s.exemplars.append(try r.u8() == 1 ? Exemplar(labels: try r.bytes(), value: try r.f64(), timestamp: try r.f64()) : nil)
+                    }
                 }
                 f.series.append(s)
             }

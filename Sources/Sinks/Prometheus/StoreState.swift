@@ -11,6 +11,10 @@ struct StoreState: Sendable {
         /// Nanoseconds since the last update (kept only for families with a TTL).
         var age: UInt64?
         var window: SummaryWindow.State?
+        /// Native buckets (histograms kept as native ones).
+        var native: NativeHistogram? = nil
+        /// Latest exemplar per slot (see `Family.exemplars`); empty: none.
+        var exemplars: [Exemplar?] = []
     }
     struct FamilyState: Sendable {
         var name: [UInt8]
@@ -19,6 +23,7 @@ struct StoreState: Sendable {
         var bounds: [Double]
         var objectives: [(Double, Double)]
         var series: [Series]
+        var native: NativeHistogramOptions? = nil
     }
     var families: [FamilyState] = []
     /// Source stream → last element applied.
@@ -56,7 +61,8 @@ extension MetricStore {
         out.writtenAt = wallClockNanos()
         let now = captured.now
         for (f, windows) in zip(captured.families, captured.windows) {
-            var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [])
+            var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [],
+                                            native: f.native)
             fs.series.reserveCapacity(f.series.count)
             let nb = f.bounds.count + 1
             let hasCount = f.type == .histogram || f.type == .summary
@@ -65,7 +71,9 @@ extension MetricStore {
                     key: f.series.withKey(i) { Array($0) }, value: f.values[i], count: hasCount ? f.counts[i] : 0,
                     buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
                     age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
-                    window: windows.isEmpty ? nil : windows[i]))
+                    window: windows.isEmpty ? nil : windows[i],
+                    native: f.natives.isEmpty ? nil : f.natives[i],
+                    exemplars: f.exemplars.isEmpty ? [] : f.exemplars[i]))
             }
             out.families.append(fs)
         }
@@ -77,7 +85,9 @@ extension MetricStore {
 
     /// Replaces an empty store's contents with `state` (at start, before any apply).
     /// Families and series the current limits would refuse are kept: what was
-    /// aggregated is not thrown away by a restart.
+    /// aggregated is not thrown away by a restart. Native buckets are kept while the
+    /// name still matches `native_histograms` (then new series and series that had
+    /// none start empty); without a match the family goes on as a classic one.
     func restore(_ state: StoreState) {
         let now = clock()
         let wall = wallClockNanos()
@@ -92,6 +102,9 @@ extension MetricStore {
             f.bounds = fs.bounds
             f.objectives = fs.objectives
             f.ttl = limits.ttl(for: f.name)
+            if fs.type == .histogram { f.native = nativeOptions(for: f.name) }
+            let slots = fs.type == .histogram ? fs.bounds.count + 1 : 1
+            let withExemplars = fs.series.contains { !$0.exemplars.isEmpty }
             for s in fs.series {
                 s.key.withUnsafeBytes { key in _ = f.series.insert(key, hash: hashBytes(key)) }
                 f.values.append(s.value)
@@ -102,6 +115,7 @@ extension MetricStore {
                     var b = Array(s.buckets.prefix(nb))
                     while b.count < nb { b.append(0) }
                     f.bucketCounts.append(contentsOf: b)
+                    if let n = f.native { f.natives.append(s.native ?? NativeHistogram(schema: n.schema)) }
                 case .summary:
                     f.counts.append(s.count)
                     if !f.objectives.isEmpty {
@@ -116,6 +130,7 @@ extension MetricStore {
                     let age = (s.age ?? 0) &+ downtime
                     f.lastUpdate.append(now >= age ? now - age : 0)
                 }
+                if withExemplars { f.exemplars.append(s.exemplars.count == slots ? s.exemplars : []) }
             }
             countRestored(f.type, f.series.count)
             shard.state.withLock { st in

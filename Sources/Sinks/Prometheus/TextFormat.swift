@@ -96,6 +96,13 @@ enum TextFormat {
         }
     }
 
+    /// Unix seconds as plain decimals (`1732550000.123`): Swift's shortest
+    /// round-trip digits, which need no exponent for any date from 1970 to 2^53 s.
+    static func appendTimestamp(_ t: Double, to out: inout [UInt8]) {
+        if t == t.rounded(.towardZero), abs(t) < 9e15 { appendInt(Int(t), to: &out); return }
+        append(t.description, to: &out)
+    }
+
     static func appendInt(_ v: Int, to out: inout [UInt8]) {
         if v < 0 { out.append(0x2D) }
         var m = v.magnitude

@@ -6,8 +6,8 @@ import Pipeline
 /// Decodes queue elements (the wire format) into samples with jansson.
 ///
 /// An element is one JSON object or an array of objects. Fields: `type`, `name`,
-/// `value` (required), `labels`, `help`, `buckets`, `quantiles`, `epsilons`; other
-/// fields are ignored. `type` is matched case-insensitively and may be the .NET
+/// `value` (required), `labels`, `help`, `buckets`, `quantiles`, `epsilons`,
+/// `exemplar`; other fields are ignored. `type` is matched case-insensitively and may be the .NET
 /// enum's number (0 counter, 1 gauge, 2 summary, 3 histogram). Every number is a
 /// double, however many digits it has. `labels: []` (PHP's empty map) means no
 /// labels. Label values that are numbers or booleans become text (shortest
@@ -20,6 +20,12 @@ import Pipeline
 /// with a reason and a note; the runtime counts and logs it (rate-limited).
 /// Duplicate keys, invalid UTF-8, `NaN`/`Infinity` literals and nesting deeper than
 /// 2048 are invalid JSON.
+///
+/// `exemplar` (`{"labels": {…}, "value": n, "timestamp": seconds}`, counters and
+/// histograms) is checked whole here — label names, string values, 128 UTF-8
+/// characters of names and values at most (OpenMetrics), finite numbers — because
+/// a bad exemplar drops only itself, never the sample: it is counted in
+/// `prom_stream_gateway_dropped_exemplars_total{reason}` and logged (rate-limited).
 public struct JSONDecodeConfig: StageConfig {
     public static let type = "json_decode"
     public static let role = StageRole.transform
@@ -71,9 +77,11 @@ public struct JSONDecodeConfig: StageConfig {
 
 public final class JSONDecodeTransform: Transform {
     let config: JSONDecodeConfig
+    let exemplarDrops: ExemplarDrops
 
     public init(config: JSONDecodeConfig, context: StageContext) {
         self.config = config
+        exemplarDrops = ExemplarDrops(context: context)
     }
 
     public func process(_ batch: inout Batch, worker: Int) {
@@ -141,6 +149,8 @@ public final class JSONDecodeTransform: Transform {
         var labelStart = UInt32(out.labels.count), labelCount: UInt32 = 0
         var buckets = NumberSpan.empty, quantiles = NumberSpan.empty, epsilons = NumberSpan.empty
         var failure: DropReason?
+        var exemplar: (ref: ExemplarRef, valueGiven: Bool)?
+        var exemplarProblem: ExemplarDrops.Reason?
 
         var iter = json_object_iter(object)
         fieldLoop: while let it = iter {
@@ -193,6 +203,12 @@ public final class JSONDecodeTransform: Transform {
                 case .success(let span): buckets = span
                 case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badBuckets : wrap.reason; break fieldLoop
                 }
+            case 8 where key.equals("exemplar"):
+                if JSONType(v) == .null { break }
+                switch decodeExemplar(v, into: &out) {
+                case .success(let e): exemplar = e
+                case .failure(let problem): exemplarProblem = problem.reason
+                }
             case 9 where key.equals("quantiles"), 8 where key.elementsEqual("epsilons".utf8):
                 switch decodeNumbers(v, max: config.maxQuantiles, into: &out) {
                 case .success(let span): if key.count == 9 { quantiles = span } else { epsilons = span }
@@ -216,8 +232,73 @@ public final class JSONDecodeTransform: Transform {
         record.buckets = buckets
         record.quantiles = quantiles
         record.epsilons = epsilons
+        if var e = exemplar {
+            if record.type == .counter || record.type == .histogram {
+                if !e.valueGiven { e.ref.value = record.value }
+                out.exemplars.append(e.ref)
+                record.exemplar = UInt32(out.exemplars.count)
+            } else {
+                exemplarProblem = .unsupportedType
+            }
+        }
+        if let exemplarProblem { exemplarDrops.count(exemplarProblem, sample: out, record: record) }
         out.records.append(record)
         return nil
+    }
+
+    private struct ExemplarFailure: Error { var reason: ExemplarDrops.Reason }
+
+    /// An exemplar object; its labels go into `out.labels` (removed again on failure).
+    private func decodeExemplar(_ v: UnsafeMutablePointer<json_t>, into out: inout SampleBatch) -> Result<(ref: ExemplarRef, valueGiven: Bool), ExemplarFailure> {
+        guard JSONType(v) == .object else { return .failure(ExemplarFailure(reason: .invalid)) }
+        let mark = (bytes: out.bytes.count, labels: out.labels.count)
+        func fail(_ r: ExemplarDrops.Reason) -> Result<(ref: ExemplarRef, valueGiven: Bool), ExemplarFailure> {
+            out.bytes.removeSubrange(mark.bytes...)
+            out.labels.removeSubrange(mark.labels...)
+            return .failure(ExemplarFailure(reason: r))
+        }
+        var ref = ExemplarRef(labelStart: UInt32(out.labels.count), labelCount: 0, value: .nan, timestamp: .nan)
+        var valueGiven = false
+        var characters = 0
+        var iter = json_object_iter(v)
+        while let it = iter {
+            let key = UnsafeRawBufferPointer(start: json_object_iter_key(it), count: json_object_iter_key_len(it))
+            let field = json_object_iter_value(it)!
+            iter = json_object_iter_next(v, it)
+            if key.equals("labels") {
+                guard JSONType(field) == .object else { return fail(.invalid) }
+                ref.labelStart = UInt32(out.labels.count)
+                var li = json_object_iter(field)
+                while let l = li {
+                    let name = UnsafeRawBufferPointer(start: json_object_iter_key(l), count: json_object_iter_key_len(l))
+                    let value = json_object_iter_value(l)!
+                    li = json_object_iter_next(field, l)
+                    guard NameSyntax.isValidLabelName(name), JSONType(value) == .string else { return fail(.invalid) }
+                    let text = stringBytes(value)
+                    characters += name.count + Self.utf8Characters(text)
+                    guard characters <= ExemplarDrops.maxCharacters else { return fail(.tooLong) }
+                    out.labels.append(LabelRef(name: out.appendBytes(name), value: out.appendBytes(text)))
+                }
+                ref.labelCount = UInt32(out.labels.count) - ref.labelStart
+            } else if key.equals("value") {
+                guard JSONType(field) == .integer || JSONType(field) == .real, json_number_value(field).isFinite else { return fail(.invalid) }
+                ref.value = json_number_value(field)
+                valueGiven = true
+            } else if key.equals("timestamp") {
+                guard JSONType(field) == .integer || JSONType(field) == .real else { return fail(.invalid) }
+                let t = json_number_value(field)
+                guard t.isFinite, t >= 0 else { return fail(.invalid) }
+                ref.timestamp = t
+            }
+        }
+        return .success((ref, valueGiven))
+    }
+
+    /// UTF-8 characters (code points) in valid UTF-8: the bytes that do not continue one.
+    static func utf8Characters(_ b: UnsafeRawBufferPointer) -> Int {
+        var n = 0
+        for c in b where c & 0xC0 != 0x80 { n += 1 }
+        return n
     }
 
     private func decodeLabels(_ object: UnsafeMutablePointer<json_t>, into out: inout SampleBatch) -> DropReason? {

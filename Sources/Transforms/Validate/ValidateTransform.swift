@@ -6,7 +6,9 @@ import Glibc
 /// Enforces the wire format's rules on decoded samples: metric and label name syntax, no `__`
 /// label prefix, no repeated label names, the reserved `le` (histograms) and
 /// `quantile` (summaries), finite values (`>= 0` for counters), histogram buckets
-/// present and non-NaN, summary objectives well-formed. Gauges may be any number.
+/// non-NaN, summary objectives well-formed. Gauges may be any number. A histogram
+/// without buckets passes: the `prometheus` sink drops it (`bad_buckets`) unless
+/// it keeps that name as a native histogram.
 /// Failing samples are dropped and counted; nothing is rewritten.
 public struct ValidateConfig: StageConfig {
     public static let type = "validate"
@@ -60,7 +62,8 @@ public final class ValidateTransform: Transform {
             break
         case .histogram:
             guard r.value.isFinite else { return .badValue }
-            guard r.buckets.count > 0, !s.numbers(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
+            // No buckets at all is the sink's call: a native histogram needs none.
+            guard !s.numbers(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
         case .summary:
             guard r.value.isFinite else { return .badValue }
             guard r.quantiles.count == r.epsilons.count else { return .badQuantiles }

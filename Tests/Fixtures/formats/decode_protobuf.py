@@ -1,0 +1,30 @@
+"""Decodes a length-delimited stream of io.prometheus.client.MetricFamily from
+stdin with the `protobuf` package (schema compiled by protoc from metrics.proto
+next to this file) and prints each message in protobuf text format, separated
+by `---`; fields the schema does not know are printed too, so a golden page
+catches them. Exits 1 on anything it cannot decode."""
+import os, subprocess, sys, tempfile
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf.internal.decoder import _DecodeVarint32
+
+here = os.path.dirname(os.path.abspath(__file__))
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "metrics.pb")
+    subprocess.run(["protoc", "-I", here, "--descriptor_set_out=" + out, "metrics.proto"], check=True)
+    files = descriptor_pb2.FileDescriptorSet.FromString(open(out, "rb").read())
+pool = descriptor_pool.DescriptorPool()
+for f in files.file:
+    pool.Add(f)
+MetricFamily = message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
+
+data = sys.stdin.buffer.read()
+pos, parts = 0, []
+while pos < len(data):
+    size, pos = _DecodeVarint32(data, pos)
+    if pos + size > len(data):
+        sys.exit("truncated message at byte %d" % pos)
+    family = MetricFamily()
+    family.ParseFromString(data[pos:pos + size])
+    parts.append(text_format.MessageToString(family, print_unknown_fields=True))
+    pos += size
+sys.stdout.write("---\n".join(parts))
