@@ -2,7 +2,7 @@
 /// `# EOF` last, every family's `# HELP`/`# TYPE` before its samples and families
 /// not interleaved, sample names that belong to their family's type, labels and
 /// exemplars well-formed (exemplar labels at most 128 characters, only on counter
-/// `_total` and histogram `_bucket` lines), and per histogram series `le` rising,
+/// `_total` and histogram `_bucket` lines), `_sum` not negative, and per histogram series `le` rising,
 /// counts cumulative, `+Inf` present and equal to `_count`. Returns the first
 /// problem, or nil.
 public enum OpenMetricsChecker {
@@ -62,6 +62,7 @@ public enum OpenMetricsChecker {
                 guard (type == "counter" && suffix == "_total") || (type == "histogram" && suffix == "_bucket") else { return "\(at): an exemplar on `\(name)`" }
                 if let bad = exemplarProblem(fields[1]) { return "\(at): \(bad)" }
             }
+            if suffix == "_sum" && !(value >= 0) { return "\(at): a negative or NaN _sum (a counter in OpenMetrics)" }
             if type == "histogram" {
                 if let bad = track(suffix: suffix, labels: labelText, value: value, into: &histogram) { return "\(at): \(bad)" }
             }

@@ -8,6 +8,41 @@ import Synthetic
 import Synchronization
 import Transforms
 
+/// `bench --histogram-memory classic|native|both`: bytes of RSS per histogram series.
+func histogramMemory(_ variant: String) -> Never {
+    let natives = variant != "classic", buckets = variant != "native"
+    let before = currentRSS()
+    let s = MetricStore(nativeHistograms: natives ? [("*", NativeHistogramOptions())] : [])
+    let bounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10]
+    var scratch: [UInt8] = []
+    for round in 0..<20 {
+        var batch = SampleBatch()
+        for i in 0..<10_000 {
+            var r = SampleRecord(type: .histogram, origin: 0, value: 0.001 * pow(10_000, Double((i * 7 + round * 13) % 100) / 100), name: batch.appendString("bench_seconds"))
+            r.labelStart = UInt32(batch.labels.count)
+            batch.labels.append(LabelRef(name: batch.appendString("i"), value: batch.appendString(String(i))))
+            r.labelCount = 1
+            if buckets { r.buckets = batch.appendNumbers(bounds) }
+            batch.records.append(r)
+        }
+        var b = Batch(samples: batch)
+        s.apply(&b, scratch: &scratch)
+    }
+    print("≈\((currentRSS() - before) / 10_000) bytes of RSS per series")
+    withExtendedLifetime(s) {}
+    exit(0)
+}
+
+func currentRSS() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+}
+
+if let i = CommandLine.arguments.firstIndex(of: "--histogram-memory"), i + 1 < CommandLine.arguments.count {
+    histogramMemory(CommandLine.arguments[i + 1])
+}
+
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.
 // Every figure is per sample (median of 5 runs) and, where it makes sense, a ratio
 // against bare jansson parsing measured in the same run — the one cost the
@@ -210,24 +245,17 @@ print("|---|---|---:|---:|---:|")
 print("(the mixed page: \(store.seriesCount) series from the synthetic samples above)")
 formatRow("mixed", Exposition(store: store, meta: { [] }))
 
-// Native histogram memory: 10 000 series observing values spread over 1 ms … 10 s.
-for (title, natives, buckets) in [("classic (10 buckets)", false, true), ("native only (schema 3)", true, false), ("classic + native", true, true)] {
-    let s = MetricStore(nativeHistograms: natives ? [("*", NativeHistogramOptions())] : [])
-    let before = rssBytes()
-    let bounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10]
-    for round in 0..<20 {
-        var batch = SampleBatch()
-        for i in 0..<10_000 {
-            var r = SampleRecord(type: .histogram, origin: 0, value: 0.001 * pow(10_000, Double((i * 7 + round * 13) % 100) / 100), name: batch.appendString("bench_seconds"))
-            r.labelStart = UInt32(batch.labels.count)
-            batch.labels.append(LabelRef(name: batch.appendString("i"), value: batch.appendString(String(i))))
-            r.labelCount = 1
-            if buckets { r.buckets = batch.appendNumbers(bounds) }
-            batch.records.append(r)
-        }
-        var b = Batch(samples: batch)
-        s.apply(&b, scratch: &scratch)
-    }
-    print("10 000 histogram series, \(title), 20 observations each: ≈\(Int(Double(rssBytes() - before) / 10_000)) bytes of RSS per series")
-    if natives { formatRow("10 000 histograms, \(title)", Exposition(store: s, meta: { [] })) }
+// Native histogram memory: 10 000 series observing values spread over 1 ms … 10 s,
+// each variant in a fresh process (RSS in this one misses what malloc reuses).
+for (title, variant) in [("classic (10 buckets)", "classic"), ("native only (schema 3)", "native"), ("classic + native", "both")] {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    p.arguments = ["--histogram-memory", variant]
+    let out = Pipe()
+    p.standardOutput = out
+    try! p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    print("10 000 histogram series, \(title), 20 observations each: \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
 }
+

@@ -95,6 +95,7 @@ import TestSupport
             #"{"type":"counter","name":"fmt_requests_total","value":41,"labels":{"path":"/a"},"exemplar":{"labels":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"},"value":1,"timestamp":\#(now)}}"#,
             #"{"type":"counter","name":"fmt_requests_total","value":1,"labels":{"path":"/a"}}"#,
             #"{"type":"gauge","name":"fmt_temperature","value":-1.5}"#,
+            #"{"type":"counter","name":"fmt_quoted_total","value":1,"help":"He said \"hi\"","exemplar":{"labels":{"trace_id":"q\"uote\\"},"timestamp":\#(now)}}"#,
             #"{"type":"summary","name":"fmt_bytes","value":10,"quantiles":[0.5],"epsilons":[0.05]}"#,
         ]
         for v in [0.05, 0.5, 2] {
@@ -127,6 +128,7 @@ import TestSupport
         #expect(eventually(timeout: 10) { prometheus.exemplars("fmt_requests_total").contains("4bf92f3577b34da6a3ce929d0e0e4736") },
                 "\(prometheus.exemplars("fmt_requests_total"))")
         #expect(eventually(timeout: 10) { prometheus.exemplars("fmt_classic_seconds_bucket").contains("classic0.5") })
+        #expect(eventually(timeout: 10) { prometheus.exemplars("fmt_quoted_total").contains(#"q\"uote\\"#) }, "\(prometheus.exemplars("fmt_quoted_total"))")
         // Prometheus 2 names a bucket read from text or OpenMetrics as written
         // (`1`), one read from protobuf canonically (`1.0`).
         for (job, one) in [("proto", "1.0"), ("text", "1")] {

@@ -10,6 +10,8 @@ import TestSupport
         try redis.push([
             #"{"type":"counter","name":"e2e_requests_total","value":41,"labels":{"path":"/a \"quoted\"\nline"},"help":"Requests."}"#,
             #"{"type":"counter","name":"e2e_requests_total","value":1,"labels":{"path":"/a \"quoted\"\nline"}}"#,
+            // Prometheus asks for OpenMetrics: a help and an exemplar with every character that needs escaping there.
+            #"{"type":"counter","name":"e2e_quoted_total","value":1,"help":"He said \"hi\" \\ bye\nnext","exemplar":{"labels":{"trace_id":"q\"u\\o\nte"}}}"#,
             #"{"type":"gauge","name":"e2e_temperature","value":-1.5}"#,
             #"{"type":"histogram","name":"e2e_seconds","value":0.2,"buckets":[0.1,1]}"#,
             #"{"type":"summary","name":"e2e_bytes","value":10,"quantiles":[0.5],"epsilons":[0.05]}"#,
@@ -29,6 +31,7 @@ import TestSupport
         #expect(query(#"e2e_seconds_bucket{le="1"}"#).contains(#","1"]"#))
         #expect(query(#"e2e_bytes{quantile="0.5"}"#).contains(#","10"]"#))
         #expect(query(#"prom_stream_gateway_info"#).contains("version"))
+        #expect(query("e2e_quoted_total").contains(#","1"]"#), "the OpenMetrics page with escapes was read")
         // Prometheus parsed the whole page: no scrape sample was rejected.
         #expect(query("scrape_samples_post_metric_relabeling").contains(#""value":["#))
     }

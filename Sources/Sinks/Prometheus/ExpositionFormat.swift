@@ -53,12 +53,12 @@ struct MediaRange: Equatable {
     static func parse(_ header: String) -> [MediaRange] {
         var out: [(MediaRange, specificity: Int, position: Int)] = []
         for (position, element) in header.split(separator: ",").enumerated() {
-            let parts = element.split(separator: ";").map { $0.trimmingCharacters(in: " \t") }
+            let parts = element.split(separator: ";").map(trimmed)
             guard let type = parts.first, type.split(separator: "/").count == 2 else { continue }
             var parameters: [String: String] = [:]
             var q = 1.0
             for p in parts.dropFirst() {
-                let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: " \t") }
+                let kv = p.split(separator: "=", maxSplits: 1).map(trimmed)
                 guard kv.count == 2 else { continue }
                 let key = kv[0].lowercased()
                 var value = kv[1]
@@ -79,15 +79,10 @@ struct MediaRange: Equatable {
     }
 }
 
-extension String {
-    fileprivate func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
+/// Without surrounding spaces and tabs (HTTP's optional whitespace).
+private func trimmed<S: StringProtocol>(_ s: S) -> String {
+    var t = Substring(s)
+    while let f = t.first, f == " " || f == "\t" { t = t.dropFirst() }
+    while let l = t.last, l == " " || l == "\t" { t = t.dropLast() }
+    return String(t)
 }

@@ -10,7 +10,10 @@ import Pipeline
 /// `le` and `quantile` values are written as in text 0.0.4 (`le="1"`), not in
 /// OpenMetrics' canonical form (`1.0`, client_golang's): Prometheus 2 stores them as
 /// written, so a gateway upgraded from text to OpenMetrics keeps its bucket series.
-/// No `# UNIT` (samples carry none) and no `_created` (the gateway does not know
+/// `_sum` is a counter in OpenMetrics, so it is left out — with `_count`, which
+/// must come with it — where it is negative, and for every series of a histogram
+/// with a negative bucket bound (as the spec requires; the `+Inf` bucket still
+/// carries the count). No `# UNIT` (samples carry none) and no `_created` (the gateway does not know
 /// when a sender's counter began).
 enum OpenMetricsFormat {
     static func render(_ f: Family, order: [Int32], to out: inout [UInt8]) {
@@ -22,6 +25,7 @@ enum OpenMetricsFormat {
             func formatted(_ v: Double) -> [UInt8] { var t: [UInt8] = []; TextFormat.appendFloat(v, to: &t); return t }
             let leTexts = f.bounds.map(formatted) + [formatted(.infinity)]
             let quantileTexts = f.objectives.map { formatted($0.0) }
+            let negativeBound = f.bounds.first.map { $0 < 0 } ?? false
             for s32 in order {
                 let s = Int(s32)
                 let exemplars = f.exemplars.isEmpty ? [] : f.exemplars[s]
@@ -38,16 +42,20 @@ enum OpenMetricsFormat {
                             line(family, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative,
                                  exemplar: b < exemplars.count ? exemplars[b] : nil, to: &out)
                         }
-                        line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                        line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                        if !negativeBound && f.values[s] >= 0 {   // both or neither; the +Inf bucket has the count
+                            line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                        }
                     case .summary:
                         if !f.quantiles.isEmpty {
                             for j in 0..<k {
                                 line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
                             }
                         }
-                        line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                        line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                        if f.values[s] >= 0 {
+                            line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                        }
                     }
                 }
             }

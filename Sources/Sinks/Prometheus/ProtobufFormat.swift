@@ -183,6 +183,10 @@ enum ProtobufFormat {
             bytesField(1, UnsafeRawBufferPointer(rebasing: key[nameStart..<nameEnd]), to: &out)
             tag(2, 2, to: &out)
             varint(UInt64(valueLength), to: &out)
+            if valueLength == valueEnd - valueStart {   // nothing escaped: one copy
+                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: key[valueStart..<valueEnd]))
+                continue
+            }
             var j = valueStart
             while j < valueEnd {
                 if key[j] == 0x5C, j + 1 < valueEnd {
