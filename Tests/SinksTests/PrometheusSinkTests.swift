@@ -16,6 +16,28 @@ func makeSink(disableMeta: Bool = false, health: HealthBoard = HealthBoard()) th
 }
 
 @Suite struct PrometheusSinkTests {
+    @Test func reloadTakeover_keepsNativeBucketsAndExemplars() throws {
+        var config = PrometheusSinkConfig(options: OptionReader(describing: "p"))
+        config.listen = "127.0.0.1:0"
+        config.disableMetaMetrics = true
+        config.nativeHistograms = [("*_seconds", NativeHistogramOptions(schema: 1, zeroThreshold: 0.01, maxBuckets: 10))]
+        func sink() -> PrometheusSink {
+            PrometheusSink(config: config, context: StageContext(id: "p", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1))
+        }
+        let old = sink()
+        try old.start()
+        var b = sampleBatch((0..<50).map { TestSample(.histogram, "rt_seconds", Double($0) / 7, exemplar: $0 == 9 ? ([("trace_id", "t9")], 9.0 / 7, 5) : nil) }
+                            + [TestSample(.counter, "c_total", 1, exemplar: ([("trace_id", "c")], 1, .nan))])
+        old.consume(&b, worker: 0)
+        let before = ExpositionFormat.allCases.map { old.exposition.render($0) }
+        old.shutdown()
+        let new = sink()
+        new.takeOver(from: old)
+        try new.start()
+        defer { new.shutdown() }
+        #expect(ExpositionFormat.allCases.map { new.exposition.render($0) } == before)
+    }
+
     @Test func http_servesMetricsRootReadyAndNotFound() throws {
         let health = HealthBoard()
         health.set("queue", ready: true, detail: "connected")

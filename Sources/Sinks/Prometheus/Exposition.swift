@@ -83,12 +83,16 @@ public final class Exposition: Sendable {
         return merged
     }
 
-    private static func header(name: UnsafeRawBufferPointer, help: UnsafeRawBufferPointer, type: MetricType, to out: inout [UInt8]) {
+    /// `# HELP` (escaped as text 0.0.4 does, or as OpenMetrics does: `"` too) and `# TYPE`.
+    static func header(name: UnsafeRawBufferPointer, help: UnsafeRawBufferPointer, type: MetricType, openMetrics: Bool = false,
+                       to out: inout [UInt8]) {
         TextFormat.append("# HELP ", to: &out)
         out.append(contentsOf: name)
         out.append(0x20)
         if help.isEmpty {
             TextFormat.append(defaultHelp, to: &out)
+        } else if openMetrics {
+            TextFormat.appendLabelValue(help, to: &out)
         } else {
             TextFormat.appendHelp(help, to: &out)
         }
@@ -99,10 +103,12 @@ public final class Exposition: Sendable {
         out.append(0x0A)
     }
 
-    /// `name[suffix]{labels[,extraName="extraValue"]} value\n`
+    /// `name[suffix]{labels[,extraName="extraValue"]} value[ # {exemplar} value[ timestamp]]\n`
+    /// (exemplars only in OpenMetrics).
     @inline(__always)
-    private static func line(_ name: UnsafeRawBufferPointer, _ suffix: StaticString?, labels: UnsafeRawBufferPointer,
-                             extra: StaticString? = nil, extraText: [UInt8] = [], value: Double, to out: inout [UInt8]) {
+    static func line(_ name: UnsafeRawBufferPointer, _ suffix: StaticString?, labels: UnsafeRawBufferPointer,
+                     extra: StaticString? = nil, extraText: [UInt8] = [], value: Double, exemplar: Exemplar? = nil,
+                     to out: inout [UInt8]) {
         out.append(contentsOf: name)
         if let suffix { TextFormat.append(suffix, to: &out) }
         if !labels.isEmpty || extra != nil {
@@ -119,6 +125,16 @@ public final class Exposition: Sendable {
         }
         out.append(0x20)
         TextFormat.appendFloat(value, to: &out)
+        if let exemplar {
+            TextFormat.append(" # {", to: &out)
+            out.append(contentsOf: exemplar.labels)
+            TextFormat.append("} ", to: &out)
+            TextFormat.appendFloat(exemplar.value, to: &out)
+            if !exemplar.timestamp.isNaN {
+                out.append(0x20)
+                TextFormat.appendTimestamp(exemplar.timestamp, to: &out)
+            }
+        }
         out.append(0x0A)
     }
 

@@ -7,15 +7,20 @@ import Pipeline
 /// family `jobs`, as is counter `jobs`). Two families whose sets meet would put two
 /// `# HELP` lines, or two lines for one series, on one page.
 enum FamilyNames {
+    /// A counter's OpenMetrics family name: without a trailing `_total`.
+    static func counterBase(_ name: [UInt8]) -> [UInt8] {
+        let total = Array("_total".utf8)
+        return name.count > total.count && name.suffix(total.count).elementsEqual(total) ? Array(name.dropLast(total.count)) : name
+    }
+
     static func rendered(by name: [UInt8], type: MetricType) -> [[UInt8]] {
         func plus(_ suffix: String) -> [UInt8] { name + Array(suffix.utf8) }
         switch type {
         case .gauge:
             return [name]
         case .counter:
-            let total = Array("_total".utf8)
-            let base = name.count > total.count && name.suffix(total.count).elementsEqual(total) ? Array(name.dropLast(total.count)) : name
-            return [base, base + total, base + Array("_created".utf8)]
+            let base = counterBase(name)
+            return [base, base + Array("_total".utf8), base + Array("_created".utf8)]
         case .histogram:
             return [name, plus("_bucket"), plus("_sum"), plus("_count"), plus("_created")]
         case .summary:

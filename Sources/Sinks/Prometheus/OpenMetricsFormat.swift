@@ -17,9 +17,9 @@ import Pipeline
 /// when a sender's counter began).
 enum OpenMetricsFormat {
     static func render(_ f: Family, order: [Int32], to out: inout [UInt8]) {
-        let familyName = f.type == .counter ? baseName(f.name) : f.name
+        let familyName = f.type == .counter ? FamilyNames.counterBase(f.name) : f.name
         familyName.withUnsafeBytes { family in
-            f.help.withUnsafeBytes { help in header(name: family, help: help, type: f.type, to: &out) }
+            f.help.withUnsafeBytes { help in Exposition.header(name: family, help: help, type: f.type, openMetrics: true, to: &out) }
             let nb = f.bounds.count
             let k = f.objectives.count
             func formatted(_ v: Double) -> [UInt8] { var t: [UInt8] = []; TextFormat.appendFloat(v, to: &t); return t }
@@ -32,29 +32,29 @@ enum OpenMetricsFormat {
                 f.series.withKey(s) { labels in
                     switch f.type {
                     case .counter:
-                        line(family, "_total", labels: labels, value: f.values[s], exemplar: exemplars.first ?? nil, to: &out)
+                        Exposition.line(family, "_total", labels: labels, value: f.values[s], exemplar: exemplars.first ?? nil, to: &out)
                     case .gauge:
-                        line(family, nil, labels: labels, value: f.values[s], to: &out)
+                        Exposition.line(family, nil, labels: labels, value: f.values[s], to: &out)
                     case .histogram:
                         var cumulative: Double = 0
                         for b in 0...nb {
                             cumulative = b == nb ? f.counts[s] : cumulative + f.bucketCounts[s * (nb + 1) + b]
-                            line(family, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative,
+                            Exposition.line(family, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative,
                                  exemplar: b < exemplars.count ? exemplars[b] : nil, to: &out)
                         }
                         if !negativeBound && f.values[s] >= 0 {   // both or neither; the +Inf bucket has the count
-                            line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                            line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                            Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
                         }
                     case .summary:
                         if !f.quantiles.isEmpty {
                             for j in 0..<k {
-                                line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
+                                Exposition.line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
                             }
                         }
                         if f.values[s] >= 0 {
-                            line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                            line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                            Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
                         }
                     }
                 }
@@ -64,70 +64,16 @@ enum OpenMetricsFormat {
 
     static func render(_ m: MetaFamily, to out: inout [UInt8]) {
         let name = Array(m.name.utf8)
-        let family = m.type == .counter ? baseName(name) : name
+        let family = m.type == .counter ? FamilyNames.counterBase(name) : name
         let help = Array(m.help.utf8)
-        family.withUnsafeBytes { n in help.withUnsafeBytes { h in header(name: n, help: h, type: m.type, to: &out) } }
+        family.withUnsafeBytes { n in help.withUnsafeBytes { h in Exposition.header(name: n, help: h, type: m.type, openMetrics: true, to: &out) } }
         var labels: [UInt8] = []
         for s in m.samples {
             Exposition.metaLabels(s, into: &labels)
             family.withUnsafeBytes { n in
-                labels.withUnsafeBytes { l in line(n, m.type == .counter ? "_total" : nil, labels: l, value: s.value, to: &out) }
+                labels.withUnsafeBytes { l in Exposition.line(n, m.type == .counter ? "_total" : nil, labels: l, value: s.value, to: &out) }
             }
         }
     }
 
-    /// A counter's family name: without a trailing `_total`.
-    static func baseName(_ name: [UInt8]) -> [UInt8] {
-        let total = Array("_total".utf8)
-        return name.count > total.count && name.suffix(total.count).elementsEqual(total) ? Array(name.dropLast(total.count)) : name
-    }
-
-    private static func header(name: UnsafeRawBufferPointer, help: UnsafeRawBufferPointer, type: MetricType, to out: inout [UInt8]) {
-        TextFormat.append("# HELP ", to: &out)
-        out.append(contentsOf: name)
-        out.append(0x20)
-        if help.isEmpty {
-            TextFormat.append(Exposition.defaultHelp, to: &out)
-        } else {
-            TextFormat.appendLabelValue(help, to: &out)   // OpenMetrics escapes `\`, `"` and newline in help as in label values
-        }
-        TextFormat.append("\n# TYPE ", to: &out)
-        out.append(contentsOf: name)
-        out.append(0x20)
-        TextFormat.append(type.name, to: &out)
-        out.append(0x0A)
-    }
-
-    @inline(__always)
-    private static func line(_ name: UnsafeRawBufferPointer, _ suffix: StaticString?, labels: UnsafeRawBufferPointer,
-                             extra: StaticString? = nil, extraText: [UInt8] = [], value: Double, exemplar: Exemplar? = nil,
-                             to out: inout [UInt8]) {
-        out.append(contentsOf: name)
-        if let suffix { TextFormat.append(suffix, to: &out) }
-        if !labels.isEmpty || extra != nil {
-            out.append(0x7B)
-            out.append(contentsOf: labels)
-            if let extra {
-                if !labels.isEmpty { out.append(0x2C) }
-                TextFormat.append(extra, to: &out)
-                TextFormat.append("=\"", to: &out)
-                out.append(contentsOf: extraText)
-                out.append(0x22)
-            }
-            out.append(0x7D)
-        }
-        out.append(0x20)
-        TextFormat.appendFloat(value, to: &out)
-        if let exemplar {
-            TextFormat.append(" # {", to: &out)
-            out.append(contentsOf: exemplar.labels)
-            TextFormat.append("} ", to: &out)
-            TextFormat.appendFloat(exemplar.value, to: &out)
-            if !exemplar.timestamp.isNaN {
-                out.append(0x20)
-                TextFormat.appendTimestamp(exemplar.timestamp, to: &out)
-            }
-        }
-        out.append(0x0A)
-    }
 }
