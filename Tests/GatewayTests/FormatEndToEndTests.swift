@@ -79,10 +79,11 @@ import TestSupport
         #expect(try httpGet(port: gateway.port, path: "/metrics", headers: ["Accept": "application/openmetrics-text"]).status == 200)
         try """
             sources: { queue: { type: redis_list } }
-            sinks: { p: { type: prometheus, inputs: [queue], formats: [json] } }
+            sinks: { p: { type: prometheus, inputs: [queue], formats: [json], native_histograms: { "*_seconds": { schema: 9, zero_treshold: 1 } } } }
             """.write(to: file, atomically: true, encoding: .utf8)
         let r = try runCommand(GatewayProcess.binary, ["validate", "--config", file.path])
         #expect(r.status == 1 && r.output.contains("sinks.p.formats: unknown format `json` (known: text, openmetrics, protobuf)"), "\(r.output)")
+        #expect(r.output.contains("sinks.p.native_histograms.*_seconds.schema") && r.output.contains("zero_treshold"), "\(r.output)")
     }
 
     @Test func realPrometheus_withNativeHistogramsAndExemplars_storesWhatWasPushed() throws {

@@ -148,7 +148,8 @@ enum ProtobufFormat {
         e.labels.withUnsafeBytes { labelPairs(ofKey: $0, field: 1, to: &inner) }
         doubleField(2, e.value, to: &inner)
         if !e.timestamp.isNaN {
-            let seconds = e.timestamp.rounded(.down)
+            // The decoder allows [0, 1e11); whatever a custom stage set must not trap the conversion.
+            let seconds = max(-1e15, min(1e15, e.timestamp.rounded(.down)))
             var ts: [UInt8] = []
             varintField(1, UInt64(bitPattern: Int64(seconds)), to: &ts)
             // Microseconds: all a double holds of the fraction of a present-day Unix time.

@@ -6,8 +6,8 @@ import Pipeline
 final class ExemplarDrops: Sendable {
     enum Reason: Int, CaseIterable {
         /// Not an object; a label name that is not `[a-zA-Z_][a-zA-Z0-9_]*`; a label
-        /// value that is not a string; a value or timestamp that is not a finite
-        /// number (a timestamp also not negative).
+        /// value that is not a string; a value that is not a finite number; a
+        /// timestamp that is not a number of seconds in [0, 1e11) (before the year 5138).
         case invalid
         /// Label names and values longer than 128 UTF-8 characters in all.
         case tooLong
@@ -25,6 +25,8 @@ final class ExemplarDrops: Sendable {
 
     /// The OpenMetrics limit on an exemplar's label set.
     static let maxCharacters = 128
+    /// Exemplar timestamps are Unix seconds below this (protobuf carries whole seconds as an int64).
+    static let maxTimestamp = 1e11
 
     private let counters = Reason.allCases.map { _ in MetaCounter() }
     private let log: RateLimitedLog

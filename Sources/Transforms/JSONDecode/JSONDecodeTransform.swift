@@ -287,7 +287,7 @@ public final class JSONDecodeTransform: Transform {
             } else if key.equals("timestamp") {
                 guard JSONType(field) == .integer || JSONType(field) == .real else { return fail(.invalid) }
                 let t = json_number_value(field)
-                guard t.isFinite, t >= 0 else { return fail(.invalid) }
+                guard t >= 0, t < ExemplarDrops.maxTimestamp else { return fail(.invalid) }
                 ref.timestamp = t
             }
         }
