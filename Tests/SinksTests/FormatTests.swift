@@ -233,6 +233,12 @@ import TestSupport
         #expect(value <= upper * (1 + 1e-12) && value > lower * (1 - 1e-12), "\(value) in (\(lower), \(upper)]")
     }
 
+    @Test(arguments: [(1.1, 3), (2.0, 0), (1.0001, 8), (1.01, 7), (4.0, -1), (65536.0, -4), (1e300, -4)] as [(Double, Int)])
+    func bucketFactor_picksTheSchemaClientGolangPicks(factor: Double, schema: Int) {
+        #expect(NativeHistogramOptions.schema(bucketFactor: factor) == schema)
+        #expect(NativeHistogramOptions.schema(bucketFactor: 1) == nil)
+    }
+
     @Test func nativeHistogram_halvesItsResolutionWhenOverMaxBuckets_keepingEveryCount() {
         var h = NativeHistogram(schema: 3)
         let options = NativeHistogramOptions(schema: 3, zeroThreshold: 1e-9, maxBuckets: 8)

@@ -20,6 +20,16 @@ public struct NativeHistogramOptions: Sendable, Equatable {
     public init(schema: Int = defaultSchema, zeroThreshold: Double = defaultZeroThreshold, maxBuckets: Int = defaultMaxBuckets) {
         self.schema = schema; self.zeroThreshold = zeroThreshold; self.maxBuckets = maxBuckets
     }
+
+    /// client_golang's `pickSchema`: the coarsest schema whose bucket growth is at
+    /// most `bucketFactor` (1.1 → 3, 2 → 0); nil unless `bucketFactor > 1`.
+    public static func schema(bucketFactor: Double) -> Int? {
+        guard bucketFactor > 1, bucketFactor.isFinite else { return nil }
+        let floor = log2(log2(bucketFactor)).rounded(.down)
+        if floor <= -8 { return 8 }
+        if floor >= 4 { return -4 }
+        return -Int(floor)
+    }
 }
 
 /// Populated buckets of one sign, sorted by key.

@@ -94,9 +94,14 @@ public struct PrometheusSinkConfig: StageConfig {
             }
         }
         if formatNames.isEmpty { o.fail("formats", "needs at least one format") }
-        for (pattern, r) in o.namedSections("native_histograms", doc: "Histogram-name glob (`*`, `?`; first match wins) to native-histogram options {schema: -4…8 (default 3), zero_threshold (default 2^-128), max_buckets (default 160; 0: no limit)}: such histograms are also kept as native histograms (served in protobuf), and their samples may come without `buckets`. E.g. {\"*_seconds\": {schema: 3}}.") {
+        for (pattern, r) in o.namedSections("native_histograms", doc: "Histogram-name glob (`*`, `?`; first match wins) to native-histogram options {schema: -4…8 (default 3) or bucket_factor (> 1, client_golang's), zero_threshold (default 2^-128), max_buckets (default 160; 0: no limit)}: such histograms are also kept as native histograms (served in protobuf), and their samples may come without `buckets`. E.g. {\"*_seconds\": {schema: 3}}.") {
             var n = NativeHistogramOptions()
             n.schema = r.int("schema", default: NativeHistogramOptions.defaultSchema, range: -4...8, doc: "Resolution: bucket boundaries are powers of 2^(2^-schema).")
+            let factor = r.double("bucket_factor", default: 0, doc: "Instead of schema, client_golang's NativeHistogramBucketFactor: the largest growth from one bucket to the next (> 1, e.g. 1.1 → schema 3).")
+            if factor != 0 {
+                if r.node("schema") != nil { r.fail("bucket_factor", "give schema or bucket_factor, not both") }
+                if let schema = NativeHistogramOptions.schema(bucketFactor: factor) { n.schema = schema } else { r.fail("bucket_factor", "must be a number > 1, got \(factor)") }
+            }
             n.zeroThreshold = r.double("zero_threshold", default: NativeHistogramOptions.defaultZeroThreshold, doc: "Observations within ±this count in the zero bucket.")
             if !(n.zeroThreshold >= 0 && n.zeroThreshold.isFinite) { r.fail("zero_threshold", "must be a finite number >= 0") }
             n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc: "Populated buckets per series before the resolution halves (0: no limit).")
