@@ -55,6 +55,7 @@ import TestSupport
             TestSample(.counter, "jobs_total", 3, labels: [("queue", "a\"x\\y\nz")]),
             TestSample(.counter, "requests", 7, exemplar: ([], 7, .nan)),
             TestSample(.gauge, "temperature_celsius", -3.25),
+            TestSample(.counter, "plain_total", 4, labels: [("path", "/a\"b"), ("code", "200")]),
             TestSample(.histogram, "latency_seconds", 0.3, help: "Latency.", buckets: [0.1, 0.5, 1],
                        exemplar: ([("trace_id", "abc")], 0.31, 1732550000)),
             TestSample(.histogram, "latency_seconds", 0.05, buckets: [0.1, 0.5, 1]),
@@ -114,6 +115,9 @@ import TestSupport
         payload_bytes{quantile="0.9"} 300
         payload_bytes_sum 400
         payload_bytes_count 2
+        # HELP plain Pushed through prom-stream-gateway without a help text.
+        # TYPE plain counter
+        plain_total{code="200",path="/a\"b"} 4
         # HELP prom_stream_gateway_popped Popped.
         # TYPE prom_stream_gateway_popped counter
         prom_stream_gateway_popped_total{queueKey="q"} 5
@@ -152,6 +156,8 @@ import TestSupport
         payload_bytes{quantile='0.9'} 300
         payload_bytes_sum{} 400
         payload_bytes_count{} 2
+        # plain counter 'Pushed through prom-stream-gateway without a help text.'
+        plain_total{code='200',path='/a"b'} 4
         # prom_stream_gateway_popped counter 'Popped.'
         prom_stream_gateway_popped_total{queueKey='q'} 5
         # requests counter 'Pushed through prom-stream-gateway without a help text.'

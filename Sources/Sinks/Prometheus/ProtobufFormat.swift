@@ -43,8 +43,22 @@ enum ProtobufFormat {
         }
         varintField(3, familyType(f.type).rawValue, to: &scratch.family)
         let nb = f.bounds.count, k = f.objectives.count
+        let plainValues = (f.type == .counter || f.type == .gauge) && f.exemplars.isEmpty
         for s32 in order {
             let s = Int(s32)
+            if plainValues {
+                // The common case, written in place: Metric{labels, counter|gauge{value}}.
+                f.series.withKey(s) { key in
+                    let labels = labelPairsLength(ofKey: key)
+                    tag(4, 2, to: &scratch.family)
+                    varint(UInt64(labels + 11), to: &scratch.family)
+                    labelPairs(ofKey: key, field: 1, to: &scratch.family)
+                }
+                tag(f.type == .counter ? 3 : 2, 2, to: &scratch.family)
+                varint(9, to: &scratch.family)
+                doubleField(1, f.values[s], to: &scratch.family)
+                continue
+            }
             scratch.metric.removeAll(keepingCapacity: true)
             f.series.withKey(s) { labelPairs(ofKey: $0, field: 1, to: &scratch.metric) }
             scratch.body.removeAll(keepingCapacity: true)
@@ -158,6 +172,23 @@ enum ProtobufFormat {
             message(3, ts, to: &inner)
         }
         message(field, inner, to: &out)
+    }
+
+    /// The bytes `labelPairs(ofKey:field:to:)` writes for `key` (field numbers < 16).
+    static func labelPairsLength(ofKey key: UnsafeRawBufferPointer) -> Int {
+        var total = 0, i = 0
+        while i < key.count {
+            let nameStart = i
+            while i < key.count, key[i] != 0x3D { i += 1 }
+            let nameLength = i - nameStart
+            i += 2
+            var valueLength = 0
+            while i < key.count, key[i] != 0x22 { i += key[i] == 0x5C ? 2 : 1; valueLength += 1 }
+            i += 2
+            let pair = 1 + varintSize(UInt64(nameLength)) + nameLength + 1 + varintSize(UInt64(valueLength)) + valueLength
+            total += 1 + varintSize(UInt64(pair)) + pair
+        }
+        return total
     }
 
     /// `LabelPair` messages from exposition label text (`a="x",b="y\"z"`), unescaping
