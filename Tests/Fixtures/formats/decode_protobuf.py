@@ -5,7 +5,6 @@ by `---`; fields the schema does not know are printed too, so a golden page
 catches them. Exits 1 on anything it cannot decode."""
 import os, subprocess, sys, tempfile
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from google.protobuf.internal.decoder import _DecodeVarint32
 
 here = os.path.dirname(os.path.abspath(__file__))
 with tempfile.TemporaryDirectory() as tmp:
@@ -17,10 +16,22 @@ for f in files.file:
     pool.Add(f)
 MetricFamily = message_factory.GetMessageClass(pool.FindMessageTypeByName("io.prometheus.client.MetricFamily"))
 
+def varint(data, pos):
+    value, shift = 0, 0
+    while True:
+        if pos >= len(data):
+            sys.exit("truncated varint at byte %d" % pos)
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
 data = sys.stdin.buffer.read()
 pos, parts = 0, []
 while pos < len(data):
-    size, pos = _DecodeVarint32(data, pos)
+    size, pos = varint(data, pos)
     if pos + size > len(data):
         sys.exit("truncated message at byte %d" % pos)
     family = MetricFamily()
