@@ -104,7 +104,7 @@ public struct PrometheusSinkConfig: StageConfig {
             }
             n.zeroThreshold = r.double("zero_threshold", default: NativeHistogramOptions.defaultZeroThreshold, doc: "Observations within ±this count in the zero bucket.")
             if !(n.zeroThreshold >= 0 && n.zeroThreshold.isFinite) { r.fail("zero_threshold", "must be a finite number >= 0") }
-            n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc: "Populated buckets per series before the resolution halves (0: no limit).")
+            n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc: "Populated buckets per series before the resolution halves (0: no limit — then a sender spreading values over the whole double range can grow one series to ~2 100 × 2^schema buckets per sign).")
             r.finishReading()
             o.merge(r)
             nativeHistograms.append((pattern, n))
