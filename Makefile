@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and `make run` need.
-APT_PACKAGES := libhiredis-dev libjansson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
+APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
 # What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
 # htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
 # debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
@@ -15,7 +15,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz soak clean
+.PHONY: help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -23,6 +23,7 @@ help:
 	@echo "make release   build the release binary (.build/release/gateway)"
 	@echo "make validate  gateway validate on every file in pipelines/"
 	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
+	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps:
@@ -91,6 +92,16 @@ fuzz: deps
 	SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
 	  -artifact_prefix=.build-fuzz/crash- -print_final_stats=1 .build-fuzz/corpus Tests/Fixtures/fuzz-corpus
 	.build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus
+
+# The parser differential: both json_decode parsers on every input, any difference is a
+# crash (FUZZ_SECONDS, default 600); findings go to .build-fuzz/crash-diff-*, new inputs
+# into the corpus.
+fuzz-diff: deps
+	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus-diff
+	PSG_FUZZ=diff SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(or $(FUZZ_SECONDS_DIFF),600) -max_len=4096 \
+	  -dict=Tests/Fixtures/fuzz.dict -artifact_prefix=.build-fuzz/crash-diff- -print_final_stats=1 .build-fuzz/corpus-diff Tests/Fixtures/fuzz-corpus
+	PSG_FUZZ=diff .build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus-diff
 
 # 10 million samples over 10 000 series; RSS after each million (README "Performance").
 soak: deps

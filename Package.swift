@@ -35,7 +35,9 @@ let package = Package(
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
         // PCRE2 patterns anchored as Prometheus anchors them (relabel rules, series selectors).
         .target(name: "Patterns", dependencies: ["CPCRE2"]),
-        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "Patterns"]),
+        // json_decode's simdjson fast path (libsimdjson-dev), a C ABI over its On-Demand API.
+        .target(name: "CSimdJSON", linkerSettings: [.linkedLibrary("simdjson")]),
+        .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CSimdJSON", "Patterns"]),
         .target(name: "Sinks", dependencies: [
             "Pipeline", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
@@ -65,9 +67,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", "TLS", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "TLS", "TestSupport"]),
-        .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "TestSupport"]),
+        .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

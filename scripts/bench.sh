@@ -7,7 +7,11 @@
 #   - raw Redis drain (`gateway loadgen --drain`: RPOP 1000, pipelined, discarding);
 #   - the jansson ceiling (`bench --jansson-ceiling`: json_loadb + json_decref of the
 #     same payloads on every core, nothing else) — the machine's decoding speed at
-#     that moment, so the ratio to it survives this box's ±20% speed swings.
+#     that moment, so the ratio to it survives this box's ±20% speed swings;
+#   - a hand-written C consumer (scripts/c-consumer.c: hiredis, pipelined RPOP,
+#     jansson, a flat hash table) — how close the pipeline comes to a bare C loop;
+# then the gateway with json_decode's parser jansson and with simdjson
+# (Metrics__JsonParser=simdjson), one after the other in each run.
 # Prints rates, ratios, CPU seconds per million samples and peak RSS; then the
 # microbenchmarks (.build/release/bench).
 # A benchmark is a program: it prints figures and asserts nothing.
@@ -18,18 +22,25 @@ swift build -c release --product bench >/dev/null
 
 echo "# prom-stream-gateway benchmark — $(date -u +%F), $(nproc) cores, $(redis-server --version | awk '{print $3}'), N=$N, runs=$RUNS"
 echo
-echo "| run | Redis raw drain | jansson ceiling | gateway drain | gateway / Redis | gateway / jansson | CPU s per 1M samples | peak RSS |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+cc -O2 "$(dirname "$0")/c-consumer.c" -lhiredis -ljansson -o "$BIN/c-consumer"
+SIMD="$BIN/gateway-simdjson"
+printf '#!/bin/sh\nMetrics__JsonParser=simdjson exec "%s" "$@"\n' "$G" > "$SIMD"
+chmod +x "$SIMD"
+echo "| run | Redis raw drain | jansson ceiling | C reference | gateway, jansson | gateway, simdjson | simdjson / jansson | simdjson / ceiling | jansson, simdjson / C | CPU s per 1M (jansson, simdjson) | peak RSS (jansson, simdjson) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for run in $(seq "$RUNS"); do
   fill
   base=$("$G" loadgen --redis "127.0.0.1:$PORT" --drain | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
   ceiling=$("$BIN/bench" --jansson-ceiling 2 | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
+  fill
+  reference=$("$BIN/c-consumer" 127.0.0.1 "$PORT" "$KEY" "$N" | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
   read -r secs cpu hwm <<<"$(drain_gateway)"
-  python3 - "$run" "$base" "$ceiling" "$secs" "$cpu" "$hwm" "$N" <<'PY'
+  read -r ssecs scpu shwm <<<"$(drain_gateway "$SIMD")"
+  python3 - "$run" "$base" "$ceiling" "$reference" "$secs" "$cpu" "$hwm" "$ssecs" "$scpu" "$shwm" "$N" <<'PY'
 import sys
-run, base, ceiling, secs, cpu, hwm, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-rate = n / secs
-print(f"| {run} | {base/1e3:.0f} k/s | {ceiling/1e3:.0f} k/s | {rate/1e3:.0f} k/s | {rate/base:.3f} | {rate/ceiling:.2f} | {cpu/(n/1e6):.2f} | {hwm/1024:.0f} MiB |")
+run, base, ceiling, ref, secs, cpu, hwm, ssecs, scpu, shwm, n = sys.argv[1], *map(float, sys.argv[2:11]), int(sys.argv[11])
+rate, srate = n / secs, n / ssecs
+print(f"| {run} | {base/1e3:.0f} k/s | {ceiling/1e3:.0f} k/s | {ref/1e3:.0f} k/s | {rate/1e3:.0f} k/s | {srate/1e3:.0f} k/s | {srate/rate:.2f} | {srate/ceiling:.2f} | {rate/ref:.2f}, {srate/ref:.2f} | {cpu/(n/1e6):.2f}, {scpu/(n/1e6):.2f} | {hwm/1024:.0f}, {shwm/1024:.0f} MiB |")
 PY
 done
 echo

@@ -25,6 +25,8 @@ transforms:
     type: json_decode
     inputs: [queue]
     workers: 2
+    # Metrics__JsonParser: jansson (default) or simdjson (same results, faster).
+    parser: "${Metrics__JsonParser:-jansson}"
     # Metrics__DeadLetterKey: rejected payloads and samples onto a capped Redis list.
     dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
   validate:

@@ -130,6 +130,10 @@ rows.append(("… with JSON_REJECT_DUPLICATES and JSON_DECODE_ANY (json_decode's
 
 let decoder = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
 rows.append(("json_decode (parse + extract)", measure(totalSamples) { _ = decoded(decoder) }))
+var simdConfig = JSONDecodeConfig(options: OptionReader(describing: "d"))
+simdConfig.parser = .simdjson
+let simdDecoder = JSONDecodeTransform(config: simdConfig, context: context)
+rows.append(("json_decode, parser: simdjson (parse + extract)", measure(totalSamples) { _ = decoded(simdDecoder) }))
 
 let samples = decoded(decoder)
 let validator = ValidateTransform()

@@ -5,11 +5,19 @@ import Fuzzing
 // libFuzzer then supplies `main`, and any crash — or a rendered page that does not
 // re-parse — stops the fuzzer with the offending input saved. Built normally it is
 // a replayer: `fuzz FILE…` runs each file through the same harness.
+// With PSG_FUZZ=diff (`make fuzz-diff`) it runs the parser differential instead:
+// simdjson and jansson must decode every input alike. libFuzzer calls one input at a time.
+nonisolated(unsafe) let differential = ProcessInfo.processInfo.environment["PSG_FUZZ"] == "diff" ? ParserDifferential() : nil
 let harness = try! FuzzHarness()
+
+func problem(_ data: UnsafeRawBufferPointer) -> String? {
+    if let differential { return differential.difference(data) }
+    return harness.run(data)
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    if let problem = harness.run(UnsafeRawBufferPointer(start: data, count: size)) {
+    if let problem = problem(UnsafeRawBufferPointer(start: data, count: size)) {
         fatalError(problem)
     }
     return 0
@@ -35,7 +43,7 @@ struct Replay {
     static func main() throws {
         for path in CommandLine.arguments.dropFirst() {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            if let problem = data.withUnsafeBytes({ harness.run($0) }) {
+            if let problem = data.withUnsafeBytes({ problem($0) }) {
                 print("\(path): \(problem)")
                 exit(1)
             }

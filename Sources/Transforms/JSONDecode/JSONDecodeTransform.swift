@@ -1,4 +1,5 @@
 import CJansson
+import CSimdJSON
 import Glibc
 import Logging
 import Pipeline
@@ -57,6 +58,13 @@ public struct JSONDecodeConfig: StageConfig {
     public var maxHelpBytes: Int
     public var maxBuckets: Int
     public var maxQuantiles: Int
+    /// Which JSON parser decodes the elements.
+    public var parser: Parser
+
+    /// `simdjson` decodes what it can decode exactly as `jansson` would — well-formed
+    /// samples with the known fields only — and hands every other element to the
+    /// jansson path, so the two give the same samples, drops and notes for every input.
+    public enum Parser: String, Sendable, CaseIterable { case jansson, simdjson }
 
     public init(options o: OptionReader) {
         maxPayloadBytes = o.byteSize("max_payload_bytes", default: Self.defaultMaxPayloadBytes, doc: "Largest queue element; larger ones are dropped as `payload_too_large`.")
@@ -68,6 +76,7 @@ public struct JSONDecodeConfig: StageConfig {
         maxHelpBytes = o.int("max_help_bytes", default: Self.defaultMaxHelpBytes, range: 0...1 << 24, doc: "Longest help text (`too_long`).")
         maxBuckets = o.int("max_buckets", default: Self.defaultMaxBuckets, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
         maxQuantiles = o.int("max_quantiles", default: Self.defaultMaxQuantiles, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
+        parser = o.choice("parser", default: Parser.jansson, doc: "jansson, or simdjson: its On-Demand API for well-formed samples of the known fields, jansson for every other element (invalid, dropping something, an exemplar, an unknown field), so both decode every input alike (Metrics__JsonParser).")
     }
 
     public func makeStage(context: StageContext) throws -> Stage {
@@ -78,10 +87,27 @@ public struct JSONDecodeConfig: StageConfig {
 public final class JSONDecodeTransform: Transform {
     let config: JSONDecodeConfig
     let exemplarDrops: ExemplarDrops
+    /// One simdjson parser per worker (nil with `parser: jansson`).
+    let simd: WorkerSlots<SimdJSONParser>?
+    let simdLimits: psg_simd_limits
+    /// Elements the simdjson path handed to jansson.
+    public let fallbacks = MetaCounter()
 
     public init(config: JSONDecodeConfig, context: StageContext) {
         self.config = config
         exemplarDrops = ExemplarDrops(context: context)
+        simd = config.parser == .simdjson ? WorkerSlots(count: max(1, context.workers)) { _ in SimdJSONParser() } : nil
+        simdLimits = psg_simd_limits(max_samples: config.maxSamplesPerPayload, max_labels: config.maxLabels, max_name: config.maxNameBytes,
+                                     max_label_name: config.maxLabelNameBytes, max_label_value: config.maxLabelValueBytes,
+                                     max_help: config.maxHelpBytes, max_buckets: config.maxBuckets, max_quantiles: config.maxQuantiles)
+        if simd != nil {
+            let fallbacks = fallbacks
+            context.addCollector {
+                [MetaFamily(name: Telemetry.prefix + "json_decode_fallbacks_total",
+                            help: "Elements parser: simdjson handed to jansson (invalid, dropping something, an exemplar, an unknown field, a null, a non-string label value, a long number).",
+                            type: .counter, samples: [MetaSample(labels: [], value: Double(fallbacks.value))])]
+            }
+        }
     }
 
     public func process(_ batch: inout Batch, worker: Int) {
@@ -90,9 +116,23 @@ public final class JSONDecodeTransform: Transform {
         out.records.reserveCapacity(batch.payloads.count)
         out.bytes.reserveCapacity(batch.payloads.bytes.count)
         let payloads = batch.payloads
-        for i in 0..<payloads.count {
-            let origin = payloads.origins[i]
-            payloads.withPayload(i) { raw in decode(raw, origin: origin, into: &out, drops: &batch.drops) }
+        if let simd {
+            simd.with(worker) { parser in
+                for i in 0..<payloads.count {
+                    let origin = payloads.origins[i]
+                    payloads.withPayload(i) { raw in
+                        if raw.count > config.maxPayloadBytes || !parser.decode(raw, origin: origin, limits: simdLimits, into: &out) {
+                            fallbacks.add()
+                            decode(raw, origin: origin, into: &out, drops: &batch.drops)
+                        }
+                    }
+                }
+            }
+        } else {
+            for i in 0..<payloads.count {
+                let origin = payloads.origins[i]
+                payloads.withPayload(i) { raw in decode(raw, origin: origin, into: &out, drops: &batch.drops) }
+            }
         }
         let drops = batch.drops
         batch = Batch(samples: out)

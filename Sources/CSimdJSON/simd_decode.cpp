@@ -1,0 +1,177 @@
+// The simdjson (On-Demand) fast path of json_decode; see simd_decode.h for the
+// contract: exact or PSG_FALLBACK, never a drop.
+#include "simd_decode.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+using namespace simdjson;
+
+struct psg_simd_parser {
+    ondemand::parser parser;
+    std::vector<uint8_t> padded;
+    std::vector<uint8_t> bytes;
+    std::vector<double> numbers;
+    std::vector<psg_simd_label> labels;
+    std::vector<psg_simd_record> records;
+};
+
+namespace {
+
+struct Fallback {};
+
+// The known fields, as bits (a second occurrence falls back: jansson rejects duplicate keys).
+enum Field : unsigned { TYPE = 1, NAME = 2, VALUE = 4, LABELS = 8, HELP = 16, BUCKETS = 32, QUANTILES = 64, EPSILONS = 128 };
+
+Field field_of(std::string_view k) {
+    switch (k.size()) {
+    case 4: if (k == "type") return TYPE; if (k == "name") return NAME; if (k == "help") return HELP; break;
+    case 5: if (k == "value") return VALUE; break;
+    case 6: if (k == "labels") return LABELS; break;
+    case 7: if (k == "buckets") return BUCKETS; break;
+    case 8: if (k == "epsilons") return EPSILONS; break;
+    case 9: if (k == "quantiles") return QUANTILES; break;
+    }
+    throw Fallback{};
+}
+
+template <typename T> T take(simdjson_result<T> &&r) {
+    T v;
+    if (std::move(r).get(v)) throw Fallback{};
+    return v;
+}
+
+// A string field's unescaped bytes appended to the arena (NUL falls back: jansson rejects it).
+void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
+    if (take(v.type()) != ondemand::json_type::string) throw Fallback{};
+    std::string_view s = take(v.get_string());
+    if (s.size() > max || std::memchr(s.data(), 0, s.size())) throw Fallback{};
+    start = uint32_t(p.bytes.size());
+    count = uint32_t(s.size());
+    p.bytes.insert(p.bytes.end(), s.begin(), s.end());
+}
+
+std::string_view key_of(ondemand::field &f) {
+    std::string_view k = take(f.unescaped_key());
+    if (std::memchr(k.data(), 0, k.size())) throw Fallback{};
+    return k;
+}
+
+// A JSON number as a double. Long tokens (over 19 characters, where simdjson
+// 3.0.1 was seen to misread an 80-digit fraction) go to jansson.
+double number(ondemand::value &v) {
+    if (take(v.type()) != ondemand::json_type::number) throw Fallback{};
+    std::string_view token = v.raw_json_token();
+    size_t n = token.size();
+    while (n > 0 && (token[n - 1] == ' ' || token[n - 1] == '\t' || token[n - 1] == '\n' || token[n - 1] == '\r')) n--;
+    if (n > 19) throw Fallback{};
+    return take(v.get_double());
+}
+
+void numbers(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
+    if (take(v.type()) != ondemand::json_type::array) throw Fallback{};
+    start = uint32_t(p.numbers.size());
+    for (auto item : take(v.get_array())) {
+        ondemand::value x = take(std::move(item));
+        p.numbers.push_back(number(x));
+        if (p.numbers.size() - start > max) throw Fallback{};
+    }
+    count = uint32_t(p.numbers.size() - start);
+}
+
+void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &l) {
+    psg_simd_record r{};
+    unsigned seen = 0;
+    for (auto f : object) {
+        ondemand::field field = take(std::move(f));
+        Field which = field_of(key_of(field));
+        if (seen & which) throw Fallback{};
+        seen |= which;
+        ondemand::value v = field.value();
+        switch (which) {
+        case TYPE: append_string(p, v, 9, r.type_start, r.type_count); break;   // "histogram" is the longest
+        case NAME: append_string(p, v, l.max_name, r.name_start, r.name_count); break;
+        case VALUE: r.value = number(v); break;
+        case HELP: append_string(p, v, l.max_help, r.help_start, r.help_count); break;
+        case LABELS: {
+            if (take(v.type()) != ondemand::json_type::object) throw Fallback{};
+            r.label_start = uint32_t(p.labels.size());
+            for (auto lf : take(v.get_object())) {
+                ondemand::field label = take(std::move(lf));
+                std::string_view name = key_of(label);
+                if (name.size() > l.max_label_name) throw Fallback{};
+                for (size_t i = r.label_start; i < p.labels.size(); i++) {   // duplicate names: jansson refuses the document
+                    const psg_simd_label &o = p.labels[i];
+                    if (o.name_count == name.size() && std::memcmp(p.bytes.data() + o.name_start, name.data(), name.size()) == 0) throw Fallback{};
+                }
+                psg_simd_label out{};
+                out.name_start = uint32_t(p.bytes.size());
+                out.name_count = uint32_t(name.size());
+                p.bytes.insert(p.bytes.end(), name.begin(), name.end());
+                append_string(p, label.value(), l.max_label_value, out.value_start, out.value_count);
+                p.labels.push_back(out);
+                if (p.labels.size() - r.label_start > l.max_labels) throw Fallback{};
+            }
+            r.label_count = uint32_t(p.labels.size() - r.label_start);
+            break;
+        }
+        case BUCKETS: numbers(p, v, l.max_buckets, r.buckets_start, r.buckets_count); break;
+        case QUANTILES: numbers(p, v, l.max_quantiles, r.quantiles_start, r.quantiles_count); break;
+        case EPSILONS: numbers(p, v, l.max_quantiles, r.epsilons_start, r.epsilons_count); break;
+        }
+    }
+    if ((seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE)) throw Fallback{};
+    p.records.push_back(r);
+}
+
+void document(psg_simd_parser &p, const uint8_t *data, size_t size, const psg_simd_limits &l) {
+    p.padded.resize(size + SIMDJSON_PADDING);
+    std::memcpy(p.padded.data(), data, size);
+    ondemand::document doc;
+    if (p.parser.iterate(p.padded.data(), size, p.padded.size()).get(doc)) throw Fallback{};
+    switch (take(doc.type())) {
+    case ondemand::json_type::object:
+        sample(p, take(doc.get_object()), l);
+        break;
+    case ondemand::json_type::array:
+        for (auto item : take(doc.get_array())) {
+            ondemand::value v = take(std::move(item));
+            if (take(v.type()) != ondemand::json_type::object) throw Fallback{};
+            sample(p, take(v.get_object()), l);
+            if (p.records.size() > l.max_samples) throw Fallback{};
+        }
+        break;
+    default:
+        throw Fallback{};
+    }
+    const char *rest = nullptr;
+    if (!doc.current_location().get(rest)) throw Fallback{};   // a location left: trailing content
+}
+
+}  // namespace
+
+extern "C" psg_simd_parser *psg_simd_parser_new(void) {
+    try { return new psg_simd_parser(); } catch (...) { return nullptr; }
+}
+
+extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
+
+extern "C" int psg_simd_decode(psg_simd_parser *p, const uint8_t *data, size_t size, const psg_simd_limits *limits, psg_simd_output *out) {
+    p->bytes.clear();
+    p->numbers.clear();
+    p->labels.clear();
+    p->records.clear();
+    try {
+        document(*p, data, size, *limits);
+    } catch (...) {   // Fallback, simdjson's errors surfacing as exceptions, bad_alloc: jansson decides
+        return PSG_FALLBACK;
+    }
+    out->bytes = p->bytes.data(); out->bytes_count = p->bytes.size();
+    out->numbers = p->numbers.data(); out->numbers_count = p->numbers.size();
+    out->labels = p->labels.data(); out->labels_count = p->labels.size();
+    out->records = p->records.data(); out->records_count = p->records.size();
+    return PSG_OK;
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Fuzzing
+import Logging
+import Pipeline
+import Synthetic
+import Testing
+import TestSupport
+@testable import Transforms
+
+/// `parser: simdjson` must decode every input exactly as `parser: jansson` does:
+/// the same samples (type, origin, value bits, name, help, labels in order,
+/// buckets, quantiles, epsilons, exemplar) and the same drops with the same notes.
+@Suite struct SimdJSONDifferentialTests {
+    /// A fresh pair per call: tests run in parallel, a decoder's worker slot may not.
+    static func check(_ elements: [[UInt8]], _ comment: Comment? = nil) {
+        let difference = ParserDifferential().difference(elements)
+        #expect(difference == nil, "\(comment ?? "")\n\(difference ?? "")")
+    }
+
+    @Test func decoderTable_decodesAlike() {
+        for c in JSONDecodeTransformTests.cases { Self.check([Array(c.payload.utf8)], "\(c.payload)") }
+    }
+
+    @Test func syntheticMix_decodesAlike_andTakesTheFastPath() {
+        let elements = SyntheticPayloads(series: 2_000, samplesPerElement: 1).elements()
+        let batched = SyntheticPayloads(series: 500, samplesPerElement: 7).elements()
+        Self.check(Array(elements.prefix(5_000)))
+        Self.check(Array(batched.prefix(500)))
+        let d = ParserDifferential()
+        #expect(d.difference(Array(elements.prefix(5_000)) + Array(batched.prefix(500))) == nil)
+        #expect(d.fallbacks == 0, "every well-formed synthetic element took the fast path")
+    }
+
+    @Test(arguments: [
+        #"{"type":"counter","name":"a","value":-0}"#,
+        #"{"type":"gauge","name":"a","value":100000000000000000000}"#,
+        #"{"type":"gauge","name":"a","value":-18446744073709551616}"#,
+        #"{"type":"gauge","name":"a","value":1.7976931348623157e308}"#,
+        #"{"type":"gauge","name":"a","value":4.9e-324}"#,
+        #"{"type":"gauge","name":"a","value":1e-400}"#,
+        #"{"type":"Gauge","name":"a","value":1,"labels":{"b":"x","a":"y","c":"\u00e9\ud83d\ude00"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"b":"x","b":"y"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"b":"\ud800"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"b\u0000":"x"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"extra":{"a":1,"a":2}}"#,
+        #"{"type":"gauge","name":"a","value":1} x"#,
+        #"{"type":"gauge","name":"a","value":1}   "#,
+        #" [ {"type":"gauge","name":"a","value":1} , {"type":"counter","name":"b","value":2,"help":""} ] "#,
+        #"[]"#,
+        #"[1]"#,
+        #"{"type":"histogram","name":"h","value":1,"buckets":[]}"#,
+        #"{"type":"histogram","name":"h","value":1,"buckets":[1,2,1e308,-0]}"#,
+        #"{"type":"summary","name":"s","value":1,"quantiles":[0.5],"epsilons":[0.05,0.01]}"#,
+        #"{"type":"counter","name":"a","value":1,"exemplar":{"labels":{"t":"x"}}}"#,
+        #"{"type":"counter","name":"a","value":1,"labels":[]}"#,
+        #"{"type":"counter","name":"a","value":1,"labels":{"n":1.5,"b":true}}"#,
+        #"{"type":"counter","name":"a\"\\\/\b\f\n\r\t","value":1}"#,
+        "{\"type\":\"counter\",\"name\":\"a\",\"value\":1,\"labels\":{\"x\":\"\u{FF}\"}}",
+    ])
+    func edgeCases_decodeAlike(_ payload: String) {
+        Self.check([Array(payload.utf8)], "\(payload)")
+    }
+
+    @Test func fuzzCorpus_decodesAlike() throws {
+        let dir = packageRoot.appendingPathComponent("Tests/Fixtures/fuzz-corpus")
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() {
+            let data = try Data(contentsOf: dir.appendingPathComponent(file))
+            let difference = data.withUnsafeBytes { ParserDifferential().difference($0) }
+            #expect(difference == nil, "\(file)\n\(difference ?? "")")
+        }
+    }
+}
