@@ -23,12 +23,10 @@ final class SimdJSONParser {
         guard psg_simd_decode(parser, base.assumingMemoryBound(to: UInt8.self), raw.count, &l, &o) == Int32(PSG_OK) else { return false }
         let bytes = UnsafeRawBufferPointer(start: o.bytes, count: o.bytes_count)
         let records = UnsafeBufferPointer(start: o.records, count: o.records_count)
-        var types: [MetricType] = []
-        types.reserveCapacity(records.count)
-        for r in records {
-            guard let t = MetricType(bytes: UnsafeRawBufferPointer(rebasing: bytes[Int(r.type_start)..<Int(r.type_start + r.type_count)])) else { return false }
-            types.append(t)
+        func type(_ r: psg_simd_record) -> MetricType? {
+            MetricType(bytes: UnsafeRawBufferPointer(rebasing: bytes[Int(r.type_start)..<Int(r.type_start + r.type_count)]))
         }
+        for r in records where type(r) == nil { return false }   // unknown_type is jansson's to report
         let b = UInt32(out.bytes.count), n = UInt32(out.numbers.count), lb = UInt32(out.labels.count)
         out.bytes.append(contentsOf: bytes)
         if o.numbers_count > 0 { out.numbers.append(contentsOf: UnsafeBufferPointer(start: o.numbers, count: o.numbers_count)) }
@@ -37,8 +35,8 @@ final class SimdJSONParser {
                                        value: ByteSpan(start: b + label.value_start, count: label.value_count)))
         }
         func numbers(_ start: UInt32, _ count: UInt32) -> NumberSpan { count == 0 ? .empty : NumberSpan(start: n + start, count: count) }
-        for (r, type) in zip(records, types) {
-            var record = SampleRecord(type: type, origin: origin, value: r.value, name: ByteSpan(start: b + r.name_start, count: r.name_count))
+        for r in records {
+            var record = SampleRecord(type: type(r)!, origin: origin, value: r.value, name: ByteSpan(start: b + r.name_start, count: r.name_count))
             record.help = r.help_count == 0 ? .empty : ByteSpan(start: b + r.help_start, count: r.help_count)
             record.labelStart = lb + r.label_start
             record.labelCount = r.label_count
