@@ -94,7 +94,7 @@ public enum OpenMetricsChecker {
         }
         guard characters <= 128 else { return "exemplar labels of \(characters) characters" }
         let rest = String(after).split(separator: " ", omittingEmptySubsequences: false)
-        guard rest.count == 2 || rest.count == 3, rest[0].isEmpty, let v = number(rest[1]), !v.isNaN || true else { return "bad exemplar value" }
+        guard rest.count == 2 || rest.count == 3, rest[0].isEmpty, number(rest[1]) != nil else { return "bad exemplar value" }
         if rest.count == 3 { guard let t = Double(rest[2]), t.isFinite else { return "bad exemplar timestamp" } }
         return nil
     }

@@ -11,7 +11,7 @@ import Transforms
 /// `bench --histogram-memory classic|native|both`: bytes of RSS per histogram series.
 func histogramMemory(_ variant: String) -> Never {
     let natives = variant != "classic", buckets = variant != "native"
-    let before = currentRSS()
+    let before = rssBytes()
     let s = MetricStore(nativeHistograms: natives ? [("*", NativeHistogramOptions())] : [])
     let bounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10]
     var scratch: [UInt8] = []
@@ -28,16 +28,11 @@ func histogramMemory(_ variant: String) -> Never {
         var b = Batch(samples: batch)
         s.apply(&b, scratch: &scratch)
     }
-    print("≈\((currentRSS() - before) / 10_000) bytes of RSS per series")
+    print("≈\((rssBytes() - before) / 10_000) bytes of RSS per series")
     withExtendedLifetime(s) {}
     exit(0)
 }
 
-func currentRSS() -> Int {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-    return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-}
 
 if let i = CommandLine.arguments.firstIndex(of: "--histogram-memory"), i + 1 < CommandLine.arguments.count {
     histogramMemory(CommandLine.arguments[i + 1])
