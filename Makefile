@@ -15,7 +15,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
+.PHONY: bench-cluster help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -74,6 +74,10 @@ bench: deps
 # 1 000 000-series state's snapshot and restart times.
 bench-durable: deps
 	./scripts/bench-durable.sh
+
+# Sharded drain (group mode) on one Redis vs a three-master cluster, 1 and 2 gateways; a shard state's load time.
+bench-cluster: deps
+	./scripts/bench-cluster.sh
 
 # Drain over TLS vs plain TCP to one redis-server, interleaved.
 bench-tls: deps

@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "CSimdJSON", linkerSettings: [.linkedLibrary("simdjson")]),
         .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CSimdJSON", "Patterns"]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
+            "Pipeline", "Sources", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

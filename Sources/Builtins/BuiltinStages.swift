@@ -14,4 +14,5 @@ public let builtinStages: StageRegistry = [
     RelabelConfig.self,
     StaticLabelsConfig.self,
     PrometheusSinkConfig.self,
+    RedisListSinkConfig.self,
 ]

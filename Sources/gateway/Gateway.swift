@@ -10,7 +10,7 @@ struct Gateway: ParsableCommand {
         commandName: "gateway",
         abstract: "Drains JSON samples from Redis lists, aggregates them and serves /metrics for Prometheus.",
         version: GatewayVersion.current,
-        subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self, Processing.self, DeadLetters.self],
+        subcommands: [Run.self, Validate.self, Stages.self, LoadGen.self, Processing.self, DeadLetters.self, ShardOf.self],
         defaultSubcommand: Run.self)
 
     /// `run` is the default subcommand, so a mistyped subcommand would otherwise be

@@ -23,6 +23,7 @@ struct LoadGen: ParsableCommand {
     @Option(help: "Type mix in percent: counter,gauge,histogram,summary.") var mix = "50,20,25,5"
     @Option(help: "Samples per list element (>1 pushes JSON arrays).") var batch = 1
     @Option(help: "Values per LPUSH command.") var perCommand = 1000
+    @Option(help: "Push onto the sharded queue key:{crc32(name) mod N} (Redis Cluster or one Redis; with --count, one sample per element) instead of key.") var shards: Int?
     @Flag(help: "Pop the list empty (RPOP 1000, pipelined) and report the rate instead of pushing.") var drain = false
     @Flag(help: "No progress lines.") var quiet = false
 
@@ -37,12 +38,41 @@ struct LoadGen: ParsableCommand {
         if let rate, !(rate > 0) { throw ValidationError("--rate must be positive") }
         guard drain || count != nil || rate != nil else { throw ValidationError("give --count, --rate (with --duration), or --drain") }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
+        if let shards {
+            guard (1...16384).contains(shards), count != nil, rate == nil, batch == 1, !drain else { throw ValidationError("--shards takes 1 to 16384, with --count and --batch 1") }
+        }
+    }
+
+    /// `--shards`: every payload onto its name's shard, in order per shard.
+    private func runSharded(shards: Int, total: Int) throws {
+        let url = try RedisURL.parse(redis).get()
+        let cluster = RedisCluster(connector: RedisConnector(url: url, connectTimeout: 2, readTimeout: 30), seeds: url.endpoints)
+        let payloads = makePayloads(samplesPerElement: 1)
+        let shardOf = payloads.map { p -> Int in
+            let marker = Array(#""name":""#.utf8)
+            guard let at = (0...(p.count - marker.count)).first(where: { p[$0..<($0 + marker.count)].elementsEqual(marker) }) else { return 0 }
+            let start = at + marker.count
+            let end = p[start...].firstIndex(of: UInt8(ascii: "\"")) ?? p.count
+            return ShardRouting.shard(ofName: p[start..<end], shards: shards)
+        }
+        var perShard = [[[UInt8]]](repeating: [], count: shards)
+        for i in 0..<total { perShard[shardOf[i % payloads.count]].append(payloads[i % payloads.count]) }
+        let start = Date()
+        for (s, values) in perShard.enumerated() {
+            let k = ShardRouting.queueKey(key, shard: s)
+            for from in stride(from: 0, to: values.count, by: perCommand) {
+                try cluster.command(key: k, [Array("LPUSH".utf8), Array(k.utf8)] + values[from..<min(values.count, from + perCommand)])
+            }
+        }
+        let t = Date().timeIntervalSince(start)
+        print("sent=\(total) seconds=\(String(format: "%.3f", t)) rate=\(Int(Double(total) / t)) errors=0 elements=\(total)")
     }
 
     func run() throws {
         let c = try redisConnector(redis, readTimeout: 30).connect()
         if drain { return try runDrain(c) }
         let total = count ?? Int((rate ?? 0) * duration)   // samples
+        if let shards { return try runSharded(shards: shards, total: total) }
         guard total > 0 else { throw ValidationError("--rate × --duration is less than one sample") }
         // Elements of `batch` samples, and one shorter element for the rest, so
         // exactly `total` samples are pushed.

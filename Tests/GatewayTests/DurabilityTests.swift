@@ -232,4 +232,55 @@ import TestSupport
         #expect(eventually(timeout: 20) { ((try? total(a, "c_total")) ?? 0) + ((try? total(b, "c_total")) ?? 0) == 2000 })
         #expect(eventually { (try? redis.llen(Self.key + ":processing:a")) == 0 && (try? redis.llen(Self.key + ":processing:b")) == 0 })
     }
+
+    /// `shards` without `group` on one Redis: one gateway drains every shard, each
+    /// with its processing list, and its `state_file` holds them all across kill -9.
+    @Test func shardedQueueWithoutGroup_survivesKill9Exactly() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: sq, shards: 4}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state_file: "\(dir.path)/state", snapshot_interval: 100ms}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let names = ["a_total", "b_total", "c_total", "d_total", "e_total", "f_total"]
+        func push(_ n: Int) throws {
+            for name in names {
+                let key = ShardRouting.queueKey("sq", shard: ShardRouting.shard(of: name, shards: 4))
+                try redis.push((0..<n).map { _ in #"{"type":"counter","name":"\#(name)","value":1}"# }, key: key)
+            }
+        }
+        try push(200)
+        var gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(eventually { names.allSatisfy { (try? gateway.value($0)) == 200 } })
+        try push(300)
+        usleep(20_000)
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(eventually(timeout: 15) { names.allSatisfy { (try? gateway.value($0)) == 500 } }, "every shard continued exactly")
+        #expect(try (0..<4).map { try redis.llen(ShardKeys(key: "sq", shard: $0).queue) }.reduce(0, +) == 0)
+    }
+
+    /// pipelines/group.yaml on one Redis (no cluster): two gateways split the shards,
+    /// and a router in front (pipelines/router.yaml) feeds them from the one key.
+    @Test func groupAndRouterOnOneRedis_splitTheShards_exactly() throws {
+        let redis = try RedisServer()
+        let group = packageRoot.appendingPathComponent("pipelines/group.yaml").path
+        let env = { (i: String) in ["REDIS_URL": "127.0.0.1:\(redis.port)", "QUEUE_KEY": "one", "SHARDS": "4", "INSTANCE": i, "LEASE_TTL": "2s", "SNAPSHOT_INTERVAL": "200ms"] }
+        let a = try GatewayProcess(args: ["--config", group], environment: env("a"))
+        let b = try GatewayProcess(args: ["--config", group], environment: env("b"))
+        let router = try GatewayProcess(args: ["--config", packageRoot.appendingPathComponent("pipelines/router.yaml").path],
+                                        environment: ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0", "QUEUE_KEY": "one", "SHARDS": "4", "INSTANCE": "r"])
+        func owned(_ g: GatewayProcess) -> Double { (try? g.value("prom_stream_gateway_shards_owned{queueKey=\"one\"}")).flatMap { $0 } ?? 0 }
+        #expect(eventually(timeout: 15) { owned(a) == 2 && owned(b) == 2 })
+        let names = (0..<12).map { "n\($0)_total" }
+        try redis.push((0..<1200).map { #"{"type":"counter","name":"\#(names[$0 % 12])","value":1}"# }, key: "one")
+        func served(_ name: String) -> [Double] { [a, b].compactMap { (try? $0.value(name)).flatMap { $0 } } }
+        #expect(eventually(timeout: 20) { names.allSatisfy { served($0) == [100] } }, "each family on one gateway, exact")
+        #expect(Set(names.map { (try? a.value($0)).flatMap { $0 } != nil }).count == 2, "both gateways serve some")
+        _ = router
+    }
 }

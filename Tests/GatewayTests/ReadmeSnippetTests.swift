@@ -1,4 +1,5 @@
 import Foundation
+import Pipeline
 import Testing
 import TestSupport
 
@@ -22,6 +23,42 @@ import TestSupport
         let (shellStatus, shellOutput) = try runCommand("/bin/sh", ["-c", shell])
         #expect(shellStatus == 0, "\(shellOutput)")
         #expect(eventually { (try? gateway.value("job_duration_seconds_count")) == 1 && (try? gateway.value("jobs_total")) == 1 })
+    }
+
+    /// The scale-out section's routing snippets (PHP, Python, Node, shell), run as
+    /// written with a client that prints the key, pick the shard `gateway shard-of` does.
+    @Test(arguments: ["http_requests_total", "jobs_total", "a", "lambda_duration_seconds", "ünïcode_total"])
+    func routingSnippets_pickTheShardGatewayShardOfPrints(_ name: String) throws {
+        let want = try runCommand(GatewayProcess.binary, ["shard-of", name, "--shards", "8"]).output.split(separator: " ")[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(want == ShardRouting.queueKey("prom-stream-gateway:metric-queue", shard: ShardRouting.shard(of: name, shards: 8)))
+        let php = try codeBlock(after: "# PHP\n")
+        let phpRun = try runCommand("/usr/bin/env", ["php", "-r", """
+            class R { function lPush($k, $v) { echo $k; } }
+            $redis = new R(); $name = $argv[1]; $sample = [];
+            \(php)
+            """, "--", name])
+        #expect(phpRun.output == want, "PHP: \(phpRun.output)")
+        let py = try codeBlock(after: "# Python\n")
+        let pyRun = try runCommand(python3, ["-c", """
+            import json, sys, zlib
+            class R:
+                def lpush(self, k, v): sys.stdout.write(k)
+            r = R(); name = sys.argv[1]; sample = {}
+            \(py)
+            """, name])
+        #expect(pyRun.output == want, "Python: \(pyRun.output)")
+        let node = try codeBlock(after: "// Node (zlib.crc32: Node 20.15, 22.2 and later)\n")
+        let nodeRun = try runCommand("/usr/bin/env", ["node", "-e", """
+            const zlib = require("zlib");
+            const redis = { lPush: async (k, v) => process.stdout.write(k) };
+            const name = process.argv[1], sample = {};
+            (async () => { \(node) })();
+            """, name])
+        #expect(nodeRun.output == want, "Node: \(nodeRun.output)")
+        let shell = try codeBlock(after: "# shell (gzip's trailer is the IEEE CRC-32; od reads it little-endian, as x86 and arm64 are)\n")
+            .replacingOccurrences(of: "redis-cli -c LPUSH", with: "printf %s")
+        let shellRun = try runCommand("/bin/sh", ["-c", "name=\"$1\"; payload=; " + shell, "sh", name])
+        #expect(shellRun.output == want, "shell: \(shellRun.output)")
     }
 
     /// The TLS pipeline example validates as written (with a sink added and the token set).

@@ -59,7 +59,7 @@ import Transforms
 extension StageRegistry {
     func adding(_ t: any StageConfig.Type) -> StageRegistry {
         var r = self
-        if r[t.type] == nil { r.register(t) }
+        if r[t.type, role: t.role] == nil { r.register(t) }
         return r
     }
 }

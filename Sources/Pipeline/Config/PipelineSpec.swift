@@ -139,16 +139,16 @@ public struct PipelineSpec: Sendable {
             errors.append(ConfigError(path: path, key: "type", line: line, message: "missing required key `type`"))
             return nil
         }
-        guard let configType = registry[typeName] else {
+        guard let configType = registry[typeName, role: role] else {
+            if let other = StageRole.allRoles.lazy.compactMap({ registry[typeName, role: $0] }).first {
+                errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
+                                          message: "`\(typeName)` is a \(other.role.rawValue), not a \(role.rawValue); declare it under `\(other.role.section)`"))
+                return nil
+            }
             let known = registry.names(role: role)
             let hint = OptionReader.closest(to: typeName, in: known).map { "did you mean `\($0)`? " } ?? ""
             errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
                                       message: "unknown \(role.rawValue) type `\(typeName)` (\(hint)known: \(known.joined(separator: ", ")))"))
-            return nil
-        }
-        guard configType.role == role else {
-            errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
-                                      message: "`\(typeName)` is a \(configType.role.rawValue), not a \(role.rawValue); declare it under `\(configType.role.section)`"))
             return nil
         }
         let common = role == .source ? CommonOptions() : CommonOptions.read(reader)

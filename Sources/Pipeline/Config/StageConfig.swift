@@ -57,6 +57,7 @@ extension StageConfig {
 /// The stage types a binary knows. Swift has no link-time registry, so the gateway
 /// lists its built-ins and a user adds theirs (`registry.register(MyConfig.self)`).
 public struct StageRegistry: Sendable, ExpressibleByArrayLiteral {
+    /// By role and type name: a source and a sink may share a name (`redis_list`).
     public private(set) var types: [String: any StageConfig.Type] = [:]
 
     public init(arrayLiteral elements: (any StageConfig.Type)...) {
@@ -64,16 +65,18 @@ public struct StageRegistry: Sendable, ExpressibleByArrayLiteral {
     }
 
     public mutating func register(_ type: any StageConfig.Type) {
-        precondition(types[type.type] == nil, "stage type `\(type.type)` registered twice")
-        types[type.type] = type
+        precondition(types[Self.key(type.role, type.type)] == nil, "\(type.role.rawValue) type `\(type.type)` registered twice")
+        types[Self.key(type.role, type.type)] = type
     }
 
-    public subscript(name: String) -> (any StageConfig.Type)? { types[name] }
+    static func key(_ role: StageRole, _ name: String) -> String { "\(role.rawValue)/\(name)" }
+
+    public subscript(name: String, role role: StageRole) -> (any StageConfig.Type)? { types[Self.key(role, name)] }
 
     /// Registered type names of one role, sorted.
     public func names(role: StageRole) -> [String] {
         var out: [String] = []
-        for (name, t) in types where t.role == role { out.append(name) }
+        for t in types.values where t.role == role { out.append(t.type) }
         return out.sorted()
     }
 

@@ -35,8 +35,23 @@ public final class Checkpoints: Sendable {
         var sinksOf: [String: [String]] = [:]
     }
     private let state = Mutex(State())
+    /// Group-mode shards: the sink that holds their state and the source that stores it.
+    public let shards = ShardDirectory()
 
     public init() {}
+
+    /// Stream `name` continues from `through` as a whole (a shard gained from
+    /// another gateway, whose state ends there): every sink's position and what
+    /// was delivered start over from it.
+    public func reset(stream name: String, through: UInt64) {
+        state.withLock { s in
+            guard let i = s.streams.firstIndex(where: { $0.name == name }) else { return }
+            for sink in s.streams[i].positions.keys { s.streams[i].positions[sink] = through }
+            s.streams[i].ahead = [:]
+            s.streams[i].delivered = through
+            s.streams[i].handedOn = through
+        }
+    }
 
     /// Which sinks source `source`'s batches reach (the runtime says so from the
     /// pipeline's edges, before any stage is built). After a reload, streams the

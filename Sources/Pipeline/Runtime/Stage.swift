@@ -4,6 +4,8 @@ import Logging
 public enum StageRole: String, Sendable {
     case source, transform, sink
 
+    static let allRoles: [StageRole] = [.source, .transform, .sink]
+
     /// The top-level YAML map that declares stages of this role.
     public var section: String { rawValue + "s" }
 }

@@ -277,6 +277,18 @@ public final class MetricStore: Sendable {
         return lo
     }
 
+    func seriesCountsSubtract(_ type: MetricType, _ n: Int) {
+        seriesCounts[Int(type.rawValue)].subtract(n, ordering: .relaxed)
+        totalSeries.subtract(n, ordering: .relaxed)
+    }
+
+    /// Gives up the names removed families rendered.
+    func releaseNames(of families: [[UInt8]]) {
+        guard !families.isEmpty else { return }
+        let gone = Set(families)
+        renderedNames.withLock { taken in taken = taken.filter { !gone.contains($0.value) } }
+    }
+
     /// Claims every name a new family `name` of `type` renders; false when one is
     /// already another family's.
     func reserveNames(of name: UnsafeRawBufferPointer, type: MetricType) -> Bool {

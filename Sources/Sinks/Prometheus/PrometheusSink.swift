@@ -40,6 +40,8 @@ public struct PrometheusSinkConfig: StageConfig {
     public var limits = SeriesLimits()
     /// Where the aggregate survives restarts (nil: it does not).
     public var stateFile: String?
+    /// `state: redis`: per-shard state next to a group-mode source's shards.
+    public var stateInRedis = false
     public var snapshotInterval: Duration
     public static let defaultSnapshotInterval = Duration.seconds(5)
     /// The exporter-toolkit web config (TLS, basic auth, headers); nil: plain HTTP, open.
@@ -74,6 +76,13 @@ public struct PrometheusSinkConfig: StageConfig {
         limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc: "Most series per metric name (0: no limit), also `series_limit`.")
         let state = o.optionalString("state_file", doc: "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
         stateFile = state?.isEmpty == true ? nil : state
+        let where_ = o.string("state", default: "", doc: "redis: keep the aggregate per shard in Redis (key:{s}:state) for a group-mode redis_list source (shards, group) — what lets another gateway of the group continue a shard exactly. Empty: state_file, or nothing.")
+        switch where_ {
+        case "": stateInRedis = false
+        case "redis": stateInRedis = true
+        default: stateInRedis = false; o.fail("state", "expected redis or nothing, got `\(where_)`")
+        }
+        if stateInRedis && stateFile != nil { o.fail("state", "give state: redis or state_file, not both") }
         snapshotInterval = o.duration("snapshot_interval", default: Self.defaultSnapshotInterval, positive: true, doc: "How often the state file is written (Metrics__SnapshotInterval); elements are removed from the processing list only once a snapshot holds them.")
         let web = o.string("web_config_file", default: "", doc: "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers (`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
         if !web.isEmpty {
@@ -132,7 +141,7 @@ public struct PrometheusSinkConfig: StageConfig {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
-    public var needsRedelivery: Bool { stateFile != nil }
+    public var needsRedelivery: Bool { stateFile != nil || stateInRedis }
 
     public func makeStage(context: StageContext) throws -> Stage {
         .sink(PrometheusSink(config: self, context: context))
@@ -149,6 +158,7 @@ public final class PrometheusSink: Sink {
     private struct ApplyState { var scratch: [UInt8] = []; var applied = Snapshotter.Applied() }
     private let applying = Mutex(ApplyState())
     let snapshotter: Snapshotter?
+    let sharded: ShardedState?
     private let server = Mutex<HTTPServer?>(nil)
     private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
     private let expired = MetaCounter()
@@ -168,6 +178,7 @@ public final class PrometheusSink: Sink {
         self.store = store
         auth = config.webConfig.flatMap { $0.users.isEmpty ? nil : BasicAuth(users: $0.users) }
         snapshotter = config.stateFile.map { Snapshotter(path: $0, interval: config.snapshotInterval, store: store, context: context) }
+        sharded = config.stateInRedis ? ShardedState(store: store, context: context, interval: config.snapshotInterval) : nil
         let telemetry = context.telemetry
         let disabled = config.disableMetaMetrics
         let expiredCounter = expired
@@ -204,6 +215,7 @@ public final class PrometheusSink: Sink {
             families += telemetry.collect()
             return families
         }
+        sharded?.bind { [unowned self] body in applying.withLock { a in body(a.applied.positions) } }
     }
 
     static let infoHelp = "prom-stream-gateway drains samples that short-lived workloads LPUSH as JSON onto a Redis list, aggregates counters, gauges, histograms and summaries, and serves them here for Prometheus to scrape. Always 1; the version label says which build runs."
@@ -225,6 +237,10 @@ public final class PrometheusSink: Sink {
             snapshotter.load()
         }
         snapshotter?.startLoop { [self] in takeSnapshot() }
+        if let sharded {
+            context.checkpoints.shards.setHolder(sharded)
+            sharded.startLoop()
+        }
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
         var certificates: ServerCertificates?
@@ -281,6 +297,7 @@ public final class PrometheusSink: Sink {
     public func takeOver(from previous: any StageLifecycle) {
         guard let previous = previous as? PrometheusSink else { return }
         adopted.withLock { $0 = previous.handOver() }
+        if let sharded, let before = previous.sharded { sharded.adopt(before) }
     }
 
     /// The store and the positions it holds: copied under the apply lock (cheap,
@@ -294,6 +311,10 @@ public final class PrometheusSink: Sink {
 
     public func shutdown() {
         snapshotter?.stop { [self] in takeSnapshot() }
+        if let sharded {
+            sharded.stop()
+            context.checkpoints.shards.removeHolder(sharded)
+        }
         if let s = sweeper.withLock({ s in defer { s = nil }; return s }) {
             s.control.requestStop()
             s.thread.join()
@@ -302,8 +323,10 @@ public final class PrometheusSink: Sink {
     }
 
     public func consume(_ batch: inout Batch, worker: Int) {
-        guard batch.kind == .samples else { return }
+        guard batch.kind == .samples || sharded != nil else { return }
         applying.withLock { a in
+            if let sharded, !sharded.admit(&batch) { return }
+            guard batch.kind == .samples else { return }
             store.apply(&batch, scratch: &a.scratch)
             a.applied.changes &+= 1
             if let ack = batch.acknowledgement, ack.through >= ack.first {
@@ -315,7 +338,7 @@ public final class PrometheusSink: Sink {
 
     /// With a state file, a batch is durable once a snapshot holds it (`Snapshotter`).
     public func retain(_ acknowledgement: Acknowledgement) -> Bool {
-        snapshotter != nil
+        snapshotter != nil || sharded != nil
     }
 
     /// The web config's headers on every answer.

@@ -26,3 +26,9 @@ extension DropReason {
     /// A histogram sample without buckets whose name matches no `native_histograms` pattern.
     static let badBuckets = DropReason("bad_buckets")
 }
+
+extension DropReason {
+    /// Group mode: the sample came on a shard its name does not route to
+    /// (`crc32(name) mod shards`); only the shard its name routes to may hold its family.
+    public static let wrongShard = DropReason("wrong_shard")
+}

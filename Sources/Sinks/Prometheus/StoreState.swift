@@ -140,3 +140,48 @@ extension MetricStore {
         }
     }
 }
+
+extension MetricStore {
+    /// `captureFamilies`, only the families whose name `keep` keeps.
+    func captureFamilies(where keep: ([UInt8]) -> Bool) -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
+        let now = clock()
+        var families: [Family] = []
+        var windows: [[SummaryWindow.State]] = []
+        for shard in shards {
+            shard.state.withLock { st in
+                for f in st.families where f.series.count > 0 && keep(f.name) {
+                    families.append(f)
+                    windows.append(f.windows.map { $0.state(now: now) })
+                }
+            }
+        }
+        return (families, windows, now)
+    }
+
+    /// Removes whole families (their names too, so another state may bring them
+    /// back): a shard handed to another gateway. Returns the series removed.
+    @discardableResult
+    func removeFamilies(where doomed: ([UInt8]) -> Bool) -> Int {
+        var removed = 0
+        var freed: [[UInt8]] = []
+        for shard in shards {
+            shard.state.withLock { st in
+                guard st.families.contains(where: { doomed($0.name) }) else { return }
+                var kept = ShardState()
+                for f in st.families {
+                    if doomed(f.name) {
+                        removed += f.series.count
+                        seriesCountsSubtract(f.type, f.series.count)
+                        freed.append(f.name)
+                        continue
+                    }
+                    _ = f.name.withUnsafeBytes { kept.names.insert($0, hash: hashBytes($0)) }
+                    kept.families.append(f)
+                }
+                st = kept
+            }
+        }
+        releaseNames(of: freed)
+        return removed
+    }
+}

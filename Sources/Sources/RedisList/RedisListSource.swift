@@ -105,6 +105,15 @@ public struct RedisListConfig: StageConfig {
     public var reliable: Bool
     /// Names this gateway's processing list; stable across restarts.
     public var instance: String
+    /// Redis Cluster seeds (empty: not a cluster, unless `shards` is set — then the
+    /// url's endpoints are the seeds and the server says whether it is one).
+    public var cluster: [RedisEndpoint] = []
+    /// Sharded queue `key:{0}` … `key:{shards-1}` (0: one list, `key`).
+    public var shards: Int = 0
+    /// Gateways sharing the shards by leases (empty: this one owns every shard).
+    public var group: String = ""
+    public var leaseTTL: Duration = Self.defaultLeaseTTL
+    public static let defaultLeaseTTL = Duration.seconds(6)
 
     /// The default `instance`: `$HOSTNAME`, else the host name.
     public static var defaultInstance: String {
@@ -181,6 +190,30 @@ public struct RedisListConfig: StageConfig {
         reliable = o.bool("reliable", default: false, doc: "Pop atomically into the processing list `<key>:processing:<instance>` and remove elements only once every sink has made them durable (exactly-once with the prometheus sink's state_file; Redis ≥ 6.2). Reliable pops take at least 100 elements each.")
         let name = o.string("instance", default: "", doc: "Names this gateway's processing list (empty: $HOSTNAME, else the host name). Keep it stable across restarts — a restarted gateway finds its unacknowledged elements under it — and distinct per gateway on one queue (Gateway__Instance).")
         instance = name.isEmpty ? Self.defaultInstance : name
+        cluster = Self.seeds(o, doc: "Redis Cluster seed nodes, host:port (a list, or one comma-separated string); the slot map is read from them and MOVED, ASK, TRYAGAIN, CLUSTERDOWN and failovers are followed. Keys get hash tags so that a queue and its processing list share a slot: {key}:processing:<instance>. With shards set, the url's hosts are seeds too and the server tells whether it is a cluster.")
+        shards = o.int("shards", default: 0, range: 0...16384, doc: "Drain the sharded queue key:{0} … key:{shards-1}; senders push a sample onto shard crc32(name) mod shards (IEEE CRC-32; `gateway shard-of NAME --shards N`). Sharded queues are always reliable, with one processing list per shard (key:{s}:processing). 0: the one list key.")
+        group = o.string("group", default: "", doc: "With shards: gateways with the same group split the shards by leases in Redis (key:{s}:owner), rebalance when members come and go, and hand a shard's state (key:{s}:state, the prometheus sink's state: redis) over exactly. Empty: this gateway drains every shard.")
+        leaseTTL = o.duration("lease_ttl", default: Self.defaultLeaseTTL, positive: true, doc: "How long a shard lease lives unless renewed (renewed every third of it); a gateway that dies is replaced within about this long.")
+        if shards > 0 { reliable = true }
+        if !group.isEmpty && shards == 0 { o.fail("group", "needs shards") }
+        if shards > 0 && !cluster.isEmpty && url.database != 0 { o.fail("database", "Redis Cluster has only database 0") }
+        if shards > 0 && sentinel != nil { o.fail("shards", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
+    }
+
+    /// The `cluster` option: host:port entries, each possibly a comma-separated list
+    /// (what an environment variable expands to); empty entries are ignored.
+    public static func seeds(_ o: OptionReader, doc: String) -> [RedisEndpoint] {
+        var out: [RedisEndpoint] = []
+        for entry in o.stringList("cluster", default: [], doc: doc) {
+            for seed in entry.split(separator: ",").map({ String($0.filter { $0 != " " }) }) where !seed.isEmpty {
+                switch RedisURL.parse(seed) {
+                case .success(let u) where u.endpoints.count == 1 && !seed.contains("://"): out.append(u.endpoints[0])
+                case .success: o.fail("cluster", "expected host:port, got `\(seed)`")
+                case .failure(let e): o.fail("cluster", "`\(seed)`: \(e.description)")
+                }
+            }
+        }
+        return out
     }
 
     public func validate() throws {
@@ -197,7 +230,7 @@ public struct RedisListConfig: StageConfig {
     }
 
     public func makeStage(context: StageContext) throws -> Stage {
-        .source(RedisListSource(config: self, context: context))
+        shards > 0 ? .source(ShardedListSource(config: self, context: context)) : .source(RedisListSource(config: self, context: context))
     }
 }
 
@@ -231,7 +264,7 @@ public final class RedisListSource: Source {
         origins = (0..<config.workers).map { context.telemetry.registerOrigin(labels: [("worker", String($0)), ("queueKey", config.key)]) }
         emptyPops = (0..<config.workers).map { _ in MetaCounter() }
         pending.set(.nan)
-        queue = ReliableQueue(key: config.key, instance: config.instance)
+        queue = ReliableQueue(key: config.key, instance: config.instance, hashTagged: !config.cluster.isEmpty)
         if config.reliable {
             let durable = durableThrough
             stream = context.checkpoints.register(stream: "redis_list:\(queue.processing)", source: context.id) { through in
@@ -255,17 +288,9 @@ public final class RedisListSource: Source {
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "redis_reconnects_total", help: "Connections to Redis re-established after an outage.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(reconnects.value))]),
-                MetaFamily(name: p + "redis_errors_total", help: "Failed Redis commands and connection attempts.", type: .counter,
-                           samples: [MetaSample(labels: q, value: Double(errors.value))]),
-                MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
-                           samples: [MetaSample(labels: q, value: Double(popped.value))]),
-                MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
-                           samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
-            ] + (reliable ? [
+            ] + Self.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: reliable ? replayed : nil) + (reliable ? [
                 MetaFamily(name: p + "processing_list_size", help: "Length of this gateway's processing list: popped elements not yet durable in every sink.", type: .gauge,
                            samples: [MetaSample(labels: q, value: processingSize.value)]),
-                MetaFamily(name: p + "replayed_elements_total", help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
-                           samples: [MetaSample(labels: q, value: Double(replayed.value))]),
             ] : [])
         }
         connector = config.connector
@@ -276,6 +301,23 @@ public final class RedisListSource: Source {
         if config.url.tls && config.tls.insecureSkipVerify {
             context.logger.warning("tls.insecure_skip_verify is on: the Redis server's certificate and name are not verified")
         }
+    }
+
+    /// The families every Redis source reports: elements popped, errors, replies lost
+    /// with a connection, and (reliable) elements re-emitted.
+    static func drainFamilies(key: String, popped: MetaCounter, errors: MetaCounter, lostReplies: MetaCounter, replayed: MetaCounter?) -> [MetaFamily] {
+        let p = Telemetry.prefix, q = [("queueKey", key)]
+        return [
+            MetaFamily(name: p + "redis_errors_total", help: "Failed Redis commands and connection attempts.", type: .counter,
+                       samples: [MetaSample(labels: q, value: Double(errors.value))]),
+            MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
+                       samples: [MetaSample(labels: q, value: Double(popped.value))]),
+            MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
+                       samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
+        ] + (replayed.map { r in [
+            MetaFamily(name: p + "replayed_elements_total", help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
+                       samples: [MetaSample(labels: q, value: Double(r.value))]),
+        ] } ?? [])
     }
 
     /// A reload replaced `previous` by this source: on the same processing list,
@@ -334,7 +376,15 @@ public final class RedisListSource: Source {
     }
 
     private func connect() throws(RedisError) -> (RedisConnection, Bool) {
-        let c = try connector.connect()
+        let c: RedisConnection
+        if config.cluster.isEmpty {
+            c = try connector.connect()
+        } else {
+            // The node serving the queue's slot; a MOVED or ASK later reconnects here.
+            let map = RedisCluster(connector: connector, seeds: config.cluster)
+            try map.refresh()
+            c = try connector.open(try map.node(forSlot: HashSlot.of(config.key)))
+        }
         let info = try c.command("INFO", "server").text ?? ""
         let version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count)
         let parts = version.map { $0.split(separator: ".").compactMap { Int($0) } } ?? []
@@ -507,7 +557,7 @@ public final class RedisListSource: Source {
             return n
         case .error(let message):
             errors.add()
-            if message.hasPrefix("READONLY") || message.hasPrefix("UNBLOCKED") {
+            if message.hasPrefix("READONLY") || message.hasPrefix("UNBLOCKED") || RedisCluster.redirect(message) != nil {
                 s.demoted = message   // a failover: the remaining replies are read, then the master is found again
                 return -1
             }
@@ -598,9 +648,4 @@ public final class RedisListSource: Source {
         if sawError { control.sleep(seconds: 1) }   // e.g. WRONGTYPE: retry, slowly
         return sawEmpty
     }
-}
-
-/// A position written by one thread and read by another.
-private final class DurablePosition: Sendable {
-    let value = Atomic<UInt64>(0)
 }

@@ -1,3 +1,5 @@
+import Pipeline
+
 /// The Redis side of `reliable: true`: each instance's processing list, and the
 /// two scripts that keep it exact.
 ///
@@ -13,34 +15,48 @@ public struct ReliableQueue: Sendable {
     public let processing: String
     public let acked: String
 
-    public init(key: String, instance: String) {
-        processing = "\(key):processing:\(instance)"
+    /// `hashTagged` (Redis Cluster): a key without a hash tag gets its companions as
+    /// `{key}:…`, in the key's slot, so that one script may touch both.
+    public init(key: String, instance: String, hashTagged: Bool = false) {
+        let base = hashTagged && !HashSlot.hasTag(key) ? "{\(key)}" : key
+        processing = "\(base):processing:\(instance)"
         acked = "\(processing):acked"
     }
 
     /// KEYS: queue, processing. ARGV: count. Returns the elements, oldest first (as
     /// `RPOP key count` does), or an empty array.
-    static let popScript = """
-        local items = redis.call('RPOP', KEYS[1], ARGV[1])
+    static let popScript = pop(count: "ARGV[1]")
+
+    /// KEYS: processing, acked. ARGV: through. Removes the elements numbered up to
+    /// `through` and records it; returns the counter afterwards.
+    static let trimScript = trim(through: "ARGV[1]")
+
+    /// The pop script's body with the count in `count` (the sharded queue's fenced
+    /// pop passes its count after the lease token).
+    static func pop(count: String) -> String {
+        """
+        local items = redis.call('RPOP', KEYS[1], \(count))
         if not items then return {} end
         for i = 1, #items, 1000 do
           redis.call('LPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
         end
         return items
         """
+    }
 
-    /// KEYS: processing, acked. ARGV: through. Removes the elements numbered up to
-    /// `through` and records it; returns the counter afterwards.
-    static let trimScript = """
+    /// The trim script's body with the position in `through`.
+    static func trim(through: String) -> String {
+        """
         local acked = tonumber(redis.call('GET', KEYS[2]) or '0')
-        local through = tonumber(ARGV[1])
+        local through = tonumber(\(through))
         if through > acked then
           redis.call('LTRIM', KEYS[1], 0, -(through - acked) - 1)
-          redis.call('SET', KEYS[2], ARGV[1])
+          redis.call('SET', KEYS[2], \(through))
           return through
         end
         return acked
         """
+    }
 
     /// KEYS: processing, acked, queue. Moves every element of a processing list
     /// back onto the queue so that the oldest is popped first, and forgets the list.

@@ -1,0 +1,459 @@
+import Logging
+import Pipeline
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `redis_list` with `shards: N`: drains the queues `K:{0}` … `K:{N-1}` (senders
+/// route by `crc32(name) mod N`, `ShardRouting`) over a Redis Cluster or a single
+/// Redis (`RedisCluster` tells them apart from the server).
+///
+/// Every shard is drained as the reliable queue is (`ShardKeys`): pops move
+/// elements onto the shard's processing list, numbered per shard (one
+/// `Checkpoints` stream each), trimmed once the sink's state holds them, and
+/// re-emitted after a broken connection or a restart from where the state ends.
+///
+/// **Without `group`** this gateway owns every shard; state is the sink's
+/// `state_file`. One gateway per queue.
+///
+/// **With `group: NAME`** the gateways of the group split the shards with leases
+/// (`K:{s}:owner`, `SET NX PX lease_ttl`, renewed every third of it, released on
+/// a clean stop). Each aims at ⌈N / live members⌉ shards — members are those
+/// whose heartbeat in `K:group:NAME` has not expired — preferring shards
+/// `s mod live == its rank`, releasing the excess when members join, taking free
+/// shards when they leave. The state is per shard in Redis (`K:{s}:state`),
+/// written by the `prometheus` sink (`state: redis`) through this source with the
+/// lease's token (`ShardStateStore`), so a former owner cannot overwrite it.
+///
+/// **Handover.** Gaining a shard: wait until the sink has consumed every batch
+/// this gateway emitted for the shard before (a shard may come back), load its
+/// state into the sink, continue its numbering from the state's position, re-emit
+/// what the processing list holds beyond it — exactly a restart. Releasing
+/// (rebalance, SIGTERM): stop popping, let the sink write the shard's state with
+/// everything applied, trim, make the sink stop serving its families, then delete
+/// the lease. Losing a lease (not renewed within `lease_ttl`, or `FENCED`): the
+/// sink stops serving the families at once and skips the shard's batches still in
+/// flight; the next owner continues from the state in Redis and the processing
+/// list, so nothing this gateway applied after its last state write counts twice.
+public final class ShardedListSource: Source, ShardStateStore {
+    let config: RedisListConfig
+    let context: StageContext
+    let shardKeys: [ShardKeys]
+    let streams: [UInt16]
+    let streamNames: [String]
+    private let durable: [DurablePosition]
+    let origin: UInt16
+    let seeds: [RedisEndpoint]
+    let popped = MetaCounter(), replayed = MetaCounter(), errors = MetaCounter(), lostReplies = MetaCounter()
+    let gains = MetaCounter(), releases = MetaCounter(), losses = MetaCounter(), fenced = MetaCounter()
+    let ownedGauge = MetaGauge(), membersGauge = MetaGauge()
+    private let warnings: RateLimitedLog
+
+    /// A shard this gateway owns, touched by the source thread; `token` is also
+    /// read by the sink's snapshot thread (`writeState`).
+    struct Owned: Sendable {
+        var token: String
+        /// Monotonic time by which the lease must have been renewed.
+        var leaseDeadline: UInt64
+        var recovered = false
+        var gained = false
+        var emittedThrough: UInt64 = 0
+        var trimmedThrough: UInt64 = 0
+        /// ASK from a migrating slot: the next pop goes there with ASKING.
+        var ask: RedisEndpoint?
+    }
+    private let owned = Mutex<[Int: Owned]>([:])
+    /// What this gateway emitted per shard when it last held it (source thread only).
+    private let lastEmitted = Mutex<[Int: UInt64]>([:])
+    /// The sink's state writes, on a cluster client of their own.
+    private let stateWriter = Mutex<RedisCluster?>(nil)
+    private let leaseTTL: UInt64
+    private let instanceToken: String
+
+    var group: String? { config.group.isEmpty ? nil : config.group }
+
+    public init(config: RedisListConfig, context: StageContext) {
+        self.config = config
+        self.context = context
+        warnings = RateLimitedLog(logger: context.logger, interval: .seconds(5))
+        shardKeys = (0..<config.shards).map { ShardKeys(key: config.key, shard: $0) }
+        origin = context.telemetry.registerOrigin(labels: [("worker", "0"), ("queueKey", config.key)])
+        seeds = config.cluster.isEmpty ? config.url.endpoints : config.cluster
+        leaseTTL = UInt64(config.leaseTTL.inSeconds * 1e9)
+        instanceToken = "\(config.instance):\(UInt64.random(in: 1...UInt64.max))"
+        var streams: [UInt16] = [], names: [String] = [], durable: [DurablePosition] = []
+        for k in shardKeys {
+            let d = DurablePosition()
+            let name = "redis_list:\(k.processing)"
+            streams.append(context.checkpoints.register(stream: name, source: context.id) { through in
+                d.value.store(through, ordering: .releasing)
+            })
+            names.append(name)
+            durable.append(d)
+        }
+        self.streams = streams
+        self.streamNames = names
+        self.durable = durable
+        ownedGauge.set(0)
+        membersGauge.set(.nan)
+        let key = config.key, groupName = config.group
+        let (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge) =
+            (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge)
+        context.addCollector {
+            let p = Telemetry.prefix
+            let q = [("queueKey", key)]
+            var out = RedisListSource.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: replayed) + [
+                MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
+                           samples: [MetaSample(labels: q, value: ownedGauge.value)]),
+            ]
+            if !groupName.isEmpty {
+                let g = q + [("group", groupName)]
+                out += [
+                    MetaFamily(name: p + "group_members", help: "Live gateways of the group (heartbeats not expired), as this gateway last read them.", type: .gauge,
+                               samples: [MetaSample(labels: g, value: membersGauge.value)]),
+                    MetaFamily(name: p + "shard_leases_total", help: "Shard leases by what happened: gained (taken), released (handed back on a rebalance or a stop), lost (not renewed in time or taken by another).", type: .counter,
+                               samples: [MetaSample(labels: g + [("event", "gained")], value: Double(gains.value)),
+                                         MetaSample(labels: g + [("event", "released")], value: Double(releases.value)),
+                                         MetaSample(labels: g + [("event", "lost")], value: Double(losses.value))]),
+                    MetaFamily(name: p + "fenced_operations_total", help: "Shard operations Redis refused because this gateway no longer held the lease.", type: .counter,
+                               samples: [MetaSample(labels: g, value: Double(fenced.value))]),
+                ]
+            }
+            return out
+        }
+        context.health.set(context.id, ready: false, detail: "connecting to \(seeds.map(\.description).joined(separator: ","))")
+    }
+
+    // MARK: Running
+
+    public func run(worker: Int, output: StageOutput, control: SourceControl) {
+        let directory = context.checkpoints.shards
+        if group != nil {
+            guard directory.holder != nil else {
+                let message = "group: needs a prometheus sink with state: redis below this source (the shards' state lives in Redis)"
+                context.logger.error("\(message)")
+                context.health.set(context.id, ready: false, detail: message)
+                while !control.isStopping { control.sleep(seconds: 1) }
+                return
+            }
+            directory.setStore(self)
+        }
+        let cluster = RedisCluster(connector: config.connector, seeds: seeds)
+        cluster.retryFor = config.readTimeout.inSeconds
+        var nextTick: UInt64 = 0
+        var failing = false
+        var attempt = 0
+        while !control.isStopping {
+            do throws(RedisError) {
+                let now = monotonicNanos()
+                if group != nil, now >= nextTick {
+                    try leaseTick(cluster, output: output)
+                    nextTick = now + leaseTTL / 3
+                } else if group == nil, owned.withLock({ $0.isEmpty }) {
+                    owned.withLock { o in for s in shardKeys.indices { o[s] = Owned(token: "", leaseDeadline: .max) } }
+                    ownedGauge.set(Double(shardKeys.count))
+                }
+                var any = false
+                for shard in owned.withLock({ $0.keys.sorted() }) where !control.isStopping {
+                    if try drain(shard, cluster, output: output) { any = true }
+                }
+                if failing || attempt > 0 {
+                    context.logger.info("Redis answers again", metadata: ["redis": "\(seeds.map(\.description).joined(separator: ","))"])
+                }
+                failing = false
+                attempt = 0
+                context.health.set(context.id, ready: true, detail: "draining \(owned.withLock { $0.count }) of \(shardKeys.count) shards of \(config.key)")
+                if !any { control.sleep(seconds: config.emptyBackoff.inSeconds) }
+            } catch {
+                errors.add()
+                context.health.set(context.id, ready: false, detail: "\(error)")
+                if !failing {
+                    context.logger.error("Redis fails; retrying with back-off", metadata: ["error": "\(error)"])
+                    failing = true
+                }
+                attempt += 1
+                let cap = min(config.maxBackoff.inSeconds, 0.05 * Double(1 << min(attempt, 16)))
+                control.sleep(seconds: Double.random(in: cap / 2...cap))
+            }
+        }
+        if group != nil {
+            for shard in owned.withLock({ $0.keys.sorted() }) { release(shard, cluster) }
+            _ = try? cluster.run(key: membersKey, "ZREM", membersKey, config.instance)
+            directory.removeStore(self)
+        }
+        context.health.set(context.id, ready: false, detail: "stopped")
+    }
+
+    var membersKey: String { ShardKeys.members(key: config.key, group: config.group) }
+
+    // MARK: Leases
+
+    /// Heartbeat, renew what is held, then give back or take shards toward the fair share.
+    private func leaseTick(_ cluster: RedisCluster, output: StageOutput) throws(RedisError) {
+        let ttlMs = String(leaseTTL / 1_000_000)
+        let reply = try cluster.script(ShardKeys.heartbeat, keys: [membersKey], args: [Array(config.instance.utf8), Array(ttlMs.utf8)])
+        guard case .array(let items) = reply else { throw .protocolViolation("the heartbeat script answered \(reply)") }
+        let members = items.compactMap(\.text)
+        membersGauge.set(Double(members.count))
+        for shard in owned.withLock({ $0.keys.sorted() }) {
+            guard let token = owned.withLock({ $0[shard]?.token }) else { continue }
+            let sent = monotonicNanos()
+            let r = try cluster.script(ShardKeys.renew, keys: [shardKeys[shard].owner], args: [Array(token.utf8), Array(ttlMs.utf8)])
+            if case .integer(1) = r {
+                owned.withLock { $0[shard]?.leaseDeadline = sent + leaseTTL }
+            } else {
+                lose(shard, reason: "the lease was taken by another gateway or expired")
+            }
+        }
+        let live = max(1, members.count)
+        let rank = members.firstIndex(of: config.instance) ?? 0
+        let target = (shardKeys.count + live - 1) / live
+        let mine = owned.withLock { Array($0.keys) }
+        let preferred = { (s: Int) in s % live == rank }
+        if mine.count > target {
+            for shard in mine.sorted(by: { (preferred($0) ? 1 : 0, $0) < (preferred($1) ? 1 : 0, $1) }).prefix(mine.count - target) {
+                release(shard, cluster)
+            }
+        } else if mine.count < target {
+            var count = mine.count
+            let candidates = shardKeys.indices.filter { !mine.contains($0) }.sorted { (preferred($0) ? 0 : 1, $0) < (preferred($1) ? 0 : 1, $1) }
+            for shard in candidates where count < target {
+                let token = "\(instanceToken):\(gains.value + 1)"
+                let sent = monotonicNanos()
+                let r = try cluster.run(key: shardKeys[shard].owner, "SET", shardKeys[shard].owner, token, "NX", "PX", ttlMs)
+                guard case .status("OK") = r else { continue }
+                gains.add()
+                count += 1
+                owned.withLock { $0[shard] = Owned(token: token, leaseDeadline: sent + leaseTTL) }
+                context.logger.info("took a shard", metadata: ["shard": "\(shard)", "members": "\(members.count)", "target": "\(target)"])
+            }
+        }
+        ownedGauge.set(Double(owned.withLock { $0.count }))
+    }
+
+    /// The lease is gone: stop serving the shard now.
+    private func lose(_ shard: Int, reason: String) {
+        guard let o = owned.withLock({ $0.removeValue(forKey: shard) }) else { return }
+        losses.add()
+        lastEmitted.withLock { $0[shard] = o.emittedThrough }
+        if o.gained { context.checkpoints.shards.holder?.loseShard(shard) }
+        ownedGauge.set(Double(owned.withLock { $0.count }))
+        context.logger.warning("lost a shard; another gateway continues it", metadata: ["shard": "\(shard)", "reason": "\(reason)"])
+    }
+
+    /// Hands a shard back: its state written with everything applied, the
+    /// processing list trimmed, the sink no longer serving it, then the lease deleted.
+    private func release(_ shard: Int, _ cluster: RedisCluster) {
+        guard var o = owned.withLock({ $0[shard] }) else { return }
+        let holder = context.checkpoints.shards.holder
+        if o.gained, let holder {
+            waitConsumed(shard, through: o.emittedThrough, holder)
+            if let through = holder.persistShard(shard), through > o.trimmedThrough {
+                try? trim(shard, &o, through: through, cluster)
+            }
+        }
+        owned.withLock { _ = $0.removeValue(forKey: shard) }
+        lastEmitted.withLock { $0[shard] = o.emittedThrough }
+        if o.gained { holder?.loseShard(shard) }
+        _ = try? cluster.script(ShardKeys.release, keys: [shardKeys[shard].owner], args: [Array(o.token.utf8)])
+        releases.add()
+        ownedGauge.set(Double(owned.withLock { $0.count }))
+        context.logger.info("released a shard", metadata: ["shard": "\(shard)", "through": "\(o.emittedThrough)"])
+    }
+
+    /// Waits (up to 10 s) until the sink has consumed the shard's batches through `through`.
+    private func waitConsumed(_ shard: Int, through: UInt64, _ holder: any ShardStateHolder) {
+        let deadline = monotonicNanos() + 10_000_000_000
+        while holder.consumed(stream: streams[shard]) < through && monotonicNanos() < deadline { usleep(2_000) }
+    }
+
+    // MARK: ShardStateStore
+
+    public func writeState(shard: Int, bytes: [UInt8]) -> Bool {
+        guard let token = owned.withLock({ $0[shard]?.token }), shard < shardKeys.count else { return false }
+        let k = shardKeys[shard]
+        return stateWriter.withLock { w -> Bool in
+            if w == nil {
+                let c = RedisCluster(connector: config.connector, seeds: seeds)
+                c.retryFor = config.readTimeout.inSeconds
+                w = c
+            }
+            do throws(RedisError) {
+                let r = try w!.script(ShardKeys.writeState, keys: [k.state, k.owner], args: [Array(token.utf8), bytes])
+                if case .error(let m) = r {
+                    if m.hasPrefix("FENCED") { fenced.add() }
+                    warnings.warning("cannot write the state of shard \(shard): \(m)")
+                    return false
+                }
+                return true
+            } catch {
+                warnings.warning("cannot write the state of shard \(shard): \(error)")
+                return false
+            }
+        }
+    }
+
+    // MARK: Draining
+
+    /// One round on one shard: recover if needed, trim, pipelined pops. Returns
+    /// whether anything was popped.
+    private func drain(_ shard: Int, _ cluster: RedisCluster, output: StageOutput) throws(RedisError) -> Bool {
+        guard var o = owned.withLock({ $0[shard] }) else { return false }
+        if monotonicNanos() > o.leaseDeadline {
+            lose(shard, reason: "the lease was not renewed within lease_ttl")
+            return false
+        }
+        let k = shardKeys[shard]
+        defer { owned.withLock { if $0[shard] != nil { $0[shard] = o } } }
+        do throws(RedisError) {
+            if !o.recovered { try recover(shard, &o, cluster, output: output) }
+            let d = durable[shard].value.load(ordering: .acquiring)
+            if d > o.trimmedThrough { try trim(shard, &o, through: d, cluster) }
+        } catch .reply(let m) where m.hasPrefix("FENCED") {
+            fenced.add()
+            owned.withLock { $0[shard] = o }
+            lose(shard, reason: m)
+            return false
+        }
+        let endpoint: RedisEndpoint
+        if let a = o.ask { endpoint = a } else { endpoint = try cluster.node(forSlot: k.slot) }
+        let c: RedisConnection
+        do throws(RedisError) { c = try cluster.connection(to: endpoint) } catch { cluster.drop(endpoint); try? cluster.refresh(); throw error }
+        let depth = o.ask != nil ? 1 : config.pipeline
+        let count = Array(String(config.effectivePopCount).utf8)
+        let call = [Array("EVALSHA".utf8), Array(ShardKeys.pop.sha.utf8), Array("3".utf8), Array(k.queue.utf8), Array(k.processing.utf8), Array(k.owner.utf8), Array(o.token.utf8), count]
+        let asked = o.ask != nil
+        if asked { c.append("ASKING") }
+        for _ in 0..<depth { c.append(call) }
+        o.ask = nil
+        let replies = PopReplies()
+        replies.batch.reserve(payloads: config.effectivePopCount * depth, bytes: config.effectivePopCount * depth * 160)
+        var got = 0, full = 0
+        var problem: String?
+        var pending = depth
+        do throws(RedisError) {
+            if asked { _ = try c.withReply { r throws(RedisError) in RedisConnection.copy(r) } }   // ASKING's +OK
+            while pending > 0 {
+                let outcome = try c.readPop(into: replies, blmpop: false, origin: origin)
+                pending -= 1
+                switch outcome {
+                case .elements(let n):
+                    got += n
+                    if n == config.effectivePopCount { full += 1 }
+                case .error(let m): if problem == nil { problem = m }
+                case .unexpected(let what): if problem == nil { problem = "unexpected reply: \(what)" }
+                }
+            }
+        } catch {
+            lostReplies.add(UInt64(pending))
+            emit(shard, &o, replies, output: output)
+            o.recovered = false   // the processing list holds what the lost replies popped
+            cluster.drop(endpoint)
+            try? cluster.refresh()
+            throw error
+        }
+        emit(shard, &o, replies, output: output)
+        if let problem {
+            if problem.hasPrefix("FENCED") {
+                fenced.add()
+                owned.withLock { $0[shard] = o }
+                lose(shard, reason: problem)
+                return got > 0
+            }
+            if problem.hasPrefix("NOSCRIPT") {
+                _ = try c.command("SCRIPT", "LOAD", ShardKeys.pop.source)
+            } else if let r = RedisCluster.redirect(problem) {
+                if case .ask(_, let to) = r { o.ask = to } else { cluster.follow(r) }
+                if r == .retry { usleep(20_000) }
+            } else {
+                errors.add()
+                warnings.warning("popping shard \(shard) (`\(k.queue)`) fails: \(problem)")
+                usleep(200_000)
+            }
+        }
+        return got > 0
+    }
+
+    /// Hands the popped elements on, numbered in the shard's stream.
+    private func emit(_ shard: Int, _ o: inout Owned, _ replies: PopReplies, output: StageOutput) {
+        guard !replies.batch.isEmpty else { return }
+        let n = UInt64(replies.batch.count)
+        popped.add(n)
+        var b = Batch(payloads: replies.batch)
+        replies.batch = PayloadBatch()
+        b.acknowledgement = Acknowledgement(stream: streams[shard], first: o.emittedThrough + 1, through: o.emittedThrough + n)
+        o.emittedThrough += n
+        output.emit(b)
+        FaultInjection.point("after_pop")
+    }
+
+    private func trim(_ shard: Int, _ o: inout Owned, through: UInt64, _ cluster: RedisCluster) throws(RedisError) {
+        let k = shardKeys[shard]
+        let r = try cluster.script(ShardKeys.trim, keys: [k.processing, k.acked, k.owner], args: [Array(o.token.utf8), Array(String(through).utf8)])
+        if case .error(let m) = r { throw .reply(m) }
+        o.trimmedThrough = through
+    }
+
+    /// On gaining a shard and after a broken connection: where the state ends,
+    /// what Redis holds, and the processing list's elements not yet emitted.
+    private func recover(_ shard: Int, _ o: inout Owned, _ cluster: RedisCluster, output: StageOutput) throws(RedisError) {
+        let k = shardKeys[shard]
+        var emitted: UInt64
+        if o.gained {
+            emitted = o.emittedThrough
+        } else if group != nil, let holder = context.checkpoints.shards.holder {
+            waitConsumed(shard, through: lastEmitted.withLock { $0[shard] ?? 0 }, holder)
+            let t0 = monotonicNanos()
+            let state = try cluster.command(key: k.state, "GET", k.state)
+            var bytes: [UInt8]?
+            if case .string(let b) = state { bytes = b }
+            emitted = holder.gainShard(shard, of: shardKeys.count, stream: streams[shard], state: bytes)
+            context.checkpoints.reset(stream: streamNames[shard], through: emitted)
+            durable[shard].value.store(emitted, ordering: .releasing)
+            context.logger.info("serving a shard", metadata: ["shard": "\(shard)", "state_bytes": "\(bytes?.count ?? 0)", "position": "\(emitted)",
+                                                              "load_seconds": "\(Double(monotonicNanos() - t0) / 1e9)"])
+        } else {
+            emitted = context.checkpoints.restored(stream: streamNames[shard]) ?? 0
+        }
+        let acked = UInt64(try cluster.command(key: k.acked, "GET", k.acked).text ?? "0") ?? 0
+        guard case .integer(let length) = try cluster.command(key: k.processing, "LLEN", k.processing) else {
+            throw .protocolViolation("LLEN \(k.processing) did not answer an integer")
+        }
+        let held = acked + UInt64(max(0, length))
+        if emitted < acked {
+            context.logger.warning("the shard's state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
+                                   metadata: ["shard": "\(shard)", "state": "\(emitted)", "acked": "\(acked)"])
+            emitted = acked
+        }
+        if emitted > held {
+            context.logger.warning("Redis holds less than the state says was popped; renumbering the processing list",
+                                   metadata: ["shard": "\(shard)", "state": "\(emitted)", "redis": "\(held)"])
+            let r = try cluster.script(ShardKeys.setAcked, keys: [k.acked, k.owner], args: [Array(o.token.utf8), Array(String(emitted - UInt64(max(0, length))).utf8)])
+            if case .error(let m) = r { throw .reply(m) }
+        } else {
+            let d = o.gained ? min(emitted, durable[shard].value.load(ordering: .acquiring)) : emitted
+            if d > acked { try trim(shard, &o, through: d, cluster) }
+        }
+        o.trimmedThrough = max(o.trimmedThrough, acked)
+        let missing = emitted < held ? Int(held - emitted) : 0
+        o.gained = true
+        o.emittedThrough = emitted
+        if missing > 0 {
+            guard case .array(let items) = try cluster.command(key: k.processing, "LRANGE", k.processing, "0", String(missing - 1)) else {
+                throw .protocolViolation("LRANGE did not answer a list")
+            }
+            let replies = PopReplies()
+            for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) }   // oldest first
+            replayed.add(UInt64(replies.batch.count))
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)", "count": "\(replies.batch.count)"])
+            emit(shard, &o, replies, output: output)
+        }
+        o.recovered = true
+    }
+}
+
+/// A position written by one thread and read by another.
+final class DurablePosition: Sendable {
+    let value = Atomic<UInt64>(0)
+}
