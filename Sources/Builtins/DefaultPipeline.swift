@@ -15,6 +15,10 @@ sources:
     # Metrics__StateFile turns on exactly-once: reliable pops and a durable aggregate.
     reliable: "${Metrics__StateFile:+true}"
     instance: "${Gateway__Instance:-}"
+    # Scale-out: a sharded queue key:{0} … key:{N-1}, split by the gateways of Gateway__Group.
+    shards: ${Redis__MetricQueueShards:-0}
+    group: "${Gateway__Group:-}"
+    lease_ttl: "${Gateway__LeaseTtl:-6s}"
     # TLS itself comes from rediss:// or ssl=true in Redis__ConnectionString.
     tls:
       ca_file: "${Redis__TlsCaFile:-}"
@@ -45,6 +49,8 @@ sinks:
     listen: "${GATEWAY_LISTEN:-0.0.0.0:9091}"
     disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
     state_file: "${Metrics__StateFile:-}"
+    # A group keeps each shard's state in Redis, next to the shard.
+    state: "${Gateway__Group:+redis}"
     snapshot_interval: "${Metrics__SnapshotInterval:-5s}"
     web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
     enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}

@@ -283,4 +283,17 @@ import TestSupport
         #expect(Set(names.map { (try? a.value($0)).flatMap { $0 } != nil }).count == 2, "both gateways serve some")
         _ = router
     }
+
+    /// The default pipeline, configured the .NET way: Redis__MetricQueueShards and
+    /// Gateway__Group make it a group member with its shards' state in Redis.
+    @Test func defaultPipeline_shardsAndGroupFromTheEnvironment() throws {
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Redis__MetricQueueShards": "4",
+                                                       "Gateway__Group": "g", "Gateway__LeaseTtl": "2s", "Gateway__Instance": "env"])
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_shards_owned{queueKey=\"\(Self.key)\"}")) == 4 })
+        let shard = ShardRouting.shard(of: "env_total", shards: 4)
+        try redis.push([#"{"type":"counter","name":"env_total","value":3}"#], key: ShardRouting.queueKey(Self.key, shard: shard))
+        #expect(eventually { (try? gateway.value("env_total")) == 3 })
+        #expect(eventually { (try? redis.client().command("EXISTS", ShardKeys(key: Self.key, shard: shard).state)) == .integer(1) }, "the shard's state is in Redis")
+    }
 }

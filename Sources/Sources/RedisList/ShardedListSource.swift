@@ -97,7 +97,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         self.durable = durable
         ownedGauge.set(0)
         membersGauge.set(.nan)
-        let key = config.key, groupName = config.group
+        let key = config.key, groupName = config.group, shardCount = config.shards
         let (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge) =
             (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge)
         context.addCollector {
@@ -106,6 +106,8 @@ public final class ShardedListSource: Source, ShardStateStore {
             var out = RedisListSource.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: replayed) + [
                 MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
                            samples: [MetaSample(labels: q, value: ownedGauge.value)]),
+                MetaFamily(name: p + "shards", help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an unowned shard.", type: .gauge,
+                           samples: [MetaSample(labels: q, value: Double(shardCount))]),
             ]
             if !groupName.isEmpty {
                 let g = q + [("group", groupName)]
