@@ -47,9 +47,8 @@ import TestSupport
             \(py)
             """, name])
         #expect(pyRun.output == want, "Python: \(pyRun.output)")
-        let node = try codeBlock(after: "// Node (zlib.crc32: Node 20.15, 22.2 and later)\n")
+        let node = try codeBlock(after: "// Node (or zlib.crc32 on Node 20.15, 22.2 and later)\n")
         let nodeRun = try runCommand("/usr/bin/env", ["node", "-e", """
-            const zlib = require("zlib");
             const redis = { lPush: async (k, v) => process.stdout.write(k) };
             const name = process.argv[1], sample = {};
             (async () => { \(node) })();
