@@ -295,5 +295,9 @@ import TestSupport
         try redis.push([#"{"type":"counter","name":"env_total","value":3}"#], key: ShardRouting.queueKey(Self.key, shard: shard))
         #expect(eventually { (try? gateway.value("env_total")) == 3 })
         #expect(eventually { (try? redis.client().command("EXISTS", ShardKeys(key: Self.key, shard: shard).state)) == .integer(1) }, "the shard's state is in Redis")
+        #expect(eventually(timeout: 5) {
+            (try? gateway.value("prom_stream_gateway_redis_queue_pending_size{queueKey=\"\(Self.key)\"}")) == 0
+                && (try? gateway.value("prom_stream_gateway_processing_list_size{queueKey=\"\(Self.key)\"}")) == 0
+        }, "the backlog gauges the dashboard and alerts use are there, summed over the owned shards")
     }
 }

@@ -21,7 +21,10 @@ public final class RedisClusterSet: @unchecked Sendable {
         // A node also listens on port + 10000 (the cluster bus): a port above 55535
         // cannot start (RedisServer then tries another).
         servers = try (0..<6).map { _ in
-            try RedisServer(args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(nodeTimeoutMs)])
+            // Full syncs start at once (Redis 7 waits 5 s for more replicas by default): a
+            // replica that never finished its first sync cannot be promoted.
+            try RedisServer(args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(nodeTimeoutMs),
+                                   "--repl-diskless-sync-delay", "0"])
         }
         let create = try runCommand(RedisServer.which("redis-cli")!, ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"])
         guard create.status == 0 else { throw StartError(description: "redis-cli --cluster create failed:\n\(create.output)") }
@@ -36,11 +39,14 @@ public final class RedisClusterSet: @unchecked Sendable {
     /// `host:port,host:port,…` of every node: the seeds for a connection string.
     public var seeds: String { servers.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
 
-    /// Every running node says `cluster_state:ok`, every slot has a master, and each master has a connected replica.
+    /// Every running node says `cluster_state:ok`, every slot has a master, and each
+    /// master has a replica that is linked and in sync (`master_link_status:up`).
     public func healthy() -> Bool {
         for s in servers {
             guard let c = try? s.client(), let info = try? c.command("CLUSTER", "INFO").text else { continue }
             if !info.contains("cluster_state:ok") { return false }
+            if let replication = try? c.command("INFO", "replication").text, replication.contains("role:slave"),
+               !replication.contains("master_link_status:up") { return false }
         }
         guard let nodes = try? nodes() else { return false }
         let masters = nodes.filter { $0.master && $0.slots > 0 }

@@ -47,7 +47,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     let seeds: [RedisEndpoint]
     let popped = MetaCounter(), replayed = MetaCounter(), errors = MetaCounter(), lostReplies = MetaCounter()
     let gains = MetaCounter(), releases = MetaCounter(), losses = MetaCounter(), fenced = MetaCounter()
-    let ownedGauge = MetaGauge(), membersGauge = MetaGauge()
+    let ownedGauge = MetaGauge(), membersGauge = MetaGauge(), pending = MetaGauge(), processingSize = MetaGauge()
     private let warnings: RateLimitedLog
 
     /// A shard this gateway owns, touched by the source thread; `token` is also
@@ -97,15 +97,22 @@ public final class ShardedListSource: Source, ShardStateStore {
         self.durable = durable
         ownedGauge.set(0)
         membersGauge.set(.nan)
+        pending.set(.nan)
+        processingSize.set(.nan)
         let key = config.key, groupName = config.group, shardCount = config.shards
         let (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge) =
             (popped, replayed, errors, lostReplies, gains, releases, losses, fenced, ownedGauge, membersGauge)
+        let (pending, processingSize, interval) = (pending, processingSize, OptionReader.format(config.pendingInterval))
         context.addCollector {
             let p = Telemetry.prefix
             let q = [("queueKey", key)]
             var out = RedisListSource.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: replayed) + [
                 MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
                            samples: [MetaSample(labels: q, value: ownedGauge.value)]),
+                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the shards this gateway owns (LLEN summed), sampled every \(interval).", type: .gauge,
+                           samples: [MetaSample(labels: q, value: pending.value)]),
+                MetaFamily(name: p + "processing_list_size", help: "Elements on the owned shards' processing lists: popped, not yet in a durable state.", type: .gauge,
+                           samples: [MetaSample(labels: q, value: processingSize.value)]),
                 MetaFamily(name: p + "shards", help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an unowned shard.", type: .gauge,
                            samples: [MetaSample(labels: q, value: Double(shardCount))]),
             ]
@@ -143,7 +150,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
         cluster.retryFor = config.readTimeout.inSeconds
-        var nextTick: UInt64 = 0
+        var nextTick: UInt64 = 0, nextLLEN: UInt64 = 0
         var failing = false
         var attempt = 0
         while !control.isStopping {
@@ -155,6 +162,10 @@ public final class ShardedListSource: Source, ShardStateStore {
                 } else if group == nil, owned.withLock({ $0.isEmpty }) {
                     owned.withLock { o in for s in shardKeys.indices { o[s] = Owned(token: "", leaseDeadline: .max) } }
                     ownedGauge.set(Double(shardKeys.count))
+                }
+                if now >= nextLLEN {
+                    try sampleLengths(cluster)
+                    nextLLEN = now + UInt64(config.pendingInterval.inSeconds * 1e9)
                 }
                 var any = false
                 for shard in owned.withLock({ $0.keys.sorted() }) where !control.isStopping {
@@ -185,6 +196,18 @@ public final class ShardedListSource: Source, ShardStateStore {
             directory.removeStore(self)
         }
         context.health.set(context.id, ready: false, detail: "stopped")
+    }
+
+    /// The owned shards' queue and processing-list lengths, summed.
+    private func sampleLengths(_ cluster: RedisCluster) throws(RedisError) {
+        var waiting = 0.0, processing = 0.0
+        for shard in owned.withLock({ $0.keys.sorted() }) {
+            let k = shardKeys[shard]
+            if case .integer(let n) = try cluster.run(key: k.queue, "LLEN", k.queue) { waiting += Double(n) }
+            if case .integer(let n) = try cluster.run(key: k.processing, "LLEN", k.processing) { processing += Double(n) }
+        }
+        pending.set(waiting)
+        processingSize.set(processing)
     }
 
     var membersKey: String { ShardKeys.members(key: config.key, group: config.group) }
