@@ -300,4 +300,29 @@ import TestSupport
                 && (try? gateway.value("prom_stream_gateway_processing_list_size{queueKey=\"\(Self.key)\"}")) == 0
         }, "the backlog gauges the dashboard and alerts use are there, summed over the owned shards")
     }
+
+    /// A shard key that is not a list (WRONGTYPE) is retried on its own, counted and
+    /// logged; the other shards keep draining.
+    @Test func brokenShard_doesNotHoldUpTheOthers() throws {
+        let redis = try RedisServer()
+        let names = (0..<40).map { "w\($0)_total" }
+        let bad = ShardRouting.shard(of: names[0], shards: 4)
+        try redis.client().command("SET", ShardRouting.queueKey("wq", shard: bad), "not a list")
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: wq, shards: 4}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}"}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        let good = names.filter { ShardRouting.shard(of: $0, shards: 4) != bad }
+        for round in 0..<3 {
+            for name in good { try redis.push([#"{"type":"counter","name":"\#(name)","value":1}"#], key: ShardRouting.queueKey("wq", shard: ShardRouting.shard(of: name, shards: 4))) }
+            #expect(eventually(timeout: 5) { good.allSatisfy { (try? gateway.value($0)) == Double(round + 1) } }, "round \(round)")
+        }
+        #expect((try gateway.value("prom_stream_gateway_redis_errors_total{queueKey=\"wq\"}")).map { $0 >= 1 } == true)
+        #expect(gateway.log.contains("WRONGTYPE"))
+    }
 }

@@ -62,6 +62,9 @@ public final class ShardedListSource: Source, ShardStateStore {
         var trimmedThrough: UInt64 = 0
         /// ASK from a migrating slot: the next pop goes there with ASKING.
         var ask: RedisEndpoint?
+        /// A shard whose pops fail (WRONGTYPE, a migration's TRYAGAIN) waits until
+        /// then, without holding up the others.
+        var retryAt: UInt64 = 0
     }
     private let owned = Mutex<[Int: Owned]>([:])
     /// What this gateway emitted per shard when it last held it (source thread only).
@@ -329,6 +332,7 @@ public final class ShardedListSource: Source, ShardStateStore {
             lose(shard, reason: "the lease was not renewed within lease_ttl")
             return false
         }
+        guard monotonicNanos() >= o.retryAt else { return false }
         let k = shardKeys[shard]
         defer { owned.withLock { if $0[shard] != nil { $0[shard] = o } } }
         do throws(RedisError) {
@@ -390,11 +394,11 @@ public final class ShardedListSource: Source, ShardStateStore {
                 _ = try c.command("SCRIPT", "LOAD", ShardKeys.pop.source)
             } else if let r = RedisCluster.redirect(problem) {
                 if case .ask(_, let to) = r { o.ask = to } else { cluster.follow(r) }
-                if r == .retry { usleep(20_000) }
+                if r == .retry { o.retryAt = monotonicNanos() + 20_000_000 }
             } else {
                 errors.add()
                 warnings.warning("popping shard \(shard) (`\(k.queue)`) fails: \(problem)")
-                usleep(200_000)
+                o.retryAt = monotonicNanos() + 1_000_000_000
             }
         }
         return got > 0
