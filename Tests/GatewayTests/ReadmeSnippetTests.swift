@@ -60,6 +60,13 @@ import TestSupport
         #expect(shellRun.output == want, "shell: \(shellRun.output)")
     }
 
+    /// The README's `gateway shard-of` example line is what the command prints.
+    @Test func shardOfExample_isWhatTheCommandPrints() throws {
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let out = try runCommand(GatewayProcess.binary, ["shard-of", "jobs_total", "--shards", "8"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(readme.contains("`gateway shard-of jobs_total --shards 8` prints the shard and the key (`\(out)`)"), "\(out)")
+    }
+
     /// The TLS pipeline example validates as written (with a sink added and the token set).
     @Test func tlsPipelineExample_validates() throws {
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
