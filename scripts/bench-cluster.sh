@@ -81,8 +81,9 @@ for r in $(seq "$ROUNDS"); do
   run cluster "$CLUSTER" 2 "${C[0]}"
 done
 
-# State load: one shard holding ~100 000 series (what the synthetic mix makes of
-# 200 000 counter samples), written by one gateway, loaded by the next after kill -9.
+# State load: one shard holding 49 850 series (the most distinct series the synthetic
+# generator makes: 50 names × 997 label values), written by one gateway, loaded by the
+# next after kill -9.
 key="bench:load$RANDOM"
 "$G" loadgen --redis "$CLUSTER" --key "$key" --count 200000 --series 200000 --mix 100,0,0,0 --shards 1 --quiet >/dev/null
 series() { curl -s "127.0.0.1:$1/metrics" | awk '/^prom_stream_gateway_series\{type="counter"\}/ {print $2}'; }
