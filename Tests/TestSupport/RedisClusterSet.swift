@@ -1,6 +1,7 @@
 import Foundation
 import Pipeline
 import Sources
+import Synchronization
 
 /// A real Redis Cluster on loopback: six `redis-server --cluster-enabled yes`
 /// (three masters, three replicas) joined with `redis-cli --cluster create`.
@@ -31,7 +32,16 @@ public final class RedisClusterSet: @unchecked Sendable {
         client = RedisCluster(connector: RedisConnector(url: RedisURL(host: "127.0.0.1", port: servers[0].port), connectTimeout: 1, readTimeout: 5),
                               seeds: servers.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) })
         client.retryFor = 20
+        Self.stopAtExit(self)
         guard eventually(timeout: 30, { healthy() }) else { throw StartError(description: "the cluster did not become healthy") }
+    }
+
+    /// A suite keeps its cluster in a `static let`, which is never released: stop the
+    /// nodes when the test process exits, or they would outlive it.
+    private static let atExit = Mutex<[RedisClusterSet]>([])
+    private static func stopAtExit(_ set: RedisClusterSet) {
+        let first = atExit.withLock { sets in sets.append(set); return sets.count == 1 }
+        if first { atexit { for set in RedisClusterSet.atExit.withLock({ $0 }) { for s in set.servers { s.stop() } } } }
     }
 
     public struct StartError: Error, CustomStringConvertible { public var description: String }
