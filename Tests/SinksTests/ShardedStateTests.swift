@@ -51,6 +51,18 @@ import TestSupport
         return s
     }
 
+    /// A started `state: redis` sink registered as the holder, the stream of `shard`,
+    /// and the store it writes to.
+    func held(shard: Int) throws -> (PrometheusSink, any ShardStateHolder, UInt16, Kept) {
+        let checkpoints = Checkpoints()
+        checkpoints.setSinks(["p"], of: "src")
+        let stream = checkpoints.register(stream: "redis_list:q:{\(shard)}:processing", source: "src") { _ in }
+        let kept = Kept()
+        checkpoints.shards.setStore(kept)
+        let s = try sink(checkpoints)
+        return (s, try #require(checkpoints.shards.holder), stream, kept)
+    }
+
     /// Names routed to `shard` of 4 and to another.
     func names(on shard: Int) -> (mine: String, other: String) {
         let all = (0..<200).map { "m\($0)_total" }
@@ -58,14 +70,8 @@ import TestSupport
     }
 
     @Test func heldShard_appliesItsFamilies_dropsOthersAsWrongShard_andWritesThroughTheLease() throws {
-        let checkpoints = Checkpoints()
-        checkpoints.setSinks(["p"], of: "src")
-        let stream = checkpoints.register(stream: "redis_list:q:{1}:processing", source: "src") { _ in }
-        let kept = Kept()
-        checkpoints.shards.setStore(kept)
-        let s = try sink(checkpoints)
+        let (s, holder, stream, kept) = try held(shard: 1)
         defer { s.shutdown() }
-        let holder = try #require(checkpoints.shards.holder)
         #expect(holder.gainShard(1, of: 4, stream: stream, state: nil) == 0)
         let (mine, other) = names(on: 1)
         var b = sampleBatch([TestSample(.counter, mine, 2), TestSample(.counter, other, 5)])
@@ -83,14 +89,8 @@ import TestSupport
     }
 
     @Test func lostShard_isNoLongerServed_itsBatchesSkipped_andRegainingRestoresItExactly() throws {
-        let checkpoints = Checkpoints()
-        checkpoints.setSinks(["p"], of: "src")
-        let stream = checkpoints.register(stream: "redis_list:q:{2}:processing", source: "src") { _ in }
-        let kept = Kept()
-        checkpoints.shards.setStore(kept)
-        let s = try sink(checkpoints)
+        let (s, holder, stream, kept) = try held(shard: 2)
         defer { s.shutdown() }
-        let holder = try #require(checkpoints.shards.holder)
         _ = holder.gainShard(2, of: 4, stream: stream, state: nil)
         let (mine, _) = names(on: 2)
         var b = sampleBatch([TestSample(.counter, mine, 3), TestSample(.histogram, "x_seconds", 0.5, buckets: [1])].filter { ShardRouting.shard(of: $0.name, shards: 4) == 2 })

@@ -407,33 +407,22 @@ public final class RedisListSource: Source {
         guard case .integer(let length) = try s.connection.command("LLEN", queue.processing) else {
             throw .protocolViolation("LLEN \(queue.processing) did not answer an integer")
         }
-        let held = acked + UInt64(max(0, length))   // sequence number of the newest element
         var seq = sequence.withLock { $0 }
-        var emitted: UInt64
-        if seq.connected {
-            emitted = seq.emittedThrough
-        } else {
-            emitted = context.checkpoints.restored(stream: "redis_list:\(queue.processing)") ?? 0
-            if emitted < acked {
-                context.logger.warning("the restored state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
-                                       metadata: ["processing": "\(queue.processing)", "state": "\(emitted)", "acked": "\(acked)"])
-                emitted = acked
-            }
+        let start = seq.connected ? seq.emittedThrough : context.checkpoints.restored(stream: "redis_list:\(queue.processing)") ?? 0
+        let plan = Recovery(acked: acked, length: length, emitted: start,
+                            durable: seq.connected ? durableThrough.value.load(ordering: .acquiring) : nil, raiseToAcked: !seq.connected)
+        var emitted = plan.emitted
+        if plan.stateBehindAcked {
+            context.logger.warning("the restored state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
+                                   metadata: ["processing": "\(queue.processing)", "state": "\(start)", "acked": "\(acked)"])
         }
-        if emitted > held {
-            // Redis lost its bookkeeping (restarted without persistence): renumber
-            // what it holds so that it counts as already emitted and new elements
-            // follow the state's numbers.
+        if let renumbered = plan.renumberAckedTo {
             context.logger.warning("Redis holds less than the state says was popped; renumbering the processing list",
-                                   metadata: ["processing": "\(queue.processing)", "state": "\(emitted)", "redis": "\(held)"])
-            try s.connection.command("SET", queue.acked, String(emitted - UInt64(max(0, length))))
-        } else {
-            // First connect: what the restored state holds is durable. Later: only
-            // what the sinks acknowledged — emitted is not yet durable.
-            let durable = seq.connected ? min(emitted, durableThrough.value.load(ordering: .acquiring)) : emitted
-            if durable > acked { try trim(&s, through: durable) }
+                                   metadata: ["processing": "\(queue.processing)", "state": "\(emitted)", "redis": "\(plan.held)"])
+            try s.connection.command("SET", queue.acked, String(renumbered))
         }
-        let missing = emitted < held ? Int(held - emitted) : 0
+        if let through = plan.trimThrough { try trim(&s, through: through) }
+        let missing = plan.missing
         if missing > 0 {
             s.connection.append([Array("LRANGE".utf8), Array(queue.processing.utf8), Array("0".utf8), Array(String(missing - 1).utf8)])
             let elements = try s.connection.withReply { r throws(RedisError) -> [[UInt8]] in

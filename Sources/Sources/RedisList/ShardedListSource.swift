@@ -449,23 +449,23 @@ public final class ShardedListSource: Source, ShardStateStore {
         guard case .integer(let length) = try cluster.command(key: k.processing, "LLEN", k.processing) else {
             throw .protocolViolation("LLEN \(k.processing) did not answer an integer")
         }
-        let held = acked + UInt64(max(0, length))
-        if emitted < acked {
+        let start = emitted
+        let plan = Recovery(acked: acked, length: length, emitted: start,
+                            durable: o.gained ? durable[shard].value.load(ordering: .acquiring) : nil, raiseToAcked: true)
+        emitted = plan.emitted
+        if plan.stateBehindAcked {
             context.logger.warning("the shard's state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
-                                   metadata: ["shard": "\(shard)", "state": "\(emitted)", "acked": "\(acked)"])
-            emitted = acked
+                                   metadata: ["shard": "\(shard)", "state": "\(start)", "acked": "\(acked)"])
         }
-        if emitted > held {
+        if let renumbered = plan.renumberAckedTo {
             context.logger.warning("Redis holds less than the state says was popped; renumbering the processing list",
-                                   metadata: ["shard": "\(shard)", "state": "\(emitted)", "redis": "\(held)"])
-            let r = try cluster.script(ShardKeys.setAcked, keys: [k.acked, k.owner], args: [Array(o.token.utf8), Array(String(emitted - UInt64(max(0, length))).utf8)])
+                                   metadata: ["shard": "\(shard)", "state": "\(emitted)", "redis": "\(plan.held)"])
+            let r = try cluster.script(ShardKeys.setAcked, keys: [k.acked, k.owner], args: [Array(o.token.utf8), Array(String(renumbered).utf8)])
             if case .error(let m) = r { throw .reply(m) }
-        } else {
-            let d = o.gained ? min(emitted, durable[shard].value.load(ordering: .acquiring)) : emitted
-            if d > acked { try trim(shard, &o, through: d, cluster) }
         }
+        if let through = plan.trimThrough { try trim(shard, &o, through: through, cluster) }
         o.trimmedThrough = max(o.trimmedThrough, acked)
-        let missing = emitted < held ? Int(held - emitted) : 0
+        let missing = plan.missing
         o.gained = true
         o.emittedThrough = emitted
         if missing > 0 {
