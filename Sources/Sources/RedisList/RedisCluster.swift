@@ -30,8 +30,6 @@ public final class RedisCluster {
     private var slots = [Int16](repeating: -1, count: HashSlot.count)
     private(set) var nodes: [RedisEndpoint] = []
     private var connections: [RedisEndpoint: RedisConnection] = [:]
-    /// False until a map was read; true when the server has no cluster support.
-    public private(set) var standalone = false
     public var retryFor: Double = 10
 
     public init(connector: RedisConnector, seeds: [RedisEndpoint]) {
@@ -73,7 +71,6 @@ public final class RedisCluster {
                 let c = try connection(to: endpoint)
                 let reply: RedisValue
                 do throws(RedisError) { reply = try c.command("CLUSTER", "SLOTS") } catch .reply(let m) where m.contains("cluster support disabled") {
-                    standalone = true
                     nodes = [endpoint]
                     for i in slots.indices { slots[i] = 0 }
                     return
@@ -93,7 +90,6 @@ public final class RedisCluster {
                 guard !known.isEmpty else { throw RedisError.reply("CLUSTERDOWN the cluster has no slots assigned") }
                 slots = map
                 nodes = known
-                standalone = false
                 for (e, _) in connections where !known.contains(e) && !seeds.contains(e) { connections[e] = nil }
                 return
             } catch {
@@ -117,10 +113,6 @@ public final class RedisCluster {
         let c = try connector.open(endpoint)
         connections[endpoint] = c
         return c
-    }
-
-    public func connection(forSlot slot: Int) throws(RedisError) -> RedisConnection {
-        try connection(to: try node(forSlot: slot))
     }
 
     /// Forgets a connection (broken, or its node is gone).
