@@ -13,7 +13,7 @@ import TestSupport
         let c = Checkpoints()
         let seen = Seen()
         c.setSinks(sinks, of: "src")
-        let stream = c.register(stream: "s", source: "src") { p in seen.values.withLock { $0.append(p) } }
+        let stream = c.register(stream: "s", source: "src") { p in seen.values.withLock { $0.append(p) } }.stream
         return (c, stream, seen)
     }
 

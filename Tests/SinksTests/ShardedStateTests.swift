@@ -56,7 +56,7 @@ import TestSupport
     func held(shard: Int) throws -> (PrometheusSink, any ShardStateHolder, UInt16, Kept) {
         let checkpoints = Checkpoints()
         checkpoints.setSinks(["p"], of: "src")
-        let stream = checkpoints.register(stream: "redis_list:q:{\(shard)}:processing", source: "src") { _ in }
+        let stream = checkpoints.register(stream: "redis_list:q:{\(shard)}:processing", source: "src") { _ in }.stream
         let kept = Kept()
         checkpoints.shards.setStore(kept)
         let s = try sink(checkpoints)

@@ -86,6 +86,7 @@ public struct PipelineSpec: Sendable {
 
         checkResources(decls, errors: &errors)
         let ordered = checkGraph(decls, registry: registry, errors: &errors)
+        checkShardState(ordered, errors: &errors)
         // A value made from an unset variable is already reported as such.
         errors.removeAll { !$0.variables.isEmpty && $0.variables.contains(where: expansion.unset.contains) }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
@@ -216,6 +217,21 @@ public struct PipelineSpec: Sendable {
             }
         }
         return out
+    }
+
+    /// A source whose shards' state lives in a sink needs such a sink below it.
+    private static func checkShardState(_ decls: [StageDecl], errors: inout [ConfigError]) {
+        for source in decls where source.config.needsShardState {
+            var below: Set<String> = [source.id], keeper = false
+            for d in decls where d.inputs.contains(where: below.contains) {   // topological order
+                below.insert(d.id)
+                if d.role == .sink && d.config.keepsShardState { keeper = true }
+            }
+            if !keeper {
+                errors.append(ConfigError(path: source.path, key: "group", line: source.line,
+                                          message: "needs a prometheus sink with `state: redis` below it (the shards' state lives in Redis, written by that sink)"))
+            }
+        }
     }
 
     /// Two stages claiming one exclusive resource (a TCP port) cannot both run.

@@ -30,6 +30,11 @@ public protocol StageConfig: Sendable {
     /// A sink whose effect survives a crash only with redelivering sources
     /// (`prometheus` with a `state_file`); `gateway validate` warns otherwise.
     var needsRedelivery: Bool { get }
+    /// A source whose shards' state a sink below it must keep (`redis_list` with
+    /// `group`); `gateway validate` refuses one without such a sink.
+    var needsShardState: Bool { get }
+    /// A sink that keeps the shards' state of a source above it (`prometheus` with `state: redis`).
+    var keepsShardState: Bool { get }
     /// What the config read besides its options — the contents of a file it parsed
     /// at decode time — so that a reload that changes only the file still rebuilds
     /// the stage. Default: nothing.
@@ -43,6 +48,8 @@ extension StageConfig {
     public var exclusiveResources: [(key: String, resource: String)] { [] }
     public var redelivers: Bool { false }
     public var needsRedelivery: Bool { false }
+    public var needsShardState: Bool { false }
+    public var keepsShardState: Bool { false }
 
     /// Decodes through the concrete type (calling `init` on an existential
     /// metatype crashes the 6.3 compiler).

@@ -1,5 +1,27 @@
 import Synchronization
 
+/// Where a source's stream starts when the source registers it.
+///
+/// The runtime, not the source, remembers how far every stream was handed on for
+/// the life of the process: a source that a reload rebuilds learns it here, so it
+/// cannot forget to continue its predecessor's numbering (re-emitting what the kept
+/// sinks already applied would count it twice).
+public enum StreamStart: Equatable, Sendable {
+    /// No source of this process registered the stream before: the sinks' restored
+    /// state says where it ends (`Checkpoints.restored(stream:)`, known once they start).
+    case fresh
+    /// A reload rebuilt the source: its predecessor handed on elements through
+    /// `emitted` (the sinks apply them; never emit them again), `durable` of them
+    /// are durable in every sink.
+    case continuing(emitted: UInt64, durable: UInt64)
+}
+
+/// A registered stream: its number in acknowledgements and where it starts.
+public struct StreamRegistration: Sendable {
+    public let stream: UInt16
+    public let start: StreamStart
+}
+
 /// Positions in the sources' streams that the sinks have made durable, and the
 /// hand-off between the two (Vector's end-to-end acknowledgements, per stream).
 ///
@@ -74,19 +96,22 @@ public final class Checkpoints: Sendable {
     }
 
     /// Numbers a stream of source `source`; the same name gets the same number.
-    /// `listener` receives each new durable position, in increasing order.
-    public func register(stream name: String, source: String, listener: @escaping @Sendable (UInt64) -> Void) -> UInt16 {
+    /// `listener` receives each new durable position, in increasing order. A stream
+    /// registered before in this process (a reload rebuilt its source) continues
+    /// where its previous source stopped (`StreamStart.continuing`).
+    public func register(stream name: String, source: String, listener: @escaping @Sendable (UInt64) -> Void) -> StreamRegistration {
         state.withLock { s in
             if let i = s.streams.firstIndex(where: { $0.name == name }) {
                 s.streams[i].listener = listener
-                return UInt16(i)
+                let st = s.streams[i]
+                return StreamRegistration(stream: UInt16(i), start: .continuing(emitted: max(st.handedOn, st.delivered), durable: st.delivered))
             }
             var stream = Stream(name: name, source: source, listener: listener)
             let start = s.restored[name] ?? 0
             for sink in s.sinksOf[source] ?? [] { stream.positions[sink] = start }
             stream.delivered = start
             s.streams.append(stream)
-            return UInt16(s.streams.count - 1)
+            return StreamRegistration(stream: UInt16(s.streams.count - 1), start: .fresh)
         }
     }
 

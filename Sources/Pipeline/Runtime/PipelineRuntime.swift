@@ -45,7 +45,7 @@ import Synchronization
 /// same buffer and ticket. So no batch is lost, repeated or reordered per source.
 /// Buffers that stay take their new producers before the old ones finish, so they
 /// never close. Rebuilt stages take over from their predecessor of the same id
-/// (`StageLifecycle.takeOver`) and start; if one cannot, the previous instances
+/// (`StatefulStage.takeOver`; stream positions through `Checkpoints.register`) and start; if one cannot, the previous instances
 /// are started again (`rolledBack`).
 public final class PipelineRuntime: Sendable {
     /// What callers can observe.
@@ -347,7 +347,7 @@ public final class PipelineRuntime: Sendable {
             for d in spec.stages where ids.contains(d.id) {
                 let instance = try build(d)
                 built.append((d, instance))
-                if let p = previous[d.id], p.decl.role == d.role { lifecycle(instance.stage).takeOver(from: lifecycle(p.stage)) }
+                if let p = previous[d.id], p.decl.role == d.role { try takeOver(d, instance, from: p) }
             }
             try startLifecycles(built)
         } catch {
@@ -355,6 +355,19 @@ public final class PipelineRuntime: Sendable {
             throw error
         }
         return Dictionary(uniqueKeysWithValues: built.map { ($0.0.id, $0.1) })
+    }
+
+    /// A rebuilt stage continues its predecessor's state; one that holds durable
+    /// state and cannot is refused (see `StatefulStage`).
+    private func takeOver(_ d: StageDecl, _ instance: Instance, from p: Node) throws {
+        let stage = lifecycle(instance.stage)
+        if let stateful = stage as? any StatefulStage {
+            do { try stateful.takeOver(from: lifecycle(p.stage)) } catch {
+                throw ConfigErrors([ConfigError(path: d.path, message: "cannot take over the running stage's state: \(error)")])
+            }
+        } else if d.config.needsRedelivery || p.decl.config.needsRedelivery {
+            throw ConfigErrors([ConfigError(path: d.path, message: "holds durable state but cannot take it over in a reload (it is no StatefulStage); restart the gateway to apply this change")])
+        }
     }
 
     /// Wires and runs `ids` of `spec` beside the `kept` stages, into the buffers

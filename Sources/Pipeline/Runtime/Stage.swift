@@ -17,16 +17,26 @@ public protocol StageLifecycle: AnyObject, Sendable {
     func start() throws
     /// Called once after the stage's last batch (sources first, sinks last).
     func shutdown()
-    /// A reload replaced `previous` (same id, stopped and shut down) by this stage
-    /// (built, not yet started): continue what it held — a sink's aggregate, a
-    /// source's stream position. The default keeps nothing.
-    func takeOver(from previous: any StageLifecycle)
 }
 
 extension StageLifecycle {
     public func start() throws {}
     public func shutdown() {}
-    public func takeOver(from previous: any StageLifecycle) {}
+}
+
+/// A stage whose state outlives a reload that rebuilds it (its options changed).
+///
+/// There is no default: a stage holds state across reloads only by saying how. A
+/// sink whose config `needsRedelivery` holds what its sources' durable positions
+/// depend on, so the runtime refuses to rebuild one that is not a `StatefulStage`
+/// (the reload rolls back, naming the stage). Stream positions themselves are the
+/// runtime's: a rebuilt source learns where its predecessor stopped when it
+/// registers its stream (`StreamStart.continuing`).
+public protocol StatefulStage: StageLifecycle {
+    /// A reload replaced `previous` (same id and role, stopped and shut down) by
+    /// this stage (built, not yet started): continue what it held, e.g. a sink's
+    /// aggregate. Throwing refuses the reload; the previous stages run again.
+    func takeOver(from previous: any StageLifecycle) throws
 }
 
 /// Produces batches. The runtime calls `run` on `threadCount` threads of its own and

@@ -142,13 +142,14 @@ public struct PrometheusSinkConfig: StageConfig {
     }
 
     public var needsRedelivery: Bool { stateFile != nil || stateInRedis }
+    public var keepsShardState: Bool { stateInRedis }
 
     public func makeStage(context: StageContext) throws -> Stage {
         .sink(PrometheusSink(config: self, context: context))
     }
 }
 
-public final class PrometheusSink: Sink {
+public final class PrometheusSink: Sink, StatefulStage {
     public let store: MetricStore
     public let exposition: Exposition
     let config: PrometheusSinkConfig

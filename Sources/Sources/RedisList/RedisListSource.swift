@@ -223,6 +223,7 @@ public struct RedisListConfig: StageConfig {
     }
 
     public var redelivers: Bool { reliable }
+    public var needsShardState: Bool { !group.isEmpty }
 
     /// How this source reaches its master.
     public var connector: RedisConnector {
@@ -264,12 +265,15 @@ public final class RedisListSource: Source {
         origins = (0..<config.workers).map { context.telemetry.registerOrigin(labels: [("worker", String($0)), ("queueKey", config.key)]) }
         emptyPops = (0..<config.workers).map { _ in MetaCounter() }
         pending.set(.nan)
+        var start = StreamStart.fresh
         queue = ReliableQueue(key: config.key, instance: config.instance, hashTagged: !config.cluster.isEmpty)
         if config.reliable {
             let durable = durableThrough
-            stream = context.checkpoints.register(stream: "redis_list:\(queue.processing)", source: context.id) { through in
+            let registration = context.checkpoints.register(stream: "redis_list:\(queue.processing)", source: context.id) { through in
                 durable.value.store(through, ordering: .releasing)
             }
+            stream = registration.stream
+            start = registration.start
         } else {
             stream = nil
         }
@@ -294,6 +298,12 @@ public final class RedisListSource: Source {
             ] : [])
         }
         connector = config.connector
+        // A reload rebuilt this source: continue its predecessor's numbering, as a
+        // reconnect would — what it emitted is applied in the sinks, not emitted again.
+        if case .continuing(let emitted, let durable) = start {
+            sequence.withLock { $0 = Sequence(connected: true, emittedThrough: emitted) }
+            durableThrough.value.store(durable, ordering: .releasing)
+        }
         context.health.set(context.id, ready: false, detail: "connecting to \(connector.description)")
         if !config.url.ignoredKeys.isEmpty {
             context.logger.info("connection-string keys with no meaning for this gateway are ignored", metadata: ["keys": "\(config.url.ignoredKeys.joined(separator: ","))"])
@@ -318,17 +328,6 @@ public final class RedisListSource: Source {
             MetaFamily(name: p + "replayed_elements_total", help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(r.value))]),
         ] } ?? [])
-    }
-
-    /// A reload replaced `previous` by this source: on the same processing list,
-    /// continue its numbering — what it emitted is applied in the sinks (not
-    /// re-emitted), what they made durable may be trimmed — as a reconnect would.
-    public func takeOver(from previous: any StageLifecycle) {
-        guard let previous = previous as? RedisListSource, config.reliable, previous.config.reliable,
-              previous.queue.processing == queue.processing else { return }
-        let seq = previous.sequence.withLock { $0 }
-        sequence.withLock { $0 = seq }
-        _ = durableThrough.value.max(previous.durableThrough.value.load(ordering: .acquiring), ordering: .acquiringAndReleasing)
     }
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {

@@ -42,6 +42,8 @@ public final class ShardedListSource: Source, ShardStateStore {
     let shardKeys: [ShardKeys]
     let streams: [UInt16]
     let streamNames: [String]
+    /// Per shard: fresh, or where a predecessor this reload replaced stopped.
+    private let starts: [StreamStart]
     private let durable: [DurablePosition]
     let origin: UInt16
     let seeds: [RedisEndpoint]
@@ -69,6 +71,8 @@ public final class ShardedListSource: Source, ShardStateStore {
     private let owned = Mutex<[Int: Owned]>([:])
     /// What this gateway emitted per shard when it last held it (source thread only).
     private let lastEmitted = Mutex<[Int: UInt64]>([:])
+    /// Shards lost while no sink held the state (a reload replacing it): told to the next one.
+    private let lostUntold = Mutex<Set<Int>>([])
     /// The sink's state writes, on a cluster client of their own.
     private let stateWriter = Mutex<RedisCluster?>(nil)
     private let leaseTTL: UInt64
@@ -85,16 +89,20 @@ public final class ShardedListSource: Source, ShardStateStore {
         seeds = config.cluster.isEmpty ? config.url.endpoints : config.cluster
         leaseTTL = UInt64(config.leaseTTL.inSeconds * 1e9)
         instanceToken = "\(config.instance):\(UInt64.random(in: 1...UInt64.max))"
-        var streams: [UInt16] = [], names: [String] = [], durable: [DurablePosition] = []
+        var streams: [UInt16] = [], names: [String] = [], durable: [DurablePosition] = [], starts: [StreamStart] = []
         for k in shardKeys {
             let d = DurablePosition()
             let name = "redis_list:\(k.processing)"
-            streams.append(context.checkpoints.register(stream: name, source: context.id) { through in
+            let registration = context.checkpoints.register(stream: name, source: context.id) { through in
                 d.value.store(through, ordering: .releasing)
-            })
+            }
+            if case .continuing(_, let through) = registration.start { d.value.store(through, ordering: .releasing) }
+            streams.append(registration.stream)
+            starts.append(registration.start)
             names.append(name)
             durable.append(d)
         }
+        self.starts = starts
         self.streams = streams
         self.streamNames = names
         self.durable = durable
@@ -137,6 +145,18 @@ public final class ShardedListSource: Source, ShardStateStore {
         context.health.set(context.id, ready: false, detail: "connecting to \(seeds.map(\.description).joined(separator: ","))")
     }
 
+    /// Without a group, a shard is this gateway's from the start: fresh (recovered
+    /// from the restored state), or continuing a predecessor a reload replaced —
+    /// then exactly as after a broken connection, from what that one emitted.
+    static func ownedAtStart(_ start: StreamStart) -> Owned {
+        var o = Owned(token: "", leaseDeadline: .max)
+        if case .continuing(let emitted, _) = start {
+            o.gained = true
+            o.emittedThrough = emitted
+        }
+        return o
+    }
+
     // MARK: Running
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
@@ -150,6 +170,11 @@ public final class ShardedListSource: Source, ShardStateStore {
                 return
             }
             directory.setStore(self)
+            // A predecessor a reload replaced released its shards; gaining one again
+            // waits until the sink consumed what that one emitted.
+            lastEmitted.withLock { l in
+                for (shard, start) in starts.enumerated() { if case .continuing(let emitted, _) = start { l[shard] = emitted } }
+            }
         }
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
         cluster.retryFor = config.readTimeout.inSeconds
@@ -159,11 +184,15 @@ public final class ShardedListSource: Source, ShardStateStore {
         while !control.isStopping {
             do throws(RedisError) {
                 let now = monotonicNanos()
+                let holding = group == nil || directory.holder != nil
+                if holding { tellLosses() }
                 if group != nil, now >= nextTick {
-                    try leaseTick(cluster, output: output)
+                    // While a reload replaces the sink that holds the state, leases are
+                    // only renewed: no shard changes hands without a holder.
+                    try leaseTick(cluster, output: output, rebalance: holding)
                     nextTick = now + leaseTTL / 3
                 } else if group == nil, owned.withLock({ $0.isEmpty }) {
-                    owned.withLock { o in for s in shardKeys.indices { o[s] = Owned(token: "", leaseDeadline: .max) } }
+                    owned.withLock { o in for s in shardKeys.indices { o[s] = Self.ownedAtStart(starts[s]) } }
                     ownedGauge.set(Double(shardKeys.count))
                 }
                 if now >= nextLLEN {
@@ -218,7 +247,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     // MARK: Leases
 
     /// Heartbeat, renew what is held, then give back or take shards toward the fair share.
-    private func leaseTick(_ cluster: RedisCluster, output: StageOutput) throws(RedisError) {
+    private func leaseTick(_ cluster: RedisCluster, output: StageOutput, rebalance: Bool) throws(RedisError) {
         let ttlMs = String(leaseTTL / 1_000_000)
         let reply = try cluster.script(ShardKeys.heartbeat, keys: [membersKey], args: [Array(config.instance.utf8), Array(ttlMs.utf8)])
         guard case .array(let items) = reply else { throw .protocolViolation("the heartbeat script answered \(reply)") }
@@ -234,6 +263,7 @@ public final class ShardedListSource: Source, ShardStateStore {
                 lose(shard, reason: "the lease was taken by another gateway or expired")
             }
         }
+        guard rebalance else { return }
         let live = max(1, members.count)
         let rank = members.firstIndex(of: config.instance) ?? 0
         let target = (shardKeys.count + live - 1) / live
@@ -265,7 +295,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         guard let o = owned.withLock({ $0.removeValue(forKey: shard) }) else { return }
         losses.add()
         lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.gained { context.checkpoints.shards.holder?.loseShard(shard) }
+        if o.gained { tellLoss(shard) }
         ownedGauge.set(Double(owned.withLock { $0.count }))
         context.logger.warning("lost a shard; another gateway continues it", metadata: ["shard": "\(shard)", "reason": "\(reason)"])
     }
@@ -283,11 +313,23 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         owned.withLock { _ = $0.removeValue(forKey: shard) }
         lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.gained { holder?.loseShard(shard) }
+        if o.gained { tellLoss(shard) }
         _ = try? cluster.script(ShardKeys.release, keys: [shardKeys[shard].owner], args: [Array(o.token.utf8)])
         releases.add()
         ownedGauge.set(Double(owned.withLock { $0.count }))
         context.logger.info("released a shard", metadata: ["shard": "\(shard)", "through": "\(o.emittedThrough)"])
+    }
+
+    /// The sink stops serving the shard; without a sink (a reload replaces it) the next one is told.
+    private func tellLoss(_ shard: Int) {
+        if let holder = context.checkpoints.shards.holder { holder.loseShard(shard) } else { lostUntold.withLock { _ = $0.insert(shard) } }
+    }
+
+    private func tellLosses() {
+        guard let holder = context.checkpoints.shards.holder else { return }
+        for shard in lostUntold.withLock({ l in defer { l = [] }; return l }).sorted() where owned.withLock({ $0[shard] == nil }) {
+            holder.loseShard(shard)
+        }
     }
 
     /// Waits (up to 10 s) until the sink has consumed the shard's batches through `through`.
@@ -337,6 +379,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         defer { owned.withLock { if $0[shard] != nil { $0[shard] = o } } }
         do throws(RedisError) {
             if !o.recovered { try recover(shard, &o, cluster, output: output) }
+            guard o.recovered else { return false }   // no sink holds the state yet (a reload)
             let d = durable[shard].value.load(ordering: .acquiring)
             if d > o.trimmedThrough { try trim(shard, &o, through: d, cluster) }
         } catch .reply(let m) where m.hasPrefix("FENCED") {
@@ -431,7 +474,8 @@ public final class ShardedListSource: Source, ShardStateStore {
         var emitted: UInt64
         if o.gained {
             emitted = o.emittedThrough
-        } else if group != nil, let holder = context.checkpoints.shards.holder {
+        } else if group != nil {
+            guard let holder = context.checkpoints.shards.holder else { return }
             waitConsumed(shard, through: lastEmitted.withLock { $0[shard] ?? 0 }, holder)
             let t0 = monotonicNanos()
             let state = try cluster.command(key: k.state, "GET", k.state)
@@ -480,9 +524,4 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         o.recovered = true
     }
-}
-
-/// A position written by one thread and read by another.
-final class DurablePosition: Sendable {
-    let value = Atomic<UInt64>(0)
 }
