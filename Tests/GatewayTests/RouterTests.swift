@@ -45,6 +45,7 @@ import Transforms
 
     @Test(arguments: [
         ("sources: {q: {type: redis_list, group: g}}", "group", "needs shards"),
+        ("sources: {q: {type: redis_list, shards: 4, group: g}}", "group", "needs a prometheus sink with `state: redis` below it"),
         ("sources: {q: {type: redis_list, shards: 4, sentinel: {master: m, addresses: [\"h:1\"]}}}", "shards", "not behind Sentinel"),
         ("sources: {q: {type: redis_list, shards: 4, cluster: [\"redis://h:1\"]}}", "cluster", "expected host:port"),
         ("sinks: {p: {type: prometheus, inputs: [q], state: redis, state_file: /tmp/x}}", "state", "not both"),

@@ -56,4 +56,13 @@ import TestSupport
         c.markDurable([Acknowledgement(stream: s, first: 101, through: 110)], by: "sink")
         #expect(seen.all == [110])
     }
+
+    @Test func aStreamRegisteredAgain_continuesWhereItsPreviousSourceStopped() {
+        let (c, s, _) = make(sinks: ["sink"])
+        #expect(c.register(stream: "fresh", source: "src") { _ in }.start == .fresh)
+        c.handedOn(Acknowledgement(stream: s, first: 1, through: 40))
+        c.markDurable([Acknowledgement(stream: s, first: 1, through: 25)], by: "sink")
+        let again = c.register(stream: "s", source: "src") { _ in }
+        #expect(again.stream == s && again.start == .continuing(emitted: 40, durable: 25), "a reload's rebuilt source emits from 41 on")
+    }
 }

@@ -265,6 +265,25 @@ import TestSupport
         #expect(values == (0..<values.count).map(Double.init))
     }
 
+    @Test func reconfigure_rebuildingASinkThatHoldsDurableStateButCannotTakeItOver_isRefused() throws {
+        let key = uniqueKey()
+        let durable = reloadable(key, delay: 0).replacingOccurrences(of: "key: \(key) }", with: "key: \(key), durable: true }")
+        let runtime = try run(durable)
+        #expect(eventually { TestRegistry.shared.values(key).count > 100 })
+        #expect {
+            _ = try runtime.reconfigure(to: spec(durable.replacingOccurrences(of: "workers: 2", with: "workers: 1")))
+        } throws: { error in
+            guard case PipelineRuntime.ReconfigurationError.rolledBack(let why)? = error as? PipelineRuntime.ReconfigurationError else { return false }
+            return why.contains("sinks.out") && why.contains("holds durable state but cannot take it over")
+        }
+        let before = TestRegistry.shared.values(key).count
+        #expect(eventually { TestRegistry.shared.values(key).count > before + 100 }, "the previous stages run again")
+        runtime.stop()
+        runtime.wait()
+        let values = TestRegistry.shared.values(key).map(\.1)
+        #expect(values == (0..<values.count).map(Double.init))
+    }
+
     @Test func reconfigure_whenNeitherTheNewNorThePreviousStageCanStart_reportsFailed() throws {
         let key = uniqueKey(), lifecycle = uniqueKey()
         let once = "  once: { type: test_lifecycle, inputs: [t1], key: \(lifecycle), max_starts: 1 }"

@@ -103,7 +103,10 @@ public struct CollectSinkConfig: StageConfig {
     var ordered: Bool
     var key: String
     var delay: Int
+    var durable: Bool
+    public var needsRedelivery: Bool { durable }
     public init(options o: OptionReader) {
+        durable = o.bool("durable", default: false, doc: "Claim to hold durable state (and take none over in a reload).")
         ordered = o.bool("ordered", default: true, doc: "Ask for source order.")
         delay = o.int("delay_us", default: 0, doc: "Sleep per batch.")
         key = o.string("key", default: "", doc: "Registry key (default: stage id).")

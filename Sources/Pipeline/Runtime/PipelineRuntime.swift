@@ -271,6 +271,12 @@ public final class PipelineRuntime: Sendable {
         report.removed = old.map(\.decl.id).filter { removed.contains($0) }
         guard !report.changesNothing else { return report }
 
+        // Refused before anything stops: a stage holding durable state that cannot take it over.
+        for d in spec.stages where rebuild.contains(d.id) {
+            if let p = same(d), !(lifecycle(p.stage) is any StatefulStage), d.config.needsRedelivery || p.decl.config.needsRedelivery {
+                throw .rolledBack("\(d.path): \(Self.statelessRefusal)")
+            }
+        }
         let retiring = old.filter { touched.contains($0.decl.id) || removed.contains($0.decl.id) }
         let kept = old.filter { !touched.contains($0.decl.id) && !removed.contains($0.decl.id) }
         // Buffers that stay: the kept stages' and those of touched stages that keep
@@ -366,9 +372,11 @@ public final class PipelineRuntime: Sendable {
                 throw ConfigErrors([ConfigError(path: d.path, message: "cannot take over the running stage's state: \(error)")])
             }
         } else if d.config.needsRedelivery || p.decl.config.needsRedelivery {
-            throw ConfigErrors([ConfigError(path: d.path, message: "holds durable state but cannot take it over in a reload (it is no StatefulStage); restart the gateway to apply this change")])
+            throw ConfigErrors([ConfigError(path: d.path, message: Self.statelessRefusal)])
         }
     }
+
+    static let statelessRefusal = "holds durable state but cannot take it over in a reload (it is no StatefulStage); restart the gateway to apply this change"
 
     /// Wires and runs `ids` of `spec` beside the `kept` stages, into the buffers
     /// that stay (released here) or new ones.
