@@ -15,7 +15,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: bench-cluster help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
+.PHONY: bench-cluster bench-memory help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -23,6 +23,7 @@ help:
 	@echo "make release   build the release binary (.build/release/gateway)"
 	@echo "make validate  gateway validate on every file in pipelines/"
 	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
+	@echo "make bench-memory  peak RSS and rate with 1 to 5 000 samples per list element (the memory budget)"
 	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
 # Installs only what is missing; `apt-get update` only when something is.
@@ -78,6 +79,10 @@ bench-durable: deps
 # Sharded drain (group mode) on one Redis vs a three-master cluster, 1 and 2 gateways; a shard state's load time.
 bench-cluster: deps
 	./scripts/bench-cluster.sh
+
+# Peak RSS and rate draining the same backlog as 1, 10, 50, 500 and 5 000 samples per element.
+bench-memory: deps
+	./scripts/bench-memory.sh
 
 # Drain over TLS vs plain TCP to one redis-server, interleaved.
 bench-tls: deps

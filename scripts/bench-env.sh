@@ -40,7 +40,7 @@ start_gateway() {
   PID=$!
 }
 
-fill() { "$G" loadgen --redis "127.0.0.1:$PORT" --key "${1:-$KEY}" --count "$N" --quiet >/dev/null; }
+fill() { "$G" loadgen --redis "127.0.0.1:$PORT" --key "${1:-$KEY}" --count "$N" --batch "${SAMPLES_PER_ELEMENT:-1}" --quiet >/dev/null; }
 
 drain_gateway() {
   # Drains N samples with the gateway binary $1 (default: this tree's release build).

@@ -4,6 +4,8 @@
 public let defaultPipelineYAML = """
 # The default pipeline: what `gateway run` does without --config.
 # Settings come from the .NET gateway's environment variables (`__` separates levels).
+# Bytes of batches in flight between the source and the sink, whatever the elements' size.
+memory_budget: "${Pipeline__MemoryBudget:-32MiB}"
 sources:
   queue:
     type: redis_list

@@ -251,13 +251,18 @@ public final class OptionReader {
     public func byteSize(_ key: String, default def: Int, doc: String) -> Int {
         document(key, "bytes", String(def), doc)
         guard let (s, line) = scalar(key, "a size", required: false) else { return def }
+        guard let bytes = Self.parseByteSize(s) else { typeError(key, line, "a positive size like 4096 or 1MiB that fits 64 bits", s); return def }
+        return bytes
+    }
+
+    /// `4096`, `4KiB`, `64MiB`, `1GiB` → bytes; nil unless positive and within 64 bits.
+    public static func parseByteSize(_ s: String) -> Int? {
         let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)]
         var number = s, mult = 1
         for (u, m) in units where s.hasSuffix(u) { number = String(s.dropLast(u.count)); mult = m; break }
-        guard let v = Int(number.trimmingCharacters(in: .whitespaces)), v > 0 else { typeError(key, line, "a positive size like 4096 or 1MiB", s); return def }
+        guard let v = Int(number.trimmingCharacters(in: .whitespaces)), v > 0 else { return nil }
         let (bytes, overflow) = v.multipliedReportingOverflow(by: mult)
-        guard !overflow else { typeError(key, line, "a size that fits 64 bits", s); return def }
-        return bytes
+        return overflow ? nil : bytes
     }
 
     public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default def: E, doc: String) -> E where E.RawValue == String {

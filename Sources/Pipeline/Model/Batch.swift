@@ -18,6 +18,8 @@ public struct Batch: Sendable {
     /// What of its source's stream the batch covers, for sources that redeliver;
     /// the runtime keeps it across every stage.
     public var acknowledgement: Acknowledgement?
+    /// Bytes this batch holds of the pipeline's `MemoryBudget` (set by the runtime).
+    public var charged = 0
 
     public init(kind: ItemKind) { self.kind = kind }
 

@@ -136,6 +136,8 @@ public final class PipelineRuntime: Sendable {
     public let telemetry: Telemetry
     public let health: HealthBoard
     public let checkpoints: Checkpoints
+    /// Bytes of batches in flight (`memory_budget`).
+    public let memoryBudget: MemoryBudget
 
     /// Broadcast when a stage or the whole pipeline stopped.
     private let changed = ConditionLock()
@@ -153,6 +155,7 @@ public final class PipelineRuntime: Sendable {
         self.telemetry = telemetry
         self.health = health
         self.checkpoints = checkpoints
+        self.memoryBudget = MemoryBudget(limit: spec.memoryBudget)
         self.graph = Graph(spec: spec)
         let sinksBelow = Self.sinksBelow(spec)
         for d in spec.stages where d.role == .source { checkpoints.setSinks(sinksBelow[d.id] ?? [], of: d.id) }
@@ -269,6 +272,7 @@ public final class PipelineRuntime: Sendable {
             if rebuild.contains(d.id) { report.rebuilt.append(d.id) } else if touched.contains(d.id) { report.restarted.append(d.id) } else { report.kept.append(d.id) }
         }
         report.removed = old.map(\.decl.id).filter { removed.contains($0) }
+        memoryBudget.limit = spec.memoryBudget
         guard !report.changesNothing else { return report }
 
         // Refused before anything stops: a stage holding durable state that cannot take it over.
@@ -400,7 +404,7 @@ public final class PipelineRuntime: Sendable {
         var stageLogger = logger
         stageLogger[metadataKey: "stage"] = "\(d.id)"
         let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers,
-                                   checkpoints: checkpoints)
+                                   checkpoints: checkpoints, memoryBudget: memoryBudget)
         let stage: Stage
         do { stage = try d.config.makeStage(context: context) } catch {
             throw ConfigErrors([ConfigError(path: d.path, line: d.line, message: "\(error)")])
@@ -440,7 +444,8 @@ public final class PipelineRuntime: Sendable {
             }
             let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: instance.stats, telemetry: telemetry,
                                                              dropLog: instance.dropLog, discarded: discarded,
-                                                             emitted: d.role == .source ? checkpoints : nil)
+                                                             emitted: d.role == .source ? checkpoints : nil,
+                                                             budget: memoryBudget, charges: d.role == .source)
             return Node(decl: d, instance: instance, input: inputs[d.id], output: output,
                         control: d.role == .source ? SourceControl() : nil, run: NodeRun())
         }
@@ -515,13 +520,15 @@ public final class PipelineRuntime: Sendable {
         // the stage's first write copies every buffer of it (copy-on-write).
         while case (var batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
-            let acknowledgement = batch.acknowledgement
+            let acknowledgement = batch.acknowledgement, charged = batch.charged
             if node.letters != nil { batch.drops.letterBudget = DeadLetterQueue.perBatch }
             transform.process(&batch, worker: worker)
             batch.acknowledgement = acknowledgement   // whatever the stage did to the batch
             account(&batch, node: node)
             // An emptied batch still carries its acknowledgement to the sinks.
             let keep = batch.itemCount > 0 || acknowledgement != nil
+            batch.charged = keep ? batch.memoryBytes : 0
+            memoryBudget.adjust(from: charged, to: batch.charged)
             reorderer.complete(ticket, keep ? consume batch : nil) { output.emit($0) }
         }
     }
@@ -529,11 +536,13 @@ public final class PipelineRuntime: Sendable {
     private func runSink(_ sink: any Sink, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let input = node.input!
         let ordered = sink.wantsOrderedInput
-        let checkpoints = self.checkpoints, id = node.decl.id
+        let checkpoints = self.checkpoints, id = node.decl.id, memoryBudget = self.memoryBudget
         func consume(_ batch: consuming Batch) {
             var batch = batch
             let acknowledgement = batch.acknowledgement
             if node.letters != nil { batch.drops.letterBudget = DeadLetterQueue.perBatch }
+            let charged = batch.charged
+            defer { memoryBudget.release(charged) }
             sink.consume(&batch, worker: worker)
             account(&batch, node: node)
             telemetry.recordProcessed(batch.liveItemsByOrigin)

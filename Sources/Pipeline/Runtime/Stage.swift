@@ -105,11 +105,14 @@ public struct StageContext: Sendable {
     /// This stage instance, for what it registers in `telemetry` (a reload that
     /// replaces the stage removes its collectors).
     public var owner: UInt64
+    /// The pipeline's bytes in flight: a source sizes its reads from it (`readShare`).
+    public var memoryBudget: MemoryBudget
 
     public init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
-                checkpoints: Checkpoints = Checkpoints(), owner: UInt64 = Telemetry.newOwner()) {
+                checkpoints: Checkpoints = Checkpoints(), owner: UInt64 = Telemetry.newOwner(),
+                memoryBudget: MemoryBudget = MemoryBudget(limit: PipelineSpec.defaultMemoryBudget)) {
         self.id = id; self.logger = logger; self.telemetry = telemetry; self.health = health; self.workers = workers
-        self.checkpoints = checkpoints; self.owner = owner
+        self.checkpoints = checkpoints; self.owner = owner; self.memoryBudget = memoryBudget
     }
 
     /// Reports more families at scrape time, for as long as this stage instance runs.

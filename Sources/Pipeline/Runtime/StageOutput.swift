@@ -10,9 +10,15 @@ public final class StageOutput: Sendable {
     let discarded: @Sendable (Acknowledgement, String) -> Void
     /// A source's output: what it handed on (a sink a reload adds starts after it).
     let emitted: Checkpoints?
+    /// The pipeline's bytes in flight; a source's output waits for room in it.
+    let budget: MemoryBudget
+    let charges: Bool
 
     init(targets: [(id: String, buffer: BoundedBuffer<Batch>)], stats: StageStats, telemetry: Telemetry, dropLog: RateLimitedLog,
-         discarded: @escaping @Sendable (Acknowledgement, String) -> Void = { _, _ in }, emitted: Checkpoints? = nil) {
+         discarded: @escaping @Sendable (Acknowledgement, String) -> Void = { _, _ in }, emitted: Checkpoints? = nil,
+         budget: MemoryBudget = MemoryBudget(limit: .max), charges: Bool = false) {
+        self.budget = budget
+        self.charges = charges
         self.targets = targets
         self.emitted = emitted
         self.stats = stats
@@ -22,11 +28,19 @@ public final class StageOutput: Sendable {
     }
 
     /// Hands `batch` on, waiting for room unless a target drops when full.
+    /// A source's batch first takes its bytes of the memory budget (waiting for room);
+    /// each further copy of a fan-out is charged too.
     public func emit(_ batch: consuming Batch) {
+        var batch = batch
         stats.itemsOut.add(UInt64(batch.kind == .samples ? batch.liveSampleCount : batch.itemCount))
         guard let last = targets.last else { return }
+        if charges {
+            batch.charged = batch.memoryBytes
+            budget.acquire(batch.charged)
+        }
         let ack = emitted != nil ? batch.acknowledgement : nil
         for t in targets.dropLast() {
+            budget.adjust(from: 0, to: batch.charged)
             if let rejected = t.buffer.push(copy batch) { countRejected(rejected, by: t.id) }
         }
         // A linear pipeline hands its buffers on without a copy.
@@ -35,6 +49,7 @@ public final class StageOutput: Sendable {
     }
 
     private func countRejected(_ batch: Batch, by target: String) {
+        budget.release(batch.charged)
         if let ack = batch.acknowledgement { discarded(ack, target) }
         var tally = DropTally()
         for (origin, n) in batch.liveItemsByOrigin {

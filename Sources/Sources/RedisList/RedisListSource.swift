@@ -473,8 +473,11 @@ public final class RedisListSource: Source {
         /// processing list has been trimmed.
         var popSHA = "", trimSHA = ""
         var trimmedThrough: UInt64 = 0
-        /// What the backlog path pipelines and what the idle wait sends (`commands`).
+        /// What the backlog path pipelines and what the idle wait sends (`commands`),
+        /// for pops of `popCount` elements (`ReadSizing`).
         var popCommand: [[UInt8]] = [], waitCommand: [[UInt8]] = []
+        var popCount = 0
+        var elementSize = ElementSize()
 
         init(connection: RedisConnection, hasBLMPOP: Bool, config: RedisListConfig) {
             self.connection = connection
@@ -484,8 +487,8 @@ public final class RedisListSource: Source {
     }
 
     /// RPOP and BLMPOP; reliable: the pop script and BLMOVE onto the processing list.
-    private func commands(popSHA: String) -> (pop: [[UInt8]], wait: [[UInt8]]) {
-        let key = Array(config.key.utf8), count = Array(String(config.effectivePopCount).utf8)
+    private func commands(popSHA: String, count popCount: Int) -> (pop: [[UInt8]], wait: [[UInt8]]) {
+        let key = Array(config.key.utf8), count = Array(String(popCount).utf8)
         let block = Array(String(config.blockTimeout.inSeconds).utf8)
         guard config.reliable else {
             return ([Array("RPOP".utf8), key, count],
@@ -499,13 +502,23 @@ public final class RedisListSource: Source {
     /// Pops until stopped; throws when the connection breaks.
     private func drain(_ s: inout Session, output: StageOutput, control: SourceControl) throws(RedisError) {
         var idle = false   // the last pop found the list empty
-        (s.popCommand, s.waitCommand) = commands(popSHA: s.popSHA)
         while !control.isStopping {
+            let count = sizing(s).count
+            if count != s.popCount {
+                (s.popCommand, s.waitCommand) = commands(popSHA: s.popSHA, count: count)
+                s.popCount = count
+            }
             try trimIfDurable(&s)
             if monotonicNanos() >= s.nextLLEN { sampleLength(&s) }
             idle = idle ? try waitForElements(&s, output: output, control: control)
                         : try drainBacklog(&s, output: output, control: control)
         }
+    }
+
+    /// Pops sized to the memory budget's read share and the elements seen so far.
+    private func sizing(_ s: Session) -> ReadSizing {
+        ReadSizing.plan(averageElementBytes: s.elementSize.average, share: context.memoryBudget.readShare,
+                        popCount: config.effectivePopCount, maxInFlight: config.workers * config.pipeline)
     }
 
     private func sampleLength(_ s: inout Session) {
@@ -584,9 +597,10 @@ public final class RedisListSource: Source {
             return false
         }
         s.connection.append(s.waitCommand)
-        let got: Int
+        let got: Int, before = s.replies.batch.bytes.count
         do {
             got = try count(s.connection.readPop(into: s.replies, blmpop: !s.reliable, origin: origins[0]), &s)
+            s.elementSize.observe(bytes: s.replies.batch.bytes.count - before, elements: got)
         } catch {
             if case .connection = error { lostReplies.add() }   // not `.closed`: see the type's doc
             flush(s, output: output)
@@ -604,17 +618,20 @@ public final class RedisListSource: Source {
     /// backlog is drained with deep pipelining, a trickle costs few empty pops.
     /// Returns whether the list ran empty.
     private func drainBacklog(_ s: inout Session, output: StageOutput, control: SourceControl) throws(RedisError) -> Bool {
-        var inFlight = 0, target = config.workers
-        let maxInFlight = config.workers * config.pipeline
+        let share = context.memoryBudget.readShare
+        var plan = sizing(s)
+        var inFlight = 0, target = min(config.workers, plan.inFlight)
         var sawEmpty = false, sawError = false, sawShort = false
         var received = 0
         while inFlight < target { s.connection.append(s.popCommand); inFlight += 1 }
         while inFlight > 0 {
             let slot = received % config.workers
             received += 1
-            let got: Int
+            let got: Int, before = s.replies.batch.bytes.count
             do {
                 got = try count(s.connection.readPop(into: s.replies, blmpop: false, origin: origins[slot]), &s)
+                s.elementSize.observe(bytes: s.replies.batch.bytes.count - before, elements: got)
+                plan = sizing(s)
             } catch {
                 lostReplies.add(UInt64(inFlight))
                 flush(s, output: output)   // what arrived before the break is kept
@@ -622,10 +639,11 @@ public final class RedisListSource: Source {
             }
             inFlight -= 1
             if got < 0 { sawError = true } else if got == 0 { sawEmpty = true; emptyPops[slot].add() }
-            if got < config.effectivePopCount { sawShort = true }
-            if s.replies.batch.count >= config.batchSize { flush(s, output: output) }
-            guard !sawShort, !sawError, !control.isStopping, monotonicNanos() < s.nextLLEN else { continue }
-            target = min(maxInFlight, target * 2)
+            if got < s.popCount { sawShort = true }
+            if s.replies.batch.count >= config.batchSize || s.replies.batch.bytes.count >= share / 2 { flush(s, output: output) }
+            // A new pop size waits for the next round: the replies in flight are read first.
+            guard !sawShort, !sawError, !control.isStopping, monotonicNanos() < s.nextLLEN, plan.count == s.popCount else { continue }
+            target = min(plan.inFlight, target * 2)
             // Top up only once half the window has come back: the pops go out in
             // one write instead of one write (and one Redis wake-up) per reply.
             guard inFlight <= target / 2 else { continue }

@@ -71,6 +71,8 @@ public final class ShardedListSource: Source, ShardStateStore {
     private let owned = Mutex<[Int: Owned]>([:])
     /// What this gateway emitted per shard when it last held it (source thread only).
     private let lastEmitted = Mutex<[Int: UInt64]>([:])
+    /// The elements' size so far (source thread only), for pops sized to the memory budget.
+    private let elementSize = Mutex(ElementSize())
     /// Shards lost while no sink held the state (a reload replacing it): told to the next one.
     private let lostUntold = Mutex<Set<Int>>([])
     /// The sink's state writes, on a cluster client of their own.
@@ -392,15 +394,17 @@ public final class ShardedListSource: Source, ShardStateStore {
         if let a = o.ask { endpoint = a } else { endpoint = try cluster.node(forSlot: k.slot) }
         let c: RedisConnection
         do throws(RedisError) { c = try cluster.connection(to: endpoint) } catch { cluster.drop(endpoint); try? cluster.refresh(); throw error }
-        let depth = o.ask != nil ? 1 : config.pipeline
-        let count = Array(String(config.effectivePopCount).utf8)
+        let plan = ReadSizing.plan(averageElementBytes: elementSize.withLock { $0.average }, share: context.memoryBudget.readShare,
+                                   popCount: config.effectivePopCount, maxInFlight: config.pipeline)
+        let depth = o.ask != nil ? 1 : plan.inFlight
+        let count = Array(String(plan.count).utf8)
         let call = [Array("EVALSHA".utf8), Array(ShardKeys.pop.sha.utf8), Array("3".utf8), Array(k.queue.utf8), Array(k.processing.utf8), Array(k.owner.utf8), Array(o.token.utf8), count]
         let asked = o.ask != nil
         if asked { c.append("ASKING") }
         for _ in 0..<depth { c.append(call) }
         o.ask = nil
         let replies = PopReplies()
-        replies.batch.reserve(payloads: config.effectivePopCount * depth, bytes: config.effectivePopCount * depth * 160)
+        replies.batch.reserve(payloads: plan.count * depth, bytes: min(plan.count * depth * 160, context.memoryBudget.readShare))
         var got = 0, full = 0
         var problem: String?
         var pending = depth
@@ -412,7 +416,7 @@ public final class ShardedListSource: Source, ShardStateStore {
                 switch outcome {
                 case .elements(let n):
                     got += n
-                    if n == config.effectivePopCount { full += 1 }
+                    if n == plan.count { full += 1 }
                 case .error(let m): if problem == nil { problem = m }
                 case .unexpected(let what): if problem == nil { problem = "unexpected reply: \(what)" }
                 }
@@ -425,6 +429,7 @@ public final class ShardedListSource: Source, ShardStateStore {
             try? cluster.refresh()
             throw error
         }
+        elementSize.withLock { $0.observe(bytes: replies.batch.bytes.count, elements: got) }
         emit(shard, &o, replies, output: output)
         if let problem {
             if problem.hasPrefix("FENCED") {

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `memory_budget` through the binary: a backlog of elements far larger than the
+/// budget drains with the gateway's RSS (read from /proc) bounded by the budget,
+/// and nothing is lost.
+@Suite struct MemoryBudgetTests {
+    func status(_ pid: Int32, _ field: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return (Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    /// One element: `n` counter samples over 100 series, as a JSON array (~100 bytes each).
+    func element(_ n: Int) -> String {
+        "[" + (0..<n).map { #"{"type":"counter","name":"big_total","value":1,"labels":{"k":"\#($0 % 100)","pad":"\#(String(repeating: "x", count: 40))"}}"# }
+            .joined(separator: ",") + "]"
+    }
+
+    @Test func hugeElements_drainWithinTheBudget_andNothingIsLost() throws {
+        let redis = try RedisServer()
+        let budget = 4 << 20
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__JsonParser": "simdjson",
+                                                       "Pipeline__MemoryBudget": "4MiB"])
+        let pid = gateway.process.processIdentifier
+        let big = element(5000)   // ~560 KB, 7 elements fill the budget
+        try redis.push([big])     // warm-up: parser buffers and the 100 series exist
+        #expect(eventually { (try? gateway.value(#"big_total{k="0",pad="\#(String(repeating: "x", count: 40))"}"#)) == 50 })
+        Thread.sleep(forTimeInterval: 0.3)
+        let idle = status(pid, "VmRSS")
+        let backlog = 200   // 1 000 000 samples, ~110 MB of JSON: 27× the budget
+        try redis.push(Array(repeating: big, count: backlog))
+        var peak = 0
+        let drained = eventually(timeout: 120) {
+            peak = max(peak, status(pid, "VmRSS"))
+            guard let page = try? gateway.metrics() else { return false }
+            let total = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+            return total == Double((backlog + 1) * 5000)
+        }
+        #expect(drained, "every sample of the backlog applied")
+        let grew = max(peak, status(pid, "VmHWM")) - idle
+        // In flight: the budget, plus a batch being decoded next to its elements and
+        // the parsers' buffers (one element each); the aggregate is 100 series.
+        #expect(grew <= 3 * budget + (4 << 20), "RSS grew \(grew >> 20) MiB over \(idle >> 20) MiB idle with a \(budget >> 20) MiB budget")
+        print("memory budget test: idle \(idle >> 20) MiB, grew \(grew >> 20) MiB, budget \(budget >> 20) MiB")
+        #expect(gateway.terminate().status == 0)
+    }
+
+    @Test func memoryBudget_isCheckedAndNamesItsKey() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("budget-\(UUID().uuidString).yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try """
+            memory_budget: 12KiB
+            sources: {q: {type: redis_list}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "127.0.0.1:0"}}
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let r = try runCommand(GatewayProcess.binary, ["validate", "--config", file.path], environment: ["PATH": "/usr/bin:/bin"])
+        #expect(r.status != 0 && r.output.contains("memory_budget") && r.output.contains("at least 1MiB"), "\(r.output)")
+    }
+}
