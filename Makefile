@@ -8,8 +8,9 @@ APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libpcre2-dev zlib1
 # What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
 # htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
 # debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
-# (compiles metrics.proto for the independent protobuf decoder), node (the README's Node routing snippet).
-TEST_APT_PACKAGES := php-cli php-redis php-predis redis-sentinel apache2-utils curl debootstrap protobuf-compiler nodejs
+# (compiles metrics.proto for the independent protobuf decoder), node (the README's Node routing snippet);
+# phpunit and node-redis (the sender libraries' tests), php-curl and prometheus-pushgateway (make bench-senders' baseline).
+TEST_APT_PACKAGES := php-cli php-redis php-predis phpunit php-curl prometheus-pushgateway node-redis redis-sentinel apache2-utils curl debootstrap protobuf-compiler nodejs
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379

@@ -108,7 +108,7 @@ import TestSupport
         Case(name: "unknown top-level key and YAML error", yaml: """
             source:
               a: { type: test_counter_source }
-            """, expected: ["line 1: source: unknown top-level key (did you mean `sources`? expected sources, transforms, sinks)", "sinks: at least one sink is required", "sources: at least one source is required"]),
+            """, expected: ["line 1: source: unknown top-level key (did you mean `sources`? expected sources, transforms, sinks, memory_budget)", "sinks: at least one sink is required", "sources: at least one source is required"]),
         Case(name: "invalid YAML reports its line", yaml: """
             sources:
               a: { type: test_counter_source
@@ -131,7 +131,7 @@ import TestSupport
               a: { type: test_counter_source }
             sinks:
               s: { type: test_collect, inputs: [a], wokers: 2 }
-            """, expected: ["line 4: sinks.s.wokers: unknown key (did you mean `workers`? known: buffer, dead_letter, delay_us, inputs, key, ordered, workers)"]),
+            """, expected: ["line 4: sinks.s.wokers: unknown key (did you mean `workers`? known: buffer, dead_letter, delay_us, durable, inputs, key, ordered, workers)"]),
         Case(name: "duplicate key is reported at its second line", yaml: """
             sources:
               a:

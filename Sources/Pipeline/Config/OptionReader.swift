@@ -251,18 +251,30 @@ public final class OptionReader {
     public func byteSize(_ key: String, default def: Int, doc: String) -> Int {
         document(key, "bytes", String(def), doc)
         guard let (s, line) = scalar(key, "a size", required: false) else { return def }
-        guard let bytes = Self.parseByteSize(s) else { typeError(key, line, "a positive size like 4096 or 1MiB that fits 64 bits", s); return def }
-        return bytes
+        switch Self.byteSize(s) {
+        case .bytes(let n): return n
+        case .invalid: typeError(key, line, "a positive size like 4096 or 1MiB", s)
+        case .overflow: typeError(key, line, "a size that fits 64 bits", s)
+        }
+        return def
     }
 
-    /// `4096`, `4KiB`, `64MiB`, `1GiB` → bytes; nil unless positive and within 64 bits.
-    public static func parseByteSize(_ s: String) -> Int? {
+    enum ByteSize { case bytes(Int), invalid, overflow }
+
+    /// `4096`, `4KiB`, `64MiB`, `1GiB` → bytes.
+    static func byteSize(_ s: String) -> ByteSize {
         let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)]
         var number = s, mult = 1
         for (u, m) in units where s.hasSuffix(u) { number = String(s.dropLast(u.count)); mult = m; break }
-        guard let v = Int(number.trimmingCharacters(in: .whitespaces)), v > 0 else { return nil }
+        guard let v = Int(number.trimmingCharacters(in: .whitespaces)), v > 0 else { return .invalid }
         let (bytes, overflow) = v.multipliedReportingOverflow(by: mult)
-        return overflow ? nil : bytes
+        return overflow ? .overflow : .bytes(bytes)
+    }
+
+    /// A positive byte size within 64 bits, else nil.
+    public static func parseByteSize(_ s: String) -> Int? {
+        if case .bytes(let n) = byteSize(s) { return n }
+        return nil
     }
 
     public func choice<E: RawRepresentable & CaseIterable>(_ key: String, default def: E, doc: String) -> E where E.RawValue == String {

@@ -1,0 +1,164 @@
+'use strict';
+// Send Prometheus measurements to prom-stream-gateway in one Redis round trip per
+// invocation. Measurements are buffered; `await m.flush()` sends one LPUSH per shard
+// (per queue key without shards, several shards pipelined in one round trip), each
+// element a JSON array of samples, split only above maxElementBytes. A Redis failure
+// (or a flush slower than timeoutMs) is never thrown into the application: it is
+// counted (m.failures), passed to onError, and the buffer is dropped.
+// Works with node-redis 4 (client.lPush) and ioredis (client.lpush).
+
+const DEFAULT_KEY = 'prom-stream-gateway:metric-queue';
+const DEFAULT_MAX_ELEMENT_BYTES = 512 * 1024;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** IEEE CRC-32 of the UTF-8 bytes (Debian's Node 18 has no zlib.crc32). */
+function crc32(text) {
+  let c = 0xffffffff;
+  for (const b of Buffer.from(text, 'utf8')) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** crc32(name) mod shards, as `gateway shard-of`. */
+function shardOf(name, shards) {
+  return shards > 0 ? crc32(name) % shards : 0;
+}
+
+function labelsJSON(labels) {
+  if (!labels) return '';
+  const keys = Object.keys(labels);
+  if (keys.length === 0) return '';
+  const o = {};
+  for (const k of keys) o[k] = String(labels[k]);
+  return ',"labels":' + JSON.stringify(o);
+}
+
+function numbers(values) {
+  return JSON.stringify(Array.from(values, Number).filter(Number.isFinite));
+}
+
+class Metrics {
+  /**
+   * @param client node-redis 4 or ioredis client
+   * @param {{key?: string, shards?: number, maxElementBytes?: number, timeoutMs?: number,
+   *          onError?: (e: Error) => void, autoFlush?: boolean}} options
+   */
+  constructor(client, options = {}) {
+    this.client = client;
+    this.key = options.key ?? DEFAULT_KEY;
+    this.shards = Math.max(0, options.shards ?? 0);
+    this.maxElementBytes = Math.max(1024, options.maxElementBytes ?? DEFAULT_MAX_ELEMENT_BYTES);
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.onError = options.onError;
+    this.failures = 0;
+    this.invalid = 0;
+    this.buffer = new Map();
+    this.count = 0;
+    this.shardCache = new Map();
+    if (options.autoFlush ?? true) {
+      // The event loop ran empty: send what is left (once per batch of measurements).
+      process.on('beforeExit', () => { if (this.count > 0) this.flush(); });
+    }
+  }
+
+  counter(name, value = 1, labels) {
+    this.add(name, value, `{"type":"counter","name":${JSON.stringify(name)},"value":${Number(value)}${labelsJSON(labels)}}`);
+  }
+
+  gauge(name, value, labels) {
+    this.add(name, value, `{"type":"gauge","name":${JSON.stringify(name)},"value":${Number(value)}${labelsJSON(labels)}}`);
+  }
+
+  histogram(name, value, buckets, labels) {
+    this.add(name, value, `{"type":"histogram","name":${JSON.stringify(name)},"value":${Number(value)},"buckets":${numbers(buckets)}${labelsJSON(labels)}}`);
+  }
+
+  /** objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}. */
+  summary(name, value, objectives, labels) {
+    let q = '';
+    const entries = Object.entries(objectives ?? {}).map(([k, v]) => [Number(k), Number(v)]).sort((a, b) => a[0] - b[0]);
+    if (entries.length) q = `,"quantiles":${numbers(entries.map((e) => e[0]))},"epsilons":${numbers(entries.map((e) => e[1]))}`;
+    this.add(name, value, `{"type":"summary","name":${JSON.stringify(name)},"value":${Number(value)}${q}${labelsJSON(labels)}}`);
+  }
+
+  /** Runs fn (sync or async), observes its wall time in seconds into histogram `name`, returns its result. */
+  async time(name, buckets, fn, labels) {
+    const start = process.hrtime.bigint();
+    try {
+      return await fn();
+    } finally {
+      this.histogram(name, Number(process.hrtime.bigint() - start) / 1e9, buckets, labels);
+    }
+  }
+
+  add(name, value, json) {
+    if (!Number.isFinite(Number(value))) { this.invalid++; return; }
+    let shard = 0;
+    if (this.shards > 0) {
+      shard = this.shardCache.get(name);
+      if (shard === undefined) { shard = shardOf(name, this.shards); this.shardCache.set(name, shard); }
+    }
+    let list = this.buffer.get(shard);
+    if (!list) { list = []; this.buffer.set(shard, list); }
+    list.push(json);
+    this.count++;
+  }
+
+  elements(samples) {
+    const out = [];
+    let current = [];
+    let size = 2;
+    for (const s of samples) {
+      const n = Buffer.byteLength(s) + 1;
+      if (current.length && size + n > this.maxElementBytes) {
+        out.push('[' + current.join(',') + ']');
+        current = [];
+        size = 2;
+      }
+      current.push(s);
+      size += n;
+    }
+    if (current.length) out.push('[' + current.join(',') + ']');
+    return out;
+  }
+
+  /** Sends what is buffered; resolves to the number of samples sent (0 on failure). Never rejects. */
+  async flush() {
+    if (this.count === 0) return 0;
+    const buffer = this.buffer;
+    const count = this.count;
+    this.buffer = new Map();
+    this.count = 0;
+    const pushes = [...buffer].map(([shard, samples]) => [this.shards > 0 ? `${this.key}:{${shard}}` : this.key, this.elements(samples)]);
+    let timer;
+    try {
+      const send = typeof this.client.lPush === 'function'
+        // node-redis 4 pipelines the commands of one tick into one write.
+        ? Promise.all(pushes.map(([key, elements]) => this.client.lPush(key, elements)))
+        : pushes.length === 1
+          ? this.client.lpush(pushes[0][0], ...pushes[0][1])
+          : this.client.pipeline(pushes.map(([key, elements]) => ['lpush', key, ...elements])).exec().then((replies) => {
+            for (const [err] of replies) if (err) throw err;
+          });
+      const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`flush took longer than ${this.timeoutMs} ms`)), this.timeoutMs); });
+      await Promise.race([send, timeout]);
+      return count;
+    } catch (e) {
+      this.failures++;
+      if (this.onError) { try { this.onError(e); } catch (_) { /* never into the application */ } }
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+module.exports = { Metrics, shardOf, crc32, DEFAULT_KEY };

@@ -1,0 +1,158 @@
+'use strict';
+// Against a real redis-server and real gateways, started by the Swift suite
+// ClientLibraryTests (make test): REDIS_PORT, GATEWAY_PORT, SHARDED_KEY,
+// SHARDED_GATEWAY_PORT, GATEWAY_BIN. node-redis 4 is Debian's node-redis.
+const test = require('node:test');
+const assert = require('node:assert');
+const { execFileSync, execFileSync: run } = require('node:child_process');
+const http = require('node:http');
+const path = require('node:path');
+const { createClient } = require('redis');
+const { Metrics, shardOf } = require('..');
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run through the Swift suite ClientLibraryTests (make test)`);
+  return v;
+}
+
+function page(port) {
+  return new Promise((resolve, reject) => {
+    http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      let body = '';
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/** The page's value of `series` (the exact text before the value), waiting for `want`. */
+async function value(port, series, want) {
+  let seen;
+  for (let i = 0; i < 200; i++) {
+    for (const line of (await page(port)).split('\n')) {
+      if (line.startsWith(series + ' ')) seen = Number(line.slice(series.length + 1));
+    }
+    if (seen === want) return seen;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return seen;
+}
+
+async function client() {
+  const c = createClient({ socket: { host: '127.0.0.1', port: Number(env('REDIS_PORT')), connectTimeout: 500 } });
+  await c.connect();
+  return c;
+}
+
+async function lpushCalls(c) {
+  const m = /cmdstat_lpush:calls=(\d+)/.exec(await c.info('commandstats'));
+  return m ? Number(m[1]) : 0;
+}
+
+test('one LPUSH carries every measurement and the page adds up', async () => {
+  const c = await client();
+  const m = new Metrics(c, { autoFlush: false });
+  const before = await lpushCalls(c);
+  for (let i = 0; i < 100; i++) {
+    m.counter('node_jobs_total', 1, { queue: 'mail' });
+    m.histogram('node_job_duration_seconds', i % 2 ? 0.31 : 0.05, [0.1, 0.5, 1], { queue: 'mail' });
+  }
+  m.gauge('node_queue_depth', 7);
+  m.gauge('node_queue_depth', 42);
+  m.summary('node_payload_bytes', 512, { 0.5: 0.05, 0.99: 0.001 });
+  assert.strictEqual(await m.flush(), 203);
+  assert.strictEqual(await lpushCalls(c) - before, 1);
+  const port = env('GATEWAY_PORT');
+  assert.strictEqual(await value(port, 'node_jobs_total{queue="mail"}', 100), 100);
+  assert.strictEqual(await value(port, 'node_job_duration_seconds_count{queue="mail"}', 100), 100);
+  assert.strictEqual(await value(port, 'node_job_duration_seconds_bucket{queue="mail",le="0.1"}', 50), 50);
+  assert.strictEqual(await value(port, 'node_queue_depth', 42), 42);
+  assert.strictEqual(await value(port, 'node_payload_bytes_sum', 512), 512);
+  await c.quit();
+});
+
+test('labels, escapes and non-ASCII arrive byte for byte', async () => {
+  const c = await client();
+  const m = new Metrics(c, { autoFlush: false });
+  m.counter('node_text_total', 1, { q: 'a"b\\c\nd', city: 'Zürich ☃', n: 3, b: true });
+  m.counter('node_nolabels_total', 2, {});
+  m.gauge('node_big', 1e20);
+  m.gauge('node_nan', NaN);
+  assert.strictEqual(await m.flush(), 3);
+  assert.strictEqual(m.invalid, 1);
+  const port = env('GATEWAY_PORT');
+  assert.strictEqual(await value(port, 'node_text_total{b="true",city="Zürich ☃",n="3",q="a\\"b\\\\c\\nd"}', 1), 1);
+  assert.strictEqual(await value(port, 'node_nolabels_total', 2), 2);
+  assert.strictEqual(await value(port, 'node_big', 1e20), 1e20);
+  await c.quit();
+});
+
+test('shards route as the gateway says, one LPUSH per shard in one round trip', async () => {
+  const names = [...'abcdef'].map((x) => `node_${x}_total`);
+  for (const n of names) {
+    const out = execFileSync(env('GATEWAY_BIN'), ['shard-of', n, '--shards', '4']).toString();
+    assert.strictEqual(Number(out.split(' ')[0]), shardOf(n, 4), out);
+  }
+  const c = await client();
+  // On keys no gateway drains (its pop script's own LPUSHes would count too).
+  const routing = new Metrics(c, { key: 'node:routing', shards: 4, autoFlush: false });
+  for (const n of names) routing.counter(n, 5);
+  const before = await lpushCalls(c);
+  assert.strictEqual(await routing.flush(), 6);
+  assert.strictEqual(await lpushCalls(c) - before, new Set(names.map((n) => shardOf(n, 4))).size);
+  for (const n of names) assert.ok((await c.lRange(`node:routing:{${shardOf(n, 4)}}`, 0, -1)).join('').includes(`"${n}"`));
+  const m = new Metrics(c, { key: env('SHARDED_KEY'), shards: 4, autoFlush: false });
+  for (const n of names) m.counter(n, 5);
+  assert.strictEqual(await m.flush(), 6);
+  for (const n of names) assert.strictEqual(await value(env('SHARDED_GATEWAY_PORT'), n, 5), 5);
+  await c.quit();
+});
+
+test('large flushes split above the element cap', async () => {
+  const c = await client();
+  const m = new Metrics(c, { key: 'node:split', maxElementBytes: 2048, autoFlush: false });
+  for (let i = 0; i < 100; i++) m.counter('node_split_total', 1, { i: String(i) });
+  assert.strictEqual(await m.flush(), 100);
+  const elements = await c.lRange('node:split', 0, -1);
+  assert.ok(elements.length > 1);
+  assert.ok(elements.every((e) => Buffer.byteLength(e) <= 2048));
+  assert.strictEqual(elements.reduce((n, e) => n + JSON.parse(e).length, 0), 100);
+  await c.quit();
+});
+
+test('a Redis failure is counted and reported, never thrown, within timeoutMs', async () => {
+  const errors = [];
+  const c = createClient({ socket: { host: '127.0.0.1', port: 1, connectTimeout: 200, reconnectStrategy: false } });
+  c.on('error', () => {});
+  await c.connect().catch(() => {});
+  const m = new Metrics(c, { autoFlush: false, timeoutMs: 300, onError: (e) => errors.push(e) });
+  m.counter('node_lost_total');
+  const start = Date.now();
+  assert.strictEqual(await m.flush(), 0);
+  assert.ok(Date.now() - start < 1000, 'bounded');
+  assert.deepStrictEqual([m.failures, errors.length], [1, 1]);
+  await c.disconnect().catch(() => {});
+});
+
+test('the timer observes and returns', async () => {
+  const c = await client();
+  const m = new Metrics(c, { autoFlush: false });
+  assert.strictEqual(await m.time('node_timed_seconds', [0.001, 1], async () => 'done'), 'done');
+  assert.strictEqual(await m.flush(), 1);
+  assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_timed_seconds_count', 1), 1);
+  await c.quit();
+});
+
+test('beforeExit flushes what a process left behind', async () => {
+  const script = `
+    const { createClient } = require('redis');
+    const { Metrics } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const c = createClient({ socket: { host: '127.0.0.1', port: ${Number(env('REDIS_PORT'))} } });
+    const m = new Metrics(c);
+    m.counter('node_exit_total', 3);
+    c.connect().then(() => c.unref());   // an idle client lets the loop run empty: beforeExit
+    process.on('beforeExit', () => setTimeout(() => c.quit().catch(() => {}), 100));`;
+  run(process.execPath, ['-e', script], { env: process.env, timeout: 10000 });
+  assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_exit_total', 3), 3);
+});

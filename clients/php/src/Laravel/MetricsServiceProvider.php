@@ -1,0 +1,25 @@
+<?php
+declare(strict_types=1);
+
+namespace PromStreamGateway\Laravel;
+
+use Illuminate\Support\ServiceProvider;
+use PromStreamGateway\Metrics;
+
+/**
+ * Laravel: one Metrics per request on the default Redis connection (phpredis or
+ * Predis, as config/database.php says), flushed by FlushMetrics after the response.
+ * config/prom-stream-gateway.php (optional): ['key' => …, 'shards' => 0, 'connection' => 'default'].
+ */
+final class MetricsServiceProvider extends ServiceProvider
+{
+    public function register(): void
+    {
+        $this->app->scoped(Metrics::class, function ($app) {
+            $config = $app['config']->get('prom-stream-gateway', []);
+            $client = $app['redis']->connection($config['connection'] ?? 'default')->client();
+            return new Metrics($client, ['key' => $config['key'] ?? Metrics::DEFAULT_KEY, 'shards' => $config['shards'] ?? 0,
+                'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
+        });
+    }
+}

@@ -1,0 +1,210 @@
+<?php
+declare(strict_types=1);
+
+require __DIR__ . '/../autoload.php';
+
+use PHPUnit\Framework\TestCase;
+use PromStreamGateway\Laravel\FlushMetrics;
+use PromStreamGateway\Metrics;
+
+/**
+ * Against a real redis-server and real gateways (started by the Swift suite
+ * ClientLibraryTests, which passes their ports): REDIS_PORT, GATEWAY_PORT (default
+ * pipeline on the default key), SHARDED_KEY and SHARDED_GATEWAY_PORT (shards: 4), GATEWAY_BIN.
+ */
+final class MetricsTest extends TestCase
+{
+    private static function env(string $name): string
+    {
+        $v = getenv($name);
+        if ($v === false || $v === '') {
+            throw new RuntimeException("$name is not set: run through the Swift suite ClientLibraryTests (make test)");
+        }
+        return $v;
+    }
+
+    private function phpredis(): \Redis
+    {
+        return Metrics::connect('127.0.0.1', (int)self::env('REDIS_PORT'));
+    }
+
+    private function predis(): \Predis\Client
+    {
+        require_once '/usr/share/php/Predis/Autoloader.php';
+        \Predis\Autoloader::register();
+        return new \Predis\Client(['host' => '127.0.0.1', 'port' => (int)self::env('REDIS_PORT'), 'timeout' => 0.5, 'read_write_timeout' => 0.5]);
+    }
+
+    private function lpushCalls(): int
+    {
+        $stats = $this->phpredis()->info('commandstats');
+        preg_match('/calls=(\d+)/', (string)($stats['cmdstat_lpush'] ?? ''), $m);
+        return (int)($m[1] ?? 0);
+    }
+
+    /** The page's value of one series line (exact text before the value), waiting for it to become $want. */
+    private function awaitValue(string $port, string $series, float $want): ?float
+    {
+        $seen = null;
+        for ($i = 0; $i < 200; $i++) {
+            $page = @file_get_contents("http://127.0.0.1:$port/metrics") ?: '';
+            foreach (explode("\n", $page) as $line) {
+                if (str_starts_with($line, $series . ' ')) {
+                    $seen = (float)substr($line, strlen($series) + 1);
+                }
+            }
+            if ($seen === $want) {
+                return $seen;
+            }
+            usleep(50000);
+        }
+        return $seen;
+    }
+
+    /** @return array<string, array{callable(): object}> */
+    public static function clients(): array
+    {
+        return ['phpredis' => ['phpredis'], 'predis' => ['predis']];
+    }
+
+    /** @dataProvider clients */
+    public function testOneLpushCarriesEveryMeasurement_andThePageAddsUp(string $client): void
+    {
+        $p = "php_{$client}_";
+        $m = new Metrics($this->$client(), ['auto_flush' => false]);
+        $before = $this->lpushCalls();
+        for ($i = 0; $i < 100; $i++) {
+            $m->counter("{$p}jobs_total", 1, ['queue' => 'mail']);
+            $m->histogram("{$p}job_duration_seconds", $i % 2 ? 0.31 : 0.05, [0.1, 0.5, 1], ['queue' => 'mail']);
+        }
+        $m->gauge("{$p}queue_depth", 7);
+        $m->gauge("{$p}queue_depth", 42);
+        $m->summary("{$p}payload_bytes", 512, [0.5, 0.99], [0.05, 0.001]);
+        $this->assertSame(203, $m->flush());
+        $this->assertSame(0, $m->flush(), 'nothing left to send');
+        $this->assertSame(1, $this->lpushCalls() - $before, 'one round trip');
+        $port = self::env('GATEWAY_PORT');
+        $this->assertSame(100.0, $this->awaitValue($port, "{$p}jobs_total{queue=\"mail\"}", 100.0));
+        $this->assertSame(100.0, $this->awaitValue($port, "{$p}job_duration_seconds_count{queue=\"mail\"}", 100.0));
+        $this->assertSame(50.0, $this->awaitValue($port, "{$p}job_duration_seconds_bucket{queue=\"mail\",le=\"0.1\"}", 50.0));
+        $this->assertSame(42.0, $this->awaitValue($port, "{$p}queue_depth", 42.0), 'a gauge ends at the last value');
+        $this->assertSame(512.0, $this->awaitValue($port, "{$p}payload_bytes_sum", 512.0));
+        $this->assertSame(0.0, (float)$m->failures());
+    }
+
+    public function testLabelsEscapesAndNonAscii_arriveByteForByte(): void
+    {
+        $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+        $m->counter('php_text_total', 1, ['q' => "a\"b\\c\nd", 'city' => 'Zürich ☃', 'n' => 3, 'b' => true]);
+        $m->counter('php_nolabels_total', 2, []);
+        $m->gauge('php_big', 1e20);
+        $m->gauge('php_nan', NAN);
+        $this->assertSame(3, $m->flush());
+        $this->assertSame(1, $m->invalid(), 'NaN cannot be sent as JSON');
+        $port = self::env('GATEWAY_PORT');
+        $this->assertSame(1.0, $this->awaitValue($port, 'php_text_total{b="true",city="Zürich ☃",n="3",q="a\"b\\\\c\nd"}', 1.0));
+        $this->assertSame(2.0, $this->awaitValue($port, 'php_nolabels_total', 2.0));
+        $this->assertSame(1e20, $this->awaitValue($port, 'php_big', 1e20));
+    }
+
+    public function testShards_routeAsTheGatewaySays_oneLpushPerShard(): void
+    {
+        $names = ['php_a_total', 'php_b_total', 'php_c_total', 'php_d_total', 'php_e_total', 'php_f_total'];
+        $shards = [];
+        foreach ($names as $n) {
+            $out = shell_exec(escapeshellarg(self::env('GATEWAY_BIN')) . ' shard-of ' . escapeshellarg($n) . ' --shards 4');
+            preg_match('/^(\d+) /', (string)$out, $mm);
+            $this->assertSame((int)$mm[1], Metrics::shardOf($n, 4), "$n: $out");
+            $shards[Metrics::shardOf($n, 4)] = true;
+        }
+        // On keys no gateway drains (its pop script's own LPUSHes would count too).
+        $r = $this->phpredis();
+        $routing = new Metrics($r, ['key' => 'php:routing', 'shards' => 4, 'auto_flush' => false]);
+        foreach ($names as $n) {
+            $routing->counter($n, 5);
+        }
+        $before = $this->lpushCalls();
+        $this->assertSame(6, $routing->flush());
+        $this->assertSame(count($shards), $this->lpushCalls() - $before, 'one LPUSH per shard used');
+        foreach ($names as $n) {
+            $this->assertStringContainsString("\"$n\"", implode('', $r->lRange('php:routing:{' . Metrics::shardOf($n, 4) . '}', 0, -1)));
+        }
+        $m = new Metrics($r, ['key' => self::env('SHARDED_KEY'), 'shards' => 4, 'auto_flush' => false]);
+        foreach ($names as $n) {
+            $m->counter($n, 5);
+        }
+        $this->assertSame(6, $m->flush());
+        foreach ($names as $n) {
+            $this->assertSame(5.0, $this->awaitValue(self::env('SHARDED_GATEWAY_PORT'), $n, 5.0));
+        }
+    }
+
+    public function testLargeFlushes_splitAboveTheElementCap_stillOneRoundTrip(): void
+    {
+        $r = $this->phpredis();
+        $m = new Metrics($r, ['key' => 'php:split', 'max_element_bytes' => 2048, 'auto_flush' => false]);
+        for ($i = 0; $i < 100; $i++) {
+            $m->counter('php_split_total', 1, ['i' => (string)$i]);
+        }
+        $before = $this->lpushCalls();
+        $this->assertSame(100, $m->flush());
+        $this->assertSame(1, $this->lpushCalls() - $before);
+        $elements = $r->lRange('php:split', 0, -1);
+        $this->assertGreaterThan(1, count($elements));
+        $total = 0;
+        foreach ($elements as $e) {
+            $this->assertLessThanOrEqual(2048, strlen($e));
+            $total += count(json_decode($e, true));
+        }
+        $this->assertSame(100, $total);
+    }
+
+    public function testARedisFailure_isCountedAndReported_neverThrown(): void
+    {
+        $errors = [];
+        $dead = new \Redis();
+        $m = new Metrics($dead, ['auto_flush' => false, 'on_error' => function (\Throwable $e) use (&$errors) { $errors[] = $e->getMessage(); }]);
+        $m->counter('php_lost_total');
+        $this->assertSame(0, $m->flush());
+        $this->assertSame(1, $m->failures());
+        $this->assertCount(1, $errors);
+        $t0 = microtime(true);
+        try {
+            Metrics::connect('127.0.0.1', 1, 0.2);
+            $this->fail('connect to a closed port must fail');
+        } catch (\RedisException $e) {
+            $this->assertLessThan(1.0, microtime(true) - $t0, 'bounded connect time-out');
+        }
+        $p = $this->predis();
+        $closed = new \Predis\Client(['host' => '127.0.0.1', 'port' => 1, 'timeout' => 0.2]);
+        $m2 = new Metrics($closed, ['auto_flush' => false, 'on_error' => function (\Throwable $e) use (&$errors) { $errors[] = $e->getMessage(); }]);
+        $m2->gauge('php_lost', 1);
+        $this->assertSame(0, $m2->flush());
+        $this->assertSame(1, $m2->failures());
+        $this->assertCount(2, $errors);
+    }
+
+    public function testTimeHelper_observesAndReturns_andTheShutdownFlushSends(): void
+    {
+        $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+        $this->assertSame('done', $m->time('php_timed_seconds', [0.001, 1], fn () => 'done'));
+        $this->assertSame(1, $m->flush());
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_timed_seconds_count', 1.0));
+        // A script that records and ends without flush(): register_shutdown_function sends it.
+        $script = sprintf('require %s; $m = new \PromStreamGateway\Metrics(\PromStreamGateway\Metrics::connect("127.0.0.1", %d)); $m->counter("php_shutdown_total", 3);',
+            var_export(__DIR__ . '/../autoload.php', true), (int)self::env('REDIS_PORT'));
+        exec('php -r ' . escapeshellarg($script), $out, $status);
+        $this->assertSame(0, $status);
+        $this->assertSame(3.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_shutdown_total', 3.0));
+    }
+
+    public function testLaravelMiddleware_flushesAfterTheResponse(): void
+    {
+        $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+        $middleware = new FlushMetrics($m);
+        $response = $middleware->handle('request', function ($r) use ($m) { $m->counter('php_laravel_total'); return 'response'; });
+        $this->assertSame('response', $response);
+        $middleware->terminate('request', $response);
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_laravel_total', 1.0));
+    }
+}

@@ -1,0 +1,145 @@
+"""Against a real redis-server and real gateways, started by the Swift suite
+ClientLibraryTests (make test), which passes REDIS_PORT, GATEWAY_PORT, SHARDED_KEY,
+SHARDED_GATEWAY_PORT and GATEWAY_BIN."""
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import unittest
+import urllib.request
+
+import redis
+import redis.asyncio
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from prom_stream_gateway import AsyncMetrics, Metrics, connect, shard_of  # noqa: E402
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run through the Swift suite ClientLibraryTests (make test)")
+    return value
+
+
+def value(port, series, want, timeout=10.0):
+    """The page's value of `series` (the exact text before the value), waiting for `want`."""
+    seen, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        for line in page.splitlines():
+            if line.startswith(series + " "):
+                seen = float(line[len(series) + 1:])
+        if seen == want:
+            return seen
+        time.sleep(0.05)
+    return seen
+
+
+class MetricsTest(unittest.TestCase):
+    def setUp(self):
+        self.r = connect(f"redis://127.0.0.1:{env('REDIS_PORT')}/0")
+        self.port = env("GATEWAY_PORT")
+
+    def lpush_calls(self):
+        return self.r.info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+
+    def test_one_lpush_carries_every_measurement_and_the_page_adds_up(self):
+        before = self.lpush_calls()
+        with Metrics(self.r, auto_flush=False) as m:
+            for i in range(100):
+                m.counter("py_jobs_total", 1, {"queue": "mail"})
+                m.histogram("py_job_duration_seconds", 0.31 if i % 2 else 0.05, [0.1, 0.5, 1], {"queue": "mail"})
+            m.gauge("py_queue_depth", 7)
+            m.gauge("py_queue_depth", 42)
+            m.summary("py_payload_bytes", 512, {0.5: 0.05, 0.99: 0.001})
+        self.assertEqual(self.lpush_calls() - before, 1)
+        self.assertEqual(value(self.port, 'py_jobs_total{queue="mail"}', 100), 100)
+        self.assertEqual(value(self.port, 'py_job_duration_seconds_count{queue="mail"}', 100), 100)
+        self.assertEqual(value(self.port, 'py_job_duration_seconds_bucket{queue="mail",le="0.1"}', 50), 50)
+        self.assertEqual(value(self.port, "py_queue_depth", 42), 42)
+        self.assertEqual(value(self.port, "py_payload_bytes_sum", 512), 512)
+        self.assertEqual(m.failures, 0)
+
+    def test_labels_escapes_and_non_ascii_arrive_byte_for_byte(self):
+        m = Metrics(self.r, auto_flush=False)
+        m.counter("py_text_total", 1, {"q": 'a"b\\c\nd', "city": "Zürich ☃", "n": 3, "b": True})
+        m.counter("py_nolabels_total", 2, {})
+        m.gauge("py_big", 1e20)
+        m.gauge("py_nan", float("nan"))
+        self.assertEqual(m.flush(), 3)
+        self.assertEqual(m.invalid, 1)
+        self.assertEqual(value(self.port, 'py_text_total{b="true",city="Zürich ☃",n="3",q="a\\"b\\\\c\\nd"}', 1), 1)
+        self.assertEqual(value(self.port, "py_nolabels_total", 2), 2)
+        self.assertEqual(value(self.port, "py_big", 1e20), 1e20)
+
+    def test_shards_route_as_the_gateway_says_in_one_round_trip(self):
+        names = [f"py_{c}_total" for c in "abcdef"]
+        for n in names:
+            out = subprocess.run([env("GATEWAY_BIN"), "shard-of", n, "--shards", "4"], capture_output=True, text=True).stdout
+            self.assertEqual(int(out.split()[0]), shard_of(n, 4), out)
+        # On keys no gateway drains (its pop script's own LPUSHes would count too).
+        routing = Metrics(self.r, key="py:routing", shards=4, auto_flush=False)
+        for n in names:
+            routing.counter(n, 5)
+        before = self.lpush_calls()
+        self.assertEqual(routing.flush(), 6)
+        self.assertEqual(self.lpush_calls() - before, len({shard_of(n, 4) for n in names}), "one LPUSH per shard used")
+        for n in names:
+            self.assertIn(f'"{n}"'.encode(), b"".join(self.r.lrange(f"py:routing:{{{shard_of(n, 4)}}}", 0, -1)))
+        m = Metrics(self.r, key=env("SHARDED_KEY"), shards=4, auto_flush=False)
+        for n in names:
+            m.counter(n, 5)
+        self.assertEqual(m.flush(), 6)
+        for n in names:
+            self.assertEqual(value(env("SHARDED_GATEWAY_PORT"), n, 5), 5)
+
+    def test_large_flushes_split_above_the_element_cap(self):
+        m = Metrics(self.r, key="py:split", max_element_bytes=2048, auto_flush=False)
+        for i in range(100):
+            m.counter("py_split_total", 1, {"i": str(i)})
+        self.assertEqual(m.flush(), 100)
+        elements = self.r.lrange("py:split", 0, -1)
+        self.assertGreater(len(elements), 1)
+        self.assertTrue(all(len(e) <= 2048 for e in elements))
+
+    def test_a_redis_failure_is_counted_and_reported_never_raised(self):
+        errors = []
+        start = time.monotonic()
+        m = Metrics(connect("redis://127.0.0.1:1/0", timeout=0.2), auto_flush=False, on_error=errors.append)
+        m.counter("py_lost_total")
+        self.assertEqual(m.flush(), 0)
+        self.assertLess(time.monotonic() - start, 2, "bounded connect time-out")
+        self.assertEqual((m.failures, len(errors)), (1, 1))
+
+    def test_decorator_and_timer_and_the_atexit_flush(self):
+        m = Metrics(self.r, auto_flush=False)
+
+        @m.flush_after
+        def handler(event, context):
+            with m.time("py_handler_seconds", [0.01, 1]):
+                m.counter("py_invocations_total")
+            return "ok"
+
+        self.assertEqual(handler({}, None), "ok")
+        self.assertEqual(value(self.port, "py_invocations_total", 1), 1)
+        self.assertEqual(value(self.port, "py_handler_seconds_count", 1), 1)
+        script = ("import sys; sys.path.insert(0, %r); from prom_stream_gateway import Metrics, connect; "
+                  "m = Metrics(connect('redis://127.0.0.1:%s/0')); m.counter('py_atexit_total', 3)") % (
+            os.path.join(os.path.dirname(__file__), ".."), env("REDIS_PORT"))
+        subprocess.run([sys.executable, "-c", script], check=True)
+        self.assertEqual(value(self.port, "py_atexit_total", 3), 3)
+
+    def test_asyncio_client(self):
+        async def main():
+            r = redis.asyncio.Redis(host="127.0.0.1", port=int(env("REDIS_PORT")), socket_timeout=0.5)
+            async with AsyncMetrics(r) as m:
+                m.counter("py_async_total", 4)
+            await r.aclose() if hasattr(r, "aclose") else await r.close()
+        asyncio.run(main())
+        self.assertEqual(value(self.port, "py_async_total", 4), 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
