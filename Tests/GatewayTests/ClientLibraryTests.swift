@@ -37,5 +37,5 @@ import TestSupport
 
     @Test func php() throws { try run(["/usr/bin/phpunit", "-c", path("clients/php/phpunit.xml")]) }
     @Test func python() throws { try run([python3, "-m", "unittest", "discover", "-v", "-s", path("clients/python/tests")]) }
-    @Test func node() throws { try run(["/usr/bin/env", "node", "--test", path("clients/node/test/metrics.test.js")]) }
+    @Test func node() throws { try run(["/usr/bin/env", "node", "--test", "--test-timeout=60000", path("clients/node/test/metrics.test.js")]) }
 }

@@ -123,16 +123,28 @@ test('large flushes split above the element cap', async () => {
 
 test('a Redis failure is counted and reported, never thrown, within timeoutMs', async () => {
   const errors = [];
-  const c = createClient({ socket: { host: '127.0.0.1', port: 1, connectTimeout: 200, reconnectStrategy: false } });
-  c.on('error', () => {});
-  await c.connect().catch(() => {});
-  const m = new Metrics(c, { autoFlush: false, timeoutMs: 300, onError: (e) => errors.push(e) });
+  // A client that was never connected: the command is refused at once.
+  const closed = createClient({ socket: { host: '127.0.0.1', port: 1 } });
+  const m = new Metrics(closed, { autoFlush: false, timeoutMs: 300, onError: (e) => errors.push(e) });
   m.counter('node_lost_total');
-  const start = Date.now();
   assert.strictEqual(await m.flush(), 0);
-  assert.ok(Date.now() - start < 1000, 'bounded');
-  assert.deepStrictEqual([m.failures, errors.length], [1, 1]);
-  await c.disconnect().catch(() => {});
+  // A server that accepts and never answers: the flush gives up after timeoutMs.
+  const net = require('node:net');
+  const sockets = [];
+  const silent = net.createServer((s) => sockets.push(s)).listen(0, '127.0.0.1');
+  await new Promise((r) => silent.once('listening', r));
+  const hung = createClient({ socket: { host: '127.0.0.1', port: silent.address().port, reconnectStrategy: false } });
+  hung.on('error', () => {});
+  await hung.connect();
+  const m2 = new Metrics(hung, { autoFlush: false, timeoutMs: 300, onError: (e) => errors.push(e) });
+  m2.counter('node_lost_total');
+  const start = Date.now();
+  assert.strictEqual(await m2.flush(), 0);
+  assert.ok(Date.now() - start < 1000, 'bounded by timeoutMs');
+  assert.deepStrictEqual([m.failures, m2.failures, errors.length], [1, 1, 2]);
+  await hung.disconnect().catch(() => {});
+  for (const s of sockets) s.destroy();
+  silent.close();
 });
 
 test('the timer observes and returns', async () => {
@@ -152,7 +164,7 @@ test('beforeExit flushes what a process left behind', async () => {
     const m = new Metrics(c);
     m.counter('node_exit_total', 3);
     c.connect().then(() => c.unref());   // an idle client lets the loop run empty: beforeExit
-    process.on('beforeExit', () => setTimeout(() => c.quit().catch(() => {}), 100));`;
+    process.once('beforeExit', () => setTimeout(() => c.quit().catch(() => {}), 100));`;
   run(process.execPath, ['-e', script], { env: process.env, timeout: 10000 });
   assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_exit_total', 3), 3);
 });
