@@ -14,7 +14,8 @@ import TestSupport
 
     /// One element: `n` counter samples over 100 series, as a JSON array (~100 bytes each).
     func element(_ n: Int) -> String {
-        "[" + (0..<n).map { #"{"type":"counter","name":"big_total","value":1,"labels":{"k":"\#($0 % 100)","pad":"\#(String(repeating: "x", count: 40))"}}"# }
+        let pad = String(repeating: "x", count: 40)
+        return "[" + (0..<n).map { #"{"type":"counter","name":"big_total","value":1,"labels":{"k":"\#($0 % 100)","pad":"\#(pad)"}}"# }
             .joined(separator: ",") + "]"
     }
 
@@ -35,7 +36,8 @@ import TestSupport
         let drained = eventually(timeout: 120) {
             peak = max(peak, status(pid, "VmRSS"))
             guard let page = try? gateway.metrics() else { return false }
-            let total = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
+            let total = lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
             return total == Double((backlog + 1) * 5000)
         }
         #expect(drained, "every sample of the backlog applied")

@@ -61,7 +61,12 @@ enum ReloadMatrix {
             transforms:
               decode: { type: json_decode, inputs: [queue], parser: \(parser) }
             sinks:
-              page: { type: prometheus, inputs: [decode], listen: "${GATEWAY_LISTEN}", snapshot_interval: \(snapshot)\(state.isEmpty ? "" : ", " + state) }
+              page:
+                type: prometheus
+                inputs: [decode]
+                listen: "${GATEWAY_LISTEN}"
+                snapshot_interval: \(snapshot)
+                \(state)
             """
     }
 
@@ -130,7 +135,9 @@ enum ReloadMatrix {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("p.yaml")
         var variant = 0
-        func write() throws { try pipeline(mode, kind, variant: variant, queue: queue, key: key, dir: dir).write(to: file, atomically: true, encoding: .utf8) }
+        func write() throws {
+            try pipeline(mode, kind, variant: variant, queue: queue, key: key, dir: dir).write(to: file, atomically: true, encoding: .utf8)
+        }
         try write()
         let gateway = try GatewayProcess(args: ["--config", file.path])
         let ledger = Ledger()
@@ -139,9 +146,10 @@ enum ReloadMatrix {
             usleep(150_000)
             variant += 1
             try write()
-            let before = gateway.log.components(separatedBy: "reloaded the pipeline file").count
+            func reloads() -> Int { gateway.log.components(separatedBy: "reloaded the pipeline file").count }
+            let before = reloads()
             kill(gateway.process.processIdentifier, SIGHUP)
-            #expect(eventually { gateway.log.components(separatedBy: "reloaded the pipeline file").count > before }, "\(mode)/\(kind): reload \(variant)")
+            #expect(eventually { reloads() > before }, "\(mode)/\(kind): reload \(variant)")
         }
         pusher.join()
         let line = gateway.log.split(separator: "\n").last { $0.contains("reloaded the pipeline file") }.map(String.init) ?? ""

@@ -16,7 +16,8 @@ import Glibc
         (8_000_000.0, 4 << 20, 100, 32, 1, 1),          // one element larger than the share: one at a time
     ])
     func readSizing_fitsTheShare(_ avg: Double, _ share: Int, _ pop: Int, _ maxInFlight: Int, _ count: Int, _ inFlight: Int) {
-        #expect(ReadSizing.plan(averageElementBytes: avg, share: share, popCount: pop, maxInFlight: maxInFlight) == ReadSizing(count: count, inFlight: inFlight))
+        let plan = ReadSizing.plan(averageElementBytes: avg, share: share, popCount: pop, maxInFlight: maxInFlight)
+        #expect(plan == ReadSizing(count: count, inFlight: inFlight))
     }
 
     @Test func acquire_waitsUntilReleased_butABatchLargerThanTheBudgetPassesAlone() {

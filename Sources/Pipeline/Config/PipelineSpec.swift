@@ -64,13 +64,15 @@ public struct PipelineSpec: Sendable {
                 if let text = v.scalar?.string, let bytes = OptionReader.parseByteSize(text), bytes >= 1 << 20 {
                     memoryBudget = bytes
                 } else {
-                    errors.append(ConfigError(key: key, line: v.mark?.line, message: "expected a size of at least 1MiB like 64MiB, got `\(v.scalar?.string ?? "a non-scalar")`"))
+                    let got = v.scalar?.string ?? "a non-scalar"
+                    errors.append(ConfigError(key: key, line: v.mark?.line, message: "expected a size of at least 1MiB like 64MiB, got `\(got)`"))
                 }
                 continue
             }
             guard let role = [StageRole.source, .transform, .sink].first(where: { $0.section == key }) else {
                 let hint = OptionReader.closest(to: key, in: ["sources", "transforms", "sinks"]).map { "did you mean `\($0)`? " } ?? ""
-                errors.append(ConfigError(key: key, line: k.mark?.line, message: "unknown top-level key (\(hint)expected sources, transforms, sinks, memory_budget)"))
+                let why = "unknown top-level key (\(hint)expected sources, transforms, sinks, memory_budget)"
+                errors.append(ConfigError(key: key, line: k.mark?.line, message: why))
                 continue
             }
             guard sectionsSeen.insert(key).inserted else {
@@ -104,7 +106,8 @@ public struct PipelineSpec: Sendable {
         // A value made from an unset variable is already reported as such.
         errors.removeAll { !$0.variables.isEmpty && $0.variables.contains(where: expansion.unset.contains) }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
-        return PipelineSpec(stages: ordered, environmentVariablesUsed: expansion.used, warnings: redeliveryWarnings(ordered), memoryBudget: memoryBudget)
+        return PipelineSpec(stages: ordered, environmentVariablesUsed: expansion.used, warnings: redeliveryWarnings(ordered),
+                            memoryBudget: memoryBudget)
     }
 
     /// Parses `text` and expands its environment references.
@@ -242,8 +245,8 @@ public struct PipelineSpec: Sendable {
                 if d.role == .sink && d.config.keepsShardState { keeper = true }
             }
             if !keeper {
-                errors.append(ConfigError(path: source.path, key: "group", line: source.line,
-                                          message: "needs a prometheus sink with `state: redis` below it (the shards' state lives in Redis, written by that sink)"))
+                let why = "needs a prometheus sink with `state: redis` below it (the shards' state lives in Redis, written by that sink)"
+                errors.append(ConfigError(path: source.path, key: "group", line: source.line, message: why))
             }
         }
     }

@@ -277,7 +277,7 @@ public final class PipelineRuntime: Sendable {
 
         // Refused before anything stops: a stage holding durable state that cannot take it over.
         for d in spec.stages where rebuild.contains(d.id) {
-            if let p = same(d), !(lifecycle(p.stage) is any StatefulStage), d.config.needsRedelivery || p.decl.config.needsRedelivery {
+            if let p = same(d), !(lifecycle(p.stage) is any StatefulStage), Self.holdsDurableState(d, p.decl) {
                 throw .rolledBack("\(d.path): \(Self.statelessRefusal)")
             }
         }
@@ -375,12 +375,18 @@ public final class PipelineRuntime: Sendable {
             do { try stateful.takeOver(from: lifecycle(p.stage)) } catch {
                 throw ConfigErrors([ConfigError(path: d.path, message: "cannot take over the running stage's state: \(error)")])
             }
-        } else if d.config.needsRedelivery || p.decl.config.needsRedelivery {
+        } else if Self.holdsDurableState(d, p.decl) {
             throw ConfigErrors([ConfigError(path: d.path, message: Self.statelessRefusal)])
         }
     }
 
-    static let statelessRefusal = "holds durable state but cannot take it over in a reload (it is no StatefulStage); restart the gateway to apply this change"
+    /// A stage whose rebuild must carry state over: its sources' durable positions depend on it.
+    private static func holdsDurableState(_ d: StageDecl, _ previous: StageDecl) -> Bool {
+        d.config.needsRedelivery || previous.config.needsRedelivery
+    }
+
+    static let statelessRefusal = "holds durable state but cannot take it over in a reload (it is no StatefulStage); "
+        + "restart the gateway to apply this change"
 
     /// Wires and runs `ids` of `spec` beside the `kept` stages, into the buffers
     /// that stay (released here) or new ones.

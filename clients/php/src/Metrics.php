@@ -225,6 +225,7 @@ final class Metrics
         return json_encode($s, self::JSON);
     }
 
+    /** Non-finite values never reach the buffer (add() drops them). */
     private function num(float $v): string
     {
         return is_finite($v) ? json_encode($v, self::JSON) : '0';

@@ -51,10 +51,14 @@ class _Buffer:
 
     # Recording ---------------------------------------------------------------
 
-    def _add(self, name: str, value: float, body: str) -> None:
-        if not math.isfinite(value):
-            self.invalid += 1
-            return
+    def _finite(self, value: float) -> bool:
+        """JSON cannot carry NaN or ±Inf: such a measurement is dropped and counted."""
+        if math.isfinite(value):
+            return True
+        self.invalid += 1
+        return False
+
+    def _add(self, name: str, body: str) -> None:
         shard = 0
         if self.shards:
             shard = self._shard_cache.get(name)
@@ -71,38 +75,31 @@ class _Buffer:
 
     def counter(self, name: str, value: float = 1, labels: Optional[Mapping[str, Any]] = None) -> None:
         value = float(value)
-        if math.isfinite(value):
-            self._add(name, value, '{"type":"counter","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
-        else:
-            self.invalid += 1
+        if self._finite(value):
+            self._add(name, '{"type":"counter","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
 
     def gauge(self, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
         value = float(value)
-        if math.isfinite(value):
-            self._add(name, value, '{"type":"gauge","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
-        else:
-            self.invalid += 1
+        if self._finite(value):
+            self._add(name, '{"type":"gauge","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
 
     def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
         value = float(value)
-        if math.isfinite(value):
+        if self._finite(value):
             b = [float(x) for x in buckets if math.isfinite(float(x))]
-            self._add(name, value, '{"type":"histogram","name":%s,"value":%s,"buckets":%s%s}' % (_dumps(name), _dumps(value), _dumps(b), self._labels(labels)))
-        else:
-            self.invalid += 1
+            self._add(name, '{"type":"histogram","name":%s,"value":%s,"buckets":%s%s}' % (_dumps(name), _dumps(value), _dumps(b), self._labels(labels)))
 
     def summary(self, name: str, value: float, objectives: Optional[Mapping[float, float]] = None,
                 labels: Optional[Mapping[str, Any]] = None) -> None:
         """objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}."""
         value = float(value)
-        if not math.isfinite(value):
-            self.invalid += 1
+        if not self._finite(value):
             return
         q = ""
         if objectives:
             items = sorted(objectives.items())
             q = ',"quantiles":%s,"epsilons":%s' % (_dumps([float(k) for k, _ in items]), _dumps([float(v) for _, v in items]))
-        self._add(name, value, '{"type":"summary","name":%s,"value":%s%s%s}' % (_dumps(name), _dumps(value), q, self._labels(labels)))
+        self._add(name, '{"type":"summary","name":%s,"value":%s%s%s}' % (_dumps(name), _dumps(value), q, self._labels(labels)))
 
     # Sending -----------------------------------------------------------------
 
