@@ -32,15 +32,33 @@ import TestSupport
         #expect(try httpGet(port: gateway.port, path: "/-/ready").status == 503, "Redis on port 1 is unreachable")
     }
 
+    /// The README's first sending snippet: the PHP library, one LPUSH for both measurements.
+    @Test func phpLibrarySnippet_reachesTheGateway() throws {
+        let php = try #require(RedisServer.which("php"), "php not installed (apt-get install php-cli php-redis)")
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
+        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "```php\n// PHP, clients/php\n"))
+        let end = try #require(readme[start.upperBound...].range(of: "```"))
+        let script = String(readme[start.upperBound..<end.lowerBound])
+            .replacingOccurrences(of: "'clients/php/autoload.php'", with: "'\(packageRoot.appendingPathComponent("clients/php/autoload.php").path)'")
+            .replacingOccurrences(of: "connect('127.0.0.1', 6379)", with: "connect('127.0.0.1', \(redis.port))")
+        let (status, output) = try runCommand(php, ["-r", script + "\necho $m->flush();"])
+        #expect(status == 0 && output.hasSuffix("0"), "everything was sent by the snippet's flush: \(output)")
+        let both = { (try? gateway.value("jobs_total{queue=\"mail\"}")) == 1 && (try? gateway.value("job_duration_seconds_count{queue=\"mail\"}")) == 1 }
+        #expect(eventually(both), "\((try? gateway.metrics()) ?? "")")
+    }
+
     @Test func phpSenders_reachTheGateway() throws {
         let php = try #require(RedisServer.which("php"), "php not installed (apt-get install php-cli php-redis php-predis)")
         let redis = try RedisServer()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
         let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let start = try #require(readme.range(of: "```php\n"))
+        let start = try #require(readme.range(of: "```php\n// PHP, phpredis\n"))
         let end = try #require(readme[start.upperBound...].range(of: "```"))
         let script = """
         <?php
+        // PHP, phpredis
         $redis = new Redis(); $redis->connect('127.0.0.1', \(redis.port));
         require '/usr/share/php/Predis/autoload.php';
         $client = new Predis\\Client(['host' => '127.0.0.1', 'port' => \(redis.port)]);
