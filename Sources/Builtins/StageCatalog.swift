@@ -11,7 +11,7 @@ public enum StageCatalog {
             let docs = describe(type)
             let io = "\(type.inputKind?.rawValue ?? "—") → \(type.outputKind?.rawValue ?? "—")"
             if markdown {
-                out += "### `\(type.type)` (\(type.role.rawValue), \(io))\n\n\(type.summary)\n\n"
+                out += "## `\(type.type)` (\(type.role.rawValue), \(io))\n\n\(type.summary)\n\n"
                 out += "| key | type | default | description |\n|---|---|---|---|\n"
                 for d in docs {
                     let def = d.defaultValue.map { $0.isEmpty ? "empty" : "`\(cell($0))`" } ?? "required"

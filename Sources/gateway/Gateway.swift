@@ -238,7 +238,7 @@ struct Validate: ParsableCommand {
 struct Stages: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the registered stage types with their options and defaults.")
 
-    @Flag(help: "Print Markdown (the README's configuration reference).")
+    @Flag(help: "Print Markdown (docs/stages.md, the stage reference).")
     var markdown = false
 
     func run() {

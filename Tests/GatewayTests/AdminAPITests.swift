@@ -73,8 +73,8 @@ import TestSupport
 
     /// The README's curl line, run as written (only the port changed).
     @Test func readmeCurlExample_deletesWhatItSays() throws {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = try #require(readme.range(of: "### Admin API: deleting series"))
+        let readme = try document("docs/operating.md")
+        let section = try #require(readme.range(of: "## Admin API: deleting series"))
         let block = try #require(readme[section.upperBound...].range(of: "```sh\n"))
         let end = try #require(readme[block.upperBound...].range(of: "```"))
         let redis = try RedisServer()

@@ -37,7 +37,7 @@ import TestSupport
         let php = try #require(RedisServer.which("php"), "php not installed (apt-get install php-cli php-redis)")
         let redis = try RedisServer()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try document("README.md")
         let start = try #require(readme.range(of: "```php\n// PHP, clients/php\n"))
         let end = try #require(readme[start.upperBound...].range(of: "```"))
         let script = String(readme[start.upperBound..<end.lowerBound])
@@ -53,7 +53,7 @@ import TestSupport
         let php = try #require(RedisServer.which("php"), "php not installed (apt-get install php-cli php-redis php-predis)")
         let redis = try RedisServer()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try document("docs/sending.md")
         let start = try #require(readme.range(of: "```php\n// PHP, phpredis\n"))
         let end = try #require(readme[start.upperBound...].range(of: "```"))
         let script = """

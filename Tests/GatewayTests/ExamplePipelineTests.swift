@@ -45,7 +45,7 @@ import TestSupport
     /// The README's "Writing a stage" shows this very file.
     @Test func readmeExample_isTheCompiledStage() throws {
         let file = try String(contentsOf: packageRoot.appendingPathComponent("Sources/Transforms/StaticLabels/StaticLabelsTransform.swift"), encoding: .utf8)
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try document("docs/writing-a-stage.md")
         #expect(readme.contains("```swift\n" + file + "```"))
     }
 
@@ -73,7 +73,7 @@ import TestSupport
 
 @Suite struct ReadmeReferenceTests {
     @Test func stageReference_isWhatGatewayStagesPrints() throws {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try document("docs/stages.md")
         let (status, markdown) = try runCommand(GatewayProcess.binary, ["stages", "--markdown"])
         #expect(status == 0)
         #expect(readme.contains("<!-- stages:begin -->\n" + markdown + "<!-- stages:end -->"), "run `make readme`")
@@ -81,7 +81,7 @@ import TestSupport
 
     /// The README's connection-string table names exactly the keys the parser knows.
     @Test func connectionStringTable_listsEveryKeyTheParserKnows() throws {
-        let readme = try String(contentsOf: packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try document("docs/security.md")
         let start = try #require(readme.range(of: "| key | here |\n|---|---|\n"))
         let table = readme[start.upperBound...].prefix { _ in true }.split(separator: "\n").prefix { $0.hasPrefix("|") }
         var documented: Set<String> = []

@@ -45,6 +45,11 @@ public let packageRoot: URL = {
     return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
 }()
 
+/// A documentation file's text (`README.md`, `docs/…`): tests run the snippets where they live.
+public func document(_ relativePath: String) throws -> String {
+    try String(contentsOf: packageRoot.appendingPathComponent(relativePath), encoding: .utf8)
+}
+
 /// A new, empty folder under the temporary directory (the caller removes it).
 public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")

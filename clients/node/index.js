@@ -61,6 +61,7 @@ class Metrics {
     this.failures = 0;
     this.invalid = 0;
     this.buffer = new Map();
+    this.series = new Map(); // counter and gauge series, combined until flush
     this.count = 0;
     this.shardCache = new Map();
     if (options.autoFlush ?? true) {
@@ -69,16 +70,29 @@ class Metrics {
     }
   }
 
+  /** Increments of one series are summed here and sent as one sample (the page shows the same total). */
   counter(name, value = 1, labels) {
-    this.add(name, value, `{"type":"counter","name":${JSON.stringify(name)},"value":${Number(value)}${labelsJSON(labels)}}`);
+    const v = Number(value);
+    if (!Number.isFinite(v)) { this.invalid++; return; }
+    const l = labelsJSON(labels);
+    const key = `c\0${name}\0${l}`;
+    const s = this.series.get(key);
+    if (s) s.value += v; else this.series.set(key, { type: 'counter', name, value: v, labels: l });
+    this.count++;
   }
 
+  /** Only a series' last value is sent: the gateway keeps the last one anyway. */
   gauge(name, value, labels) {
-    this.add(name, value, `{"type":"gauge","name":${JSON.stringify(name)},"value":${Number(value)}${labelsJSON(labels)}}`);
+    const v = Number(value);
+    if (!Number.isFinite(v)) { this.invalid++; return; }
+    const l = labelsJSON(labels);
+    this.series.set(`g\0${name}\0${l}`, { type: 'gauge', name, value: v, labels: l });
+    this.count++;
   }
 
   histogram(name, value, buckets, labels) {
-    this.add(name, value, `{"type":"histogram","name":${JSON.stringify(name)},"value":${Number(value)},"buckets":${numbers(buckets)}${labelsJSON(labels)}}`);
+    const json = `{"type":"histogram","name":${JSON.stringify(name)},"value":${Number(value)},"buckets":${numbers(buckets)}${labelsJSON(labels)}}`;
+    this.add(name, value, json);
   }
 
   /** objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}. */
@@ -101,6 +115,11 @@ class Metrics {
 
   add(name, value, json) {
     if (!Number.isFinite(Number(value))) { this.invalid++; return; }
+    this.push(name, json);
+    this.count++;
+  }
+
+  push(name, json) {
     let shard = 0;
     if (this.shards > 0) {
       shard = this.shardCache.get(name);
@@ -109,7 +128,6 @@ class Metrics {
     let list = this.buffer.get(shard);
     if (!list) { list = []; this.buffer.set(shard, list); }
     list.push(json);
-    this.count++;
   }
 
   elements(samples) {
@@ -133,6 +151,12 @@ class Metrics {
   /** Sends what is buffered; resolves to the number of samples sent (0 on failure). Never rejects. */
   async flush() {
     if (this.count === 0) return 0;
+    for (const s of this.series.values()) {
+      // A sum past the largest double: the gateway would drop it too.
+      if (Number.isFinite(s.value)) this.push(s.name, `{"type":"${s.type}","name":${JSON.stringify(s.name)},"value":${s.value}${s.labels}}`);
+      else this.invalid++;
+    }
+    this.series = new Map();
     const buffer = this.buffer;
     const count = this.count;
     this.buffer = new Map();
@@ -148,7 +172,9 @@ class Metrics {
           : this.client.pipeline(pushes.map(([key, elements]) => ['lpush', key, ...elements])).exec().then((replies) => {
             for (const [err] of replies) if (err) throw err;
           });
-      const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`flush took longer than ${this.timeoutMs} ms`)), this.timeoutMs); });
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`flush took longer than ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
       await Promise.race([send, timeout]);
       return count;
     } catch (e) {

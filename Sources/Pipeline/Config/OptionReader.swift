@@ -1,7 +1,7 @@
 import Foundation
 import Yams
 
-/// One documented option of a stage, as `gateway stages` and the README list it.
+/// One documented option of a stage, as `gateway stages` and docs/stages.md list it.
 public struct OptionDoc: Sendable {
     public var key: String
     public var type: String

@@ -30,7 +30,7 @@ public struct PipelineSpec: Sendable {
     /// Bytes of batches in flight between the sources and the sinks (`memory_budget`).
     public var memoryBudget = PipelineSpec.defaultMemoryBudget
     /// 32 MiB: `make bench-memory` drains arrays of 1 to 5 000 samples per element
-    /// within about the one-sample peak RSS with it, at the same rate (README "Memory").
+    /// within about the one-sample peak RSS with it, at the same rate (docs/operating.md, "Memory in flight").
     public static let defaultMemoryBudget = 32 << 20
 
     public func stage(_ id: String) -> StageDecl? { stages.first { $0.id == id } }

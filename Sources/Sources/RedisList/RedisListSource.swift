@@ -41,7 +41,7 @@ import Glibc
 /// restored state already holds and re-emits, in order, the elements of the
 /// processing list it has not emitted — after a crash, those the snapshot does not
 /// contain; after a broken connection, those whose pop reply was lost. So nothing
-/// popped is lost and nothing is applied twice (the argument is in the README).
+/// popped is lost and nothing is applied twice (the argument is in docs/durability.md).
 ///
 /// **Ready** means samples can flow: connected, and pops succeed. Pops that keep
 /// failing (`WRONGTYPE`, an ACL user without access to the key: `NOPERM`) for
@@ -125,7 +125,7 @@ public struct RedisListConfig: StageConfig {
     }
 
     public init(options o: OptionReader) {
-        let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], rediss://… (TLS), or the .NET form host:port[,host2:port2][,ssl=true][,password=…][,serviceName=…]… (Redis__ConnectionString; the README lists every key).")
+        let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], rediss://… (TLS), or the .NET form host:port[,host2:port2][,ssl=true][,password=…][,serviceName=…]… (Redis__ConnectionString; docs/security.md lists every key).")
         switch RedisURL.parse(raw) {
         case .success(let u): url = u
         case .failure(let e): url = RedisURL(); o.fail("url", e.description)

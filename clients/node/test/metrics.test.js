@@ -72,6 +72,31 @@ test('one LPUSH carries every measurement and the page adds up', async () => {
   await c.quit();
 });
 
+test('counters and gauges are combined per series', async () => {
+  const c = await client();
+  const key = `node-combine-${process.pid}`;
+  const m = new Metrics(c, { key, autoFlush: false });
+  for (let i = 0; i < 100; i++) {
+    m.counter('c_total', 0.5, { q: 'a' });
+    m.gauge('g', i);
+    m.histogram('h', i, [10, 50]);
+  }
+  m.counter('c_total', 1, { q: 'b' });
+  assert.strictEqual(await m.flush(), 301);
+  const elements = await c.lRange(key, 0, -1);
+  await c.del(key);
+  assert.strictEqual(elements.length, 1);
+  const samples = JSON.parse(elements[0]);
+  assert.strictEqual(samples.length, 103);
+  const by = {};
+  for (const s of samples) (by[s.name + JSON.stringify(s.labels ?? {})] ??= []).push(s.value);
+  assert.deepStrictEqual(by['c_total{"q":"a"}'], [50]);
+  assert.deepStrictEqual(by['c_total{"q":"b"}'], [1]);
+  assert.deepStrictEqual(by['g{}'], [99]);
+  assert.strictEqual(by['h{}'].length, 100);
+  await c.quit();
+});
+
 test('labels, escapes and non-ASCII arrive byte for byte', async () => {
   const c = await client();
   const m = new Metrics(c, { autoFlush: false });

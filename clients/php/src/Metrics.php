@@ -7,7 +7,9 @@ namespace PromStreamGateway;
  * Buffers measurements during one invocation and sends them to prom-stream-gateway
  * in one round trip: flush() sends one LPUSH per shard (per queue key without
  * shards; several shards pipelined, except on a phpredis RedisCluster), each
- * element a JSON array of samples, split only above max_element_bytes.
+ * element a JSON array of samples, split only above max_element_bytes. Increments of
+ * one counter series are summed and only a gauge series' last value is sent (the page
+ * shows the same); histogram and summary observations are sent one by one.
  *
  * Never throws into the application: a Redis failure is counted (failures()),
  * passed to on_error, and the buffer is dropped (a Lambda invocation that could not
@@ -29,11 +31,18 @@ final class Metrics
     private $onError;
     /** @var array<int, string[]> encoded samples by shard (0 without shards) */
     private array $buffer = [];
+    /** @var array<string, array{0: string, 1: string, 2: float, 3: string}> counter and gauge series: type, name, value, labels JSON */
+    private array $series = [];
     private int $buffered = 0;
     private int $failures = 0;
     private int $invalid = 0;
     /** @var array<string, int> name → shard */
     private array $shardOf = [];
+    /** @var array<string, string> name → its JSON string */
+    private array $names = [];
+    /** @var array<string, array{0: float[], 1: string}> histogram name → its last bucket list and that list's JSON */
+    private array $bounds = [];
+    private const CACHE_LIMIT = 1024;
     private const JSON = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_PRESERVE_ZERO_FRACTION;
 
     /**
@@ -61,16 +70,40 @@ final class Metrics
         return $r;
     }
 
-    /** @param array<string, string|int|float|bool> $labels */
+    /**
+     * Increments of one series are summed here and sent as one sample: the page shows
+     * the same total, and the element is smaller.
+     * @param array<string, string|int|float|bool> $labels
+     */
     public function counter(string $name, float $value = 1, array $labels = []): void
     {
-        $this->add($name, '{"type":"counter","name":' . $this->enc($name) . ',"value":' . $this->num($value) . $this->labels($labels) . '}', $value);
+        if (is_finite($value)) {
+            $l = $this->labels($labels);
+            $k = "c\0" . $name . "\0" . $l;
+            if (isset($this->series[$k])) {
+                $this->series[$k][2] += $value;
+            } else {
+                $this->series[$k] = ['counter', $name, $value, $l];
+            }
+            $this->buffered++;
+        } else {
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+        }
     }
 
-    /** @param array<string, string|int|float|bool> $labels */
+    /**
+     * Only a series' last value is sent: the gateway keeps the last one anyway.
+     * @param array<string, string|int|float|bool> $labels
+     */
     public function gauge(string $name, float $value, array $labels = []): void
     {
-        $this->add($name, '{"type":"gauge","name":' . $this->enc($name) . ',"value":' . $this->num($value) . $this->labels($labels) . '}', $value);
+        if (is_finite($value)) {
+            $l = $this->labels($labels);
+            $this->series["g\0" . $name . "\0" . $l] = ['gauge', $name, $value, $l];
+            $this->buffered++;
+        } else {
+            $this->invalid++;
+        }
     }
 
     /**
@@ -79,8 +112,13 @@ final class Metrics
      */
     public function histogram(string $name, float $value, array $buckets, array $labels = []): void
     {
-        $this->add($name, '{"type":"histogram","name":' . $this->enc($name) . ',"value":' . $this->num($value)
-            . ',"buckets":' . $this->numbers($buckets) . $this->labels($labels) . '}', $value);
+        if (is_finite($value)) {
+            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
+                . ',"value":' . self::num($value) . ',"buckets":' . $this->bounds($name, $buckets) . $this->labels($labels) . '}';
+            $this->buffered++;
+        } else {
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+        }
     }
 
     /**
@@ -92,9 +130,14 @@ final class Metrics
      */
     public function summary(string $name, float $value, array $quantiles = [], array $epsilons = [], array $labels = []): void
     {
-        $this->add($name, '{"type":"summary","name":' . $this->enc($name) . ',"value":' . $this->num($value)
-            . ($quantiles ? ',"quantiles":' . $this->numbers($quantiles) . ',"epsilons":' . $this->numbers($epsilons) : '')
-            . $this->labels($labels) . '}', $value);
+        if (is_finite($value)) {
+            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"summary","name":' . ($this->names[$name] ?? $this->name($name))
+                . ',"value":' . self::num($value) . ($quantiles ? ',"quantiles":' . self::numbers($quantiles) . ',"epsilons":' . self::numbers($epsilons) : '')
+                . $this->labels($labels) . '}';
+            $this->buffered++;
+        } else {
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+        }
     }
 
     /**
@@ -113,16 +156,28 @@ final class Metrics
         }
     }
 
-    /** Sends what is buffered; returns the number of samples sent (0 on failure). */
+    /** Sends what is buffered; returns the number of measurements sent (0 on failure). */
     public function flush(): int
     {
         if ($this->buffered === 0) {
             return 0;
         }
+        foreach ($this->series as [$type, $name, $value, $l]) {
+            if (!is_finite($value)) {   // a sum past the largest double: the gateway would drop it too
+                $this->invalid++;
+                continue;
+            }
+            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] =
+                '{"type":"' . $type . '","name":' . ($this->names[$name] ?? $this->name($name)) . ',"value":' . self::num($value) . $l . '}';
+        }
         $buffer = $this->buffer;
         $count = $this->buffered;
         $this->buffer = [];
+        $this->series = [];
         $this->buffered = 0;
+        if (!$buffer) {
+            return 0;
+        }
         $pushes = [];
         foreach ($buffer as $shard => $samples) {
             $pushes[$this->shards > 0 ? $this->key . ':{' . $shard . '}' : $this->key] = $this->elements($samples);
@@ -184,18 +239,72 @@ final class Metrics
         return $shards > 0 ? crc32($name) % $shards : 0;
     }
 
-    private function add(string $name, string $json, float $value): void
+    private function shard(string $name): int
     {
-        if (!is_finite($value)) {
-            $this->invalid++;
-            return;
+        return $this->shardOf[$name] ??= crc32($name) % $this->shards;
+    }
+
+    /** A name's JSON string, cached: names repeat, and an application has few of them. */
+    private function name(string $name): string
+    {
+        if (isset($this->names[$name])) {
+            return $this->names[$name];
         }
-        $shard = 0;
-        if ($this->shards > 0) {
-            $shard = $this->shardOf[$name] ??= crc32($name) % $this->shards;
+        if (count($this->names) >= self::CACHE_LIMIT) {
+            $this->names = [];
         }
-        $this->buffer[$shard][] = $json;
-        $this->buffered++;
+        return $this->names[$name] = json_encode($name, self::JSON);
+    }
+
+    /**
+     * A histogram's bucket list as JSON, cached per name while the caller passes the same
+     * array: formatting eleven doubles costs more than everything else a sample needs.
+     * @param float[] $buckets
+     */
+    private function bounds(string $name, array $buckets): string
+    {
+        $cached = $this->bounds[$name] ?? null;
+        if ($cached !== null && $cached[0] === $buckets) {
+            return $cached[1];
+        }
+        if (count($this->bounds) >= self::CACHE_LIMIT) {
+            $this->bounds = [];
+        }
+        $json = self::numbers($buckets);
+        $this->bounds[$name] = [$buckets, $json];
+        return $json;
+    }
+
+    /**
+     * PHP's 14-digit cast when it reads back as the same double (counts, rounded
+     * values), else 17 significant digits, which always read back exactly and cost
+     * two thirds of json_encode's shortest form (a timing's full-precision double).
+     */
+    private static function num(float $v): string
+    {
+        $s = (string)$v;
+        return (float)$s === $v ? $s : sprintf('%.17g', $v);
+    }
+
+    /** @param float[] $values finite ones only */
+    private static function numbers(array $values): string
+    {
+        return json_encode(array_values(array_map('floatval', array_filter($values, 'is_finite'))), self::JSON);
+    }
+
+    /** @param array<string, string|int|float|bool> $labels */
+    private function labels(array $labels): string
+    {
+        if (!$labels) {
+            return '';
+        }
+        foreach ($labels as $k => $v) {
+            if (!is_string($v)) {
+                $labels[$k] = is_bool($v) ? ($v ? 'true' : 'false') : (string)$v;
+            }
+        }
+        // {"0": "x"}, not ["x"]: keys PHP turned into integers stay an object.
+        return ',"labels":' . json_encode(array_is_list($labels) ? (object)$labels : $labels, self::JSON);
     }
 
     /** @param string[] $samples @return string[] JSON arrays of at most maxElementBytes (one sample may exceed it alone) */
@@ -218,35 +327,5 @@ final class Metrics
             $out[] = '[' . implode(',', $current) . ']';
         }
         return $out;
-    }
-
-    private function enc(string $s): string
-    {
-        return json_encode($s, self::JSON);
-    }
-
-    /** Non-finite values never reach the buffer (add() drops them). */
-    private function num(float $v): string
-    {
-        return is_finite($v) ? json_encode($v, self::JSON) : '0';
-    }
-
-    /** @param float[] $values */
-    private function numbers(array $values): string
-    {
-        return json_encode(array_values(array_map('floatval', array_filter($values, 'is_finite'))), self::JSON);
-    }
-
-    /** @param array<string, string|int|float|bool> $labels */
-    private function labels(array $labels): string
-    {
-        if (!$labels) {
-            return '';
-        }
-        $o = [];
-        foreach ($labels as $k => $v) {
-            $o[(string)$k] = is_bool($v) ? ($v ? 'true' : 'false') : (string)$v;
-        }
-        return ',"labels":' . json_encode((object)$o, self::JSON);
     }
 }

@@ -107,6 +107,45 @@ final class MetricsTest extends TestCase
         $this->assertSame(1e20, $this->awaitValue($port, 'php_big', 1e20));
     }
 
+    /** A non-finite bucket fails the one-shot encoding: each sample is then encoded alone, the bad bound dropped. */
+    public function testANonFiniteBucket_dropsTheBound_notTheFlush(): void
+    {
+        $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+        $m->histogram('php_fallback_seconds', 0.3, [0.1, INF, 0.5], ['q' => 'x']);
+        $m->counter('php_fallback_total', 4);
+        $this->assertSame(2, $m->flush());
+        $this->assertSame(0, $m->invalid());
+        $port = self::env('GATEWAY_PORT');
+        $this->assertSame(1.0, $this->awaitValue($port, 'php_fallback_seconds_bucket{q="x",le="0.5"}', 1.0));
+        $this->assertSame(4.0, $this->awaitValue($port, 'php_fallback_total', 4.0));
+    }
+
+    /** 100 increments of one series travel as one sample; a gauge as its last value; histograms one by one. */
+    public function testCountersAndGauges_areCombinedPerSeries(): void
+    {
+        $r = $this->phpredis();
+        $key = 'php-combine-' . getmypid();
+        $m = new Metrics($r, ['key' => $key, 'auto_flush' => false]);
+        for ($i = 0; $i < 100; $i++) {
+            $m->counter('c_total', 0.5, ['q' => 'a']);
+            $m->gauge('g', $i);
+            $m->histogram('h', $i, [10, 50]);
+        }
+        $m->counter('c_total', 1, ['q' => 'b']);
+        $this->assertSame(301, $m->flush());
+        $elements = $r->lRange($key, 0, -1);
+        $r->del($key);
+        $this->assertCount(1, $elements);
+        $samples = json_decode($elements[0], true);
+        $this->assertCount(103, $samples);
+        $byName = [];
+        foreach ($samples as $s) { $byName[$s['name'] . json_encode($s['labels'] ?? [])][] = $s['value']; }
+        $this->assertSame([50], $byName['c_total{"q":"a"}']);
+        $this->assertSame([1], $byName['c_total{"q":"b"}']);
+        $this->assertSame([99], $byName['g[]']);
+        $this->assertCount(100, $byName['h[]']);
+    }
+
     public function testShards_routeAsTheGatewaySays_oneLpushPerShard(): void
     {
         $names = ['php_a_total', 'php_b_total', 'php_c_total', 'php_d_total', 'php_e_total', 'php_f_total'];

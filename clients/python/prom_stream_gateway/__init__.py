@@ -33,8 +33,25 @@ def connect(url: str = "redis://127.0.0.1:6379/0", timeout: float = 0.5):
     return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# One encoder, made once: json.dumps with non-default arguments builds a new encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _labels(labels: Mapping[str, Any]) -> dict:
+    return {k if type(k) is str else str(k): v if type(v) is str else _label_value(v) for k, v in labels.items()}
+
+
+def _label_value(v: Any) -> str:
+    return "true" if v is True else "false" if v is False else str(v)
+
+
+def _number(v: Any) -> Optional[float]:
+    """A finite float, or None: what a bucket bound may be."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
 
 
 class _Buffer:
@@ -48,6 +65,7 @@ class _Buffer:
         self.failures = 0
         self.invalid = 0
         self._shard_cache: dict[str, int] = {}
+        self._series: dict[tuple, dict] = {}  # counter and gauge series, combined until flush
 
     # Recording ---------------------------------------------------------------
 
@@ -58,36 +76,49 @@ class _Buffer:
         self.invalid += 1
         return False
 
-    def _add(self, name: str, body: str) -> None:
+    def _add(self, name: str, sample: dict, labels: Optional[Mapping[str, Any]]) -> None:
+        """Keeps the sample as a dict: flush encodes a shard's buffer in one call."""
+        if labels:
+            sample["labels"] = _labels(labels)
+        self._shard_list(name).append(sample)
+        self.count += 1
+
+    def _shard_list(self, name: str) -> list:
         shard = 0
         if self.shards:
             shard = self._shard_cache.get(name)
             if shard is None:
                 shard = self._shard_cache[name] = shard_of(name, self.shards)
-        self.samples.setdefault(shard, []).append(body)
-        self.count += 1
-
-    @staticmethod
-    def _labels(labels: Optional[Mapping[str, Any]]) -> str:
-        if not labels:
-            return ""
-        return ',"labels":' + _dumps({str(k): ("true" if v is True else "false" if v is False else str(v)) for k, v in labels.items()})
+        return self.samples.setdefault(shard, [])
 
     def counter(self, name: str, value: float = 1, labels: Optional[Mapping[str, Any]] = None) -> None:
+        """Increments of one series are summed here and sent as one sample (the page shows the same total)."""
         value = float(value)
         if self._finite(value):
-            self._add(name, '{"type":"counter","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
+            key = ("counter", name, tuple(labels.items()) if labels else ())
+            sample = self._series.get(key)
+            if sample is None:
+                sample = self._series[key] = {"type": "counter", "name": name, "value": value}
+                if labels:
+                    sample["labels"] = _labels(labels)
+            else:
+                sample["value"] += value
+            self.count += 1
 
     def gauge(self, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
+        """Only a series' last value is sent: the gateway keeps the last one anyway."""
         value = float(value)
         if self._finite(value):
-            self._add(name, '{"type":"gauge","name":%s,"value":%s%s}' % (_dumps(name), _dumps(value), self._labels(labels)))
+            sample = {"type": "gauge", "name": name, "value": value}
+            if labels:
+                sample["labels"] = _labels(labels)
+            self._series[("gauge", name, tuple(labels.items()) if labels else ())] = sample
+            self.count += 1
 
     def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
         value = float(value)
         if self._finite(value):
-            b = [float(x) for x in buckets if math.isfinite(float(x))]
-            self._add(name, '{"type":"histogram","name":%s,"value":%s,"buckets":%s%s}' % (_dumps(name), _dumps(value), _dumps(b), self._labels(labels)))
+            self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": buckets}, labels)
 
     def summary(self, name: str, value: float, objectives: Optional[Mapping[float, float]] = None,
                 labels: Optional[Mapping[str, Any]] = None) -> None:
@@ -95,34 +126,60 @@ class _Buffer:
         value = float(value)
         if not self._finite(value):
             return
-        q = ""
+        sample = {"type": "summary", "name": name, "value": value}
         if objectives:
             items = sorted(objectives.items())
-            q = ',"quantiles":%s,"epsilons":%s' % (_dumps([float(k) for k, _ in items]), _dumps([float(v) for _, v in items]))
-        self._add(name, '{"type":"summary","name":%s,"value":%s%s%s}' % (_dumps(name), _dumps(value), q, self._labels(labels)))
+            sample["quantiles"], sample["epsilons"] = [k for k, _ in items], [v for _, v in items]
+        self._add(name, sample, labels)
 
     # Sending -----------------------------------------------------------------
 
-    def _take(self) -> tuple[int, list[tuple[str, list[str]]]]:
+    def _take(self) -> tuple[int, list[tuple[str, list[bytes]]]]:
+        for sample in self._series.values():
+            self._shard_list(sample["name"]).append(sample)
         samples, count = self.samples, self.count
-        self.samples, self.count = {}, 0
+        self.samples, self.count, self._series = {}, 0, {}
         out = []
+        invalid = self.invalid
         for shard, items in samples.items():
             key = f"{self.key}:{{{shard}}}" if self.shards else self.key
-            out.append((key, self._elements(items)))
-        return count, out
+            elements = self._elements(items)
+            if elements:
+                out.append((key, elements))
+        return count - (self.invalid - invalid), out
 
-    def _elements(self, items: list[str]) -> list[str]:
+    def _elements(self, items: list[dict]) -> list[bytes]:
+        """JSON arrays of at most max_element_bytes (one sample may exceed it alone). The
+        whole buffer is encoded at once; only when that fails (a bucket, quantile or
+        epsilon that is not a finite number) is each sample encoded alone, its bad bounds dropped."""
+        try:
+            data = _ENCODER.encode(items).encode("utf-8")
+        except (ValueError, TypeError):
+            return self._elements_one_by_one(items)
+        if len(data) <= self.max_element_bytes or len(items) == 1:
+            return [data]
+        half = len(items) // 2
+        return self._elements(items[:half]) + self._elements(items[half:])
+
+    def _elements_one_by_one(self, items: list[dict]) -> list[bytes]:
         out, current, size = [], [], 2
-        for s in items:
-            n = len(s.encode("utf-8")) + 1
+        for sample in items:
+            for bounds in ("buckets", "quantiles", "epsilons"):
+                if bounds in sample:
+                    sample[bounds] = [f for f in map(_number, sample[bounds]) if f is not None]
+            try:
+                s = _ENCODER.encode(sample).encode("utf-8")
+            except (ValueError, TypeError):
+                self.invalid += 1
+                continue
+            n = len(s) + 1
             if current and size + n > self.max_element_bytes:
-                out.append("[" + ",".join(current) + "]")
+                out.append(b"[" + b",".join(current) + b"]")
                 current, size = [], 2
             current.append(s)
             size += n
         if current:
-            out.append("[" + ",".join(current) + "]")
+            out.append(b"[" + b",".join(current) + b"]")
         return out
 
     def _failed(self, error: BaseException) -> int:

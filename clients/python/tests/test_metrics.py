@@ -2,6 +2,7 @@
 ClientLibraryTests (make test), which passes REDIS_PORT, GATEWAY_PORT, SHARDED_KEY,
 SHARDED_GATEWAY_PORT and GATEWAY_BIN."""
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,28 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value(self.port, "py_queue_depth", 42), 42)
         self.assertEqual(value(self.port, "py_payload_bytes_sum", 512), 512)
         self.assertEqual(m.failures, 0)
+
+    def test_counters_and_gauges_are_combined_per_series(self):
+        key = f"py-combine-{os.getpid()}"
+        m = Metrics(self.r, key=key, auto_flush=False)
+        for i in range(100):
+            m.counter("c_total", 0.5, {"q": "a"})
+            m.gauge("g", i)
+            m.histogram("h", i, [10, 50])
+        m.counter("c_total", 1, {"q": "b"})
+        self.assertEqual(m.flush(), 301)
+        elements = self.r.lrange(key, 0, -1)
+        self.r.delete(key)
+        self.assertEqual(len(elements), 1)
+        samples = json.loads(elements[0])
+        self.assertEqual(len(samples), 103)
+        by = {}
+        for s in samples:
+            by.setdefault(s["name"] + json.dumps(s.get("labels", {})), []).append(s["value"])
+        self.assertEqual(by['c_total{"q": "a"}'], [50])
+        self.assertEqual(by['c_total{"q": "b"}'], [1])
+        self.assertEqual(by["g{}"], [99])
+        self.assertEqual(len(by["h{}"]), 100)
 
     def test_labels_escapes_and_non_ascii_arrive_byte_for_byte(self):
         m = Metrics(self.r, auto_flush=False)
