@@ -6,12 +6,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
+        // A swift-metrics backend for Vapor, Hummingbird and swift-aws-lambda-runtime senders.
+        .library(name: "PromStreamMetrics", targets: ["PromStreamMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. No `pkgConfig:`: hiredis' .pc adds
@@ -30,7 +33,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Sources", dependencies: ["Pipeline", "CHiredis", "TLS"]),
+        // One Redis client for every stage: connection and transport (TLS), the URL and .NET
+        // connection string, Sentinel, Cluster, scripts, the sharded queue's keys, and the
+        // options every stage that talks to Redis reads the same way.
+        .target(name: "Redis", dependencies: ["Pipeline", "CHiredis", "TLS"]),
+        .target(name: "Sources", dependencies: ["Pipeline", "Redis", "CHiredis", "TLS"]),
         // A per-thread bump allocator jansson parses into (json_decode's hot path).
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
         // PCRE2 patterns anchored as Prometheus anchors them (relabel rules, series selectors).
@@ -39,37 +46,43 @@ let package = Package(
         .target(name: "CSimdJSON", linkerSettings: [.linkedLibrary("simdjson")]),
         .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CSimdJSON", "Patterns"]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "Sources", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
+            "Pipeline", "Redis", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // The Swift sender: a swift-metrics backend buffering into one LPUSH per shard per flush.
+        .target(name: "PromStreamMetrics", dependencies: ["Redis", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // The registry of built-in stages and their generated reference, shared by
         // the binary and the tests (which walk the real registry).
-        .target(name: "Builtins", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks"]),
+        .target(name: "Builtins", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks"]),
         // Realistic queue elements for `gateway loadgen` and the benchmarks.
         .target(name: "Synthetic"),
         .executableTarget(name: "gateway", dependencies: [
-            "Pipeline", "Sources", "Sinks", "Builtins", "Synthetic", "TLS",
+            "Pipeline", "Redis", "Sources", "Sinks", "Builtins", "Synthetic", "TLS",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
-        .executableTarget(name: "bench", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Synthetic", "CJansson"]),
+        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Synthetic", "CJansson"]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
         .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
-        .target(name: "TestSupport", dependencies: ["Pipeline", "Sources", "TLS", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Redis", "TLS", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "SourcesTests", dependencies: ["Sources", "TLS", "TestSupport"]),
+        .testTarget(name: "SourcesTests", dependencies: ["Sources", "Redis", "TLS", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Redis", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PromStreamMetricsTests", dependencies: [
+            "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

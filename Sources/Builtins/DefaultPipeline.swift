@@ -33,12 +33,15 @@ transforms:
     workers: 2
     # Metrics__JsonParser: jansson (default) or simdjson (same results, faster).
     parser: "${Metrics__JsonParser:-jansson}"
-    # Metrics__DeadLetterKey: rejected payloads and samples onto a capped Redis list.
-    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
+    # Metrics__DeadLetterKey: rejected payloads and samples onto a capped list, on the same Redis as the queue.
+    dead_letter: &dead_letter
+      url: "${Redis__ConnectionString:-localhost:6379}"
+      key: "${Metrics__DeadLetterKey:-}"
+      tls: { ca_file: "${Redis__TlsCaFile:-}", cert_file: "${Redis__TlsCertFile:-}", key_file: "${Redis__TlsKeyFile:-}" }
   validate:
     type: validate
     inputs: [decode]
-    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
+    dead_letter: *dead_letter
   sort:
     type: sort_labels
     inputs: [validate]
@@ -47,7 +50,7 @@ sinks:
   prometheus:
     type: prometheus
     inputs: [sort]
-    dead_letter: { url: "${Redis__ConnectionString:-localhost:6379}", key: "${Metrics__DeadLetterKey:-}" }
+    dead_letter: *dead_letter
     listen: "${GATEWAY_LISTEN:-0.0.0.0:9091}"
     disable_meta_metrics: ${Metrics__DisableMetaMetrics:-false}
     state_file: "${Metrics__StateFile:-}"

@@ -8,7 +8,7 @@ public enum StageCatalog {
     public static func render(_ registry: StageRegistry, markdown: Bool) -> String {
         var out = ""
         for type in registry.sorted {
-            let docs = describe(type)
+            let docs = describe(type, deadLetters: registry.deadLetters)
             let io = "\(type.inputKind?.rawValue ?? "—") → \(type.outputKind?.rawValue ?? "—")"
             if markdown {
                 out += "## `\(type.type)` (\(type.role.rawValue), \(io))\n\n\(type.summary)\n\n"
@@ -37,9 +37,9 @@ public enum StageCatalog {
 
     /// Options: the common ones the runtime reads, then the stage's own. Nested
     /// mappings show as their keys (`buffer.capacity`), not as a row of their own.
-    public static func describe(_ type: any StageConfig.Type) -> [OptionDoc] {
+    public static func describe(_ type: any StageConfig.Type, deadLetters: (any DeadLetterDestination.Type)? = nil) -> [OptionDoc] {
         let reader = OptionReader(describing: type.type)
-        if type.role != .source { _ = CommonOptions.read(reader) }
+        if type.role != .source { _ = CommonOptions.read(reader, deadLetters: deadLetters) }
         _ = type.decode(reader)
         return reader.docs.filter { $0.type != "mapping" }
     }

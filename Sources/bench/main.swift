@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Pipeline
 import Sinks
+import Redis
 import Sources
 import Synthetic
 import Synchronization

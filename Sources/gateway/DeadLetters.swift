@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Redis
 import Sources
 
 /// `gateway dead-letters`: the newest rejected samples and payloads of a

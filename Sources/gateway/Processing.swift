@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Redis
 import Sources
 
 /// `gateway processing list|requeue`: the processing lists of reliable gateways on

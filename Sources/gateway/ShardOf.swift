@@ -1,5 +1,6 @@
 import ArgumentParser
 import Pipeline
+import Redis
 
 /// What a sender computes to route a metric: the shard and the key to LPUSH onto.
 struct ShardOf: ParsableCommand {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Pipeline
 import Sinks
+import Redis
 import Sources
 import Synchronization
 
@@ -33,7 +34,7 @@ final class Supervisor: Sendable {
 
     /// `load` reads and validates the file: the spec and a fingerprint of what it was built from.
     init(spec: PipelineSpec, fingerprint: String, logger: Logger, load: @escaping @Sendable () throws -> (PipelineSpec, String)) throws {
-        runtime = try PipelineRuntime(spec: spec, logger: logger, deadLetters: redisDeadLetterWriters)
+        runtime = try PipelineRuntime(spec: spec, logger: logger)
         state = Mutex(State(fingerprint: fingerprint))
         self.load = load
         self.logger = logger

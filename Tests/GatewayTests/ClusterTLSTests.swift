@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Redis
 import Sources
 import Testing
 import TestSupport
@@ -11,8 +12,7 @@ import TestSupport
 @Suite struct ClusterTLSTests {
     @Test func groupGateway_overATLSOnlyCluster_drainsItsShards() throws {
         let certs = try TestCertificates()
-        let node = try RedisServer(tls: certs, args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--tls-cluster", "yes"])
-        // (A node whose port + 10000, its cluster bus, is not a port does not start; RedisServer tries another.)
+        let node = try RedisServer(tls: certs, args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--tls-cluster", "yes"], maxPort: 55535)
         let admin = try node.client()
         try admin.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
         #expect(eventually(timeout: 10) { ((try? admin.command("CLUSTER", "INFO").text) ?? "").contains("cluster_state:ok") })

@@ -1,6 +1,7 @@
 import Builtins
 import Foundation
 import Pipeline
+import Redis
 import Sources
 import Testing
 import TestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Redis
 import Sources
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 import Sources
 import Testing
 import TestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import Redis
 import Testing
 import TestSupport
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Redis
 import Sources
 import Testing
 import TestSupport

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Pipeline
 import Sinks
+import Redis
 import Sources
 import Testing
 import TestSupport

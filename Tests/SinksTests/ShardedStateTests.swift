@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
+import Redis
 import Synchronization
 import Testing
 import TestSupport

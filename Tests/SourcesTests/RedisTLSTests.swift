@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Pipeline
+import Redis
 import Sources
 import Testing
 import TestSupport

@@ -1,6 +1,6 @@
 import Foundation
 import Pipeline
-import Sources
+import Redis
 import Synchronization
 
 /// A real Redis Cluster on loopback: six `redis-server --cluster-enabled yes`
@@ -19,13 +19,13 @@ public final class RedisClusterSet: @unchecked Sendable {
 
     public init(nodeTimeoutMs: Int = 1500) throws {
         guard RedisServer.which("redis-cli") != nil else { throw Missing() }
-        // A node also listens on port + 10000 (the cluster bus): a port above 55535
-        // cannot start (RedisServer then tries another).
+        // A node also listens on port + 10000 (the cluster bus): its port must be ≤ 55535
+        // (above it Redis starts, then the node cannot be joined).
         servers = try (0..<6).map { _ in
             // Full syncs start at once (Redis 7 waits 5 s for more replicas by default): a
             // replica that never finished its first sync cannot be promoted.
             try RedisServer(args: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", String(nodeTimeoutMs),
-                                   "--repl-diskless-sync-delay", "0"])
+                                   "--repl-diskless-sync-delay", "0"], maxPort: 55535)
         }
         let create = try runCommand(RedisServer.which("redis-cli")!, ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "1", "--cluster-yes"])
         guard create.status == 0 else { throw StartError(description: "redis-cli --cluster create failed:\n\(create.output)") }

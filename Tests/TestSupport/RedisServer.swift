@@ -1,5 +1,5 @@
 import Foundation
-import Sources
+import Redis
 import TLS
 
 /// A real redis-server on a free loopback port, started for one test and stopped
@@ -21,17 +21,18 @@ public final class RedisServer: @unchecked Sendable {
     /// certificate (or `serving`: another pair, which this harness's own client does
     /// not verify); `requireClientCertificates` is `tls-auth-clients yes` (mTLS).
     public convenience init(tls certificates: TestCertificates, requireClientCertificates: Bool = false,
-                            serving: (cert: String, key: String)? = nil, args: [String] = []) throws {
+                            serving: (cert: String, key: String)? = nil, args: [String] = [], maxPort: Int = 65535) throws {
         var client = TLSClientSettings(caFile: certificates.caFile)
         if requireClientCertificates { client.certFile = certificates.clientCert; client.keyFile = certificates.clientKey }
         client.insecureSkipVerify = serving != nil
         let pair = serving ?? (certificates.serverCert, certificates.serverKey)
         try self.init(args: ["--port", "0", "--tls-cert-file", pair.cert, "--tls-key-file", pair.key,
                              "--tls-ca-cert-file", certificates.caFile, "--tls-auth-clients", requireClientCertificates ? "yes" : "no"] + args,
-                      tlsClient: client)
+                      tlsClient: client, maxPort: maxPort)
     }
 
-    public init(args: [String] = [], tlsClient: TLSClientSettings? = nil) throws {
+    /// `maxPort`: a cluster node also listens on port + 10000 (its bus), so it needs a port ≤ 55535.
+    public init(args: [String] = [], tlsClient: TLSClientSettings? = nil, maxPort: Int = 65535) throws {
         guard let _ = Self.which("redis-server") else { throw Missing() }
         self.extraArgs = args
         self.tlsClient = tlsClient
@@ -40,7 +41,8 @@ public final class RedisServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var lastError: Error?
         for _ in 0..<5 {
-            let port = freePort()
+            var port = freePort()
+            while port > maxPort { port = freePort() }
             do {
                 process = try Self.launch(port: port, dir: dir, args: args, tls: tlsClient)
                 self.port = port
@@ -99,7 +101,7 @@ public final class RedisServer: @unchecked Sendable {
 
     /// LPUSHes `values` in order (so RPOP returns them in the same order), in
     /// chunks of 1000 per command.
-    public func push(_ values: [String], key: String = RedisListConfig.defaultKey) throws {
+    public func push(_ values: [String], key: String = ShardRouting.defaultQueueKey) throws {
         let c = try client()
         var i = 0
         while i < values.count {
@@ -110,7 +112,7 @@ public final class RedisServer: @unchecked Sendable {
         }
     }
 
-    public func llen(_ key: String = RedisListConfig.defaultKey) throws -> Int {
+    public func llen(_ key: String = ShardRouting.defaultQueueKey) throws -> Int {
         if case .integer(let n) = try client().command("LLEN", key) { return Int(n) }
         return -1
     }
@@ -173,7 +175,7 @@ public enum RedisConnectionFactory {
 
 extension RedisConnection {
     /// LPUSH `values`; throws on a broken connection or an error reply.
-    public func lpush(_ values: [String], key: String = RedisListConfig.defaultKey) throws {
+    public func lpush(_ values: [String], key: String = ShardRouting.defaultQueueKey) throws {
         append([Array("LPUSH".utf8), Array(key.utf8)] + values.map { Array($0.utf8) })
         let reply = try withReply { RedisConnection.copy($0) }
         if case .error(let message) = reply { throw RedisError.reply(message) }

@@ -1,5 +1,5 @@
 import Foundation
-import Sources
+import Redis
 
 /// A master, a replica of it and one `redis-sentinel` (quorum 1) monitoring them
 /// as `master`, all on free loopback ports; stopped when dropped. A failover is

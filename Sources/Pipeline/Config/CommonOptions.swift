@@ -10,16 +10,35 @@ public struct BufferConfig: Sendable, Equatable {
     }
 }
 
-/// Where a stage's rejected samples and payloads go: a capped Redis list.
+/// Where dead letters are written, beyond `key` and `max_length`: the module that
+/// writes them (Redis) reads its own options from the `dead_letter` section — the
+/// same way its stages read them — and makes the writer. Registered beside the
+/// stages (`StageRegistry.deadLetters`); the framework knows no Redis.
+public protocol DeadLetterDestination: Sendable {
+    /// Reads (or, describing, documents) the destination's options.
+    init(reading o: OptionReader)
+    /// Connects lazily: called on the dead-letter thread, again after a failure.
+    func makeWriter() throws -> any DeadLetterWriter
+    /// Equal destinations keep their writer across a reload.
+    func isSame(as other: any DeadLetterDestination) -> Bool
+}
+
+extension DeadLetterDestination where Self: Equatable {
+    public func isSame(as other: any DeadLetterDestination) -> Bool { (other as? Self) == self }
+}
+
+/// Where a stage's rejected samples and payloads go: a capped list.
 public struct DeadLetterConfig: Sendable, Equatable {
     public static let defaultMaxLength = 10_000
     /// A payload is kept up to this many bytes in a dead letter.
     public static let maxPayloadBytes = 64 * 1024
-    /// Redis URL or .NET connection string (read by the dead-letter writer, not the framework).
-    public var url: String
+    public var destination: any DeadLetterDestination
     public var key: String
     public var maxLength: Int
-    public init(url: String, key: String, maxLength: Int = defaultMaxLength) { self.url = url; self.key = key; self.maxLength = maxLength }
+    public init(destination: any DeadLetterDestination, key: String, maxLength: Int = defaultMaxLength) {
+        self.destination = destination; self.key = key; self.maxLength = maxLength
+    }
+    public static func == (a: Self, b: Self) -> Bool { a.key == b.key && a.maxLength == b.maxLength && a.destination.isSame(as: b.destination) }
 }
 
 /// The options every transform and sink has, which the runtime (not the stage)
@@ -40,7 +59,8 @@ public struct CommonOptions: Sendable {
     public init() {}
 
     /// Reads (or, describing, documents) the common options from a stage's mapping.
-    public static func read(_ o: OptionReader) -> CommonOptions {
+    /// `deadLetters` reads the `dead_letter` section's destination (nil: a program without dead letters).
+    public static func read(_ o: OptionReader, deadLetters: (any DeadLetterDestination.Type)?) -> CommonOptions {
         var c = CommonOptions()
         c.inputs = o.stringList("inputs", doc: "Stage ids this stage reads from.")
         if o.mode == .decode, o.node("inputs")?.sequence != nil {
@@ -54,13 +74,21 @@ public struct CommonOptions: Sendable {
         c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc: "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits upstream, in Redis for redis_list), `drop_newest` discards it, counted as `buffer_full` and logged.")
         b.finishReading()
         o.merge(b)
-        let d = o.section("dead_letter", doc: "Rejected samples and payloads of this stage, with reason, stage and time, onto a capped Redis list (empty key: off; Metrics__DeadLetterKey in the default pipeline).")
-        let url = d.string("url", default: "localhost:6379", doc: "Redis for the list: redis://, rediss:// or the .NET form (TLS trust from Redis__TlsCaFile and friends).")
+        let d = o.section("dead_letter", doc: "Rejected samples and payloads of this stage, with reason, stage and time, onto a capped Redis list "
+                          + "(empty key: off; Metrics__DeadLetterKey in the default pipeline). Redis is reached with the same options as the "
+                          + "redis_list stages: url, tls, sentinel, cluster, connect_timeout, read_timeout.")
         let key = d.string("key", default: "", doc: "The list (LPUSH, newest first). Empty: no dead letters.")
         let maxLength = d.int("max_length", default: DeadLetterConfig.defaultMaxLength, range: 1...10_000_000, doc: "The list is trimmed to this many letters (LTRIM).")
+        let destination = deadLetters.map { $0.init(reading: d) }
         d.finishReading()
         o.merge(d)
-        if !key.isEmpty { c.deadLetter = DeadLetterConfig(url: url, key: key, maxLength: maxLength) }
+        if !key.isEmpty {
+            if let destination {
+                c.deadLetter = DeadLetterConfig(destination: destination, key: key, maxLength: maxLength)
+            } else if o.mode == .decode {
+                o.fail("dead_letter", "dead letters are not available in this program")
+            }
+        }
         return c
     }
 }

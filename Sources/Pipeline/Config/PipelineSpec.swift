@@ -169,7 +169,7 @@ public struct PipelineSpec: Sendable {
                                       message: "unknown \(role.rawValue) type `\(typeName)` (\(hint)known: \(known.joined(separator: ", ")))"))
             return nil
         }
-        let common = role == .source ? CommonOptions() : CommonOptions.read(reader)
+        let common = role == .source ? CommonOptions() : CommonOptions.read(reader, deadLetters: registry.deadLetters)
         let config = decodeConfig(configType, reader: reader, errors: &errors)
         let yaml = (try? Yams.serialize(node: body)) ?? ""
         return StageDecl(id: id, role: role, configType: configType, config: config, inputs: common.inputs,

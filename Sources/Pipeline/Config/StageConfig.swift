@@ -66,6 +66,8 @@ extension StageConfig {
 public struct StageRegistry: Sendable, ExpressibleByArrayLiteral {
     /// By role and type name: a source and a sink may share a name (`redis_list`).
     public private(set) var types: [String: any StageConfig.Type] = [:]
+    /// Where the stages' `dead_letter` lists are written (nil: `dead_letter` is refused).
+    public var deadLetters: (any DeadLetterDestination.Type)?
 
     public init(arrayLiteral elements: (any StageConfig.Type)...) {
         for e in elements { register(e) }

@@ -4,15 +4,12 @@ import Synchronization
 import Glibc
 #endif
 
-/// Writes dead letters to their list (the Redis implementation is registered by
-/// the builtins; the framework knows no Redis). Called from one thread.
+/// Writes dead letters to their list (made by the registered `DeadLetterDestination`;
+/// the framework knows no Redis). Called from one thread.
 public protocol DeadLetterWriter: AnyObject {
     /// LPUSHes `letters` (oldest first) onto `key` and trims it to `maxLength`.
     func send(_ letters: [[UInt8]], key: String, maxLength: Int) throws
 }
-
-/// Makes the writer for a stage's `dead_letter` (one per distinct url and key).
-public typealias DeadLetterWriterFactory = @Sendable (DeadLetterConfig) throws -> any DeadLetterWriter
 
 /// One stage's dead letters on their way to Redis; intended drops (`relabel_drop`)
 /// are not letters. Stages never wait for it: a batch hands over at most `perBatch` letters, the queue holds at most

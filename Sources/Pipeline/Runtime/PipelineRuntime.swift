@@ -132,7 +132,6 @@ public final class PipelineRuntime: Sendable {
 
     private let graph: Graph
     private let logger: Logger
-    private let deadLetterFactory: DeadLetterWriterFactory?
     public let telemetry: Telemetry
     public let health: HealthBoard
     public let checkpoints: Checkpoints
@@ -146,11 +145,8 @@ public final class PipelineRuntime: Sendable {
 
     /// Builds every stage. Throws `ConfigErrors` with every factory error, each
     /// prefixed with its stage.
-    /// `deadLetters` makes the writers of the stages' `dead_letter` lists (a stage
-    /// with one and no factory is an error).
     public init(spec: PipelineSpec, logger: Logger, telemetry: Telemetry = Telemetry(), health: HealthBoard = HealthBoard(),
-                checkpoints: Checkpoints = Checkpoints(), deadLetters: DeadLetterWriterFactory? = nil) throws {
-        self.deadLetterFactory = deadLetters
+                checkpoints: Checkpoints = Checkpoints()) throws {
         self.logger = logger
         self.telemetry = telemetry
         self.health = health
@@ -417,10 +413,6 @@ public final class PipelineRuntime: Sendable {
         }
         var letters: DeadLetterQueue?
         if let dl = d.deadLetter {
-            guard deadLetterFactory != nil else {
-                telemetry.removeCollectors(owner: context.owner)
-                throw ConfigErrors([ConfigError(path: d.path, key: "dead_letter", line: d.line, message: "dead letters are not available in this program")])
-            }
             letters = DeadLetterQueue(config: dl, stage: d.id, logger: stageLogger)
         }
         return Instance(stage: stage, owner: context.owner, stats: StageStats(), dropLog: RateLimitedLog(logger: stageLogger),
@@ -471,8 +463,7 @@ public final class PipelineRuntime: Sendable {
     }
 
     private func startLetters(_ nodes: [Node]) {
-        guard let factory = deadLetterFactory else { return }
-        for node in nodes { if let q = node.letters { q.start { try factory(q.config) } } }
+        for node in nodes { if let q = node.letters { q.start { try q.config.destination.makeWriter() } } }
     }
 
     private func lifecycle(_ stage: Stage) -> any StageLifecycle {

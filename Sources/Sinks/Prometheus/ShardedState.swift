@@ -1,5 +1,6 @@
 import Logging
 import Pipeline
+import Redis
 import Synchronization
 
 /// `state: redis`: the `prometheus` sink's aggregate kept per shard of a

@@ -1,6 +1,6 @@
 import Logging
 import Pipeline
-import Sources
+import Redis
 import Synchronization
 
 /// Re-routes samples onto a sharded queue, for senders that cannot change the key
@@ -27,26 +27,22 @@ public struct RedisListSinkConfig: StageConfig {
         shards: 8
         """
 
-    public var url: RedisURL
-    public var cluster: [RedisEndpoint] = []
+    /// Where the sharded queue is: url, tls, sentinel, cluster seeds, time-outs (as every Redis stage reads them).
+    public var redis: RedisOptions
     public var key: String
     public var shards: Int
-    public var connectTimeout: Duration
-    public var readTimeout: Duration
 
     public init(options o: OptionReader) {
-        let raw = o.string("url", default: RedisListConfig.defaultURL, doc: "Where the sharded queue is: redis://…, rediss://… or the .NET connection-string form (its hosts are cluster seeds).")
-        switch RedisURL.parse(raw) {
-        case .success(let u): url = u
-        case .failure(let e): url = RedisURL(); o.fail("url", e.description)
-        }
-        cluster = RedisListConfig.seeds(o, doc: "Redis Cluster seed nodes, host:port (a list, or one comma-separated string; default: the url's hosts).")
-        key = o.string("key", default: RedisListConfig.defaultKey, doc: "The sharded queue's key K; samples go to K:{shard}.")
+        var docs = RedisOptions.Docs()
+        docs.url = "Where the sharded queue is: redis://…, rediss://… or the .NET connection-string form (its hosts are cluster seeds)."
+        docs.cluster = "Redis Cluster seed nodes, host:port (a list, or one comma-separated string; default: the url's hosts)."
+        docs.readTimeout = "Time-out for a reply; also how long a failing push is retried before its samples are dropped."
+        redis = RedisOptions(reading: o, docs: docs)
+        key = o.string("key", default: ShardRouting.defaultQueueKey, doc: "The sharded queue's key K; samples go to K:{shard}.")
         if key.isEmpty { o.fail("key", "must not be empty") }
         shards = o.int("shards", default: 0, range: 0...16384, doc: "Shards of the queue, as the draining gateways' `shards` (required).")
         if shards == 0 { o.fail("shards", "must be set (1 or more), as on the gateways draining K:{0} … K:{shards-1}") }
-        connectTimeout = o.duration("connect_timeout", default: RedisListConfig.defaultConnectTimeout, positive: true, doc: "Time-out for establishing a connection.")
-        readTimeout = o.duration("read_timeout", default: RedisListConfig.defaultReadTimeout, positive: true, doc: "Time-out for a reply; also how long a failing push is retried before its samples are dropped.")
+        if redis.sentinel != nil { o.fail("sentinel", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
     }
 
     public func makeStage(context: StageContext) throws -> Stage {
@@ -105,9 +101,8 @@ public final class RedisListSink: Sink {
         var failed: [Int] = []
         clients.with(worker) { slot in
             if slot == nil {
-                let connector = RedisConnector(url: config.url, connectTimeout: config.connectTimeout.inSeconds, readTimeout: config.readTimeout.inSeconds)
-                let c = RedisCluster(connector: connector, seeds: config.cluster.isEmpty ? config.url.endpoints : config.cluster)
-                c.retryFor = config.readTimeout.inSeconds
+                let c = RedisCluster(connector: config.redis.connector, seeds: config.redis.cluster.isEmpty ? config.redis.url.endpoints : config.redis.cluster)
+                c.retryFor = config.redis.readTimeout.inSeconds
                 slot = c
             }
             let cluster = slot!

@@ -1,6 +1,7 @@
 import CHiredis
 import Logging
 import Pipeline
+import Redis
 import Synchronization
 import TLS
 #if canImport(Glibc)
@@ -62,14 +63,11 @@ public struct RedisListConfig: StageConfig {
         pop_count: 25
         """
 
-    public static let defaultKey = "prom-stream-gateway:metric-queue"
-    public static let defaultURL = "redis://localhost:6379/0"
+    public static let defaultKey = ShardRouting.defaultQueueKey
     public static let defaultPopCount = 25
     public static let defaultPopSlots = 2
     public static let defaultPipeline = 16
     public static let defaultBatchSize = 1000
-    public static let defaultConnectTimeout = Duration.seconds(2)
-    public static let defaultReadTimeout = Duration.seconds(5)
     public static let defaultBlockTimeout = Duration.milliseconds(500)
     public static let defaultEmptyBackoff = Duration.milliseconds(20)
     public static let defaultMaxBackoff = Duration.seconds(1)
@@ -84,10 +82,8 @@ public struct RedisListConfig: StageConfig {
     /// Elements per pop: `pop_count`, or at least `minimumReliablePopCount` when reliable.
     public var effectivePopCount: Int { reliable ? max(popCount, Self.minimumReliablePopCount) : popCount }
 
-    public var url: RedisURL
-    public var tls: TLSClientSettings
-    /// From the `sentinel:` block; `serviceName=` in the url is read by `RedisConnector`.
-    public var sentinel: SentinelSettings?
+    /// Where Redis is: url, tls, sentinel, cluster seeds, time-outs (read as every Redis stage reads them).
+    public var redis: RedisOptions
     public var key: String
     public var popCount: Int
     /// Pop slots, not threads: the one connection's in-flight pops are numbered
@@ -95,8 +91,6 @@ public struct RedisListConfig: StageConfig {
     public var workers: Int
     public var pipeline: Int
     public var batchSize: Int
-    public var connectTimeout: Duration
-    public var readTimeout: Duration
     public var blockTimeout: Duration
     public var emptyBackoff: Duration
     public var maxBackoff: Duration
@@ -105,9 +99,6 @@ public struct RedisListConfig: StageConfig {
     public var reliable: Bool
     /// Names this gateway's processing list; stable across restarts.
     public var instance: String
-    /// Redis Cluster seeds (empty: not a cluster, unless `shards` is set — then the
-    /// url's endpoints are the seeds and the server says whether it is one).
-    public var cluster: [RedisEndpoint] = []
     /// Sharded queue `key:{0}` … `key:{shards-1}` (0: one list, `key`).
     public var shards: Int = 0
     /// Gateways sharing the shards by leases (empty: this one owns every shard).
@@ -125,64 +116,20 @@ public struct RedisListConfig: StageConfig {
     }
 
     public init(options o: OptionReader) {
-        let raw = o.string("url", default: Self.defaultURL, doc: "redis://[user:password@]host:port[/db], rediss://… (TLS), or the .NET form host:port[,host2:port2][,ssl=true][,password=…][,serviceName=…]… (Redis__ConnectionString; docs/security.md lists every key).")
-        switch RedisURL.parse(raw) {
-        case .success(let u): url = u
-        case .failure(let e): url = RedisURL(); o.fail("url", e.description)
-        }
-        let database = o.string("database", default: "", doc: "Database number; overrides the URL's when set (Redis__MetricQueueDatabase).")
-        if !database.isEmpty {
-            if let n = Int(database), n >= 0 { url.database = n } else { o.fail("database", "must be a non-negative integer, got `\(database)`") }
-        }
-        let t = o.section("tls", doc: "TLS settings; TLS itself is turned on by rediss:// or ssl=true in the url.")
-        func file(_ key: String, _ doc: String) -> String? {
-            let path = t.string(key, default: "", doc: doc)
-            guard !path.isEmpty else { return nil }
-            if access(path, R_OK) != 0 { t.fail(key, "cannot read `\(path)`: \(String(cString: strerror(errno)))") }
-            return path
-        }
-        tls = TLSClientSettings(
-            caFile: file("ca_file", "PEM bundle of the CAs that may sign the server's certificate (empty: the system trust store; Redis__TlsCaFile)."),
-            certFile: file("cert_file", "Client certificate chain (PEM) for servers that require one, mTLS (Redis__TlsCertFile)."),
-            keyFile: file("key_file", "The client certificate's private key (PEM; empty: in cert_file; Redis__TlsKeyFile)."))
-        let serverName = t.string("server_name", default: "", doc: "The name the server's certificate must be for, and SNI (empty: sslHost=, else the host connected to).")
-        if !serverName.isEmpty { tls.serverName = serverName }
-        tls.insecureSkipVerify = t.bool("insecure_skip_verify", default: false, doc: "Skip certificate and host-name verification (logged as a warning; for tests only).")
-        if tls.keyFile != nil && tls.certFile == nil { t.fail("key_file", "needs cert_file") }
-        t.finishReading()
-        o.merge(t)
-        let tlsGiven = tls.caFile != nil || tls.certFile != nil || !serverName.isEmpty || tls.insecureSkipVerify
-        if tlsGiven && !url.tls { o.fail("tls", "TLS settings are given but the url does not ask for TLS (use rediss:// or ssl=true)") }
-        let sn = o.section("sentinel", doc: "Redis Sentinel: ask these sentinels for the master (or serviceName= in the url).")
-        let master = sn.string("master", default: "", doc: "The master's name the sentinels know it by.")
-        let addresses = sn.stringList("addresses", default: [], doc: "Sentinels, host:port (default port 26379).")
-        let sentinelUser = sn.string("user", default: "", doc: "ACL user for the sentinels.")
-        let sentinelPassword = sn.string("password", default: "", doc: "Password for the sentinels (empty: none).")
-        sn.finishReading()
-        o.merge(sn)
-        if !master.isEmpty || !addresses.isEmpty {
-            var endpoints: [RedisEndpoint] = []
-            for a in addresses {
-                switch RedisURL.parse("\(a),serviceName=\(master.isEmpty ? "x" : master)") {
-                case .success(let u): endpoints += u.endpoints
-                case .failure(let e): o.fail("sentinel.addresses", e.description)
-                }
-            }
-            if master.isEmpty { o.fail("sentinel.master", "must be set with sentinel.addresses") }
-            if endpoints.isEmpty { o.fail("sentinel.addresses", "must list at least one sentinel") }
-            if url.serviceName != nil { o.fail("sentinel", "the url already names a sentinel master (serviceName=); give the sentinels in one place") }
-            sentinel = SentinelSettings(master: master, addresses: endpoints, user: sentinelUser.isEmpty ? nil : sentinelUser, password: sentinelPassword.isEmpty ? nil : sentinelPassword)
-        } else {
-            sentinel = nil
-        }
+        var docs = RedisOptions.Docs()
+        docs.url = "redis://[user:password@]host:port[/db], rediss://… (TLS), or the .NET form host:port[,host2:port2][,ssl=true]"
+            + "[,password=…][,serviceName=…]… (Redis__ConnectionString; docs/security.md lists every key)."
+        docs.cluster = "Redis Cluster seed nodes, host:port (a list, or one comma-separated string); the slot map is read from them and MOVED, "
+            + "ASK, TRYAGAIN, CLUSTERDOWN and failovers are followed. Keys get hash tags so that a queue and its processing list share a slot: "
+            + "{key}:processing:<instance>. With shards set, the url's hosts are seeds too and the server tells whether it is a cluster."
+        docs.readTimeout = "Time-out for any reply; must exceed block_timeout (default: syncTimeout= of the url, else 5s)."
+        redis = RedisOptions(reading: o, docs: docs)
         key = o.string("key", default: Self.defaultKey, doc: "The list senders LPUSH onto (Redis__MetricQueueKey).")
         if key.isEmpty { o.fail("key", "must not be empty") }
         popCount = o.int("pop_count", default: Self.defaultPopCount, range: 1...100_000, doc: "Elements per RPOP (Redis__MetricQueuePopCount).")
         workers = o.int("workers", default: Self.defaultPopSlots, range: 1...64, doc: "Pop slots, not threads (Redis__MetricQueueWorkers): the one connection keeps up to workers × pipeline RPOPs in flight, numbered round-robin over the slots; the `worker` label of the meta-metrics.")
         pipeline = o.int("pipeline", default: Self.defaultPipeline, range: 1...1024, doc: "RPOP requests each slot keeps in flight; workers × pipeline are pipelined on the one connection.")
         batchSize = o.int("batch_size", default: Self.defaultBatchSize, range: 1...1_000_000, doc: "Emit a batch once it holds this many elements (or when the list runs empty).")
-        connectTimeout = o.duration("connect_timeout", default: url.connectTimeout ?? Self.defaultConnectTimeout, positive: true, doc: "Time-out for establishing a connection, TLS handshake included (default: connectTimeout= of the url, else 2s).")
-        readTimeout = o.duration("read_timeout", default: url.syncTimeout ?? Self.defaultReadTimeout, positive: true, doc: "Time-out for any reply; must exceed block_timeout (default: syncTimeout= of the url, else 5s).")
         blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc: "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
         emptyBackoff = o.duration("empty_backoff", default: Self.defaultEmptyBackoff, doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
         maxBackoff = o.duration("max_backoff", default: Self.defaultMaxBackoff, positive: true, doc: "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
@@ -190,34 +137,16 @@ public struct RedisListConfig: StageConfig {
         reliable = o.bool("reliable", default: false, doc: "Pop atomically into the processing list `<key>:processing:<instance>` and remove elements only once every sink has made them durable (exactly-once with the prometheus sink's state_file; Redis ≥ 6.2). Reliable pops take at least 100 elements each.")
         let name = o.string("instance", default: "", doc: "Names this gateway's processing list (empty: $HOSTNAME, else the host name). Keep it stable across restarts — a restarted gateway finds its unacknowledged elements under it — and distinct per gateway on one queue (Gateway__Instance).")
         instance = name.isEmpty ? Self.defaultInstance : name
-        cluster = Self.seeds(o, doc: "Redis Cluster seed nodes, host:port (a list, or one comma-separated string); the slot map is read from them and MOVED, ASK, TRYAGAIN, CLUSTERDOWN and failovers are followed. Keys get hash tags so that a queue and its processing list share a slot: {key}:processing:<instance>. With shards set, the url's hosts are seeds too and the server tells whether it is a cluster.")
         shards = o.int("shards", default: 0, range: 0...16384, doc: "Drain the sharded queue key:{0} … key:{shards-1}; senders push a sample onto shard crc32(name) mod shards (IEEE CRC-32; `gateway shard-of NAME --shards N`). Sharded queues are always reliable, with one processing list per shard (key:{s}:processing). 0: the one list key.")
         group = o.string("group", default: "", doc: "With shards: gateways with the same group split the shards by leases in Redis (key:{s}:owner), rebalance when members come and go, and hand a shard's state (key:{s}:state, the prometheus sink's state: redis) over exactly. Empty: this gateway drains every shard.")
         leaseTTL = o.duration("lease_ttl", default: Self.defaultLeaseTTL, positive: true, doc: "How long a shard lease lives unless renewed (renewed every third of it); a gateway that dies is replaced within about this long.")
         if shards > 0 { reliable = true }
         if !group.isEmpty && shards == 0 { o.fail("group", "needs shards") }
-        if shards > 0 && !cluster.isEmpty && url.database != 0 { o.fail("database", "Redis Cluster has only database 0") }
-        if shards > 0 && sentinel != nil { o.fail("shards", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
-    }
-
-    /// The `cluster` option: host:port entries, each possibly a comma-separated list
-    /// (what an environment variable expands to); empty entries are ignored.
-    public static func seeds(_ o: OptionReader, doc: String) -> [RedisEndpoint] {
-        var out: [RedisEndpoint] = []
-        for entry in o.stringList("cluster", default: [], doc: doc) {
-            for seed in entry.split(separator: ",").map({ String($0.filter { $0 != " " }) }) where !seed.isEmpty {
-                switch RedisURL.parse(seed) {
-                case .success(let u) where u.endpoints.count == 1 && !seed.contains("://"): out.append(u.endpoints[0])
-                case .success: o.fail("cluster", "expected host:port, got `\(seed)`")
-                case .failure(let e): o.fail("cluster", "`\(seed)`: \(e.description)")
-                }
-            }
-        }
-        return out
+        if shards > 0 && redis.sentinel != nil { o.fail("shards", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
     }
 
     public func validate() throws {
-        guard readTimeout > blockTimeout else {
+        guard redis.readTimeout > blockTimeout else {
             throw ConfigError.invalid(key: "read_timeout", reason: "must be longer than block_timeout (\(OptionReader.format(blockTimeout)))")
         }
     }
@@ -226,9 +155,7 @@ public struct RedisListConfig: StageConfig {
     public var needsShardState: Bool { !group.isEmpty }
 
     /// How this source reaches its master.
-    public var connector: RedisConnector {
-        RedisConnector(url: url, tls: tls, sentinel: sentinel, connectTimeout: connectTimeout.inSeconds, readTimeout: readTimeout.inSeconds)
-    }
+    public var connector: RedisConnector { redis.connector }
 
     public func makeStage(context: StageContext) throws -> Stage {
         shards > 0 ? .source(ShardedListSource(config: self, context: context)) : .source(RedisListSource(config: self, context: context))
@@ -266,7 +193,7 @@ public final class RedisListSource: Source {
         emptyPops = (0..<config.workers).map { _ in MetaCounter() }
         pending.set(.nan)
         var start = StreamStart.fresh
-        queue = ReliableQueue(key: config.key, instance: config.instance, hashTagged: !config.cluster.isEmpty)
+        queue = ReliableQueue(key: config.key, instance: config.instance, hashTagged: !config.redis.cluster.isEmpty)
         if config.reliable {
             let durable = durableThrough
             let registration = context.checkpoints.register(stream: "redis_list:\(queue.processing)", source: context.id) { through in
@@ -305,10 +232,10 @@ public final class RedisListSource: Source {
             durableThrough.value.store(durable, ordering: .releasing)
         }
         context.health.set(context.id, ready: false, detail: "connecting to \(connector.description)")
-        if !config.url.ignoredKeys.isEmpty {
-            context.logger.info("connection-string keys with no meaning for this gateway are ignored", metadata: ["keys": "\(config.url.ignoredKeys.joined(separator: ","))"])
+        if !config.redis.url.ignoredKeys.isEmpty {
+            context.logger.info("connection-string keys with no meaning for this gateway are ignored", metadata: ["keys": "\(config.redis.url.ignoredKeys.joined(separator: ","))"])
         }
-        if config.url.tls && config.tls.insecureSkipVerify {
+        if config.redis.url.tls && config.redis.tls.insecureSkipVerify {
             context.logger.warning("tls.insecure_skip_verify is on: the Redis server's certificate and name are not verified")
         }
     }
@@ -354,7 +281,7 @@ public final class RedisListSource: Source {
             if everConnected { reconnects.add() }
             everConnected = true
             attempt = 0
-            let server = "\(connection.isTLS ? "rediss://" : "")\(connection.endpoint)/\(config.url.database)"
+            let server = "\(connection.isTLS ? "rediss://" : "")\(connection.endpoint)/\(config.redis.url.database)"
             context.health.set(context.id, ready: true, detail: "connected to \(server)")
             context.logger.info(outageLogged ? "reconnected to Redis" : "connected to Redis",
                                 metadata: ["redis": "\(server)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
@@ -376,11 +303,11 @@ public final class RedisListSource: Source {
 
     private func connect() throws(RedisError) -> (RedisConnection, Bool) {
         let c: RedisConnection
-        if config.cluster.isEmpty {
+        if config.redis.cluster.isEmpty {
             c = try connector.connect()
         } else {
             // The node serving the queue's slot; a MOVED or ASK later reconnects here.
-            let map = RedisCluster(connector: connector, seeds: config.cluster)
+            let map = RedisCluster(connector: connector, seeds: config.redis.cluster)
             try map.refresh()
             c = try connector.open(try map.node(forSlot: HashSlot.of(config.key)))
         }

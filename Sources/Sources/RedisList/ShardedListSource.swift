@@ -1,5 +1,6 @@
 import Logging
 import Pipeline
+import Redis
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -88,7 +89,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         warnings = RateLimitedLog(logger: context.logger, interval: .seconds(5))
         shardKeys = (0..<config.shards).map { ShardKeys(key: config.key, shard: $0) }
         origin = context.telemetry.registerOrigin(labels: [("worker", "0"), ("queueKey", config.key)])
-        seeds = config.cluster.isEmpty ? config.url.endpoints : config.cluster
+        seeds = config.redis.cluster.isEmpty ? config.redis.url.endpoints : config.redis.cluster
         leaseTTL = UInt64(config.leaseTTL.inSeconds * 1e9)
         instanceToken = "\(config.instance):\(UInt64.random(in: 1...UInt64.max))"
         var streams: [UInt16] = [], names: [String] = [], durable: [DurablePosition] = [], starts: [StreamStart] = []
@@ -179,7 +180,7 @@ public final class ShardedListSource: Source, ShardStateStore {
             }
         }
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
-        cluster.retryFor = config.readTimeout.inSeconds
+        cluster.retryFor = config.redis.readTimeout.inSeconds
         var nextTick: UInt64 = 0, nextLLEN: UInt64 = 0
         var failing = false
         var attempt = 0
@@ -348,7 +349,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         return stateWriter.withLock { w -> Bool in
             if w == nil {
                 let c = RedisCluster(connector: config.connector, seeds: seeds)
-                c.retryFor = config.readTimeout.inSeconds
+                c.retryFor = config.redis.readTimeout.inSeconds
                 w = c
             }
             do throws(RedisError) {

@@ -25,15 +25,15 @@ public struct ReliableQueue: Sendable {
 
     /// KEYS: queue, processing. ARGV: count. Returns the elements, oldest first (as
     /// `RPOP key count` does), or an empty array.
-    static let popScript = pop(count: "ARGV[1]")
+    public static let popScript = pop(count: "ARGV[1]")
 
     /// KEYS: processing, acked. ARGV: through. Removes the elements numbered up to
     /// `through` and records it; returns the counter afterwards.
-    static let trimScript = trim(through: "ARGV[1]")
+    public static let trimScript = trim(through: "ARGV[1]")
 
     /// The pop script's body with the count in `count` (the sharded queue's fenced
     /// pop passes its count after the lease token).
-    static func pop(count: String) -> String {
+    public static func pop(count: String) -> String {
         """
         local items = redis.call('RPOP', KEYS[1], \(count))
         if not items then return {} end
@@ -45,7 +45,7 @@ public struct ReliableQueue: Sendable {
     }
 
     /// The trim script's body with the position in `through`.
-    static func trim(through: String) -> String {
+    public static func trim(through: String) -> String {
         """
         local acked = tonumber(redis.call('GET', KEYS[2]) or '0')
         local through = tonumber(\(through))
@@ -68,41 +68,4 @@ public struct ReliableQueue: Sendable {
         redis.call('DEL', KEYS[1], KEYS[2])
         return #items
         """
-}
-
-/// What a reliable source does with a processing list on a (re)connect, from what
-/// Redis holds (`acked`, the list's length) and where the source stands: the one
-/// decision both the single-list and the sharded source carry out.
-struct Recovery: Equatable {
-    /// Where emission continues from (the restored position, raised to `acked`).
-    var emitted: UInt64
-    /// The state ended before `acked` (elements up to it are not in it): log it.
-    var stateBehindAcked = false
-    /// Redis holds less than was emitted (it lost its bookkeeping): set `acked`
-    /// to this, so what it holds counts as emitted and new elements follow on.
-    var renumberAckedTo: UInt64?
-    /// Trim the processing list through this (durable beyond `acked`).
-    var trimThrough: UInt64?
-    /// The newest element number Redis holds.
-    var held: UInt64
-    /// Elements to read back (`LRANGE 0 missing-1`) and re-emit, oldest first.
-    var missing: Int { emitted < held ? Int(held - emitted) : 0 }
-
-    /// `durable`: what the sinks made durable — nil on a first connect, when what
-    /// the restored state holds is durable. `raiseToAcked`: a restored position
-    /// (not this source's own) may lag what Redis acknowledged.
-    init(acked: UInt64, length: Int64, emitted start: UInt64, durable: UInt64?, raiseToAcked: Bool) {
-        held = acked + UInt64(max(0, length))
-        emitted = start
-        if raiseToAcked && emitted < acked {
-            stateBehindAcked = true
-            emitted = acked
-        }
-        if emitted > held {
-            renumberAckedTo = emitted - UInt64(max(0, length))
-        } else {
-            let d = durable.map { min(emitted, $0) } ?? emitted
-            if d > acked { trimThrough = d }
-        }
-    }
 }

@@ -116,7 +116,7 @@ public final class RedisConnection {
 
     /// Reads the next reply, which answers a pop (`RPOP key count`, or `BLMPOP` when
     /// `blmpop`), appending its elements to `replies.batch` as they are parsed.
-    func readPop(into replies: PopReplies, blmpop: Bool, origin: UInt16) throws(RedisError) -> PopReplies.Outcome {
+    public func readPop(into replies: PopReplies, blmpop: Bool, origin: UInt16) throws(RedisError) -> PopReplies.Outcome {
         let saved = (reader.pointee.fn, reader.pointee.privdata)
         reader.pointee.fn = PopReplies.functions
         reader.pointee.privdata = Unmanaged.passUnretained(replies).toOpaque()
@@ -159,6 +159,14 @@ public final class RedisConnection {
     @discardableResult
     public func command(_ args: String...) throws(RedisError) -> RedisValue {
         try command(contentsOf: args)
+    }
+
+    /// The next reply of what was `append`ed (pipelining), copied; an error reply is thrown.
+    @discardableResult
+    public func reply() throws(RedisError) -> RedisValue {
+        let value = try withReply { r throws(RedisError) in Self.copy(r) }
+        if case .error(let message) = value { throw .reply(message) }
+        return value
     }
 
     /// Sends one command given as a list of arguments.

@@ -9,14 +9,16 @@ import Pipeline
 /// cost two mallocs, two frees and a copy per element).
 ///
 /// Not thread-safe: belongs to the source's thread, like the connection.
-final class PopReplies {
+public final class PopReplies {
     /// Where elements go; the source hands it on and replaces it when it is full.
-    var batch = PayloadBatch()
+    public var batch = PayloadBatch()
     /// Origin of the elements of the reply being read.
-    var origin: UInt16 = 0
+    public var origin: UInt16 = 0
+
+    public init() {}
 
     /// What the last reply was.
-    enum Outcome: Equatable {
+    public enum Outcome: Equatable {
         /// `count` elements appended (0 for a nil reply: the list was empty).
         case elements(Int)
         /// An error reply such as `-WRONGTYPE …`.
@@ -32,7 +34,7 @@ final class PopReplies {
     private var elementDepth = 1
 
     /// Prepares for the next reply; `blmpop` tells which shape it has.
-    func begin(blmpop: Bool, origin: UInt16) {
+    public func begin(blmpop: Bool, origin: UInt16) {
         self.origin = origin
         elementDepth = blmpop ? 2 : 1
         appended = 0
@@ -41,7 +43,7 @@ final class PopReplies {
     }
 
     /// The reply read since `begin`.
-    var outcome: Outcome {
+    public var outcome: Outcome {
         if let error { return .error(error) }
         if let unexpected { return .unexpected(unexpected) }
         return .elements(appended)

@@ -3,6 +3,9 @@
 /// `crc32.ChecksumIEEE` and Node's `zlib.crc32` compute — so a sender in any
 /// language routes a metric to the shard whose owner aggregates it.
 public enum ShardRouting {
+    /// The queue senders push onto (the .NET gateway's `Redis__MetricQueueKey` default).
+    public static let defaultQueueKey = "prom-stream-gateway:metric-queue"
+
     /// The queue key of shard `shard` of queue `key`: `key:{shard}`. The braces are a
     /// Redis Cluster hash tag, so the shard's companions (`key:{shard}:processing`,
     /// `…:state`, `…:owner`) share its slot and one script may touch them all.

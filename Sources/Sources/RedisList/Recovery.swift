@@ -1,0 +1,38 @@
+import Pipeline
+
+/// What a reliable source does with a processing list on a (re)connect, from what
+/// Redis holds (`acked`, the list's length) and where the source stands: the one
+/// decision both the single-list and the sharded source carry out.
+struct Recovery: Equatable {
+    /// Where emission continues from (the restored position, raised to `acked`).
+    var emitted: UInt64
+    /// The state ended before `acked` (elements up to it are not in it): log it.
+    var stateBehindAcked = false
+    /// Redis holds less than was emitted (it lost its bookkeeping): set `acked`
+    /// to this, so what it holds counts as emitted and new elements follow on.
+    var renumberAckedTo: UInt64?
+    /// Trim the processing list through this (durable beyond `acked`).
+    var trimThrough: UInt64?
+    /// The newest element number Redis holds.
+    var held: UInt64
+    /// Elements to read back (`LRANGE 0 missing-1`) and re-emit, oldest first.
+    var missing: Int { emitted < held ? Int(held - emitted) : 0 }
+
+    /// `durable`: what the sinks made durable — nil on a first connect, when what
+    /// the restored state holds is durable. `raiseToAcked`: a restored position
+    /// (not this source's own) may lag what Redis acknowledged.
+    init(acked: UInt64, length: Int64, emitted start: UInt64, durable: UInt64?, raiseToAcked: Bool) {
+        held = acked + UInt64(max(0, length))
+        emitted = start
+        if raiseToAcked && emitted < acked {
+            stateBehindAcked = true
+            emitted = acked
+        }
+        if emitted > held {
+            renumberAckedTo = emitted - UInt64(max(0, length))
+        } else {
+            let d = durable.map { min(emitted, $0) } ?? emitted
+            if d > acked { trimThrough = d }
+        }
+    }
+}

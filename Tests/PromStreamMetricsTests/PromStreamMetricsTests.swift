@@ -1,0 +1,164 @@
+import CoreMetrics
+import Foundation
+import Metrics
+@testable import PromStreamMetrics
+import Redis
+import Synchronization
+import Testing
+import TestSupport
+
+/// The buffer's decisions, as values.
+@Suite struct MetricsBufferTests {
+    let series = [SampleJSON(type: "counter", label: "c", dimensions: []), SampleJSON(type: "gauge", label: "g", dimensions: []),
+                  SampleJSON(type: "histogram", label: "h", dimensions: [("q", "a")], buckets: [0.1, 1])]
+
+    func text(_ b: MetricsBuffer, max: Int = 1 << 20) -> [String] {
+        b.elements(series: series, shardOf: { _ in 0 }, maxElementBytes: max)[0, default: []].map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func countersSum_gaugesKeepTheLast_observationsStayOneByOne() {
+        var b = MetricsBuffer(maxObservations: 10)
+        b.add(0, 1); b.add(0, 2.5); b.set(1, 7); b.set(1, 3); b.observe(2, 0.5); b.observe(2, 2)
+        #expect(text(b) == [#"[{"type":"counter","name":"c","value":3.5},{"type":"gauge","name":"g","value":3},"#
+                            + #"{"type":"histogram","name":"h","buckets":[0.1,1],"labels":{"q":"a"},"value":0.5},"#
+                            + #"{"type":"histogram","name":"h","buckets":[0.1,1],"labels":{"q":"a"},"value":2}]"#])
+    }
+
+    @Test func nonFiniteValuesAndOverflowingObservations_areDroppedAndCounted() {
+        var b = MetricsBuffer(maxObservations: 1)
+        b.add(0, .nan); b.set(1, .infinity); b.observe(2, 1); b.observe(2, 2); b.add(0, .greatestFiniteMagnitude); b.add(0, .greatestFiniteMagnitude)
+        #expect(b.dropped == 4)
+        #expect(b.count == 2)
+    }
+
+    @Test func aFailedFlush_isRestoredUnderWhatCameSince() {
+        var b = MetricsBuffer(maxObservations: 2)
+        b.add(0, 1); b.set(1, 1); b.observe(2, 1)
+        let taken = b.take()
+        #expect(b.isEmpty)
+        b.add(0, 2); b.set(1, 2); b.observe(2, 2); b.observe(2, 3)
+        b.restore(taken)
+        #expect(b.counters[0] == 3)
+        #expect(b.gauges[1] == 2, "the newer gauge wins")
+        #expect(b.observations.map(\.value) == [2, 3], "the cap keeps the newest")
+        #expect(b.dropped == 1)
+    }
+
+    @Test func elements_splitAboveTheCap_eachAValidArray() throws {
+        var b = MetricsBuffer(maxObservations: 1000)
+        for i in 0..<300 { b.observe(2, Double(i)) }
+        let parts = text(b, max: 4096)
+        #expect(parts.count > 1)
+        #expect(parts.allSatisfy { $0.utf8.count <= 4096 })
+        let decoded = try parts.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [[String: Any]] }
+        #expect(decoded.count == 300)
+    }
+
+    @Test(arguments: [("http.requests", "http_requests"), ("1st", "_1st"), ("a:b_c", "a:b_c"), ("ünï", "_n_"), ("", "_")])
+    func labels_becomePrometheusNames(_ label: String, _ name: String) {
+        #expect(SampleJSON.metricName(label) == name)
+    }
+
+    @Test func labelValues_areEscaped() {
+        let s = SampleJSON(type: "counter", label: "x", dimensions: [("k.v", "a\"b\\c\n\u{1}ü")])
+        #expect(s.sample(1) == #"{"type":"counter","name":"x","labels":{"k_v":"a\"b\\c\n\u0001ü"},"value":1}"#)
+    }
+}
+
+/// The backend against a real redis-server and a real gateway.
+@Suite(.serialized) struct PromStreamMetricsTests {
+    func lpushCalls(_ redis: RedisServer) throws -> Int {
+        let info = try redis.client().command("INFO", "commandstats").text ?? ""
+        guard let r = info.range(of: "cmdstat_lpush:calls=") else { return 0 }
+        return Int(info[r.upperBound...].prefix { $0.isNumber }) ?? 0
+    }
+
+    func list(_ redis: RedisServer, _ key: String) throws -> [String] {
+        guard case .array(let items) = try redis.client().command("LRANGE", key, "0", "-1") else { return [] }
+        return items.compactMap(\.text)
+    }
+
+    /// swift-metrics' API, bootstrapped once: every kind arrives in one LPUSH per flush.
+    @Test func bootstrapped_everyKindReachesThePage_inOneRoundTrip() throws {
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        config.buckets["swift_job_seconds"] = [0.01, 0.1, 1]
+        let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(redis.port)/0", configuration: config)
+        MetricsSystem.bootstrap(backend)
+        let before = try lpushCalls(redis)
+        for _ in 0..<100 { Counter(label: "swift_jobs_total", dimensions: [("queue", "mail")]).increment() }
+        FloatingPointCounter(label: "swift_bytes_total").increment(by: 1.5)
+        Gauge(label: "swift_depth").record(7)
+        Gauge(label: "swift_depth").record(42)
+        let meter = Meter(label: "swift_inflight")
+        meter.increment(by: 3); meter.decrement(by: 1)
+        Recorder(label: "swift_size").record(2)
+        Timer(label: "swift_job_seconds").recordNanoseconds(50_000_000)
+        Timer(label: "swift_job_seconds").recordNanoseconds(500_000_000)
+        #expect(backend.flush() == 7)
+        #expect(try lpushCalls(redis) - before == 1)
+        #expect(eventually { (try? gateway.value(#"swift_jobs_total{queue="mail"}"#)) == 100 })
+        #expect(try gateway.value("swift_bytes_total") == 1.5)
+        #expect(try gateway.value("swift_depth") == 42)
+        #expect(try gateway.value("swift_inflight") == 2)
+        #expect(try gateway.value("swift_size_count") == 1)
+        #expect(try gateway.value(#"swift_job_seconds_bucket{le="0.1"}"#) == 1)
+        #expect(try gateway.value("swift_job_seconds_count") == 2)
+        #expect(backend.flush() == 0, "nothing new")
+    }
+
+    /// The interval thread flushes without being asked; shutdown sends the rest.
+    @Test func theIntervalFlushes_andShutdownSendsTheRest() throws {
+        let redis = try RedisServer()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .milliseconds(200)
+        let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(redis.port)/0", configuration: config)
+        let counter = backend.makeCounter(label: "swift_ticks_total", dimensions: [])
+        counter.increment(by: 5)
+        #expect(eventually { (try? gateway.value("swift_ticks_total")) == 5 })
+        counter.increment(by: 1)
+        backend.shutdown()
+        #expect(eventually { (try? gateway.value("swift_ticks_total")) == 6 })
+    }
+
+    /// With shards, each series goes to the shard `gateway shard-of` names.
+    @Test func shards_routeAsTheGatewaySays() throws {
+        let redis = try RedisServer()
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        config.shards = 4
+        config.key = "swift-sharded"
+        let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(redis.port)/0", configuration: config)
+        let names = ["a_total", "b_total", "c_total", "d_total", "e_total", "f_total"]
+        for n in names { backend.makeCounter(label: n, dimensions: []).increment(by: 1) }
+        #expect(backend.flush() == names.count)
+        for n in names {
+            let key = ShardRouting.queueKey("swift-sharded", shard: ShardRouting.shard(of: n, shards: 4))
+            #expect(try list(redis, key).contains { $0.contains("\"name\":\"\(n)\"") }, "\(n) on \(key)")
+        }
+    }
+
+    /// Redis down: counted, reported, bounded in time, kept for the next flush — which
+    /// a Redis that comes up on that port then receives.
+    @Test func aRedisFailure_isCountedReportedAndKept() throws {
+        let redis = try RedisServer()
+        redis.stop()
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        let errors = Mutex(0)
+        config.onError = { _ in errors.withLock { $0 += 1 } }
+        let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(redis.port)/0", configuration: config)
+        backend.makeCounter(label: "swift_kept_total", dimensions: []).increment(by: 3)
+        let start = Date()
+        #expect(backend.flush() == 0)
+        #expect(Date().timeIntervalSince(start) < 5, "bounded by the time-outs")
+        #expect(backend.failures == 1)
+        #expect(errors.withLock { $0 } == 1)
+        try redis.restart()
+        #expect(eventually { backend.flush() == 1 })
+        #expect(try list(redis, ShardRouting.defaultQueueKey).contains { $0.contains(#""value":3"#) })
+    }
+}
