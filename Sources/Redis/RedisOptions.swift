@@ -53,7 +53,8 @@ public struct RedisOptions: Sendable, Equatable {
         sentinel = Self.readSentinel(o, url: url)
         cluster = Self.seeds(o, doc: docs.cluster)
         connectTimeout = o.duration("connect_timeout", default: url.connectTimeout ?? Self.defaultConnectTimeout, positive: true,
-                                    doc: "Time-out for establishing a connection, TLS handshake included (default: connectTimeout= of the url, else 2s).")
+                                    doc: "Time-out for establishing a connection, TLS handshake included (default: connectTimeout= of the url, "
+                                        + "else 2s).")
         readTimeout = o.duration("read_timeout", default: url.syncTimeout ?? Self.defaultReadTimeout, positive: true, doc: docs.readTimeout)
         if !cluster.isEmpty && url.database != 0 { o.fail("database", "Redis Cluster has only database 0") }
         if !cluster.isEmpty && sentinel != nil { o.fail("cluster", "a Redis Cluster is not behind Sentinel; give cluster or sentinel") }
@@ -76,9 +77,11 @@ public struct RedisOptions: Sendable, Equatable {
             caFile: file("ca_file", "PEM bundle of the CAs that may sign the server's certificate (empty: the system trust store; Redis__TlsCaFile)."),
             certFile: file("cert_file", "Client certificate chain (PEM) for servers that require one, mTLS (Redis__TlsCertFile)."),
             keyFile: file("key_file", "The client certificate's private key (PEM; empty: in cert_file; Redis__TlsKeyFile)."))
-        let serverName = t.string("server_name", default: "", doc: "The name the server's certificate must be for, and SNI (empty: sslHost=, else the host connected to).")
+        let serverName = t.string("server_name", default: "", doc:
+            "The name the server's certificate must be for, and SNI (empty: sslHost=, else the host connected to).")
         if !serverName.isEmpty { tls.serverName = serverName }
-        tls.insecureSkipVerify = t.bool("insecure_skip_verify", default: false, doc: "Skip certificate and host-name verification (logged as a warning; for tests only).")
+        tls.insecureSkipVerify = t.bool("insecure_skip_verify", default: false, doc:
+            "Skip certificate and host-name verification (logged as a warning; for tests only).")
         if tls.keyFile != nil && tls.certFile == nil { t.fail("key_file", "needs cert_file") }
         t.finishReading()
         o.merge(t)

@@ -70,15 +70,19 @@ public struct CommonOptions: Sendable {
         }
         c.workers = o.int("workers", default: defaultWorkers, range: 1...maxWorkers, doc: "Threads this stage runs on.")
         let b = o.section("buffer", doc: "The input buffer.")
-        c.buffer.capacity = b.int("capacity", default: BufferConfig.defaultCapacity, range: 1...BufferConfig.maxCapacity, doc: "Batches the input buffer holds.")
-        c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc: "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits upstream, in Redis for redis_list), `drop_newest` discards it, counted as `buffer_full` and logged.")
+        c.buffer.capacity = b.int("capacity", default: BufferConfig.defaultCapacity, range: 1...BufferConfig.maxCapacity, doc:
+            "Batches the input buffer holds.")
+        c.buffer.whenFull = b.choice("when_full", default: WhenFull.block, doc:
+            "What a full input buffer does with a new batch: `block` waits (back-pressure reaches the source; the backlog waits upstream, in "
+            + "Redis for redis_list), `drop_newest` discards it, counted as `buffer_full` and logged.")
         b.finishReading()
         o.merge(b)
         let d = o.section("dead_letter", doc: "Rejected samples and payloads of this stage, with reason, stage and time, onto a capped Redis list "
                           + "(empty key: off; Metrics__DeadLetterKey in the default pipeline). Redis is reached with the same options as the "
                           + "redis_list stages: url, tls, sentinel, cluster, connect_timeout, read_timeout.")
         let key = d.string("key", default: "", doc: "The list (LPUSH, newest first). Empty: no dead letters.")
-        let maxLength = d.int("max_length", default: DeadLetterConfig.defaultMaxLength, range: 1...10_000_000, doc: "The list is trimmed to this many letters (LTRIM).")
+        let maxLength = d.int("max_length", default: DeadLetterConfig.defaultMaxLength, range: 1...10_000_000, doc:
+            "The list is trimmed to this many letters (LTRIM).")
         let destination = deadLetters.map { $0.init(reading: d) }
         d.finishReading()
         o.merge(d)

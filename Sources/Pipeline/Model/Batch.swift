@@ -63,11 +63,4 @@ public struct Batch: Sendable {
         samples.records[index].isDropped = true
         drops.add(origin: samples.records[index].origin, reason: reason, note: samples.excerpt(index), payload: Array(samples.excerpt(index).utf8))
     }
-
-    /// Counts a payload that produced no sample (e.g. invalid JSON); `note`
-    /// describes it for the log (evaluated once per batch at most).
-    public mutating func countDrop(origin: UInt16, reason: DropReason, count: Int = 1, note: @autoclosure () -> String = "",
-                                   payload: @autoclosure () -> [UInt8] = []) {
-        drops.add(origin: origin, reason: reason, count: count, note: note(), payload: payload())
-    }
 }

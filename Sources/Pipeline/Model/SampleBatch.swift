@@ -179,11 +179,6 @@ public struct SampleBatch: Sendable {
     /// The metric name of sample `i`.
     public func name(at i: Int) -> String { string(records[i].name) }
 
-    /// Replaces the metric name of sample `i`.
-    public mutating func setName(_ name: String, at i: Int) {
-        records[i].name = appendString(name)
-    }
-
     /// The labels of sample `i`, in their current order.
     public func labels(at i: Int) -> [(name: String, value: String)] {
         records[i].labelRange.map { (string(labels[$0].name), string(labels[$0].value)) }

@@ -57,9 +57,6 @@ public final class Telemetry: Sendable {
 
     public init() {}
 
-    /// Origin 0: samples whose source registered none (tests, custom sources); no labels.
-    public static let unknownOrigin: UInt16 = 0
-
     /// Registers the labels that drops and processed counts of this origin carry;
     /// the same label set gets the same origin.
     public func registerOrigin(labels: [(String, String)]) -> UInt16 {

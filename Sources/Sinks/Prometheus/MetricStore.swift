@@ -88,11 +88,12 @@ public final class MetricStore: Sendable {
     /// is created, always after (inside) a shard lock.
     private let renderedNames = Mutex<[[UInt8]: [UInt8]]>([:])
 
+    /// A relaxed atomic count in a class (`Atomic` cannot be an array element): a
+    /// count for telemetry and limits, which orders no other memory access.
     final class Count: Sendable {
         private let value = Atomic<Int>(0)
-        func load(ordering _: AtomicLoadOrdering) -> Int { value.load(ordering: .relaxed) }
-        func add(_ n: Int, ordering _: AtomicUpdateOrdering) { value.add(n, ordering: .relaxed) }
-        func subtract(_ n: Int, ordering _: AtomicUpdateOrdering) { value.subtract(n, ordering: .relaxed) }
+        var current: Int { value.load(ordering: .relaxed) }
+        func add(_ n: Int) { value.add(n, ordering: .relaxed) }
     }
 
     public init(summaryMaxAge: Duration = .seconds(600), summaryAgeBuckets: Int = 5, limits: SeriesLimits = SeriesLimits(),
@@ -112,14 +113,14 @@ public final class MetricStore: Sendable {
     }
 
     /// Live series of one type.
-    public func seriesCount(_ type: MetricType) -> Int { seriesCounts[Int(type.rawValue)].load(ordering: .relaxed) }
+    public func seriesCount(_ type: MetricType) -> Int { seriesCounts[Int(type.rawValue)].current }
 
     /// Live series of all types.
     public var seriesCount: Int { totalSeries.load(ordering: .relaxed) }
 
     /// Counts series a state file brought back.
     func countRestored(_ type: MetricType, _ n: Int) {
-        seriesCounts[Int(type.rawValue)].add(n, ordering: .relaxed)
+        seriesCounts[Int(type.rawValue)].add(n)
         totalSeries.add(n, ordering: .relaxed)
     }
 
@@ -278,7 +279,7 @@ public final class MetricStore: Sendable {
     }
 
     func seriesCountsSubtract(_ type: MetricType, _ n: Int) {
-        seriesCounts[Int(type.rawValue)].subtract(n, ordering: .relaxed)
+        seriesCounts[Int(type.rawValue)].add(-n)
         totalSeries.subtract(n, ordering: .relaxed)
     }
 
@@ -343,7 +344,7 @@ public final class MetricStore: Sendable {
         }
         if f.ttl > 0 { f.lastUpdate.append(now) }
         if !f.exemplars.isEmpty { f.exemplars.append([]) }
-        seriesCounts[Int(f.type.rawValue)].add(1, ordering: .relaxed)
+        seriesCounts[Int(f.type.rawValue)].add(1)
         return index
     }
 
@@ -475,7 +476,7 @@ public final class MetricStore: Sendable {
         }
         let removed = old.series.count - fresh.series.count
         f = fresh
-        seriesCounts[Int(old.type.rawValue)].subtract(removed, ordering: .relaxed)
+        seriesCounts[Int(old.type.rawValue)].add(-removed)
         totalSeries.subtract(removed, ordering: .relaxed)
         return removed
     }

@@ -68,23 +68,36 @@ public struct PrometheusSinkConfig: StageConfig {
         if Self.parseListen(listen) == nil {
             o.fail("listen", "expected HOST:PORT with a port from 0 to 65535, got `\(listen)`")
         }
-        disableMetaMetrics = o.bool("disable_meta_metrics", default: false, doc: "Hide every prom_stream_gateway_* metric except prom_stream_gateway_info (Metrics__DisableMetaMetrics).")
-        summaryMaxAge = o.duration("summary_max_age", default: Self.defaultSummaryMaxAge, positive: true, doc: "Sliding window over which summary quantiles are computed.")
-        summaryAgeBuckets = o.int("summary_age_buckets", default: Self.defaultSummaryAgeBuckets, range: 1...1000, doc: "Buckets the summary window is divided into; one expires at a time.")
+        disableMetaMetrics = o.bool("disable_meta_metrics", default: false, doc:
+            "Hide every prom_stream_gateway_* metric except prom_stream_gateway_info (Metrics__DisableMetaMetrics).")
+        summaryMaxAge = o.duration("summary_max_age", default: Self.defaultSummaryMaxAge, positive: true, doc:
+            "Sliding window over which summary quantiles are computed.")
+        summaryAgeBuckets = o.int("summary_age_buckets", default: Self.defaultSummaryAgeBuckets, range: 1...1000, doc:
+            "Buckets the summary window is divided into; one expires at a time.")
         idleTimeout = o.duration("idle_timeout", default: Self.defaultIdleTimeout, positive: true, doc: "Close HTTP connections idle this long.")
-        limits.maxSeries = o.int("max_series", default: 0, range: 0...Int.max, doc: "Most series overall (0: no limit); samples that would create more are dropped as `series_limit`.")
-        limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc: "Most series per metric name (0: no limit), also `series_limit`.")
-        let state = o.optionalString("state_file", doc: "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
+        limits.maxSeries = o.int("max_series", default: 0, range: 0...Int.max, doc:
+            "Most series overall (0: no limit); samples that would create more are dropped as `series_limit`.")
+        limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc:
+            "Most series per metric name (0: no limit), also `series_limit`.")
+        let state = o.optionalString("state_file", doc:
+            "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a "
+            + "reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
         stateFile = state?.isEmpty == true ? nil : state
-        let where_ = o.string("state", default: "", doc: "redis: keep the aggregate per shard in Redis (key:{s}:state) for a group-mode redis_list source (shards, group) — what lets another gateway of the group continue a shard exactly. Empty: state_file, or nothing.")
+        let where_ = o.string("state", default: "", doc:
+            "redis: keep the aggregate per shard in Redis (key:{s}:state) for a group-mode redis_list source (shards, group) — what lets another "
+            + "gateway of the group continue a shard exactly. Empty: state_file, or nothing.")
         switch where_ {
         case "": stateInRedis = false
         case "redis": stateInRedis = true
         default: stateInRedis = false; o.fail("state", "expected redis or nothing, got `\(where_)`")
         }
         if stateInRedis && stateFile != nil { o.fail("state", "give state: redis or state_file, not both") }
-        snapshotInterval = o.duration("snapshot_interval", default: Self.defaultSnapshotInterval, positive: true, doc: "How often the state file is written (Metrics__SnapshotInterval); elements are removed from the processing list only once a snapshot holds them.")
-        let web = o.string("web_config_file", default: "", doc: "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers (`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
+        snapshotInterval = o.duration("snapshot_interval", default: Self.defaultSnapshotInterval, positive: true, doc:
+            "How often the state file is written (Metrics__SnapshotInterval); elements are removed from the processing list only once a snapshot "
+            + "holds them.")
+        let web = o.string("web_config_file", default: "", doc:
+            "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers "
+            + "(`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
         if !web.isEmpty {
             webConfigFile = web
             switch WebConfig.load(path: web) {
@@ -93,9 +106,15 @@ public struct PrometheusSinkConfig: StageConfig {
                 for p in problems.list { o.fail("web_config_file", "\(web)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
             }
         }
-        enableAdminAPI = o.bool("enable_admin_api", default: false, doc: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, GATEWAY_ENABLE_ADMIN_API). Off: 404.")
-        enableLifecycle = o.bool("enable_lifecycle", default: false, doc: "Serve POST /-/reload, which re-reads the pipeline file as SIGHUP does (`gateway run --web.enable-lifecycle`, GATEWAY_ENABLE_LIFECYCLE). Off: 404.")
-        let formatNames = o.stringList("formats", default: ExpositionFormat.allCases.map(\.rawValue), doc: "Formats /metrics may answer in, chosen from the request's Accept as client_golang does: protobuf (delimited MetricFamily, which carries native histograms), openmetrics (1.0.0, with exemplars), text (0.0.4). Without a match: text, or 406 when text is off.")
+        enableAdminAPI = o.bool("enable_admin_api", default: false, doc:
+            "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, "
+            + "GATEWAY_ENABLE_ADMIN_API). Off: 404.")
+        enableLifecycle = o.bool("enable_lifecycle", default: false, doc:
+            "Serve POST /-/reload, which re-reads the pipeline file as SIGHUP does (`gateway run --web.enable-lifecycle`, "
+            + "GATEWAY_ENABLE_LIFECYCLE). Off: 404.")
+        let formatNames = o.stringList("formats", default: ExpositionFormat.allCases.map(\.rawValue), doc:
+            "Formats /metrics may answer in, chosen from the request's Accept as client_golang does: protobuf (delimited MetricFamily, which "
+            + "carries native histograms), openmetrics (1.0.0, with exemplars), text (0.0.4). Without a match: text, or 406 when text is off.")
         formats = []
         for name in formatNames {
             if let f = ExpositionFormat(rawValue: name) { formats.insert(f) } else {
@@ -103,24 +122,35 @@ public struct PrometheusSinkConfig: StageConfig {
             }
         }
         if formatNames.isEmpty { o.fail("formats", "needs at least one format") }
-        for (pattern, r) in o.namedSections("native_histograms", doc: "Histogram-name glob (`*`, `?`; first match wins) to native-histogram options {schema: -4…8 (default 3) or bucket_factor (> 1, client_golang's), zero_threshold (default 2^-128), max_buckets (default 160; 0: no limit)}: such histograms are also kept as native histograms (served in protobuf), and their samples may come without `buckets`. E.g. {\"*_seconds\": {schema: 3}}.") {
+        for (pattern, r) in o.namedSections("native_histograms", doc:
+            "Histogram-name glob (`*`, `?`; first match wins) to native-histogram options {schema: -4…8 (default 3) or bucket_factor (> 1, "
+            + "client_golang's), zero_threshold (default 2^-128), max_buckets (default 160; 0: no limit)}: such histograms are also kept as native "
+            + "histograms (served in protobuf), and their samples may come without `buckets`. E.g. {\"*_seconds\": {schema: 3}}.") {
             var n = NativeHistogramOptions()
-            n.schema = r.int("schema", default: NativeHistogramOptions.defaultSchema, range: -4...8, doc: "Resolution: bucket boundaries are powers of 2^(2^-schema).")
-            let factor = r.double("bucket_factor", default: 0, doc: "Instead of schema, client_golang's NativeHistogramBucketFactor: the largest growth from one bucket to the next (> 1, e.g. 1.1 → schema 3).")
+            n.schema = r.int("schema", default: NativeHistogramOptions.defaultSchema, range: -4...8, doc:
+                "Resolution: bucket boundaries are powers of 2^(2^-schema).")
+            let factor = r.double("bucket_factor", default: 0, doc:
+                "Instead of schema, client_golang's NativeHistogramBucketFactor: the largest growth from one bucket to the next (> 1, e.g. 1.1 → "
+                + "schema 3).")
             if factor != 0 {
                 if r.node("schema") != nil { r.fail("bucket_factor", "give schema or bucket_factor, not both") }
                 if let schema = NativeHistogramOptions.schema(bucketFactor: factor) { n.schema = schema } else { r.fail("bucket_factor", "must be a number > 1, got \(factor)") }
             }
-            n.zeroThreshold = r.double("zero_threshold", default: NativeHistogramOptions.defaultZeroThreshold, doc: "Observations within ±this count in the zero bucket.")
+            n.zeroThreshold = r.double("zero_threshold", default: NativeHistogramOptions.defaultZeroThreshold, doc:
+                "Observations within ±this count in the zero bucket.")
             if !(n.zeroThreshold >= 0 && n.zeroThreshold.isFinite) { r.fail("zero_threshold", "must be a finite number >= 0") }
-            n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc: "Populated buckets per series before the resolution halves (0: no limit — then a sender spreading values over the whole double range can grow one series to ~2 100 × 2^schema buckets per sign).")
+            n.maxBuckets = r.int("max_buckets", default: NativeHistogramOptions.defaultMaxBuckets, range: 0...1_000_000, doc:
+                "Populated buckets per series before the resolution halves (0: no limit — then a sender spreading values over the whole double "
+                + "range can grow one series to ~2 100 × 2^schema buckets per sign).")
             r.finishReading()
             o.merge(r)
             nativeHistograms.append((pattern, n))
         }
-        let expire = o.duration("expire_after", default: .zero, doc: "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
+        let expire = o.duration("expire_after", default: .zero, doc:
+            "Remove series not updated for this long (0: never, as the .NET gateway). An expired counter restarts from zero.")
         limits.expireAfter = expire > .zero ? expire : nil
-        for (pattern, text) in o.stringMap("expire_after_by_name", doc: "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
+        for (pattern, text) in o.stringMap("expire_after_by_name", doc:
+            "Metric-name glob (`*`, `?`) to expiry, first match wins, e.g. {\"lambda_*\": 10m}; overrides expire_after.") {
             if let d = OptionReader.parseDuration(text) { limits.expireByName.append((pattern, d)) } else {
                 o.fail("expire_after_by_name", "expected a duration for `\(pattern)`, got `\(text)`")
             }

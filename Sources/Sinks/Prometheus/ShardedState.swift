@@ -18,6 +18,10 @@ import Synchronization
 /// processing list), and a sample whose name routes to another shard is dropped
 /// as `wrong_shard` — a family is on one shard only, or two owners would both
 /// aggregate it.
+///
+/// **Lock order**, where locks nest: `writing` → the sink's `applying` (through
+/// `locker`) → `book` or `written` (each innermost, never both). Nothing takes an outer
+/// lock while holding an inner one, so the nesting cannot deadlock.
 final class ShardedState: ShardStateHolder {
     /// Under the sink's apply lock (`Applying`): stream → shard, and what was consumed.
     struct Book: Sendable {
@@ -39,7 +43,7 @@ final class ShardedState: ShardStateHolder {
     private let locker = Mutex<Locker?>(nil)
     func bind(_ l: @escaping Locker) { locker.withLock { $0 = l } }
     private func underApplyLock(_ body: ([UInt16: UInt64]) -> Void) {
-        let l = locker.withLock { $0 }!
+        guard let l = locker.withLock({ $0 }) else { return }   // not bound yet: nothing applied to capture
         withoutActuallyEscaping(body) { b in l(b) }
     }
     private let loop = Mutex<(thread: OSThread, control: SourceControl)?>(nil)

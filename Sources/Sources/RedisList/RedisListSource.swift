@@ -127,19 +127,36 @@ public struct RedisListConfig: StageConfig {
         key = o.string("key", default: Self.defaultKey, doc: "The list senders LPUSH onto (Redis__MetricQueueKey).")
         if key.isEmpty { o.fail("key", "must not be empty") }
         popCount = o.int("pop_count", default: Self.defaultPopCount, range: 1...100_000, doc: "Elements per RPOP (Redis__MetricQueuePopCount).")
-        workers = o.int("workers", default: Self.defaultPopSlots, range: 1...64, doc: "Pop slots, not threads (Redis__MetricQueueWorkers): the one connection keeps up to workers × pipeline RPOPs in flight, numbered round-robin over the slots; the `worker` label of the meta-metrics.")
-        pipeline = o.int("pipeline", default: Self.defaultPipeline, range: 1...1024, doc: "RPOP requests each slot keeps in flight; workers × pipeline are pipelined on the one connection.")
-        batchSize = o.int("batch_size", default: Self.defaultBatchSize, range: 1...1_000_000, doc: "Emit a batch once it holds this many elements (or when the list runs empty).")
-        blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc: "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
+        workers = o.int("workers", default: Self.defaultPopSlots, range: 1...64, doc:
+            "Pop slots, not threads (Redis__MetricQueueWorkers): the one connection keeps up to workers × pipeline RPOPs in flight, numbered "
+            + "round-robin over the slots; the `worker` label of the meta-metrics.")
+        pipeline = o.int("pipeline", default: Self.defaultPipeline, range: 1...1024, doc:
+            "RPOP requests each slot keeps in flight; workers × pipeline are pipelined on the one connection.")
+        batchSize = o.int("batch_size", default: Self.defaultBatchSize, range: 1...1_000_000, doc:
+            "Emit a batch once it holds this many elements (or when the list runs empty).")
+        blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc:
+            "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
         emptyBackoff = o.duration("empty_backoff", default: Self.defaultEmptyBackoff, doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
-        maxBackoff = o.duration("max_backoff", default: Self.defaultMaxBackoff, positive: true, doc: "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
-        pendingInterval = o.duration("pending_interval", default: Self.defaultPendingInterval, positive: true, doc: "How often LLEN is sampled into prom_stream_gateway_redis_queue_pending_size.")
-        reliable = o.bool("reliable", default: false, doc: "Pop atomically into the processing list `<key>:processing:<instance>` and remove elements only once every sink has made them durable (exactly-once with the prometheus sink's state_file; Redis ≥ 6.2). Reliable pops take at least 100 elements each.")
-        let name = o.string("instance", default: "", doc: "Names this gateway's processing list (empty: $HOSTNAME, else the host name). Keep it stable across restarts — a restarted gateway finds its unacknowledged elements under it — and distinct per gateway on one queue (Gateway__Instance).")
+        maxBackoff = o.duration("max_backoff", default: Self.defaultMaxBackoff, positive: true, doc:
+            "Cap of the reconnect back-off (full jitter below it); /ready follows Redis within about this long.")
+        pendingInterval = o.duration("pending_interval", default: Self.defaultPendingInterval, positive: true, doc:
+            "How often LLEN is sampled into prom_stream_gateway_redis_queue_pending_size.")
+        reliable = o.bool("reliable", default: false, doc:
+            "Pop atomically into the processing list `<key>:processing:<instance>` and remove elements only once every sink has made them durable "
+            + "(exactly-once with the prometheus sink's state_file; Redis ≥ 6.2). Reliable pops take at least 100 elements each.")
+        let name = o.string("instance", default: "", doc:
+            "Names this gateway's processing list (empty: $HOSTNAME, else the host name). Keep it stable across restarts — a restarted gateway "
+            + "finds its unacknowledged elements under it — and distinct per gateway on one queue (Gateway__Instance).")
         instance = name.isEmpty ? Self.defaultInstance : name
-        shards = o.int("shards", default: 0, range: 0...16384, doc: "Drain the sharded queue key:{0} … key:{shards-1}; senders push a sample onto shard crc32(name) mod shards (IEEE CRC-32; `gateway shard-of NAME --shards N`). Sharded queues are always reliable, with one processing list per shard (key:{s}:processing). 0: the one list key.")
-        group = o.string("group", default: "", doc: "With shards: gateways with the same group split the shards by leases in Redis (key:{s}:owner), rebalance when members come and go, and hand a shard's state (key:{s}:state, the prometheus sink's state: redis) over exactly. Empty: this gateway drains every shard.")
-        leaseTTL = o.duration("lease_ttl", default: Self.defaultLeaseTTL, positive: true, doc: "How long a shard lease lives unless renewed (renewed every third of it); a gateway that dies is replaced within about this long.")
+        shards = o.int("shards", default: 0, range: 0...16384, doc:
+            "Drain the sharded queue key:{0} … key:{shards-1}; senders push a sample onto shard crc32(name) mod shards (IEEE CRC-32; `gateway "
+            + "shard-of NAME --shards N`). Sharded queues are always reliable, with one processing list per shard (key:{s}:processing). 0: the one "
+            + "list key.")
+        group = o.string("group", default: "", doc:
+            "With shards: gateways with the same group split the shards by leases in Redis (key:{s}:owner), rebalance when members come and go, "
+            + "and hand a shard's state (key:{s}:state, the prometheus sink's state: redis) over exactly. Empty: this gateway drains every shard.")
+        leaseTTL = o.duration("lease_ttl", default: Self.defaultLeaseTTL, positive: true, doc:
+            "How long a shard lease lives unless renewed (renewed every third of it); a gateway that dies is replaced within about this long.")
         if shards > 0 { reliable = true }
         if !group.isEmpty && shards == 0 { o.fail("group", "needs shards") }
         if shards > 0 && redis.sentinel != nil { o.fail("shards", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
@@ -215,7 +232,7 @@ public final class RedisListSource: Source {
             return [
                 MetaFamily(name: p + "redis_queue_empty_pops_total", help: "Pops that found the queue empty, by pop slot.", type: .counter,
                            samples: emptyPops.enumerated().map { MetaSample(labels: [("worker", String($0.offset)), ("queueKey", key)], value: Double($0.element.value)) }),
-                MetaFamily(name: p + "redis_queue_pending_size", help: "Length of the queue (LLEN), sampled every \(interval).", type: .gauge,
+                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "redis_reconnects_total", help: "Connections to Redis re-established after an outage.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(reconnects.value))]),

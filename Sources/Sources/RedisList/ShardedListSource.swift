@@ -123,7 +123,7 @@ public final class ShardedListSource: Source, ShardStateStore {
             var out = RedisListSource.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: replayed) + [
                 MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
                            samples: [MetaSample(labels: q, value: ownedGauge.value)]),
-                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the shards this gateway owns (LLEN summed), sampled every \(interval).", type: .gauge,
+                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "processing_list_size", help: "Elements on the owned shards' processing lists: popped, not yet in a durable state.", type: .gauge,
                            samples: [MetaSample(labels: q, value: processingSize.value)]),

@@ -67,16 +67,24 @@ public struct JSONDecodeConfig: StageConfig {
     public enum Parser: String, Sendable, CaseIterable { case jansson, simdjson }
 
     public init(options o: OptionReader) {
-        maxPayloadBytes = o.byteSize("max_payload_bytes", default: Self.defaultMaxPayloadBytes, doc: "Largest queue element; larger ones are dropped as `payload_too_large`.")
-        maxSamplesPerPayload = o.int("max_samples_per_payload", default: Self.defaultMaxSamplesPerPayload, range: 1...10_000_000, doc: "Most samples in one array element; more drops the element as `too_many_samples`.")
-        maxLabels = o.int("max_labels", default: Self.defaultMaxLabels, range: 0...10_000, doc: "Most labels on one sample; more drops it as `too_many_labels`.")
-        maxNameBytes = o.int("max_name_bytes", default: Self.defaultMaxNameBytes, range: 1...1 << 20, doc: "Longest metric name; longer drops the sample as `too_long`.")
-        maxLabelNameBytes = o.int("max_label_name_bytes", default: Self.defaultMaxLabelNameBytes, range: 1...1 << 20, doc: "Longest label name (`too_long`).")
-        maxLabelValueBytes = o.int("max_label_value_bytes", default: Self.defaultMaxLabelValueBytes, range: 0...1 << 24, doc: "Longest label value (`too_long`).")
+        maxPayloadBytes = o.byteSize("max_payload_bytes", default: Self.defaultMaxPayloadBytes, doc:
+            "Largest queue element; larger ones are dropped as `payload_too_large`.")
+        maxSamplesPerPayload = o.int("max_samples_per_payload", default: Self.defaultMaxSamplesPerPayload, range: 1...10_000_000, doc:
+            "Most samples in one array element; more drops the element as `too_many_samples`.")
+        maxLabels = o.int("max_labels", default: Self.defaultMaxLabels, range: 0...10_000, doc:
+            "Most labels on one sample; more drops it as `too_many_labels`.")
+        maxNameBytes = o.int("max_name_bytes", default: Self.defaultMaxNameBytes, range: 1...1 << 20, doc:
+            "Longest metric name; longer drops the sample as `too_long`.")
+        maxLabelNameBytes = o.int("max_label_name_bytes", default: Self.defaultMaxLabelNameBytes, range: 1...1 << 20, doc:
+            "Longest label name (`too_long`).")
+        maxLabelValueBytes = o.int("max_label_value_bytes", default: Self.defaultMaxLabelValueBytes, range: 0...1 << 24, doc:
+            "Longest label value (`too_long`).")
         maxHelpBytes = o.int("max_help_bytes", default: Self.defaultMaxHelpBytes, range: 0...1 << 24, doc: "Longest help text (`too_long`).")
         maxBuckets = o.int("max_buckets", default: Self.defaultMaxBuckets, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
         maxQuantiles = o.int("max_quantiles", default: Self.defaultMaxQuantiles, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
-        parser = o.choice("parser", default: Parser.jansson, doc: "jansson, or simdjson: its On-Demand API for well-formed samples of the known fields, jansson for every other element (invalid, dropping something, an exemplar, an unknown field), so both decode every input alike (Metrics__JsonParser).")
+        parser = o.choice("parser", default: Parser.jansson, doc:
+            "jansson, or simdjson: its On-Demand API for well-formed samples of the known fields, jansson for every other element (invalid, "
+            + "dropping something, an exemplar, an unknown field), so both decode every input alike (Metrics__JsonParser).")
     }
 
     public func makeStage(context: StageContext) throws -> Stage {

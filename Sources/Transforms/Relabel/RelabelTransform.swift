@@ -35,7 +35,8 @@ public struct RelabelConfig: StageConfig {
 
     public init(options o: OptionReader) {
         cacheSize = o.int("cache_size", default: 8192, range: 0...10_000_000, doc: "Outcomes cached per rule and worker (0: no cache).")
-        let readers = o.sections("rules", doc: "Relabel rules: action, source_labels, separator, regex, target_label, replacement, modulus (as in Prometheus).")
+        let readers = o.sections("rules", doc:
+            "Relabel rules: action, source_labels, separator, regex, target_label, replacement, modulus (as in Prometheus).")
         declaredRules = readers.count
         if o.mode == .describe {
             let r = OptionReader(describing: "rules[]")
