@@ -45,8 +45,12 @@ let package = Package(
         // json_decode's simdjson fast path (libsimdjson-dev), a C ABI over its On-Demand API.
         .target(name: "CSimdJSON", linkerSettings: [.linkedLibrary("simdjson")]),
         .target(name: "Transforms", dependencies: ["Pipeline", "CJansson", "CJanssonArena", "CSimdJSON", "Patterns"]),
+        // Aggregation as a library: the store (families, series, summaries, native
+        // histograms, limits, expiry), its state file and snapshots, and the exposition
+        // formats — what any sink that holds an aggregate builds on.
+        .target(name: "Aggregation", dependencies: ["Pipeline", "CZlib", "Patterns", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "Redis", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
+            "Pipeline", "Redis", "Aggregation", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -67,10 +71,10 @@ let package = Package(
         ]),
 
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
-        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Synthetic", "CJansson"]),
+        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Synthetic", "CJansson"]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
-        .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", "Aggregation", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
@@ -78,11 +82,11 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "Redis", "TLS", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Redis", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Aggregation", "Redis", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PromStreamMetricsTests", dependencies: [
             "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

@@ -1,6 +1,7 @@
 import CJansson
 import Foundation
 import Logging
+import Aggregation
 import Pipeline
 import Sinks
 import Redis

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Aggregation
 import Pipeline
 import Sinks
 import Testing

@@ -3,6 +3,7 @@ import Pipeline
 import Synchronization
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 func makeStore(now: UInt64 = 1_000_000_000) -> MetricStore {

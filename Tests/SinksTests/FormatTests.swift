@@ -4,6 +4,7 @@ import Pipeline
 import Synchronization
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 /// The three exposition formats: which one a scraper gets, golden pages of all

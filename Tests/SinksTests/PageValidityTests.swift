@@ -2,6 +2,7 @@ import Foundation
 import Pipeline
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 /// Whatever senders push, the page parses: one family per name, one line per

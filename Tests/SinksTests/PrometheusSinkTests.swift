@@ -4,6 +4,7 @@ import Pipeline
 import Synchronization
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 func makeSink(disableMeta: Bool = false, health: HealthBoard = HealthBoard()) throws -> PrometheusSink {

@@ -2,6 +2,7 @@ import Pipeline
 import Synchronization
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 @Suite struct SeriesLimitsTests {

@@ -1,4 +1,5 @@
 import Testing
+@testable import Aggregation
 @testable import Sinks
 
 /// The admin API's PromQL series selectors: what parses, what is refused, what matches.

@@ -5,6 +5,7 @@ import Redis
 import Synchronization
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 /// The routing functions against their reference values, and the `prometheus`

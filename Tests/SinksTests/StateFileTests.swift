@@ -3,6 +3,7 @@ import Logging
 import Pipeline
 import Testing
 import TestSupport
+@testable import Aggregation
 @testable import Sinks
 
 @Suite struct StateFileTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import Aggregation
 @testable import Sinks
 
 @Suite struct SummaryWindowTests {

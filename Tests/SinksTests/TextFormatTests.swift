@@ -1,4 +1,5 @@
 import Testing
+@testable import Aggregation
 @testable import Sinks
 
 @Suite struct TextFormatTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import TLS
+@testable import Aggregation
 @testable import Sinks
 
 /// The exporter-toolkit web config: what it accepts, and every mistake named with

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import Aggregation
 import Pipeline
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Logging
+import Aggregation
 import Pipeline
 import Synchronization
 import TLS

@@ -1,3 +1,4 @@
+import Aggregation
 import Pipeline
 import TLS
 import Yams

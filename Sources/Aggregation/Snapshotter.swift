@@ -14,7 +14,7 @@ import Glibc
 /// two are never a batch apart. A write that fails (directory gone, disk full,
 /// read-only) is logged (rate-limited), counted, shown in `/ready`'s JSON, and
 /// acknowledges nothing; the next interval tries again.
-final class Snapshotter: Sendable {
+public final class Snapshotter: Sendable {
     let path: String
     let interval: Duration
     private let store: MetricStore
@@ -22,15 +22,16 @@ final class Snapshotter: Sendable {
     private let warnings: RateLimitedLog
 
     /// Guarded by the sink's apply lock (passed in by the sink): what was applied.
-    struct Applied: Sendable {
-        var positions: [UInt16: UInt64] = [:]
-        var changes: UInt64 = 0
+    public struct Applied: Sendable {
+        public var positions: [UInt16: UInt64] = [:]
+        public var changes: UInt64 = 0
+        public init() {}
     }
 
     private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
 
     /// How long the last capture held the apply lock (the sink reports it).
-    func recordCapture(seconds: Double) { stats.withLock { $0.captureSeconds = seconds } }
+    public func recordCapture(seconds: Double) { stats.withLock { $0.captureSeconds = seconds } }
     private let stats = Mutex(Stats())
     /// Per stream, what has been reported durable (written by the snapshot thread only).
     private let reported = Mutex<[UInt16: UInt64]>([:])
@@ -41,7 +42,7 @@ final class Snapshotter: Sendable {
     private let restoredPositions = Mutex<[String: UInt64]>([:])
     private let loop = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
 
-    init(path: String, interval: Duration, store: MetricStore, context: StageContext) {
+    public init(path: String, interval: Duration, store: MetricStore, context: StageContext) {
         self.path = path
         self.interval = interval
         self.store = store
@@ -69,7 +70,7 @@ final class Snapshotter: Sendable {
     /// Loads the file into the (empty) store and tells `Checkpoints` where its
     /// streams end. A file that cannot be read as a state is moved aside and the
     /// sink starts empty: a bad file never stops the gateway.
-    func load() {
+    public func load() {
         context.health.set(healthID, ready: true, detail: path)
         let bytes: [UInt8]?
         do { bytes = try StateFile.read(path) } catch {
@@ -96,7 +97,7 @@ final class Snapshotter: Sendable {
 
     /// A reload: the previous sink's aggregate (with its positions) instead of the
     /// file, then written at once — the positions count as durable from here on.
-    func adopt(_ state: StoreState, take: @Sendable () -> (StoreState, Applied)) {
+    public func adopt(_ state: StoreState, take: @Sendable () -> (StoreState, Applied)) {
         context.health.set(healthID, ready: true, detail: path)
         store.restore(state)
         restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
@@ -104,7 +105,7 @@ final class Snapshotter: Sendable {
     }
 
     /// The positions a state written now holds: those restored, raised by what was applied.
-    func positions(_ applied: Applied) -> [(stream: String, through: UInt64)] {
+    public func positions(_ applied: Applied) -> [(stream: String, through: UInt64)] {
         var positions = restoredPositions.withLock { $0 }
         for (stream, through) in applied.positions {
             guard let name = context.checkpoints.streamName(stream) else { continue }
@@ -113,7 +114,7 @@ final class Snapshotter: Sendable {
         return positions.map { ($0.key, $0.value) }.sorted { $0.stream < $1.stream }
     }
 
-    func startLoop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
+    public func startLoop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
         let control = SourceControl()
         let thread = OSThread.spawn(name: "snapshot") { [self] in
             while !control.isStopping {
@@ -126,7 +127,7 @@ final class Snapshotter: Sendable {
     }
 
     /// Stops the loop and writes a final snapshot.
-    func stop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
+    public func stop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
         if let l = loop.withLock({ l in defer { l = nil }; return l }) {
             l.control.requestStop()
             l.thread.join()

@@ -19,16 +19,16 @@ import Glibc
 /// Writing: to `<file>.tmp` in the same directory, `fsync`, `rename` over the
 /// file, `fsync` the directory. A crash at any point leaves either the old file or
 /// the new one, complete.
-enum StateFile {
+public enum StateFile {
     static let magic = Array("PSGSTATE".utf8)
     static let version: UInt32 = 2
     static let headerSize = 8 + 4 + 8 + 4
 
-    struct Corrupt: Error, CustomStringConvertible { var description: String }
+    public struct Corrupt: Error, CustomStringConvertible { public var description: String }
 
     // MARK: Encoding
 
-    static func encode(_ state: StoreState) -> [UInt8] {
+    public static func encode(_ state: StoreState) -> [UInt8] {
         var p = Writer()
         p.u64(state.writtenAt)
         p.u32(UInt32(state.positions.count))
@@ -101,7 +101,7 @@ enum StateFile {
 
     // MARK: Decoding
 
-    static func decode(_ bytes: [UInt8]) throws(Corrupt) -> StoreState {
+    public static func decode(_ bytes: [UInt8]) throws(Corrupt) -> StoreState {
         guard bytes.count >= headerSize else { throw Corrupt(description: "truncated (\(bytes.count) bytes, no complete header)") }
         guard Array(bytes[0..<8]) == magic else { throw Corrupt(description: "not a prom-stream-gateway state file") }
         var h = Reader(bytes[8..<headerSize])

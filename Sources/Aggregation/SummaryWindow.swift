@@ -131,7 +131,7 @@ struct QuantileStream: Sendable {
 ///
 /// Reference type so the store's snapshot can skip it (quantiles are computed
 /// under the shard lock at snapshot time). Not thread-safe.
-final class SummaryWindow: @unchecked Sendable {
+public final class SummaryWindow: @unchecked Sendable {
     private var streams: [QuantileStream]
     private var head = 0
     private var headExpires: UInt64
@@ -140,7 +140,7 @@ final class SummaryWindow: @unchecked Sendable {
 
     /// Everything a state file keeps: the streams, which one is head, and how long
     /// until it rotates (relative, so it survives a restart's new clock).
-    struct State: Sendable {
+    public struct State: Sendable {
         var streams: [QuantileStream]
         var head: Int
         var rotatesIn: UInt64

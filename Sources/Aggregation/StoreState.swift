@@ -2,7 +2,7 @@ import Pipeline
 
 /// Everything the store holds, as a state file keeps it: value copies, taken under
 /// the shard locks, so that writing it out needs no lock.
-struct StoreState: Sendable {
+public struct StoreState: Sendable {
     struct Series: Sendable {
         var key: [UInt8]
         var value: Double
@@ -16,8 +16,8 @@ struct StoreState: Sendable {
         /// Latest exemplar per slot (see `Family.exemplars`); empty: none.
         var exemplars: [Exemplar?] = []
     }
-    struct FamilyState: Sendable {
-        var name: [UInt8]
+    public struct FamilyState: Sendable {
+        public var name: [UInt8]
         var type: MetricType
         var help: [UInt8]
         var bounds: [Double]
@@ -25,14 +25,14 @@ struct StoreState: Sendable {
         var series: [Series]
         var native: NativeHistogramOptions? = nil
     }
-    var families: [FamilyState] = []
+    public var families: [FamilyState] = []
     /// Source stream → last element applied.
-    var positions: [(stream: String, through: UInt64)] = []
+    public var positions: [(stream: String, through: UInt64)] = []
     /// Unix time of the capture, in nanoseconds (ages are relative to it).
     var writtenAt: UInt64 = 0
 
 
-    var seriesCount: Int { families.reduce(0) { $0 + $1.series.count } }
+    public var seriesCount: Int { families.reduce(0) { $0 + $1.series.count } }
 }
 
 extension MetricStore {
@@ -40,7 +40,7 @@ extension MetricStore {
     /// family) and summary-window states (the windows are shared references). The
     /// caller keeps `apply` out meanwhile (the sink holds its apply lock), so it is
     /// consistent as a whole; turning it into a `StoreState` needs no lock.
-    func captureFamilies() -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
+    public func captureFamilies() -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
         let now = clock()
         var families: [Family] = []
         var windows: [[SummaryWindow.State]] = []
@@ -56,7 +56,7 @@ extension MetricStore {
     }
 
     /// The captured families as a state file holds them (outside any lock).
-    static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
+    public static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
         var out = StoreState()
         out.writtenAt = wallClockNanos()
         let now = captured.now
@@ -88,7 +88,7 @@ extension MetricStore {
     /// aggregated is not thrown away by a restart. Native buckets are kept while the
     /// name still matches `native_histograms` (then new series and series that had
     /// none start empty); without a match the family goes on as a classic one.
-    func restore(_ state: StoreState) {
+    public func restore(_ state: StoreState) {
         let now = clock()
         let wall = wallClockNanos()
         let downtime = wall > state.writtenAt ? wall - state.writtenAt : 0   // series age while the gateway was down too
@@ -143,7 +143,7 @@ extension MetricStore {
 
 extension MetricStore {
     /// `captureFamilies`, only the families whose name `keep` keeps.
-    func captureFamilies(where keep: ([UInt8]) -> Bool) -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
+    public func captureFamilies(where keep: ([UInt8]) -> Bool) -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64) {
         let now = clock()
         var families: [Family] = []
         var windows: [[SummaryWindow.State]] = []
@@ -161,7 +161,7 @@ extension MetricStore {
     /// Removes whole families (their names too, so another state may bring them
     /// back): a shard handed to another gateway. Returns the series removed.
     @discardableResult
-    func removeFamilies(where doomed: ([UInt8]) -> Bool) -> Int {
+    public func removeFamilies(where doomed: ([UInt8]) -> Bool) -> Int {
         var removed = 0
         var freed: [[UInt8]] = []
         for shard in shards {

@@ -3,8 +3,8 @@ import Synchronization
 
 /// One metric family: its fixed type, help, layout, and all its series in
 /// column arrays (index = series index in `series`).
-struct Family: Sendable {
-    var name: [UInt8]
+public struct Family: Sendable {
+    public var name: [UInt8]
     let type: MetricType
     var help: [UInt8] = []
     /// Histogram upper bounds: finite, sorted, unique; `+Inf` is implied.
@@ -68,7 +68,7 @@ struct Exemplar: Sendable, Equatable {
 public final class MetricStore: Sendable {
     struct ShardState: Sendable {
         var names = ByteKeyTable()
-        var families: [Family] = []
+        public var families: [Family] = []
     }
     final class Shard: Sendable {
         let state = Mutex(ShardState())   // protects the shard's families
@@ -502,6 +502,6 @@ public final class MetricStore: Sendable {
 }
 
 @inline(__always)
-func slice(_ arena: UnsafeRawBufferPointer, _ span: ByteSpan) -> UnsafeRawBufferPointer {
+public func slice(_ arena: UnsafeRawBufferPointer, _ span: ByteSpan) -> UnsafeRawBufferPointer {
     arena[span: span]
 }
