@@ -52,7 +52,7 @@ public final class PipelineRuntime: Sendable {
     public enum Phase: String, Sendable { case idle, starting, running, draining, stopped }
 
     /// What a reload did, by stage id.
-    public struct Reconfiguration: Sendable, CustomStringConvertible {
+    public struct Reconfiguration: Sendable, Equatable, CustomStringConvertible {
         /// Ran throughout: threads, buffer and state untouched.
         public var kept: [String] = []
         /// The same instance (state and counters kept) on new threads: a stage below it changed.
@@ -245,29 +245,8 @@ public final class PipelineRuntime: Sendable {
         var previous: [String: Node] = [:]
         for n in old { previous[n.decl.id] = n }
         func same(_ d: StageDecl) -> Node? { previous[d.id].flatMap { $0.decl.role == d.role ? $0 : nil } }
-        // A stage keeps its input buffer when its inputs and buffer options are the
-        // same (its producers then need no new wiring); a source has none.
-        let keepsBuffer = Set(spec.stages.filter { d in
-            d.role != .source && same(d).map { $0.decl.inputs == d.inputs && $0.decl.buffer == d.buffer } == true
-        }.map(\.id))
-        let newBuffer = Set(spec.stages.filter { $0.role != .source && !keepsBuffer.contains($0.id) }.map(\.id))
-        let consumersNow = Self.consumers(oldSpec), consumersNext = Self.consumers(spec)
-        var rebuild = Set<String>(), touched = Set<String>()
-        for d in spec.stages {
-            if let p = same(d), p.decl.fingerprint == d.fingerprint {
-                let next = consumersNext[d.id] ?? []
-                if (consumersNow[d.id] ?? []) != next || next.contains(where: newBuffer.contains) { touched.insert(d.id) }
-            } else {
-                rebuild.insert(d.id)
-                touched.insert(d.id)
-            }
-        }
-        let removed = Set(old.map(\.decl.id).filter { spec.stage($0) == nil })
-        var report = Reconfiguration()
-        for d in spec.stages {
-            if rebuild.contains(d.id) { report.rebuilt.append(d.id) } else if touched.contains(d.id) { report.restarted.append(d.id) } else { report.kept.append(d.id) }
-        }
-        report.removed = old.map(\.decl.id).filter { removed.contains($0) }
+        let plan = ReloadPlan(from: oldSpec, to: spec)
+        let (keepsBuffer, rebuild, touched, removed, report) = (plan.keepsBuffer, plan.rebuild, plan.touched, plan.removed, plan.report)
         memoryBudget.limit = spec.memoryBudget
         guard !report.changesNothing else { return report }
 
@@ -577,12 +556,6 @@ public final class PipelineRuntime: Sendable {
     }
 
     /// For every stage: the stages that consume it (once per listing).
-    private static func consumers(_ spec: PipelineSpec) -> [String: [String]] {
-        var out: [String: [String]] = [:]
-        for c in spec.stages { for i in c.inputs { out[i, default: []].append(c.id) } }
-        return out.mapValues { $0.sorted() }
-    }
-
     /// For every stage: the sinks its batches reach.
     private static func sinksBelow(_ spec: PipelineSpec) -> [String: [String]] {
         var below: [String: Set<String>] = [:]

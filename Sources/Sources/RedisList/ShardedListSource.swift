@@ -267,28 +267,19 @@ public final class ShardedListSource: Source, ShardStateStore {
             }
         }
         guard rebalance else { return }
-        let live = max(1, members.count)
-        let rank = members.firstIndex(of: config.instance) ?? 0
-        let target = (shardKeys.count + live - 1) / live
-        let mine = owned.withLock { Array($0.keys) }
-        let preferred = { (s: Int) in s % live == rank }
-        if mine.count > target {
-            for shard in mine.sorted(by: { (preferred($0) ? 1 : 0, $0) < (preferred($1) ? 1 : 0, $1) }).prefix(mine.count - target) {
-                release(shard, cluster)
-            }
-        } else if mine.count < target {
-            var count = mine.count
-            let candidates = shardKeys.indices.filter { !mine.contains($0) }.sorted { (preferred($0) ? 0 : 1, $0) < (preferred($1) ? 0 : 1, $1) }
-            for shard in candidates where count < target {
-                let token = "\(instanceToken):\(gains.value + 1)"
-                let sent = monotonicNanos()
-                let r = try cluster.run(key: shardKeys[shard].owner, "SET", shardKeys[shard].owner, token, "NX", "PX", ttlMs)
-                guard case .status("OK") = r else { continue }
-                gains.add()
-                count += 1
-                owned.withLock { $0[shard] = Owned(token: token, leaseDeadline: sent + leaseTTL) }
-                context.logger.info("took a shard", metadata: ["shard": "\(shard)", "members": "\(members.count)", "target": "\(target)"])
-            }
+        let mine = owned.withLock { Set($0.keys) }
+        let share = FairShare(shards: shardKeys.count, members: members, me: config.instance, mine: mine)
+        for shard in share.release { release(shard, cluster) }
+        var count = mine.count
+        for shard in share.candidates where count < share.target {
+            let token = "\(instanceToken):\(gains.value + 1)"
+            let sent = monotonicNanos()
+            let r = try cluster.run(key: shardKeys[shard].owner, "SET", shardKeys[shard].owner, token, "NX", "PX", ttlMs)
+            guard case .status("OK") = r else { continue }
+            gains.add()
+            count += 1
+            owned.withLock { $0[shard] = Owned(token: token, leaseDeadline: sent + leaseTTL) }
+            context.logger.info("took a shard", metadata: ["shard": "\(shard)", "members": "\(members.count)", "target": "\(share.target)"])
         }
         ownedGauge.set(Double(owned.withLock { $0.count }))
     }
