@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The Swift sender: a swift-metrics backend buffering into one LPUSH per shard per flush.
-        .target(name: "PromStreamMetrics", dependencies: ["Redis", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "PromStreamMetrics", dependencies: ["Pipeline", "Redis", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // The registry of built-in stages and their generated reference, shared by
         // the binary and the tests (which walk the real registry).
         .target(name: "Builtins", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks"]),

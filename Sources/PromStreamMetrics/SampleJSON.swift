@@ -1,3 +1,5 @@
+import Pipeline
+
 /// The gateway's JSON for one series, written once when the series is made: each
 /// record then only appends its value (`prefix` + value + `suffix`).
 struct SampleJSON: Sendable {
@@ -35,21 +37,5 @@ struct SampleJSON: Sendable {
     /// Swift's shortest round-trip form; finite values only reach here.
     static func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)" }
 
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ s: String) -> String { "\"" + jsonEscape(s) + "\"" }
 }
