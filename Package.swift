@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CPCRE2", path: "Sources/CPCRE2"),
+        // snappy's block format (libsnappy-dev): remote write bodies.
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy"),
         // OpenSSL 3 (libssl-dev): TLS to Redis and on /metrics. libxcrypt (libcrypt-dev): bcrypt.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .systemLibrary(name: "CCrypt", path: "Sources/CCrypt"),
@@ -50,7 +52,7 @@ let package = Package(
         // formats — what any sink that holds an aggregate builds on.
         .target(name: "Aggregation", dependencies: ["Pipeline", "CZlib", "Patterns", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "Redis", "Aggregation", "CZlib", "TLS", "COpenSSL", "CCrypt", "Patterns",
+            "Pipeline", "Redis", "Aggregation", "Transforms", "CZlib", "CSnappy", "TLS", "COpenSSL", "CCrypt", "Patterns",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -60,7 +60,8 @@ drain_gateway() {
   done
   sleep 0.5
   cpu0=$(awk '{print $14+$15}' /proc/$pid/stat)
-  secs=$(python3 - "$PORT" "$KEY" "$HTTP" "$N" <<'PY'
+  # Each sink counts what it processed: with DRAIN_SINKS sinks, N samples count DRAIN_SINKS × N.
+  secs=$(python3 - "$PORT" "$KEY" "$HTTP" "$((N * ${DRAIN_SINKS:-1}))" <<'PY'
 # One process and one connection for the whole wait: spawning redis-cli or curl every
 # few milliseconds would take CPU from the gateway it measures.
 import socket, sys, time, urllib.request

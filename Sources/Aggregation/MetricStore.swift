@@ -5,24 +5,24 @@ import Synchronization
 /// column arrays (index = series index in `series`).
 public struct Family: Sendable {
     public var name: [UInt8]
-    let type: MetricType
-    var help: [UInt8] = []
+    public let type: MetricType
+    public internal(set) var help: [UInt8] = []
     /// Histogram upper bounds: finite, sorted, unique; `+Inf` is implied.
-    var bounds: [Double] = []
+    public internal(set) var bounds: [Double] = []
     /// Summary (quantile, epsilon) objectives, from the first sample of the family.
-    var objectives: [(Double, Double)] = []
+    public internal(set) var objectives: [(Double, Double)] = []
     /// Series identity: the rendered label text (`a="x",b="y"`) → series index.
     var series = ByteKeyTable()
     /// counter/gauge value; histogram/summary `_sum`.
-    var values: [Double] = []
+    public internal(set) var values: [Double] = []
     /// histogram/summary `_count`.
-    var counts: [Double] = []
+    public internal(set) var counts: [Double] = []
     /// Histogram: `bounds.count + 1` non-cumulative bucket counts per series.
-    var bucketCounts: [Double] = []
+    public internal(set) var bucketCounts: [Double] = []
     /// Summary with objectives: one window per series (reference, never rendered directly).
     var windows: [SummaryWindow] = []
     /// Summary quantile estimates, refreshed under the lock when a snapshot is taken.
-    var quantiles: [Double] = []
+    public internal(set) var quantiles: [Double] = []
     /// Series expire after this many nanoseconds without an update (0: never).
     var ttl: UInt64 = 0
     /// Last update per series, kept only when `ttl > 0`.
@@ -30,9 +30,9 @@ public struct Family: Sendable {
     /// Bumped whenever series are removed, so cached render orders are rebuilt.
     var generation = 0
     /// Histogram: kept as a native histogram too (nil: classic only).
-    var native: NativeHistogramOptions?
+    public internal(set) var native: NativeHistogramOptions?
     /// One per series when `native` is set.
-    var natives: [NativeHistogram] = []
+    public internal(set) var natives: [NativeHistogram] = []
     /// Empty until the family's first exemplar; then one entry per series, itself
     /// empty until that series' first exemplar, then one slot per counter or per
     /// histogram bucket (the `+Inf` one last): the latest exemplar that landed there.
@@ -482,7 +482,7 @@ public final class MetricStore: Sendable {
     }
 
     /// A consistent copy of every family, with summary quantiles brought up to date.
-    func snapshot() -> [Family] {
+    public func snapshot() -> [Family] {
         let now = clock()
         var out: [Family] = []
         for shard in shards {

@@ -33,11 +33,11 @@ public struct NativeHistogramOptions: Sendable, Equatable {
 }
 
 /// Populated buckets of one sign, sorted by key.
-struct SparseBuckets: Sendable, Equatable {
+public struct SparseBuckets: Sendable, Equatable {
     var keys: [Int32] = []
     var counts: [UInt64] = []
 
-    var count: Int { keys.count }
+    public var count: Int { keys.count }
 
     /// Adds one at `key`; true when the bucket is new.
     @inline(__always)
@@ -67,7 +67,7 @@ struct SparseBuckets: Sendable, Equatable {
     /// The protobuf encoding: spans (the first offset absolute, later ones the gap
     /// after the previous span) and count deltas. Gaps of one or two empty buckets
     /// continue a span with zeros, as client_golang does.
-    func spansAndDeltas() -> (spans: [(offset: Int32, length: UInt32)], deltas: [Int64]) {
+    public func spansAndDeltas() -> (spans: [(offset: Int32, length: UInt32)], deltas: [Int64]) {
         var spans: [(offset: Int32, length: UInt32)] = []
         var deltas: [Int64] = []
         var previous: Int64 = 0
@@ -89,11 +89,11 @@ struct SparseBuckets: Sendable, Equatable {
 }
 
 /// One series' native buckets (its `_count` and `_sum` are the family's columns).
-struct NativeHistogram: Sendable, Equatable {
-    var schema: Int8
-    var zeroCount: UInt64 = 0
-    var positive = SparseBuckets()
-    var negative = SparseBuckets()
+public struct NativeHistogram: Sendable, Equatable {
+    public internal(set) var schema: Int8
+    public internal(set) var zeroCount: UInt64 = 0
+    public internal(set) var positive = SparseBuckets()
+    public internal(set) var negative = SparseBuckets()
 
     init(schema: Int) { self.schema = Int8(schema) }
 

@@ -12,7 +12,7 @@ import Pipeline
 /// native histogram adds schema, zero bucket, spans and deltas, and in
 /// `exemplars` those of its exemplars that have a timestamp (Prometheus requires
 /// one there).
-enum ProtobufFormat {
+public enum ProtobufFormat {
     /// Reused buffers for nested messages.
     struct Scratch {
         var family: [UInt8] = []
@@ -231,46 +231,46 @@ enum ProtobufFormat {
         }
     }
 
-    // MARK: Wire primitives
+    // MARK: Wire primitives (public: a remote-write encoder writes with them too)
 
     @inline(__always)
-    static func varint(_ v: UInt64, to out: inout [UInt8]) {
+    public static func varint(_ v: UInt64, to out: inout [UInt8]) {
         var v = v
         while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
         out.append(UInt8(v))
     }
 
     @inline(__always)
-    static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
+    public static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
 
     @inline(__always)
-    static func tag(_ field: Int, _ wireType: Int, to out: inout [UInt8]) { varint(UInt64(field << 3 | wireType), to: &out) }
+    public static func tag(_ field: Int, _ wireType: Int, to out: inout [UInt8]) { varint(UInt64(field << 3 | wireType), to: &out) }
 
-    static func varintField(_ field: Int, _ v: UInt64, to out: inout [UInt8]) { tag(field, 0, to: &out); varint(v, to: &out) }
+    public static func varintField(_ field: Int, _ v: UInt64, to out: inout [UInt8]) { tag(field, 0, to: &out); varint(v, to: &out) }
 
     /// `sint32`/`sint64`: zigzag, then varint.
-    static func sintField(_ field: Int, _ v: Int64, to out: inout [UInt8]) {
+    public static func sintField(_ field: Int, _ v: Int64, to out: inout [UInt8]) {
         tag(field, 0, to: &out)
         varint(UInt64(bitPattern: (v << 1) ^ (v >> 63)), to: &out)
     }
 
-    static func doubleField(_ field: Int, _ v: Double, to out: inout [UInt8]) {
+    public static func doubleField(_ field: Int, _ v: Double, to out: inout [UInt8]) {
         tag(field, 1, to: &out)
         withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) }
     }
 
-    static func bytesField(_ field: Int, _ b: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    public static func bytesField(_ field: Int, _ b: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         tag(field, 2, to: &out)
         varint(UInt64(b.count), to: &out)
         out.append(contentsOf: b)
     }
 
-    static func stringField(_ field: Int, _ s: String, to out: inout [UInt8]) {
+    public static func stringField(_ field: Int, _ s: String, to out: inout [UInt8]) {
         var s = s
         s.withUTF8 { bytesField(field, UnsafeRawBufferPointer($0), to: &out) }
     }
 
-    static func message(_ field: Int, _ body: [UInt8], to out: inout [UInt8]) {
+    public static func message(_ field: Int, _ body: [UInt8], to out: inout [UInt8]) {
         body.withUnsafeBytes { bytesField(field, $0, to: &out) }
     }
 }

@@ -1,5 +1,5 @@
 /// Pieces of the Prometheus text format 0.0.4, appended to a byte buffer.
-enum TextFormat {
+public enum TextFormat {
     /// Label value escaping: `\` → `\\`, `"` → `\"`, newline → `\n`.
     @inline(__always)
     static func appendLabelValue(_ b: UnsafeRawBufferPointer, to out: inout [UInt8]) {
@@ -39,7 +39,7 @@ enum TextFormat {
     /// does: the shortest digits that round-trip, in exponent form when the decimal
     /// exponent is < -4 or >= 6 (`123456`, `1e+06`, `0.0001`, `1e-05`), and `+Inf`,
     /// `-Inf`, `NaN` as the exposition format spells them.
-    static func appendFloat(_ v: Double, to out: inout [UInt8]) {
+    public static func appendFloat(_ v: Double, to out: inout [UInt8]) {
         if v.isNaN { append("NaN", to: &out); return }
         if v.isInfinite { append(v < 0 ? "-Inf" : "+Inf", to: &out); return }
         if v == 0 { if v.sign == .minus { out.append(0x2D) }; out.append(0x30); return }

@@ -1,7 +1,6 @@
 import Pipeline
 import Redis
 import Sinks
-import Redis
 import Sources
 import Transforms
 
@@ -17,6 +16,7 @@ public let builtinStages: StageRegistry = {
         RelabelConfig.self,
         StaticLabelsConfig.self,
         PrometheusSinkConfig.self,
+        RemoteWriteConfig.self,
         RedisListSinkConfig.self,
     ]
     registry.deadLetters = RedisDeadLetters.self

@@ -1,3 +1,5 @@
+import Pipeline
+
 /// What `gateway run` does without `--config`: the .NET gateway's pipeline, driven
 /// by its environment settings. `pipelines/default.yaml` holds the same
 /// text (a test keeps the two identical).
@@ -62,3 +64,31 @@ sinks:
     enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}
 
 """
+
+/// Appended to the default pipeline's sinks when `RemoteWrite__Url` is set: the same
+/// samples are also aggregated by a `remote_write` sink and pushed every interval.
+public let defaultRemoteWriteYAML = """
+  # RemoteWrite__Url: the aggregate also pushed by Prometheus remote write.
+  remote_write:
+    type: remote_write
+    inputs: [sort]
+    url: "${RemoteWrite__Url}"
+    interval: "${RemoteWrite__Interval:-15s}"
+    basic_auth:
+      username: "${RemoteWrite__Username:-}"
+      password_file: "${RemoteWrite__PasswordFile:-}"
+    authorization:
+      credentials_file: "${RemoteWrite__BearerTokenFile:-}"
+
+"""
+
+/// The default pipeline for `environment`: with `RemoteWrite__Url` set, a
+/// `remote_write` sink beside the `prometheus` one.
+public func defaultPipeline(environment: [String: String]) throws(ConfigError) -> String {
+    guard let url = environment["RemoteWrite__Url"], !url.isEmpty else { return defaultPipelineYAML }
+    if let group = environment["Gateway__Group"], !group.isEmpty {
+        // A shard moves between gateways; the remote_write aggregate does not follow it yet.
+        throw ConfigError.invalid(key: "RemoteWrite__Url", reason: "remote write with Gateway__Group (scale-out) is not supported yet")
+    }
+    return defaultPipelineYAML + defaultRemoteWriteYAML
+}

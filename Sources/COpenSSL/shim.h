@@ -2,6 +2,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <openssl/sha.h>
+#include <openssl/hmac.h>
+#include <openssl/evp.h>
 #include <openssl/crypto.h>
 
 /* Function-like macros of OpenSSL 3.0, which Swift does not import. */

@@ -40,6 +40,41 @@ if let i = CommandLine.arguments.firstIndex(of: "--histogram-memory"), i + 1 < C
     histogramMemory(CommandLine.arguments[i + 1])
 }
 
+/// `bench --remote-write SERIES`: one remote-write round of SERIES counter series (3 labels)
+/// and of SERIES/10 histograms (4 buckets), encoded and snappy-compressed, 5 rounds, medians.
+func remoteWriteCost(_ series: Int) -> Never {
+    for (title, histograms) in [("counters", false), ("histograms (SERIES/10, 4 buckets)", true)] {
+        let store = MetricStore()
+        var scratch: [UInt8] = []
+        let n = histograms ? series / 10 : series
+        for start in stride(from: 0, to: n, by: 10_000) {
+            var s = SampleBatch()
+            for i in start..<min(n, start + 10_000) {
+                var r = SampleRecord(type: histograms ? .histogram : .counter, origin: 0, value: 0.25, name: s.appendString(histograms ? "rw_seconds" : "rw_total"))
+                r.labelStart = UInt32(s.labels.count)
+                for (k, v) in [("app", "bench"), ("route", "/api/\(i % 100)"), ("series", "\(i)")] {
+                    s.labels.append(LabelRef(name: s.appendString(k), value: s.appendString(v)))
+                }
+                r.labelCount = 3
+                if histograms { r.buckets = s.appendNumbers([0.1, 0.5, 1, 5]) }
+                s.records.append(r)
+            }
+            var b = Batch(samples: s)
+            store.apply(&b, scratch: &scratch)
+        }
+        var rounds: [RemoteWriteCost.Round] = []
+        for _ in 0..<5 { rounds.append(RemoteWriteCost.round(store, clock: monotonicNanos)) }
+        let r = rounds.sorted { $0.encodeSeconds + $0.compressSeconds < $1.encodeSeconds + $1.compressSeconds }[2]
+        print("remote write, \(n) \(title): \(r.samples) samples in \(r.requests) requests; encode \(String(format: "%.1f", r.encodeSeconds * 1000)) ms, "
+              + "snappy \(String(format: "%.1f", r.compressSeconds * 1000)) ms (\(String(format: "%.0f", (r.encodeSeconds + r.compressSeconds) / Double(r.samples) * 1e9)) ns "
+              + "per sample); \(r.rawBytes / 1024) KiB → \(r.compressedBytes / 1024) KiB (\(String(format: "%.2f", Double(r.compressedBytes) / Double(r.rawBytes))))")
+    }
+    exit(0)
+}
+if let i = CommandLine.arguments.firstIndex(of: "--remote-write"), i + 1 < CommandLine.arguments.count {
+    remoteWriteCost(Int(CommandLine.arguments[i + 1]) ?? 100_000)
+}
+
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.
 // Every figure is per sample (median of 5 runs) and, where it makes sense, a ratio
 // against bare jansson parsing measured in the same run — the one cost the

@@ -3,6 +3,7 @@ import Builtins
 import Foundation
 import Logging
 import Pipeline
+import Sinks
 
 @main
 struct Gateway: ParsableCommand {
@@ -72,16 +73,31 @@ struct ConfigOptions: ParsableArguments {
         if let config {
             text = try Self.read(config)
         } else {
-            text = defaultPipelineYAML
+            text = try defaultPipeline(environment: env)
         }
         let spec = try PipelineSpec.load(yaml: text, environment: env, registry: builtinStages)
         // A flag the file silently ignores (its literal wins, or TLS and auth are not
         // served) would be worse than refusing.
+        // Without a sink serving HTTP the gateway serves its process endpoints itself (`ProcessServer`) on --listen.
+        let processServer = Self.needsProcessServer(spec)
         for o in overrides where !spec.environmentVariablesUsed.contains(o.variable) {
+            if processServer && (o.variable == "GATEWAY_LISTEN" || o.variable == "GATEWAY_ENABLE_LIFECYCLE") { continue }
             let key = o.hint.prefix { $0 != ":" }
             throw LoadError(description: "\(o.flag) has no effect: \(name) does not use ${\(o.variable)} (set the sink's `\(key)` in the file, or write `\(o.hint)`)")
         }
         return spec
+    }
+
+    /// No `prometheus` sink: nothing else answers /ready, /-/healthy and /-/reload.
+    static func needsProcessServer(_ spec: PipelineSpec) -> Bool {
+        !spec.stages.contains { $0.config is PrometheusSinkConfig }
+    }
+
+    /// Where the process server listens and whether it serves POST /-/reload.
+    var processListen: (listen: String, lifecycle: Bool) {
+        let env = ProcessInfo.processInfo.environment
+        let lifecycle = enableLifecycle || ["true", "1", "yes"].contains((env["GATEWAY_ENABLE_LIFECYCLE"] ?? "").lowercased())
+        return (listen ?? env["GATEWAY_LISTEN"] ?? "0.0.0.0:9091", lifecycle)
     }
 
     /// The file's text, or an error with the OS's reason.
@@ -113,7 +129,7 @@ struct ConfigOptions: ParsableArguments {
     /// What a pipeline was built from, to tell a reload that changes nothing: the
     /// file's text and the web config's.
     func fingerprint() -> String {
-        let text = (config.flatMap { try? Self.read($0) }) ?? defaultPipelineYAML
+        let text = (config.flatMap { try? Self.read($0) }) ?? (try? defaultPipeline(environment: ProcessInfo.processInfo.environment)) ?? defaultPipelineYAML
         let web = (webConfigFile ?? ProcessInfo.processInfo.environment["GATEWAY_WEB_CONFIG_FILE"]).flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
         return text + "\u{0}" + web
     }
@@ -193,6 +209,20 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         ReloadSignal.install { supervisor.request(reason: "POST /-/reload") }
+        var processServer: ProcessServer?
+        if ConfigOptions.needsProcessServer(spec) {
+            let (listen, lifecycle) = options.processListen
+            do {
+                processServer = try ProcessServer(listen: listen, telemetry: supervisor.runtime.telemetry, health: supervisor.runtime.health,
+                                                  enableLifecycle: lifecycle, logger: logger)
+            } catch {
+                logger.critical("cannot start: \(error)")
+                supervisor.stop()
+                _ = supervisor.wait()
+                throw ExitCode(1)
+            }
+        }
+        defer { processServer?.shutdown() }
         for w in spec.warnings { logger.warning("\(options.name): \(w)") }
         logger.info("prom-stream-gateway \(GatewayVersion.current) running", metadata: ["pipeline": "\(spec.summary)"])
         signals.onSignal { signal in

@@ -52,10 +52,12 @@ import Transforms
         ("sinks: {p: {type: prometheus, inputs: [q], state: redis, state_file: /tmp/x}}", "state", "not both"),
         ("sinks: {p: {type: prometheus, inputs: [q], state: disk}}", "state", "expected redis"),
         ("sinks: {r: {type: redis_list, inputs: [q]}}", "shards", "must be set"),
+        ("sources: {q: {type: redis_list, shards: 4, group: g}}\nsinks: {p: {type: prometheus, inputs: [q], state: redis, listen: \"127.0.0.1:0\"}, "
+         + "rw: {type: remote_write, inputs: [q], url: \"http://127.0.0.1:1/\", state: redis}}", "state", "second sink with `state: redis`"),
     ])
     func shardingOptions_areCheckedAndNameTheirKey(_ yaml: String, _ key: String, _ reason: String) throws {
         let source = yaml.hasPrefix("sources") ? "" : "sources: {q: {type: redis_list}}\n"
-        let sink = yaml.hasPrefix("sinks") ? "" : "\nsinks: {p: {type: prometheus, inputs: [q], listen: \"127.0.0.1:0\"}}"
+        let sink = yaml.contains("sinks:") ? "" : "\nsinks: {p: {type: prometheus, inputs: [q], listen: \"127.0.0.1:0\"}}"
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("shard-\(UUID().uuidString).yaml")
         try (source + yaml + sink).write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }

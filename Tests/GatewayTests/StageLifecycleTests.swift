@@ -21,6 +21,8 @@ import Transforms
         (RelabelConfig.self, "{ type: relabel, inputs: [src], rules: [{ target_label: env, replacement: prod }] }"),
         (StaticLabelsConfig.self, "{ type: static_labels, inputs: [src], labels: { env: prod } }"),
         (PrometheusSinkConfig.self, #"{ type: prometheus, inputs: [src], listen: "127.0.0.1:0" }"#),
+        // Nothing listens on port 1: sends fail fast, counted; the lifecycle does not depend on the remote.
+        (RemoteWriteConfig.self, #"{ type: remote_write, inputs: [src], url: "http://127.0.0.1:1/push", interval: 100ms, remote_timeout: 1s }"#),
     ] }
 
     @Test func everyRegisteredStageType_hasALifecycleExample() throws {

@@ -21,7 +21,7 @@ func makeSink(disableMeta: Bool = false, health: HealthBoard = HealthBoard()) th
         var config = PrometheusSinkConfig(options: OptionReader(describing: "p"))
         config.listen = "127.0.0.1:0"
         config.disableMetaMetrics = true
-        config.nativeHistograms = [("*_seconds", NativeHistogramOptions(schema: 1, zeroThreshold: 0.01, maxBuckets: 10))]
+        config.aggregate.nativeHistograms = [("*_seconds", NativeHistogramOptions(schema: 1, zeroThreshold: 0.01, maxBuckets: 10))]
         func sink() -> PrometheusSink {
             PrometheusSink(config: config, context: StageContext(id: "p", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1))
         }

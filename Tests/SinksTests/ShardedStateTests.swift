@@ -45,8 +45,8 @@ import TestSupport
         var config = PrometheusSinkConfig(options: o)
         config.listen = "127.0.0.1:0"
         config.disableMetaMetrics = true
-        config.stateInRedis = true
-        config.snapshotInterval = .seconds(3600)
+        config.aggregate.stateInRedis = true
+        config.aggregate.snapshotInterval = .seconds(3600)
         let s = PrometheusSink(config: config, context: StageContext(id: "p", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(),
                                                                      workers: 1, checkpoints: checkpoints))
         try s.start()

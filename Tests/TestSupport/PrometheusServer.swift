@@ -5,8 +5,10 @@ import Foundation
 /// Fails loudly when `prometheus` is not installed.
 public final class PrometheusServer: @unchecked Sendable {
     public let port: Int
-    private let process = Process()
+    private var process = Process()
     private let dir: URL
+    private var arguments: [String] = []
+    private var bin = ""
 
     public struct Missing: Error, CustomStringConvertible {
         public var description = "prometheus not installed (apt-get install prometheus, or `make test` does it)"
@@ -15,8 +17,10 @@ public final class PrometheusServer: @unchecked Sendable {
     /// `scrapeConfigs`: the YAML list under `scrape_configs:`, indented by two spaces;
     /// `ruleFiles`: absolute paths of rule files to evaluate (every second);
     /// `features`: `--enable-feature` values (`native-histograms`, `exemplar-storage`).
-    public init(scrapeConfigs: String, ruleFiles: [String] = [], features: [String] = []) throws {
+    /// `extraArguments`: more flags (`--web.enable-remote-write-receiver`, `--web.config.file=…`).
+    public init(scrapeConfigs: String = "", ruleFiles: [String] = [], features: [String] = [], extraArguments: [String] = []) throws {
         guard let bin = RedisServer.which("prometheus") else { throw Missing() }
+        self.bin = bin
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("prom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let config = dir.appendingPathComponent("prometheus.yml")
@@ -27,17 +31,35 @@ public final class PrometheusServer: @unchecked Sendable {
         \(scrapeConfigs)
         """.write(to: config, atomically: true, encoding: .utf8)
         port = freePort()
+        arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
+                     "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
+            + (features.isEmpty ? [] : ["--enable-feature=" + features.joined(separator: ",")]) + extraArguments
+        try launch()
+    }
+
+    private func launch() throws {
+        process = Process()
         process.executableURL = URL(fileURLWithPath: bin)
-        process.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(dir.path)/data",
-                             "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn"]
-            + (features.isEmpty ? [] : ["--enable-feature=" + features.joined(separator: ",")])
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
     }
 
-    deinit {
+    /// Stops it (SIGTERM, waits), keeping its data.
+    public func stop() {
         process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Starts it again on the same port with the same data.
+    public func restart() throws { try launch() }
+
+    /// Whether `/-/ready` answers 200.
+    public var isReady: Bool { (try? httpGet(port: port, path: "/-/ready", timeout: 1))?.status == 200 }
+
+    deinit {
+        if process.isRunning { process.terminate() }
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: dir)
     }

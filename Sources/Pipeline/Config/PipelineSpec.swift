@@ -239,12 +239,17 @@ public struct PipelineSpec: Sendable {
     /// A source whose shards' state lives in a sink needs such a sink below it.
     private static func checkShardState(_ decls: [StageDecl], errors: inout [ConfigError]) {
         for source in decls where source.config.needsShardState {
-            var below: Set<String> = [source.id], keeper = false
+            var below: Set<String> = [source.id], keepers: [StageDecl] = []
             for d in decls where d.inputs.contains(where: below.contains) {   // topological order
                 below.insert(d.id)
-                if d.role == .sink && d.config.keepsShardState { keeper = true }
+                if d.role == .sink && d.config.keepsShardState { keepers.append(d) }
             }
-            if !keeper {
+            if keepers.count > 1 {
+                let why = "is the second sink with `state: redis` below \(source.path) (after \(keepers[0].path)): "
+                    + "both would write the shards' state keys"
+                errors.append(ConfigError(path: keepers[1].path, key: "state", line: keepers[1].line, message: why))
+            }
+            if keepers.isEmpty {
                 let why = "needs a prometheus sink with `state: redis` below it (the shards' state lives in Redis, written by that sink)"
                 errors.append(ConfigError(path: source.path, key: "group", line: source.line, message: why))
             }

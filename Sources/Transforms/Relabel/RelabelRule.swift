@@ -30,7 +30,7 @@ public final class RelabelRule: Sendable {
     static let defaultReplacement = "$1"
 
     /// Decodes rule `o` (`rules[i]`); problems are recorded on `o` with their lines.
-    init?(options o: OptionReader) {
+    public init?(options o: OptionReader) {
         action = o.choice("action", default: RelabelAction.replace, doc: "What the rule does.")
         sourceLabels = o.stringList("source_labels", default: [], doc: "Labels whose values are joined and matched.")
         separator = o.string("separator", default: Self.defaultSeparator, doc: "Joins the source label values.")

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Pipeline
 import TLS
 #if canImport(Glibc)
 import Glibc
@@ -220,4 +221,12 @@ private extension Substring {
         return s
     }
     var replacingSpaces: String { String(filter { $0 != " " }) }
+}
+
+extension HTTPResponse {
+    /// A `ProcessEndpoints` answer.
+    init(_ a: ProcessEndpoints.Answer) {
+        self.init(status: HTTPResponseStatus(statusCode: a.status), contentType: a.contentType, body: Array(a.body.utf8),
+                  headers: a.allow.map { [("Allow", $0)] } ?? [])
+    }
 }
