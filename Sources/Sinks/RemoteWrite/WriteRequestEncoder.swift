@@ -156,16 +156,17 @@ struct WriteRequestEncoder {
         pairs.append((nameStart..<valueStart, valueStart..<bytes.count))
         if let (n, v) = extra { n.withUTF8Buffer { add($0, v) } }
         for (n, v) in externalLabels where !base.contains(where: { bytes[$0.name].elementsEqual(n) }) { add(n, v) }
-        let b = bytes
-        pairs.sort { b[$0.name].lexicographicallyPrecedes(b[$1.name]) }
         labels.removeAll(keepingCapacity: true)
-        for p in pairs {
-            inner.removeAll(keepingCapacity: true)
-            b.withUnsafeBytes { raw in
-                ProtobufFormat.bytesField(1, UnsafeRawBufferPointer(rebasing: raw[p.name]), to: &inner)
-                ProtobufFormat.bytesField(2, UnsafeRawBufferPointer(rebasing: raw[p.value]), to: &inner)
+        bytes.withUnsafeBufferPointer { b in
+            pairs.sort { b[$0.name].lexicographicallyPrecedes(b[$1.name]) }
+            let raw = UnsafeRawBufferPointer(b)
+            for p in pairs {
+                let n = p.name.count, v = p.value.count
+                ProtobufFormat.tag(1, 2, to: &labels)
+                ProtobufFormat.varint(UInt64(2 + ProtobufFormat.varintSize(UInt64(n)) + n + ProtobufFormat.varintSize(UInt64(v)) + v), to: &labels)
+                ProtobufFormat.bytesField(1, UnsafeRawBufferPointer(rebasing: raw[p.name]), to: &labels)
+                ProtobufFormat.bytesField(2, UnsafeRawBufferPointer(rebasing: raw[p.value]), to: &labels)
             }
-            ProtobufFormat.message(1, inner, to: &labels)
         }
         bytes.removeSubrange(mark...)
         if sent != nil { sent!.insert(labels) }
@@ -173,13 +174,15 @@ struct WriteRequestEncoder {
 
     private mutating func sample(_ name: [UInt8], _ suffix: StaticString?, _ extra: (StaticString, [UInt8])?, _ value: Double, _ timestamp: Int64) {
         encodeLabels(name, suffix, extra)
-        series.removeAll(keepingCapacity: true)
-        series.append(contentsOf: labels)
-        item.removeAll(keepingCapacity: true)
-        ProtobufFormat.doubleField(1, value, to: &item)
-        ProtobufFormat.varintField(2, UInt64(bitPattern: timestamp), to: &item)
-        ProtobufFormat.message(2, item, to: &series)
-        ProtobufFormat.message(1, series, to: &request.body)
+        // TimeSeries{labels, samples: [Sample{value, timestamp}]}, written in place.
+        let sampleLength = 9 + 1 + ProtobufFormat.varintSize(UInt64(bitPattern: timestamp))
+        ProtobufFormat.tag(1, 2, to: &request.body)
+        ProtobufFormat.varint(UInt64(labels.count + 2 + sampleLength), to: &request.body)
+        request.body.append(contentsOf: labels)
+        ProtobufFormat.tag(2, 2, to: &request.body)
+        ProtobufFormat.varint(UInt64(sampleLength), to: &request.body)
+        ProtobufFormat.doubleField(1, value, to: &request.body)
+        ProtobufFormat.varintField(2, UInt64(bitPattern: timestamp), to: &request.body)
         request.samples += 1
     }
 
