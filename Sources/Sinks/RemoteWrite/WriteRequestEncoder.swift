@@ -123,15 +123,31 @@ struct WriteRequestEncoder {
         ProtobufFormat.message(3, item, to: &request.body)
     }
 
-    /// The series' own labels, unescaped, kept for each series it sends.
+    /// The series' own labels, unescaped, kept for each series it sends: straight from the
+    /// label text (`a="x",b="y\"z"`) into `bytes`, no array per label.
     private mutating func parseBase(_ text: UnsafeRawBufferPointer) {
         bytes.removeAll(keepingCapacity: true)
         base.removeAll(keepingCapacity: true)
-        Family.forEachLabel(in: text) { name, value in
-            let n0 = bytes.count
-            bytes.append(contentsOf: name)
+        var i = 0
+        while i < text.count {
+            let n0 = bytes.count, nameStart = i
+            while i < text.count, text[i] != 0x3D { i += 1 }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[nameStart..<i]))
+            i += 2   // `="`
             let v0 = bytes.count
-            bytes.append(contentsOf: value)
+            var runStart = i
+            while i < text.count, text[i] != 0x22 {
+                if text[i] == 0x5C, i + 1 < text.count {
+                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[runStart..<i]))
+                    bytes.append(text[i + 1] == 0x6E ? 0x0A : text[i + 1])
+                    i += 2
+                    runStart = i
+                } else {
+                    i += 1
+                }
+            }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: text[runStart..<min(i, text.count)]))
+            i += 2   // `",`
             base.append((n0..<v0, v0..<bytes.count))
         }
     }
