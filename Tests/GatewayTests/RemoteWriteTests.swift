@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 import Testing
 import TestSupport
 
@@ -361,6 +362,96 @@ import TestSupport
         #expect(try gateway.value("prom_stream_gateway_config_last_reload_successful") == 1)
     }
 
+    /// The values of `name` in every request the receiver decoded, in arrival order.
+    static func values(_ name: String, in requests: [[String: Any]]) -> [Double] {
+        requests.flatMap { r in
+            ((r["series"] as? [[String: Any]]) ?? []).filter { (($0["labels"] as? [[String]]) ?? []).contains(["__name__", name]) }
+                .compactMap { (($0["samples"] as? [[Any]])?.first?.first as? Double) }
+        }
+    }
+
+    /// `state_file` below a reliable source, with only a remote_write sink: killed with SIGKILL
+    /// and restarted, the remote sees the counter continue from its total, never counted twice
+    /// and never reset.
+    @Test func withAStateFile_aKilledGatewayContinuesTheRemotesCounterExactly() throws {
+        let receiver = try Receiver()
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("rw-durable")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)", reliable: true, instance: rw } }
+            transforms: { decode: { type: json_decode, inputs: [queue] } }
+            sinks:
+              remote:
+                type: remote_write
+                inputs: [decode]
+                url: "http://127.0.0.1:\(receiver.port)/"
+                interval: 300ms
+                state_file: "\(dir.appendingPathComponent("state").path)"
+                snapshot_interval: 200ms
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let increment = #"{"type":"counter","name":"rw_durable_total","value":1}"#
+        var gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        try redis.push(Array(repeating: increment, count: 100))
+        #expect(eventually(timeout: 15) { Self.values("rw_durable_total", in: (try? receiver.received()) ?? []).last == 100 })
+        #expect(eventually { (try? redis.llen("prom-stream-gateway:metric-queue:processing:rw")) == 0 }, "acknowledged once a snapshot holds it")
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        let before = try receiver.received().count
+        try redis.push(Array(repeating: increment, count: 50))
+        gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(eventually(timeout: 15) { Self.values("rw_durable_total", in: (try? receiver.received()) ?? []).last == 150 })
+        let after = Self.values("rw_durable_total", in: Array(try receiver.received().dropFirst(before)))
+        #expect(!after.isEmpty && after.allSatisfy { $0 >= 100 && $0 <= 150 }, "no reset, nothing twice: \(after)")
+        _ = gateway.terminate()
+    }
+
+    /// `state: redis` below a group-mode source (4 shards): the shards' state lives in Redis,
+    /// so a gateway killed with SIGKILL and started again continues the remote's counter exactly.
+    @Test func withStateInRedis_aKilledGroupMemberContinuesTheRemotesCounterExactly() throws {
+        let receiver = try Receiver()
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("rw-group")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        let key = "rwq"
+        try """
+            sources: { queue: { type: redis_list, url: "127.0.0.1:\(redis.port)", key: \(key), shards: 4, group: g, instance: m, lease_ttl: 2s } }
+            transforms: { decode: { type: json_decode, inputs: [queue] } }
+            sinks:
+              remote: { type: remote_write, inputs: [decode], url: "http://127.0.0.1:\(receiver.port)/", interval: 300ms, state: redis,
+                        snapshot_interval: 200ms }
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        func push(_ n: Int) throws {
+            for i in 0..<n {
+                let name = "rw_group_\(i % 4)_total"
+                try redis.push([#"{"type":"counter","name":"\#(name)","value":1}"#],
+                               key: ShardRouting.queueKey(key, shard: ShardRouting.shard(of: name, shards: 4)))
+            }
+        }
+        func totals() -> [Double] {
+            let requests = (try? receiver.received()) ?? []
+            return (0..<4).map { Self.values("rw_group_\($0)_total", in: requests).last ?? 0 }
+        }
+        var gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        try push(40)
+        #expect(eventually(timeout: 20) { totals() == [10, 10, 10, 10] })
+        #expect(eventually { (0..<4).allSatisfy { (try? redis.llen(ShardKeys(key: key, shard: $0).processing)) == 0 } })
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        let before = try receiver.received().count
+        try push(20)
+        gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(eventually(timeout: 20) { totals() == [15, 15, 15, 15] }, "\(totals())")
+        let after = try receiver.received().dropFirst(before)
+        for s in 0..<4 {
+            let v = Self.values("rw_group_\(s)_total", in: Array(after))
+            #expect(v.allSatisfy { $0 >= 10 && $0 <= 15 }, "rw_group_\(s)_total: no reset, nothing twice: \(v)")
+        }
+        _ = gateway.terminate()
+    }
+
     @Test func theDefaultPipeline_addsRemoteWrite_whenRemoteWriteUrlIsSet() throws {
         let receiver = try Receiver()
         let redis = try RedisServer()
@@ -373,5 +464,27 @@ import TestSupport
             }
         })
         #expect(try gateway.value("rw_default_total") == 2)
+    }
+
+    @Test func theDefaultPipeline_authenticatesWithTheRemoteWriteFiles() throws {
+        let dir = try makeTemporaryDirectory("rw-default-auth")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let password = dir.appendingPathComponent("password"), token = dir.appendingPathComponent("token")
+        try "pw\n".write(to: password, atomically: true, encoding: .utf8)
+        try "tok".write(to: token, atomically: true, encoding: .utf8)
+        let basic = try Receiver(["--basic", "gw:\(password.path)"])
+        let bearer = try Receiver(["--bearer", token.path])
+        let (r1, r2) = (try RedisServer(), try RedisServer())
+        let g1 = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(r1.port)", "RemoteWrite__Interval": "300ms",
+                                                  "RemoteWrite__Url": "http://127.0.0.1:\(basic.port)/",
+                                                  "RemoteWrite__Username": "gw", "RemoteWrite__PasswordFile": password.path])
+        let g2 = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(r2.port)", "RemoteWrite__Interval": "300ms",
+                                                  "RemoteWrite__Url": "http://127.0.0.1:\(bearer.port)/", "RemoteWrite__BearerTokenFile": token.path])
+        for redis in [r1, r2] { try redis.push([#"{"type":"counter","name":"rw_auth_total","value":1}"#]) }
+        for receiver in [basic, bearer] {
+            #expect(eventually(timeout: 10) { !Self.values("rw_auth_total", in: (try? receiver.received()) ?? []).isEmpty })
+            #expect(try receiver.received().allSatisfy { $0["status"] as? Int == 200 }, "every request authenticated")
+        }
+        _ = (g1, g2)
     }
 }
