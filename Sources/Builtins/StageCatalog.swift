@@ -37,7 +37,7 @@ public enum StageCatalog {
 
     /// Options: the common ones the runtime reads, then the stage's own. Nested
     /// mappings show as their keys (`buffer.capacity`), not as a row of their own.
-    public static func describe(_ type: any StageConfig.Type, deadLetters: (any DeadLetterDestination.Type)? = nil) -> [OptionDoc] {
+    package static func describe(_ type: any StageConfig.Type, deadLetters: (any DeadLetterDestination.Type)? = nil) -> [OptionDoc] {
         let reader = OptionReader(describing: type.type)
         if type.role != .source { _ = CommonOptions.read(reader, deadLetters: deadLetters) }
         _ = type.decode(reader)

@@ -44,7 +44,7 @@ public struct DeadLetterConfig: Sendable, Equatable {
 /// The options every transform and sink has, which the runtime (not the stage)
 /// acts on. Declared once, here: the same calls decode them and document them for
 /// `gateway stages`. Sources have none of them (a source's `workers` is its own).
-public struct CommonOptions: Sendable {
+package struct CommonOptions: Sendable {
     public static let defaultWorkers = 1
     public static let maxWorkers = 256
 

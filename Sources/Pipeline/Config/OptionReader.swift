@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 /// One documented option of a stage, as `gateway stages` and docs/stages.md list it.
-public struct OptionDoc: Sendable {
+package struct OptionDoc: Sendable {
     public var key: String
     public var type: String
     /// nil: required.
@@ -28,7 +28,7 @@ public final class OptionReader {
     private let ignoredKeys: Set<String>
     private var consumed: Set<String> = []
     private var recorded: [ConfigError] = []
-    public private(set) var docs: [OptionDoc] = []
+    package private(set) var docs: [OptionDoc] = []
     /// Line of the mapping itself.
     public let line: Int?
     /// Which environment variables were expanded into which scalar.

@@ -14,7 +14,7 @@ public struct Batch: Sendable {
     public var payloads = PayloadBatch()
     public var samples = SampleBatch()
     /// Drops counted by the stage now holding the batch; the runtime flushes them.
-    public var drops = DropTally()
+    package var drops = DropTally()
     /// What of its source's stream the batch covers, for sources that redeliver;
     /// the runtime keeps it across every stage.
     public var acknowledgement: Acknowledgement?

@@ -3,7 +3,7 @@
 /// buffer, so finding an existing series allocates nothing.
 ///
 /// Value type: a copy (the scrape snapshot) shares storage until the next insert.
-public struct ByteKeyTable: Sendable {
+package struct ByteKeyTable: Sendable {
     public init() {}
 
     @usableFromInline var slots: [Int32] = Array(repeating: -1, count: 16)   // entry index or -1

@@ -24,7 +24,7 @@ public struct DropReason: Hashable, Sendable, CustomStringConvertible {
 /// Drops counted while a stage processes one batch; the runtime adds them to the
 /// shared counters and logs them (rate-limited) once per batch, so a stage never
 /// touches a lock or a logger per sample.
-public struct DropTally: Sendable {
+package struct DropTally: Sendable {
     public struct Entry: Sendable {
         public var origin: UInt16
         public var reason: DropReason

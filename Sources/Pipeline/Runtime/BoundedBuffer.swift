@@ -15,7 +15,7 @@ public enum WhenFull: String, Sendable, CaseIterable {
 /// stage re-establish input order at its output (see `Reorderer`). The buffer is
 /// closed once every producer has called `producerFinished()`; consumers then drain
 /// what is left and get `nil`. Nothing queued is ever discarded by closing.
-public final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
+package final class BoundedBuffer<Element: Sendable>: @unchecked Sendable {
     public let capacity: Int
     public let whenFull: WhenFull
 

@@ -58,7 +58,7 @@ public final class Checkpoints: Sendable {
     }
     private let state = Mutex(State())
     /// Group-mode shards: the sink that holds their state and the source that stores it.
-    public let shards = ShardDirectory()
+    package let shards = ShardDirectory()
 
     public init() {}
 
@@ -81,7 +81,7 @@ public final class Checkpoints: Sendable {
     /// them back, a new one starts after what the source has handed on so far
     /// (it never sees those elements; the runtime calls this with the source's
     /// consumers held, see `PipelineRuntime`).
-    public func setSinks(_ sinks: [String], of source: String) {
+    package func setSinks(_ sinks: [String], of source: String) {
         state.withLock { s in
             s.sinksOf[source] = sinks
             for i in s.streams.indices where s.streams[i].source == source {
@@ -135,7 +135,7 @@ public final class Checkpoints: Sendable {
     }
 
     /// A source handed on the batch with `ack` (called by its output).
-    public func handedOn(_ ack: Acknowledgement) {
+    package func handedOn(_ ack: Acknowledgement) {
         state.withLock { s in
             guard Int(ack.stream) < s.streams.count else { return }
             s.streams[Int(ack.stream)].handedOn = max(s.streams[Int(ack.stream)].handedOn, ack.through)

@@ -7,7 +7,7 @@ import Glibc
 ///
 /// Owns its two pthread objects and destroys them in `deinit`. `@unchecked Sendable`:
 /// the pthread primitives are the synchronisation.
-public final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 

@@ -6,7 +6,7 @@ import Glibc
 /// environment, the process kills itself with SIGKILL the `n`-th time (default
 /// the first) it reaches `point`, exactly as `kill -9` would at that instant.
 /// Without the variable a point costs one load of a cached value.
-public enum FaultInjection {
+package enum FaultInjection {
     private static let armed: (point: String, after: Int)? = {
         guard let raw = getenv("PSG_FAULT") else { return nil }
         let parts = String(cString: raw).split(separator: ":")

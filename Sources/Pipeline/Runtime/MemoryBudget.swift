@@ -9,7 +9,7 @@
 /// whole budget still passes when nothing else is in flight, so the bound is the
 /// budget plus one batch, whatever the elements' size. Sources also size their
 /// reads from it (`readShare`), so bytes waiting in a socket or a reply count too.
-public final class MemoryBudget: @unchecked Sendable {
+package final class MemoryBudget: @unchecked Sendable {
     private let lock = ConditionLock()
     private var used = 0
     private var waiting = 0

@@ -4,7 +4,7 @@ import Glibc
 
 /// Starts a detached-from-Swift-concurrency OS thread. Stage workers block in
 /// condition waits, which must never happen on the cooperative pool.
-public final class OSThread: @unchecked Sendable {
+package final class OSThread: @unchecked Sendable {
     private var handle = pthread_t()
     private let name: String
     private let body: @Sendable () -> Void

@@ -136,7 +136,7 @@ public final class PipelineRuntime: Sendable {
     public let health: HealthBoard
     public let checkpoints: Checkpoints
     /// Bytes of batches in flight (`memory_budget`).
-    public let memoryBudget: MemoryBudget
+    package let memoryBudget: MemoryBudget
 
     /// Broadcast when a stage or the whole pipeline stopped.
     private let changed = ConditionLock()

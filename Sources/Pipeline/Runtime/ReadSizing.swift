@@ -3,7 +3,7 @@
 /// (`MemoryBudget.readShare`) whatever the elements' size: small elements keep the
 /// configured pop count and deep pipelining, large ones get fewer pops in flight,
 /// and elements larger than a share are popped one at a time.
-public struct ReadSizing: Equatable, Sendable {
+package struct ReadSizing: Equatable, Sendable {
     public var count: Int
     public var inFlight: Int
 
@@ -25,7 +25,7 @@ public struct ReadSizing: Equatable, Sendable {
 
 /// The average size of the elements a source reads (a moving average, so a change
 /// in what senders push shows within a few pops).
-public struct ElementSize: Sendable {
+package struct ElementSize: Sendable {
     public private(set) var average: Double = 0
     public init() {}
     public mutating func observe(bytes: Int, elements: Int) {

@@ -5,7 +5,7 @@ import Synchronization
 /// certificates, compare it with the one they last saw); the gateway installs
 /// `handler`, which `POST /-/reload` calls; the outcome is kept for the
 /// `prom_stream_gateway_config_last_reload_*` meta-metrics.
-public enum ReloadSignal {
+package enum ReloadSignal {
     public static let generation = Atomic<UInt64>(0)
 
     public static func bump() { generation.add(1, ordering: .releasing) }

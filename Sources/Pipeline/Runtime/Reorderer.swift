@@ -7,7 +7,7 @@
 /// (unlike waiting for one's turn, which left a core idle). At most `capacity`
 /// results wait; a worker ahead of that blocks until the line moves on.
 /// Every ticket must be completed, with nil when the batch produced nothing.
-public final class Reorderer<Item>: @unchecked Sendable {
+package final class Reorderer<Item>: @unchecked Sendable {
     private let lock = ConditionLock()
     // Protected by `lock`:
     private var next: UInt64 = 0

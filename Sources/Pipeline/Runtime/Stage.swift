@@ -106,9 +106,9 @@ public struct StageContext: Sendable {
     /// replaces the stage removes its collectors).
     public var owner: UInt64
     /// The pipeline's bytes in flight: a source sizes its reads from it (`readShare`).
-    public var memoryBudget: MemoryBudget
+    package var memoryBudget: MemoryBudget
 
-    public init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
+    package init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
                 checkpoints: Checkpoints = Checkpoints(), owner: UInt64 = Telemetry.newOwner(),
                 memoryBudget: MemoryBudget = MemoryBudget(limit: PipelineSpec.defaultMemoryBudget)) {
         self.id = id; self.logger = logger; self.telemetry = telemetry; self.health = health; self.workers = workers

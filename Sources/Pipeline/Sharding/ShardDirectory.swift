@@ -3,7 +3,7 @@ import Synchronization
 /// The sink that keeps the state of the shards a group-mode `redis_list` source
 /// owns (the `prometheus` sink with `state: redis`). The source calls it on its own
 /// thread; the holder serializes against its apply path.
-public protocol ShardStateHolder: AnyObject, Sendable {
+package protocol ShardStateHolder: AnyObject, Sendable {
     /// Shard `shard` of `shards`, whose batches come on `stream`, is this gateway's
     /// from now on: load `state` (the shard's snapshot as this holder wrote it; nil:
     /// none yet) and serve its families. Returns the stream position the state
@@ -20,14 +20,14 @@ public protocol ShardStateHolder: AnyObject, Sendable {
 }
 
 /// Writes a shard's state next to its queue, fenced by the lease (the source).
-public protocol ShardStateStore: AnyObject, Sendable {
+package protocol ShardStateStore: AnyObject, Sendable {
     /// False when this gateway no longer holds the shard's lease or Redis failed.
     func writeState(shard: Int, bytes: [UInt8]) -> Bool
 }
 
 /// Where the two meet: the sink registers as the holder when it starts (sinks
 /// start before sources), the source as the store.
-public final class ShardDirectory: Sendable {
+package final class ShardDirectory: Sendable {
     private let parts = Mutex<(holder: (any ShardStateHolder)?, store: (any ShardStateStore)?)>((nil, nil))
 
     public init() {}

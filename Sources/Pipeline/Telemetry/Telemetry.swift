@@ -69,7 +69,7 @@ public final class Telemetry: Sendable {
         }
     }
 
-    public func record(drops: DropTally) {
+    package func record(drops: DropTally) {
         guard !drops.isEmpty else { return }
         state.withLock { s in
             for e in drops.entries { s.drops[DropKey(origin: e.origin, reason: e.reason), default: 0] += UInt64(e.count) }
