@@ -39,7 +39,7 @@ let package = Package(
         // connection string, Sentinel, Cluster, scripts, the sharded queue's keys, and the
         // options every stage that talks to Redis reads the same way.
         .target(name: "Redis", dependencies: ["Pipeline", "CHiredis", "TLS"]),
-        .target(name: "Sources", dependencies: ["Pipeline", "Redis", "CHiredis", "TLS"]),
+        .target(name: "Sources", dependencies: ["Pipeline", "Redis", "Web", "Aggregation", "CHiredis", "CZlib", "TLS"]),
         // A per-thread bump allocator jansson parses into (json_decode's hot path).
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
         // PCRE2 patterns anchored as Prometheus anchors them (relabel rules, series selectors).
@@ -51,11 +51,21 @@ let package = Package(
         // histograms, limits, expiry), its state file and snapshots, and the exposition
         // formats — what any sink that holds an aggregate builds on.
         .target(name: "Aggregation", dependencies: ["Pipeline", "CZlib", "Patterns", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Sinks", dependencies: [
-            "Pipeline", "Redis", "Aggregation", "Transforms", "CZlib", "CSnappy", "TLS", "COpenSSL", "CCrypt", "Patterns",
+        // The HTTP server every stage that listens shares (the prometheus sink, the otlp
+        // source, the gateway's process endpoints): swift-nio, TLS and mTLS, basic auth,
+        // the exporter-toolkit web config.
+        .target(name: "Web", dependencies: [
+            "Pipeline", "TLS", "COpenSSL", "CCrypt",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .target(name: "Sinks", dependencies: [
+            "Pipeline", "Redis", "Aggregation", "Transforms", "Web", "CZlib", "CSnappy", "TLS", "COpenSSL", "Patterns",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // The Swift sender: a swift-metrics backend buffering into one LPUSH per shard per flush.
@@ -84,7 +94,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "SourcesTests", dependencies: ["Sources", "Redis", "TLS", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Aggregation", "Redis", "TLS", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Aggregation", "Redis", "TLS", "Web", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PromStreamMetricsTests", dependencies: [
             "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
         ]),

@@ -4,6 +4,7 @@ import TestSupport
 import TLS
 @testable import Aggregation
 @testable import Sinks
+@testable import Web
 
 /// The exporter-toolkit web config: what it accepts, and every mistake named with
 /// its line.

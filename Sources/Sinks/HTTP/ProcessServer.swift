@@ -1,3 +1,4 @@
+import Web
 import Aggregation
 import Logging
 import Pipeline

@@ -8,22 +8,31 @@ import Glibc
 #endif
 
 /// A request as the router sees it.
-struct HTTPRequest: Sendable {
-    var method: HTTPMethod
-    var path: Substring { uri.split(separator: "?", maxSplits: 1).first ?? "" }
-    var uri: String
-    var acceptsGzip: Bool
+package struct HTTPRequest: Sendable {
+    package var method: HTTPMethod
+    package var path: Substring { uri.split(separator: "?", maxSplits: 1).first ?? "" }
+    package var uri: String
+    package var acceptsGzip: Bool
     /// The `Authorization` header, for basic auth.
-    var authorization: String? = nil
+    package var authorization: String? = nil
     /// The `Accept` header(s), joined with commas (what `/metrics` negotiates on).
-    var accept: String = ""
-    /// The request body (form-encoded `match[]` of a POST), at most `HTTPHandlerLimits.maxBody` bytes.
-    var body: [UInt8] = []
-    var bodyTooLarge = false
+    package var accept: String = ""
+    /// `Content-Type` and `Content-Encoding` (an OTLP export's body).
+    package var contentType: String = ""
+    package var contentEncoding: String = ""
+    /// The request body, at most the server's `maxBody` bytes.
+    package var body: [UInt8] = []
+    package var bodyTooLarge = false
+
+    package init(method: HTTPMethod, uri: String, acceptsGzip: Bool = false, authorization: String? = nil, accept: String = "",
+                 contentType: String = "", contentEncoding: String = "", body: [UInt8] = [], bodyTooLarge: Bool = false) {
+        self.method = method; self.uri = uri; self.acceptsGzip = acceptsGzip; self.authorization = authorization; self.accept = accept
+        self.contentType = contentType; self.contentEncoding = contentEncoding; self.body = body; self.bodyTooLarge = bodyTooLarge
+    }
 
     /// The values of a query or form parameter (`match[]`), percent- and `+`-decoded,
     /// from the URI and then the body.
-    func parameters(_ name: String) -> [String] {
+    package func parameters(_ name: String) -> [String] {
         var out: [String] = []
         let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         for source in [query, String(decoding: body, as: UTF8.self)] {
@@ -36,7 +45,7 @@ struct HTTPRequest: Sendable {
         return out
     }
 
-    static func formDecode(_ s: Substring) -> String {
+    package static func formDecode(_ s: Substring) -> String {
         var bytes: [UInt8] = []
         let u = Array(s.utf8)
         var i = 0
@@ -51,26 +60,34 @@ struct HTTPRequest: Sendable {
     }
 }
 
-struct HTTPResponse: Sendable {
-    var status: HTTPResponseStatus
-    var contentType: String
-    var body: [UInt8]
-    var gzipped = false
+package struct HTTPResponse: Sendable {
+    package var status: HTTPResponseStatus
+    package var contentType: String
+    package var body: [UInt8]
+    package var gzipped = false
     /// Extra headers (`Allow` on a 405, `Vary` on /metrics).
-    var headers: [(String, String)] = []
+    package var headers: [(String, String)] = []
+
+    package init(status: HTTPResponseStatus, contentType: String, body: [UInt8], gzipped: Bool = false, headers: [(String, String)] = []) {
+        self.status = status; self.contentType = contentType; self.body = body; self.gzipped = gzipped; self.headers = headers
+    }
 }
 
-enum HTTPHandlerLimits {
+package enum HTTPHandlerLimits {
     /// Larger request bodies are not kept (the request is answered 413 where a body matters).
-    static let maxBody = 1 << 20
+    package static let maxBody = 1 << 20
 }
+
+/// Answers a request once, from any thread (a route that waits for something, as an
+/// OTLP export waits until its points are durable, answers later without holding a thread).
+package typealias HTTPRespond = @Sendable (HTTPResponse) -> Void
 
 /// The HTTP server could not bind: names the address and the OS reason.
-struct ListenError: Error, CustomStringConvertible {
-    var address: String
-    var underlying: Error
+package struct ListenError: Error, CustomStringConvertible {
+    package var address: String
+    package var underlying: Error
 
-    var description: String {
+    package var description: String {
         if let io = underlying as? IOError {
             return "cannot listen on \(address): \(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
         }
@@ -82,20 +99,31 @@ struct ListenError: Error, CustomStringConvertible {
 /// after `idleTimeout`. Routing runs on a thread pool, so rendering a large page
 /// never blocks the event loop, and a slow or half-open client ties up nothing but
 /// its own connection.
-final class HTTPServer: Sendable {
+package final class HTTPServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let pool: NIOThreadPool
     private let channel: Channel
 
     /// The port actually bound (useful with port 0).
-    var port: Int { channel.localAddress?.port ?? 0 }
+    package var port: Int { channel.localAddress?.port ?? 0 }
 
     /// With `tls`, every connection is TLS (its handshake failures go to `onTLSFailure`).
-    init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60), tls: ServerCertificates? = nil,
-         onTLSFailure: @escaping @Sendable (String) -> Void = { _ in },
-         route: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+    package convenience init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60), tls: ServerCertificates? = nil,
+                             onTLSFailure: @escaping @Sendable (String) -> Void = { _ in },
+                             route: @escaping @Sendable (HTTPRequest) -> HTTPResponse) throws {
+        try self.init(host: host, port: port, idleTimeout: idleTimeout, tls: tls, onTLSFailure: onTLSFailure) { request, respond in
+            respond(route(request))
+        }
+    }
+
+    /// `route` runs on one of `threads` pool threads and calls `respond` exactly once,
+    /// then or later. Bodies over `maxBody` are read and discarded (`bodyTooLarge`).
+    package init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60), tls: ServerCertificates? = nil,
+                 threads: Int = 1, maxBody: Int = HTTPHandlerLimits.maxBody,
+                 onTLSFailure: @escaping @Sendable (String) -> Void = { _ in },
+                 route: @escaping @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        pool = NIOThreadPool(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: max(1, threads))
         pool.start()
         let pool = self.pool
         let bootstrap = ServerBootstrap(group: group)
@@ -113,7 +141,7 @@ final class HTTPServer: Sendable {
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(pool: pool, route: route))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(pool: pool, maxBody: maxBody, route: route))
                 }
             }
         do {
@@ -125,7 +153,7 @@ final class HTTPServer: Sendable {
         }
     }
 
-    func shutdown() {
+    package func shutdown() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
         try? pool.syncShutdownGracefully()
@@ -137,13 +165,15 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
     typealias OutboundOut = HTTPServerResponsePart
 
     private let pool: NIOThreadPool
-    private let route: @Sendable (HTTPRequest) -> HTTPResponse
+    private let maxBody: Int
+    private let route: @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var bodyTooLarge = false
 
-    init(pool: NIOThreadPool, route: @escaping @Sendable (HTTPRequest) -> HTTPResponse) {
+    init(pool: NIOThreadPool, maxBody: Int, route: @escaping @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void) {
         self.pool = pool
+        self.maxBody = maxBody
         self.route = route
     }
 
@@ -151,7 +181,7 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
         switch unwrapInboundIn(data) {
         case .head(let h): head = h; body = []; bodyTooLarge = false
         case .body(let part):
-            if body.count + part.readableBytes > HTTPHandlerLimits.maxBody { bodyTooLarge = true } else { body += part.readableBytesView }
+            if bodyTooLarge || body.count + part.readableBytes > maxBody { bodyTooLarge = true } else { body += part.readableBytesView }
         case .end:
             guard let head else { return }
             self.head = nil
@@ -159,15 +189,20 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
                 method: head.method, uri: head.uri,
                 acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) },
                 authorization: head.headers.first(name: "authorization"),
-                accept: head.headers["accept"].joined(separator: ","), body: body, bodyTooLarge: bodyTooLarge)
+                accept: head.headers["accept"].joined(separator: ","),
+                contentType: head.headers.first(name: "content-type") ?? "", contentEncoding: head.headers.first(name: "content-encoding") ?? "",
+                body: body, bodyTooLarge: bodyTooLarge)
             body = []
+            bodyTooLarge = false
             let route = self.route
-            let bound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
-            pool.runIfActive(eventLoop: context.eventLoop) { route(request) }
-                .whenComplete { result in
-                    let (context, handler) = bound.value
-                    let response = (try? result.get()) ?? HTTPResponse(status: .internalServerError, contentType: "text/plain", body: Array("internal error\n".utf8))
-                    handler.write(response, for: head, context: context)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((context, self), eventLoop: loop)
+            let respond: HTTPRespond = { response in
+                loop.execute { let (context, handler) = bound.value; handler.write(response, for: head, context: context) }
+            }
+            pool.runIfActive(eventLoop: loop) { route(request, respond) }
+                .whenFailure { _ in
+                    respond(HTTPResponse(status: .serviceUnavailable, contentType: "text/plain", body: Array("shutting down\n".utf8)))
                 }
         }
     }
@@ -225,7 +260,7 @@ private extension Substring {
 
 extension HTTPResponse {
     /// A `ProcessEndpoints` answer.
-    init(_ a: ProcessEndpoints.Answer) {
+    package init(_ a: ProcessEndpoints.Answer) {
         self.init(status: HTTPResponseStatus(statusCode: a.status), contentType: a.contentType, body: Array(a.body.utf8),
                   headers: a.allow.map { [("Allow", $0)] } ?? [])
     }

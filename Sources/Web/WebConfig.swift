@@ -1,4 +1,3 @@
-import Aggregation
 import Pipeline
 import TLS
 import Yams

@@ -1,5 +1,4 @@
 import Logging
-import Aggregation
 import Pipeline
 import Synchronization
 import TLS
@@ -12,7 +11,7 @@ import Glibc
 /// without closing the listener, as exporter-toolkit does. A reload that fails
 /// (a half-written key, a certificate for another key) is logged and the previous
 /// certificate stays in use; connections already open keep theirs.
-final class ServerCertificates: Sendable {
+package final class ServerCertificates: Sendable {
     private let settings: TLSServerSettings
     private let logger: Logger
     private struct State {
@@ -23,7 +22,7 @@ final class ServerCertificates: Sendable {
     }
     private let state: Mutex<State>
 
-    init(settings: TLSServerSettings, logger: Logger) throws(TLSError) {
+    package init(settings: TLSServerSettings, logger: Logger) throws(TLSError) {
         self.settings = settings
         self.logger = logger
         let context = try TLSServerContext(settings)
@@ -32,7 +31,7 @@ final class ServerCertificates: Sendable {
     }
 
     /// The context for a connection accepted now.
-    func current() -> TLSServerContext {
+    package func current() -> TLSServerContext {
         state.withLock { s in
             let now = monotonicNanos()
             let generation = ReloadSignal.generation.load(ordering: .acquiring)

@@ -9,7 +9,7 @@ import Synchronization
 /// password) and later scrapes compare digests — in constant time, like the bcrypt
 /// result. An unknown user still pays one bcrypt, against a fixed hash, so timing
 /// does not tell which users exist (as exporter-toolkit does).
-final class BasicAuth: Sendable {
+package final class BasicAuth: Sendable {
     private let users: [String: String]
     private let verified = Mutex<[String: [UInt8]]>([:])
     /// Bounds the cache: a flood of wrong passwords never grows it (only successes
@@ -18,7 +18,7 @@ final class BasicAuth: Sendable {
     /// Any valid bcrypt hash; checked against when the user is unknown.
     private static let decoy = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 
-    init(users: [String: String]) { self.users = users }
+    package init(users: [String: String]) { self.users = users }
 
     static func isBcrypt(_ hash: String) -> Bool {
         let u = Array(hash.utf8)
@@ -27,7 +27,7 @@ final class BasicAuth: Sendable {
     }
 
     /// Whether the header's credentials are valid.
-    func allows(authorization: String?) -> Bool {
+    package func allows(authorization: String?) -> Bool {
         guard let authorization, let (user, password) = Self.credentials(authorization) else { return false }
         guard let hash = users[user] else {
             _ = Self.bcryptMatches(password, Self.decoy)
@@ -51,7 +51,7 @@ final class BasicAuth: Sendable {
         return (String(decoding: decoded[..<colon], as: UTF8.self), Array(decoded[(colon + 1)...]))
     }
 
-    static func bcryptMatches(_ password: [UInt8], _ hash: String) -> Bool {
+    package static func bcryptMatches(_ password: [UInt8], _ hash: String) -> Bool {
         guard !password.contains(0) else { return false }   // crypt takes a C string
         let data = UnsafeMutablePointer<crypt_data>.allocate(capacity: 1)
         defer { data.deallocate() }
