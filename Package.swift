@@ -39,7 +39,7 @@ let package = Package(
         // connection string, Sentinel, Cluster, scripts, the sharded queue's keys, and the
         // options every stage that talks to Redis reads the same way.
         .target(name: "Redis", dependencies: ["Pipeline", "CHiredis", "TLS"]),
-        .target(name: "Sources", dependencies: ["Pipeline", "Redis", "Web", "Aggregation", "CHiredis", "CZlib", "TLS"]),
+        .target(name: "Sources", dependencies: ["Pipeline", "Redis", "Web", "CHiredis", "CZlib", "TLS", .product(name: "NIOHTTP1", package: "swift-nio")]),
         // A per-thread bump allocator jansson parses into (json_decode's hot path).
         .target(name: "CJanssonArena", dependencies: ["CJansson"]),
         // PCRE2 patterns anchored as Prometheus anchors them (relabel rules, series selectors).

@@ -190,9 +190,12 @@ public final class MetricStore: Sendable {
             var family = Family(name: Array(name), type: r.type)
             family.ttl = limits.ttl(for: family.name)
             switch r.type {
+            case .histogram where r.shape == .exponential:
+                guard let e = ExponentialHistogram(numbers: s.numbers(r.bins)) else { return .badBuckets }
+                family.native = nativeOptions(for: family.name) ?? Family.nativeOptions(for: e)
             case .histogram:
-                family.native = nativeOptions(for: family.name)
-                guard r.buckets.count > 0 || family.native != nil else { return .badBuckets }
+                family.native = r.shape == .binned ? nil : nativeOptions(for: family.name)
+                guard r.buckets.count > 0 || family.native != nil || r.shape == .binned else { return .badBuckets }
                 var b = s.numbers(r.buckets).filter(\.isFinite)
                 b.sort()
                 var bounds: [Double] = []
@@ -218,7 +221,10 @@ public final class MetricStore: Sendable {
         }
         if let reason = Self.checkValue(r) { return reason }
         // Without buckets only a native histogram can take the observation.
-        if r.type == .histogram && r.buckets.count == 0 && st.families[f].native == nil { return .badBuckets }
+        if r.type == .histogram {
+            guard st.families[f].accepts(r.shape) else { return .badBuckets }
+            if r.shape == .observation && r.buckets.count == 0 && st.families[f].native == nil { return .badBuckets }
+        }
         if st.families[f].help.isEmpty, r.help.count > 0 {
             let help = slice(arena, r.help)
             if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help) }
@@ -241,7 +247,18 @@ public final class MetricStore: Sendable {
             }
             index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
         }
-        if let reason = observe(&st.families[f], series: index, value: r.value, now: now) { return reason }
+        switch r.shape {
+        case .observation:
+            if let reason = observe(&st.families[f], series: index, value: r.value, now: now) { return reason }
+        case .binned:
+            guard let b = BinnedHistogram(numbers: s.numbers(r.bins)) else { return .badBuckets }
+            if let reason = st.families[f].add(b, bounds: s.numbers(r.buckets), sum: r.value, series: index) { return reason }
+            if st.families[f].ttl > 0 { st.families[f].lastUpdate[index] = now }
+        case .exponential:
+            guard let e = ExponentialHistogram(numbers: s.numbers(r.bins)) else { return .badBuckets }
+            if let reason = st.families[f].add(e, sum: r.value, series: index) { return reason }
+            if st.families[f].ttl > 0 { st.families[f].lastUpdate[index] = now }
+        }
         if let e = s.exemplar(of: r) { Self.keep(e, in: &st.families[f], series: index, batch: s, arena: arena) }
         return nil
     }

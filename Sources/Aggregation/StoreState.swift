@@ -102,7 +102,8 @@ extension MetricStore {
             f.bounds = fs.bounds
             f.objectives = fs.objectives
             f.ttl = limits.ttl(for: f.name)
-            if fs.type == .histogram { f.native = nativeOptions(for: f.name) }
+            // A native-only family (an OTLP exponential histogram's) keeps the options it was made with.
+            if fs.type == .histogram { f.native = nativeOptions(for: f.name) ?? (fs.bounds.isEmpty ? fs.native : nil) }
             let slots = fs.type == .histogram ? fs.bounds.count + 1 : 1
             let withExemplars = fs.series.contains { !$0.exemplars.isEmpty }
             for s in fs.series {

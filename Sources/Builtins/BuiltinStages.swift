@@ -10,6 +10,7 @@ import Transforms
 public let builtinStages: StageRegistry = {
     var registry: StageRegistry = [
         RedisListConfig.self,
+        OTLPConfig.self,
         JSONDecodeConfig.self,
         ValidateConfig.self,
         SortLabelsConfig.self,

@@ -1,3 +1,4 @@
+import Foundation
 import Pipeline
 
 /// What `gateway run` does without `--config`: the .NET gateway's pipeline, driven
@@ -82,13 +83,33 @@ public let defaultRemoteWriteYAML = """
 
 """
 
+/// Added to the default pipeline's sources when `Otlp__Listen` is set: OpenTelemetry
+/// senders' points join the Redis senders' samples at `validate`.
+public let defaultOTLPYAML = """
+  # Otlp__Listen: OTLP/HTTP senders (POST /v1/metrics) aggregated with the Redis ones.
+  otlp:
+    type: otlp
+    listen: "${Otlp__Listen}"
+    web_config_file: "${GATEWAY_WEB_CONFIG_FILE:-}"
+
+"""
+
 /// The default pipeline for `environment`: with `RemoteWrite__Url` set, a
-/// `remote_write` sink beside the `prometheus` one.
+/// `remote_write` sink beside the `prometheus` one; with `Otlp__Listen`, an `otlp`
+/// source beside the Redis one.
 public func defaultPipeline(environment: [String: String]) throws(ConfigError) -> String {
-    guard let url = environment["RemoteWrite__Url"], !url.isEmpty else { return defaultPipelineYAML }
-    if let group = environment["Gateway__Group"], !group.isEmpty {
+    var yaml = defaultPipelineYAML
+    let grouped = !(environment["Gateway__Group"] ?? "").isEmpty
+    if let listen = environment["Otlp__Listen"], !listen.isEmpty {
+        // A group's state follows the queue's shards; OTLP points belong to none.
+        if grouped { throw ConfigError.invalid(key: "Otlp__Listen", reason: "the otlp source with Gateway__Group (scale-out) is not supported yet") }
+        yaml = yaml.replacingOccurrences(of: "transforms:\n", with: defaultOTLPYAML + "transforms:\n")
+            .replacingOccurrences(of: "    inputs: [decode]\n", with: "    inputs: [decode, otlp]\n")
+    }
+    guard let url = environment["RemoteWrite__Url"], !url.isEmpty else { return yaml }
+    if grouped {
         // A shard moves between gateways; the remote_write aggregate does not follow it yet.
         throw ConfigError.invalid(key: "RemoteWrite__Url", reason: "remote write with Gateway__Group (scale-out) is not supported yet")
     }
-    return defaultPipelineYAML + defaultRemoteWriteYAML
+    return yaml + defaultRemoteWriteYAML
 }

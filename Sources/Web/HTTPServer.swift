@@ -82,6 +82,16 @@ package enum HTTPHandlerLimits {
 /// OTLP export waits until its points are durable, answers later without holding a thread).
 package typealias HTTPRespond = @Sendable (HTTPResponse) -> Void
 
+/// `HOST:PORT` (`[::1]:9091`, `:9091` for every interface), as `listen` options take it.
+package enum ListenAddress {
+    package static func parse(_ s: String) -> (host: String, port: Int)? {
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
 /// The HTTP server could not bind: names the address and the OS reason.
 package struct ListenError: Error, CustomStringConvertible {
     package var address: String

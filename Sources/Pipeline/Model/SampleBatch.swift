@@ -51,6 +51,9 @@ public struct SampleRecord: Sendable {
     public var isDropped: Bool = false
     /// Where the payload came from (see `Telemetry.registerOrigin`).
     public var origin: UInt16
+    /// A histogram's data: one observation (`value`), or a delta the sender already
+    /// counted into buckets (`bins`). Sits in padding: records stay 72 bytes.
+    public var shape: HistogramShape = .observation
     public var value: Double
     public var name: ByteSpan
     public var help: ByteSpan = .empty
@@ -72,6 +75,13 @@ public struct SampleRecord: Sendable {
 
     @inlinable
     public var labelRange: Range<Int> { Int(labelStart)..<Int(labelStart + labelCount) }
+
+    /// A pre-aggregated histogram's bins (`BinnedHistogram`, `ExponentialHistogram`):
+    /// kept in the `quantiles` span, which a histogram has no other use for.
+    public var bins: NumberSpan {
+        get { shape == .observation ? .empty : quantiles }
+        set { quantiles = newValue }
+    }
 }
 
 /// Decoded samples in a columnar arena: every string of the batch is a span of one

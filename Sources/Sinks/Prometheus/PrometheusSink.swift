@@ -97,12 +97,7 @@ public struct PrometheusSinkConfig: StageConfig {
     }
 
     /// Splits `HOST:PORT` (`[::1]:9091` for IPv6).
-    public static func parseListen(_ s: String) -> (host: String, port: Int)? {
-        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else { return nil }
-        var host = String(s[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "0.0.0.0" : host, port)
-    }
+    public static func parseListen(_ s: String) -> (host: String, port: Int)? { ListenAddress.parse(s) }
 
     public var needsRedelivery: Bool { aggregate.needsRedelivery }
     public var keepsShardState: Bool { aggregate.stateInRedis }

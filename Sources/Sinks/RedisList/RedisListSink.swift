@@ -126,9 +126,10 @@ public final class RedisListSink: Sink {
         for i in failed { batch.drop(sample: i, reason: .redisUnavailable) }
     }
 
-    /// The sample as the compact JSON the decoder reads; nil for a value JSON cannot carry.
+    /// The sample as the compact JSON the decoder reads; nil for a value JSON cannot carry
+    /// (a histogram already counted into buckets, as an OTLP sender's, has no JSON form).
     public static func json(_ r: SampleRecord, _ s: SampleBatch, _ arena: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard r.value.isFinite else { return nil }
+        guard r.value.isFinite, r.shape == .observation else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(96)
         func text(_ span: ByteSpan) { string(arena[span: span], into: &out) }

@@ -1,0 +1,82 @@
+/// How a histogram sample carries its data.
+public enum HistogramShape: UInt8, Sendable {
+    /// One observation, `value` (the JSON wire format).
+    case observation
+    /// A delta the sender counted into explicit buckets (`BinnedHistogram`); `value` is the sum's delta.
+    case binned
+    /// A delta in exponential buckets (`ExponentialHistogram`); `value` is the sum's delta.
+    case exponential
+}
+
+/// A histogram delta in explicit buckets, as OTLP's `HistogramDataPoint` carries it:
+/// the bounds in the record's `buckets`, here the count and one count per bucket
+/// (`bounds.count + 1`, the last for `+Inf`). Laid out in `SampleBatch.numbers` as
+/// `[count, c0, c1, …]`.
+public struct BinnedHistogram: Sendable, Equatable {
+    public var count: Double
+    public var counts: ArraySlice<Double>
+
+    public init(count: Double, counts: ArraySlice<Double>) { self.count = count; self.counts = counts }
+
+    /// Nil unless every number is finite and non-negative.
+    public init?(numbers n: ArraySlice<Double>) {
+        guard let c = n.first, n.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        count = c
+        counts = n.dropFirst()
+    }
+
+    public var numbers: [Double] { [count] + counts }
+}
+
+/// A histogram delta in exponential buckets, as OTLP's `ExponentialHistogramDataPoint`
+/// carries it: bucket `offset + i` of scale `scale` covers `(base^(offset+i), base^(offset+i+1)]`,
+/// `base = 2^(2^-scale)`. Laid out in `SampleBatch.numbers` as
+/// `[count, scale, zeroThreshold, zeroCount, positiveOffset, positiveCount, positive…, negativeOffset, negativeCount, negative…]`.
+public struct ExponentialHistogram: Sendable, Equatable {
+    public var count: Double
+    public var scale: Int
+    public var zeroThreshold: Double
+    public var zeroCount: Double
+    public var positiveOffset: Int
+    public var positive: [Double]
+    public var negativeOffset: Int
+    public var negative: [Double]
+
+    /// Scales Prometheus can hold after downscaling (a finer one is merged down to 8).
+    public static let scales = -4...20
+    /// Offsets beyond this are not a real sender's (they would overflow bucket keys).
+    public static let maxOffset = 1 << 28
+
+    public init(count: Double, scale: Int, zeroThreshold: Double, zeroCount: Double,
+                positiveOffset: Int, positive: [Double], negativeOffset: Int, negative: [Double]) {
+        self.count = count; self.scale = scale; self.zeroThreshold = zeroThreshold; self.zeroCount = zeroCount
+        self.positiveOffset = positiveOffset; self.positive = positive; self.negativeOffset = negativeOffset; self.negative = negative
+    }
+
+    /// Nil for a layout that is not well formed: a scale out of `scales`, an offset
+    /// out of ±`maxOffset`, a count that is negative or not finite.
+    public init?(numbers n: ArraySlice<Double>) {
+        var i = n.startIndex
+        func next() -> Double? { guard i < n.endIndex else { return nil }; defer { i += 1 }; return n[i] }
+        func integer(_ range: ClosedRange<Int>) -> Int? {
+            guard let v = next(), v.isFinite, v == v.rounded(), v >= Double(range.lowerBound), v <= Double(range.upperBound) else { return nil }
+            return Int(v)
+        }
+        func counts() -> (Int, [Double])? {
+            guard let offset = integer(-Self.maxOffset...Self.maxOffset), let length = integer(0...(n.endIndex - i)) else { return nil }
+            let c = Array(n[i..<(i + length)])
+            i += length
+            guard c.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+            return (offset, c)
+        }
+        guard let count = next(), count.isFinite, count >= 0, let scale = integer(Self.scales),
+              let zt = next(), zt.isFinite, zt >= 0, let zc = next(), zc.isFinite, zc >= 0,
+              let (po, p) = counts(), let (no, neg) = counts(), i == n.endIndex else { return nil }
+        self.init(count: count, scale: scale, zeroThreshold: zt, zeroCount: zc, positiveOffset: po, positive: p, negativeOffset: no, negative: neg)
+    }
+
+    public var numbers: [Double] {
+        [count, Double(scale), zeroThreshold, zeroCount, Double(positiveOffset), Double(positive.count)] + positive
+            + [Double(negativeOffset), Double(negative.count)] + negative
+    }
+}
