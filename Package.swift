@@ -92,7 +92,7 @@ let package = Package(
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.
         .target(name: "TestSupport", dependencies: ["Pipeline", "Redis", "TLS", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "SourcesTests", dependencies: ["Sources", "Redis", "TLS", "TestSupport"]),
+        .testTarget(name: "SourcesTests", dependencies: ["Sources", "Redis", "TLS", "Web", "Pipeline", "Aggregation", "TestSupport"]),
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Aggregation", "Redis", "TLS", "Web", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PromStreamMetricsTests", dependencies: [

@@ -194,7 +194,7 @@ public final class MetricStore: Sendable {
                 guard let e = ExponentialHistogram(numbers: s.numbers(r.bins)) else { return .badBuckets }
                 family.native = nativeOptions(for: family.name) ?? Family.nativeOptions(for: e)
             case .histogram:
-                family.native = r.shape == .binned ? nil : nativeOptions(for: family.name)
+                family.native = nativeOptions(for: family.name)
                 guard r.buckets.count > 0 || family.native != nil || r.shape == .binned else { return .badBuckets }
                 var b = s.numbers(r.buckets).filter(\.isFinite)
                 b.sort()

@@ -10,6 +10,17 @@ public struct HTTPResult: Sendable {
 /// A minimal blocking HTTP/1.1 client for tests (loopback only): sends one request
 /// with `Connection: close` and reads the whole answer.
 public func httpGet(port: Int, path: String, method: String = "GET", headers: [String: String] = [:], body: String? = nil, timeout: Double = 10) throws -> HTTPResult {
+    var headers = headers
+    if body != nil, headers["Content-Type"] == nil { headers["Content-Type"] = "application/x-www-form-urlencoded" }
+    return try httpRequest(port: port, path: path, method: method, headers: headers, body: body.map { Array($0.utf8) }, timeout: timeout)
+}
+
+/// `POST` of raw bytes (an OTLP export), with the headers given (`Content-Type`, `Content-Encoding`).
+public func httpPost(port: Int, path: String, headers: [String: String], body: [UInt8], timeout: Double = 10) throws -> HTTPResult {
+    try httpRequest(port: port, path: path, method: "POST", headers: headers, body: body, timeout: timeout)
+}
+
+func httpRequest(port: Int, path: String, method: String, headers: [String: String], body: [UInt8]?, timeout: Double) throws -> HTTPResult {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
@@ -24,9 +35,14 @@ public func httpGet(port: Int, path: String, method: String = "GET", headers: [S
     guard rc == 0 else { throw HTTPError.connect(port) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     for (k, v) in headers { request += "\(k): \(v)\r\n" }
-    if let body { request += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n" }
-    request += "\r\n" + (body ?? "")
-    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    if let body { request += "Content-Length: \(body.count)\r\n" }
+    let bytes = Array((request + "\r\n").utf8) + (body ?? [])
+    var sent = 0
+    while sent < bytes.count {
+        let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n <= 0 { break }
+        sent += n
+    }
     var data: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {

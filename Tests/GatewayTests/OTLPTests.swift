@@ -1,0 +1,266 @@
+import Aggregation
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+
+/// The `otlp` source with real OpenTelemetry senders: the Python SDK and its OTLP/HTTP
+/// exporter (`Tests/Fixtures/otlp/sender.py`, opentelemetry-sdk from PyPI), a real
+/// Prometheus for the native histograms (via remote_write), and raw requests for the
+/// OTLP/HTTP rules.
+@Suite(.serialized) struct OTLPTests {
+    static let sender = packageRoot.appendingPathComponent("Tests/Fixtures/otlp/sender.py").path
+
+    /// A gateway whose pipeline file is `pipeline` with `${OTLP_PORT}` and `${DIR}` filled in.
+    struct Setup {
+        let otlpPort: Int
+        let dir: URL
+        let pipeline: URL
+
+        init(_ pipeline: String) throws {
+            otlpPort = freePort()
+            dir = try makeTemporaryDirectory("otlp")
+            self.pipeline = dir.appendingPathComponent("p.yaml")
+            try pipeline.replacingOccurrences(of: "${OTLP_PORT}", with: String(otlpPort)).replacingOccurrences(of: "${DIR}", with: dir.path)
+                .write(to: self.pipeline, atomically: true, encoding: .utf8)
+        }
+
+        func start() throws -> GatewayProcess { try GatewayProcess(args: ["--config", pipeline.path]) }
+
+        var endpoint: String { "http://127.0.0.1:\(otlpPort)/v1/metrics" }
+
+        /// Runs the SDK sender; returns one success flag per export.
+        @discardableResult
+        func send(_ temporality: String, invocations: Int, service: String, extra: [String] = []) throws -> [Bool] {
+            let r = try runCommand(python3, [OTLPTests.sender, endpoint, temporality, String(invocations), "--service", service] + extra)
+            #expect(r.status == 0, "\(r.output)")
+            var flags: [Bool] = []
+            for line in r.output.split(separator: "\n") {
+                guard let data = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let e = o["exports"] as? [Bool] else { continue }
+                flags += e
+            }
+            return flags
+        }
+
+        func post(_ body: [UInt8], type: String = "application/json", encoding: String? = nil, path: String = "/v1/metrics") throws -> HTTPResult {
+            var headers = ["Content-Type": type]
+            if let encoding { headers["Content-Encoding"] = encoding }
+            return try httpPost(port: otlpPort, path: path, headers: headers, body: body)
+        }
+
+        func cleanup() { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    @Test func sdkSenders_deltaAndCumulative_threeInvocations_exactTotals_inThePageAndInPrometheus() throws {
+        let prometheus = try PrometheusServer(features: ["native-histograms"], extraArguments: ["--web.enable-remote-write-receiver"])
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+            sinks:
+              page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" }
+              remote: { type: remote_write, inputs: [otel], url: "http://127.0.0.1:\(prometheus.port)/api/v1/write", interval: 300ms }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        // Three short-lived MeterProviders each (three Lambda invocations) adding 1, 2, 3.
+        #expect(try setup.send("delta", invocations: 3, service: "delta", extra: ["--gzip"]).allSatisfy { $0 })
+        // Cumulative: each provider exports three times (two flushes and its shutdown): the
+        // repeats add nothing, and each new provider (a restart, a new start time) continues the total.
+        #expect(try setup.send("cumulative", invocations: 3, service: "cumulative", extra: ["--exports", "2"]).allSatisfy { $0 })
+        for job in ["shop/delta", "shop/cumulative"] {
+            let l = "job=\"\(job)\",method=\"card\""
+            #expect(try gateway.value("orders_total{\(l)}") == 18, "\(job)")
+            #expect(try gateway.value("request_duration_seconds_bucket{\(l),le=\"0.5\"}") == 0)
+            #expect(try gateway.value("request_duration_seconds_bucket{\(l),le=\"1\"}") == 3)
+            #expect(try gateway.value("request_duration_seconds_bucket{\(l),le=\"2.5\"}") == 6)
+            #expect(try gateway.value("request_duration_seconds_bucket{\(l),le=\"+Inf\"}") == 9)
+            #expect(try gateway.value("request_duration_seconds_sum{\(l)}") == 18)
+            #expect(try gateway.value("payload_size_bytes_count{\(l)}") == 9)
+            #expect(try gateway.value("payload_size_bytes_sum{\(l)}") == 18)
+            // The exponential histogram is a native one: Prometheus computes from its buckets.
+            let h = "payload_size_bytes{job=\"\(job)\"}"
+            #expect(eventually(timeout: 15) { RemoteWriteTests.value(prometheus, "histogram_count(\(h))") == 9 }, "\(job)")
+            #expect(RemoteWriteTests.value(prometheus, "histogram_sum(\(h))") == 18)
+            // Values 1, 2, 3 three times each: a third are at most 1 (1 is a bucket boundary at every scale).
+            #expect(RemoteWriteTests.value(prometheus, "histogram_fraction(0, 1, \(h))").map { abs($0 - 1.0 / 3) < 1e-9 } == true)
+        }
+        #expect(try gateway.value("prom_stream_gateway_otlp_requests_total{source=\"otel\",code=\"200\"}") == 12)
+        #expect(try gateway.value("prom_stream_gateway_otlp_cumulative_baselines_total{source=\"otel\"}") == 0)
+        #expect(try gateway.metrics().contains("# HELP orders_total Orders placed."))
+    }
+
+    /// The OTLP/JSON example of the specification's repository (examples/metrics.json), trimmed to one point per kind.
+    static let specExample = #"""
+    {"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"my.service"}}]},
+     "scopeMetrics":[{"scope":{"name":"my.library","version":"1.0.0","attributes":[{"key":"my.scope.attribute","value":{"stringValue":"some scope attribute"}}]},
+      "metrics":[
+       {"name":"my.counter","unit":"1","description":"I am a Counter","sum":{"aggregationTemporality":1,"isMonotonic":true,
+         "dataPoints":[{"asDouble":5,"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000",
+           "attributes":[{"key":"my.counter.attr","value":{"stringValue":"some value"}}]}]}},
+       {"name":"my.gauge","unit":"1","description":"I am a Gauge","gauge":{"dataPoints":[{"asDouble":10,"timeUnixNano":"1544712660300000000",
+           "attributes":[{"key":"my.gauge.attr","value":{"stringValue":"some value"}}]}]}},
+       {"name":"my.histogram","unit":"1","description":"I am a Histogram","histogram":{"aggregationTemporality":1,
+         "dataPoints":[{"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000","count":2,"sum":2,
+           "bucketCounts":[1,1],"explicitBounds":[1],"min":0,"max":2,"attributes":[{"key":"my.histogram.attr","value":{"stringValue":"some value"}}]}]}},
+       {"name":"my.exponential.histogram","unit":"1","description":"I am an Exponential Histogram","exponentialHistogram":{"aggregationTemporality":1,
+         "dataPoints":[{"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000","count":3,"sum":10,"scale":0,"zeroCount":1,
+           "positive":{"offset":1,"bucketCounts":[0,2]},"min":0,"max":5,"zeroThreshold":0,
+           "attributes":[{"key":"my.exponential.histogram.attr","value":{"stringValue":"some value"}}]}]}}
+      ]}]}]}
+    """#
+
+    static func cumulativeCounter(_ value: Double, start: UInt64, time: UInt64) -> [UInt8] {
+        Array(#"""
+        {"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"batch"}}]},"scopeMetrics":[{"metrics":[
+         {"name":"jobs","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[{"asDouble":\#(value),
+          "startTimeUnixNano":"\#(start)","timeUnixNano":"\#(time)"}]}}]}]}]}
+        """#.utf8)
+    }
+
+    @Test func theSpecificationsJSONExample_cumulativeRules_andEveryErrorStatus() throws {
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}", max_request_body_size: 4096 } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let ok = try setup.post(Array(Self.specExample.utf8))
+        #expect(ok.status == 200 && ok.text == "{}" && ok.headers["content-type"] == "application/json")
+        let l = "job=\"my.service\""
+        #expect(try gateway.value("my_counter_total{\(l),my_counter_attr=\"some value\"}") == 5)
+        #expect(try gateway.value("my_gauge_ratio{\(l),my_gauge_attr=\"some value\"}") == 10)
+        #expect(try gateway.value("my_histogram_bucket{\(l),my_histogram_attr=\"some value\",le=\"1\"}") == 1)
+        #expect(try gateway.value("my_histogram_count{\(l),my_histogram_attr=\"some value\"}") == 2)
+        #expect(try gateway.value("my_exponential_histogram_count{\(l),my_exponential_histogram_attr=\"some value\"}") == 3)
+        #expect(try gateway.metrics().contains("# HELP my_counter_total I am a Counter"))
+
+        // Cumulative: a stream that started before the gateway is a baseline (adds nothing);
+        // then differences; a lower value is a reset (counts from zero); an older point is dropped.
+        let old: UInt64 = 1_544_712_660_000_000_000
+        #expect(try setup.post(Self.cumulativeCounter(100, start: old, time: old + 1)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == nil)
+        #expect(try setup.post(Self.cumulativeCounter(104, start: old, time: old + 2)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 4)
+        #expect(try setup.post(Self.cumulativeCounter(104, start: old, time: old + 3)).status == 200)
+        #expect(try setup.post(Self.cumulativeCounter(3, start: old, time: old + 4)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 7)
+        #expect(try setup.post(Self.cumulativeCounter(50, start: old, time: old + 1)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 7)
+        #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"stale_point\"}") == 1)
+        #expect(try gateway.value("prom_stream_gateway_otlp_cumulative_baselines_total{source=\"otel\"}") == 1)
+
+        // A point the gateway cannot aggregate: partial success, the others applied.
+        let partial = try setup.post(Array(#"""
+            {"resourceMetrics":[{"scopeMetrics":[{"metrics":[
+             {"name":"queue.depth","sum":{"aggregationTemporality":1,"isMonotonic":false,"dataPoints":[{"asInt":"3"}]}},
+             {"name":"ok","gauge":{"dataPoints":[{"asInt":"7"}]}}]}]}]}
+            """#.utf8))
+        #expect(partial.status == 200)
+        #expect(partial.text.contains(#""rejectedDataPoints":"1""#) && partial.text.contains("non-monotonic"), "\(partial.text)")
+        #expect(try gateway.value("ok") == 7)
+        #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"unsupported_point\"}") == 1)
+
+        // The protobuf encoding answers in protobuf: an empty ExportMetricsServiceResponse.
+        let empty = try setup.post([], type: "application/x-protobuf")
+        #expect(empty.status == 200 && empty.body.isEmpty && empty.headers["content-type"] == "application/x-protobuf")
+        // Errors, as OTLP/HTTP says.
+        #expect(try setup.post([0x0A, 0x05, 0x01], type: "application/x-protobuf").status == 400)
+        #expect(try setup.post(Array("{not json".utf8)).status == 400)
+        #expect(try setup.post(Array("{}".utf8), type: "text/plain").status == 415)
+        #expect(try setup.post(Array("{}".utf8), encoding: "br").status == 415)
+        #expect(try setup.post(Array(repeating: 0x20, count: 5000)).status == 413)
+        #expect(try setup.post(Array("{}".utf8), path: "/v1/traces").status == 404)
+        #expect(try httpGet(port: setup.otlpPort, path: "/v1/metrics").status == 405)
+        let bomb = try #require(GzipBody.make(Array(repeating: 0x20, count: 1 << 20)))
+        #expect(try setup.post(bomb, encoding: "gzip").status == 413)
+        #expect(try setup.post([1, 2, 3], encoding: "gzip").status == 400)
+        let zipped = try #require(GzipBody.make(Self.cumulativeCounter(9, start: old, time: old + 9)))
+        #expect(try setup.post(zipped, encoding: "gzip").status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 13)
+        #expect(try gateway.value("prom_stream_gateway_otlp_requests_total{source=\"otel\",code=\"413\"}") == 2)
+        #expect(gateway.process.isRunning)
+    }
+
+    @Test func aFullPipeline_answers429WithRetryAfter_andTheRetryIsCounted() throws {
+        // One export may wait (for the snapshot that makes it durable); the next is refused meanwhile.
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}", max_pending_requests: 1 } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}", state_file: "${DIR}/state", snapshot_interval: 3s } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let body = Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}}]}]}]}"#.utf8)
+        let first = Mutex<HTTPResult?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let port = setup.otlpPort
+        DispatchQueue.global().async {
+            let r = try? httpPost(port: port, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: body)
+            first.withLock { $0 = r }
+            done.signal()
+        }
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_otlp_pending_requests{source=\"otel\"}")) == 1 })
+        let refused = try setup.post(body)
+        #expect(refused.status == 429 && refused.headers["retry-after"] == "1")
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(first.withLock { $0?.status } == 200)
+        #expect(try setup.post(body).status == 200)
+        #expect(try gateway.value("n_total") == 2)
+    }
+
+    @Test func stateFile_kill9WhileTheSDKExports_losesNoAcknowledgedExport() throws {
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}", state_file: "${DIR}/state", snapshot_interval: 200ms } }
+            """)
+        defer { setup.cleanup() }
+        var gateway: GatewayProcess? = try setup.start()
+        // The SDK sender exports delta counts of 1 from fresh providers while the gateway is killed and restarted.
+        let log = setup.dir.appendingPathComponent("sender.log")
+        let sender = Process()
+        sender.executableURL = URL(fileURLWithPath: python3)
+        sender.arguments = [Self.sender, setup.endpoint, "delta", "120", "--service", "k", "--values", "1", "--timeout", "1"]
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        sender.standardOutput = try FileHandle(forWritingTo: log)
+        sender.standardError = FileHandle.nullDevice
+        try sender.run()
+        for round in 0..<3 {
+            usleep(UInt32.random(in: 1_500_000...5_000_000))
+            if let g = gateway { kill(g.process.processIdentifier, SIGKILL); g.process.waitUntilExit() }
+            gateway = nil
+            usleep(UInt32.random(in: 0...300_000))
+            gateway = try setup.start()
+            _ = round
+        }
+        #expect(sender.isRunning, "the kills fell while the sender exported")
+        sender.waitUntilExit()
+        let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        let acknowledged = lines.filter { $0.contains("[true]") }.count
+        let attempted = lines.count
+        #expect(attempted == 120)
+        let g = try #require(gateway)
+        // Every export answered 200 is counted; an unanswered one may be (at-least-once), nothing more.
+        #expect(eventually { (try? g.value("orders_total{job=\"shop/k\",method=\"card\"}")).map { $0 != nil } == true })
+        let total = try #require(try g.value("orders_total{job=\"shop/k\",method=\"card\"}"))
+        #expect(total >= Double(acknowledged), "acknowledged \(acknowledged), counted \(total)")
+        #expect(total <= Double(attempted), "attempted \(attempted), counted \(total)")
+        #expect(acknowledged < attempted, "some exports fell on a dead gateway (else the kills proved nothing)")
+    }
+
+    @Test func theDefaultPipeline_withOtlpListen_meetsTheRedisSenders() throws {
+        let redis = try RedisServer()
+        let otlpPort = freePort()
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Otlp__Listen": "127.0.0.1:\(otlpPort)"])
+        try redis.push([#"{"type":"counter","name":"orders_total","value":100,"labels":{"job":"shop/both","method":"card"}}"#])
+        let dir = try makeTemporaryDirectory("otlp-default")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try runCommand(python3, [Self.sender, "http://127.0.0.1:\(otlpPort)/v1/metrics", "delta", "1", "--service", "both"])
+        #expect(r.status == 0 && r.output.contains("[true]"), "\(r.output)")
+        #expect(eventually { (try? gateway.value("orders_total{job=\"shop/both\",method=\"card\"}")) == 106 })
+        #expect(try gateway.value("prom_stream_gateway_ready{source=\"otlp\"}") == 1)
+    }
+}
+
+/// A gzip body made by the gateway's own zlib wrapper.
+enum GzipBody {
+    static func make(_ bytes: [UInt8]) -> [UInt8]? { Gzip.compress(bytes, level: 9) }
+}
