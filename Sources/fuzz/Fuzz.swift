@@ -7,11 +7,14 @@ import Fuzzing
 // a replayer: `fuzz FILE…` runs each file through the same harness.
 // With PSG_FUZZ=diff (`make fuzz-diff`) it runs the parser differential instead:
 // simdjson and jansson must decode every input alike. libFuzzer calls one input at a time.
+// With PSG_FUZZ=otlp (`make fuzz-otlp`) it runs the otlp source's protobuf decoder and mapping.
 nonisolated(unsafe) let differential = ProcessInfo.processInfo.environment["PSG_FUZZ"] == "diff" ? ParserDifferential() : nil
+let otlp = ProcessInfo.processInfo.environment["PSG_FUZZ"] == "otlp" ? OTLPHarness() : nil
 let harness = try! FuzzHarness()
 
 func problem(_ data: UnsafeRawBufferPointer) -> String? {
     if let differential { return differential.difference(data) }
+    if let otlp { return otlp.run(data) }
     return harness.run(data)
 }
 

@@ -246,6 +246,65 @@ import TestSupport
         #expect(acknowledged < attempted, "some exports fell on a dead gateway (else the kills proved nothing)")
     }
 
+    @Test func theWebConfig_tlsAndBasicAuth_guardTheSource_asOnMetrics() throws {
+        let certs = try TestCertificates()
+        let htpasswd = try #require(RedisServer.which("htpasswd"), "htpasswd not installed (apt-get install apache2-utils)")
+        let hash = String(try runCommand(htpasswd, ["-nbBC", "10", "lambda", "s3cret"]).output.trimmingCharacters(in: .whitespacesAndNewlines).dropFirst(7))
+        let web = certs.path("otlp-web.yml")
+        try """
+            tls_server_config: { cert_file: server.crt, key_file: server.key, client_auth_type: VerifyClientCertIfGiven, client_ca_file: ca.crt }
+            basic_auth_users: { lambda: \(hash) }
+            """.write(toFile: web, atomically: true, encoding: .utf8)
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}", web_config_file: "\(web)" } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let url = "https://localhost:\(setup.otlpPort)/v1/metrics"
+        // The SDK over TLS with the right credentials: taken.
+        let r = try runCommand(python3, [Self.sender, url, "delta", "1", "--service", "tls", "--ca", certs.caFile, "--auth", "lambda:s3cret", "--timeout", "3"])
+        #expect(r.output.contains("[true]"), "\(r.output)")
+        #expect(try gateway.value("orders_total{job=\"shop/tls\",method=\"card\"}") == 6)
+        // Wrong password: the SDK's export fails (401); nothing counted.
+        let wrong = try runCommand(python3, [Self.sender, url, "delta", "1", "--service", "tls", "--ca", certs.caFile, "--auth", "lambda:nope", "--timeout", "3"])
+        #expect(wrong.output.contains("[false]"), "\(wrong.output)")
+        let curl = { (extra: [String]) in try runCommand("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", "-X", "POST",
+                                                                           "-H", "Content-Type: application/json", "--data", "{}"] + extra + [url]).output }
+        #expect(try curl(["--cacert", certs.caFile]) == "401")
+        #expect(try curl(["--cacert", certs.caFile, "-u", "lambda:s3cret"]) == "200")
+        #expect(try curl(["--cacert", certs.caFile, "-u", "lambda:s3cret", "--cert", certs.clientCert, "--key", certs.clientKey]) == "200")
+        #expect(try curl(["--cacert", certs.caFile, "-u", "lambda:s3cret", "--cert", certs.expiredCert, "--key", certs.expiredKey]) == "000",
+                "a client certificate the CA did not sign (or expired) fails the handshake")
+        #expect(try gateway.value("orders_total{job=\"shop/tls\",method=\"card\"}") == 6)
+    }
+
+    @Test func aReloadThatRebuildsTheSource_keepsItsCumulativeStreams_andTheStateFileCount() throws {
+        func pipeline(ttl: String) -> String {
+            """
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}", stream_ttl: \(ttl) } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}", state_file: "${DIR}/state", snapshot_interval: 200ms } }
+            """
+        }
+        let setup = try Setup(pipeline(ttl: "1h"))
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let start = UInt64(Date().timeIntervalSince1970 * 1e9)
+        #expect(try setup.post(Self.cumulativeCounter(5, start: start, time: start + 1)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 5)
+        // A changed option rebuilds the source (same port): its successor keeps the stream table.
+        try pipeline(ttl: "2h").replacingOccurrences(of: "${OTLP_PORT}", with: String(setup.otlpPort)).replacingOccurrences(of: "${DIR}", with: setup.dir.path)
+            .write(to: setup.pipeline, atomically: true, encoding: .utf8)
+        kill(gateway.process.processIdentifier, SIGHUP)
+        #expect(eventually { gateway.log.contains("reloaded") && (try? setup.post(Self.cumulativeCounter(5, start: start, time: start + 2)).status) == 200 })
+        #expect(try setup.post(Self.cumulativeCounter(12, start: start, time: start + 3)).status == 200)
+        #expect(try gateway.value("jobs_total{job=\"batch\"}") == 12, "the stream continued: 5 + 7, not 5 + 12")
+        // And the numbering continued: a restart restores the count from the state file, nothing twice.
+        #expect(gateway.terminate().status == 0)
+        let again = try setup.start()
+        #expect(try again.value("jobs_total{job=\"batch\"}") == 12)
+    }
+
     @Test func theDefaultPipeline_withOtlpListen_meetsTheRedisSenders() throws {
         let redis = try RedisServer()
         let otlpPort = freePort()

@@ -71,7 +71,7 @@ import Testing
             let options = NativeHistogramOptions(schema: min(8, scale), maxBuckets: 0)
             for v in [0.001, 0.3, 1, 1.5, 2, 3.999, 100, 12345.678] {
                 let index = Int((log2(v) * exp2(Double(scale))).rounded(.up)) - 1
-                let e = ExponentialHistogram(count: 1, scale: scale, zeroThreshold: 0, zeroCount: 0, positiveOffset: index, positive: [1],
+                let e = ExponentialHistogram(count: 2, scale: scale, zeroThreshold: 0, zeroCount: 0, positiveOffset: index, positive: [1],
                                              negativeOffset: index, negative: [1])
                 #expect(Self.apply(store, Self.exponential("e", e, sum: 0)).isEmpty)
                 observed.observe(v, options: options)

@@ -18,12 +18,17 @@ public struct BinnedHistogram: Sendable, Equatable {
 
     public init(count: Double, counts: ArraySlice<Double>) { self.count = count; self.counts = counts }
 
-    /// Nil unless every number is finite and non-negative.
+    /// Nil unless every number is a finite count and `count` is the buckets' sum (as
+    /// OTLP requires; a page whose buckets disagree with its count is invalid).
     public init?(numbers n: ArraySlice<Double>) {
-        guard let c = n.first, n.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        guard let c = n.first, n.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Self.maxExact }) else { return nil }
         count = c
         counts = n.dropFirst()
+        guard counts.reduce(0, +) == c else { return nil }
     }
+
+    /// Counts beyond 2^53 are not exact as doubles: sums of them would not add up.
+    public static let maxExact = 9_007_199_254_740_992.0
 
     public var numbers: [Double] { [count] + counts }
 }
@@ -54,7 +59,8 @@ public struct ExponentialHistogram: Sendable, Equatable {
     }
 
     /// Nil for a layout that is not well formed: a scale out of `scales`, an offset
-    /// out of ±`maxOffset`, a count that is negative or not finite.
+    /// out of ±`maxOffset`, a count that is not a whole number up to 2^53, or a `count`
+    /// other than the zero bucket's and the buckets' sum.
     public init?(numbers n: ArraySlice<Double>) {
         var i = n.startIndex
         func next() -> Double? { guard i < n.endIndex else { return nil }; defer { i += 1 }; return n[i] }
@@ -62,16 +68,18 @@ public struct ExponentialHistogram: Sendable, Equatable {
             guard let v = next(), v.isFinite, v == v.rounded(), v >= Double(range.lowerBound), v <= Double(range.upperBound) else { return nil }
             return Int(v)
         }
+        func exact(_ v: Double) -> Bool { v.isFinite && v >= 0 && v <= BinnedHistogram.maxExact && v == v.rounded() }
         func counts() -> (Int, [Double])? {
             guard let offset = integer(-Self.maxOffset...Self.maxOffset), let length = integer(0...(n.endIndex - i)) else { return nil }
             let c = Array(n[i..<(i + length)])
             i += length
-            guard c.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+            guard c.allSatisfy(exact) else { return nil }
             return (offset, c)
         }
-        guard let count = next(), count.isFinite, count >= 0, let scale = integer(Self.scales),
-              let zt = next(), zt.isFinite, zt >= 0, let zc = next(), zc.isFinite, zc >= 0,
-              let (po, p) = counts(), let (no, neg) = counts(), i == n.endIndex else { return nil }
+        guard let count = next(), exact(count), let scale = integer(Self.scales),
+              let zt = next(), zt.isFinite, zt >= 0, let zc = next(), exact(zc),
+              let (po, p) = counts(), let (no, neg) = counts(), i == n.endIndex,
+              zc + p.reduce(0, +) + neg.reduce(0, +) == count else { return nil }
         self.init(count: count, scale: scale, zeroThreshold: zt, zeroCount: zc, positiveOffset: po, positive: p, negativeOffset: no, negative: neg)
     }
 

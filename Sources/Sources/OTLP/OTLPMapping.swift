@@ -110,6 +110,7 @@ struct OTLPMapping: Sendable {
             guard buckets.count == p.bounds.count + 1, !p.bounds.contains(where: { $0.isNaN }) else {
                 return reject(.histogram, .unsupportedPoint, "\(p.bucketCounts.count) bucket counts for \(p.bounds.count) bounds")
             }
+            guard Self.adds(up: buckets, to: p.count) else { return reject(.histogram, .unsupportedPoint, "count is not the buckets' sum") }
             let value = CumulativePoint.histogram(count: p.count, sum: p.hasValue ? p.value : 0, bounds: p.bounds, buckets: buckets)
             switch m.temporality {
             case .delta: histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
@@ -122,6 +123,9 @@ struct OTLPMapping: Sendable {
             guard ExponentialHistogram.scales.contains(Int(p.scale)), abs(p.positiveOffset) <= ExponentialHistogram.maxOffset,
                   abs(p.negativeOffset) <= ExponentialHistogram.maxOffset else {
                 return reject(.histogram, .unsupportedPoint, "scale \(p.scale) or a bucket offset out of range")
+            }
+            guard Self.adds(up: [p.zeroCount] + p.positive + p.negative, to: p.count) else {
+                return reject(.histogram, .unsupportedPoint, "count is not the zero bucket's and the buckets' sum")
             }
             let value = CumulativePoint.exponential(ExponentialCounts(
                 count: p.count, sum: p.hasValue ? p.value : 0, scale: Int(p.scale), zeroCount: p.zeroCount, zeroThreshold: p.zeroThreshold,
@@ -201,6 +205,18 @@ struct OTLPMapping: Sendable {
         return i
     }
 
+    /// OTLP requires a histogram's count to be its buckets' sum; counts beyond 2^53 are refused
+    /// (a double would not hold them exactly).
+    static func adds(up counts: [UInt64], to count: UInt64) -> Bool {
+        var sum: UInt64 = 0
+        for c in counts {
+            let (s, overflow) = sum.addingReportingOverflow(c)
+            guard !overflow else { return false }
+            sum = s
+        }
+        return sum == count && count <= 1 << 53
+    }
+
     static func exponential(_ e: ExponentialCounts) -> ExponentialHistogram {
         ExponentialHistogram(count: Double(e.count), scale: e.scale, zeroThreshold: e.zeroThreshold, zeroCount: Double(e.zeroCount),
                              positiveOffset: e.positiveOffset, positive: e.positive.map { Double($0) },
@@ -225,11 +241,12 @@ struct OTLPMapping: Sendable {
         var pairs: [(String, String)] = []
         if !e.traceID.isEmpty { pairs.append(("trace_id", OTLPText.hex(e.traceID))) }
         if !e.spanID.isEmpty { pairs.append(("span_id", OTLPText.hex(e.spanID))) }
-        var length = pairs.reduce(0) { $0 + $1.0.count + $1.1.count }
+        // OpenMetrics counts code points, not Swift's characters.
+        var length = pairs.reduce(0) { $0 + $1.0.unicodeScalars.count + $1.1.unicodeScalars.count }
         for (k, v) in e.attributes {
-            let name = OTLPNames.label(k)
-            guard length + name.count + v.count <= 128, !pairs.contains(where: { $0.0 == name }) else { continue }
-            pairs.append((name, v)); length += name.count + v.count
+            let name = OTLPNames.label(k), n = name.unicodeScalars.count + v.unicodeScalars.count
+            guard NameSyntax.isUsableLabelName(name), length + n <= 128, !pairs.contains(where: { $0.0 == name }) else { continue }
+            pairs.append((name, v)); length += n
         }
         guard !pairs.isEmpty else { return }
         let start = UInt32(s.labels.count)

@@ -19,8 +19,9 @@ public final class OTLPSource: Source, StatefulStage {
     private let config: OTLPConfig
     private let context: StageContext
     private let origin: UInt16
-    private let stream: UInt16
-    private let streamStart: StreamStart
+    /// The stream's number, set by `start` (registering replaces the listener, so a
+    /// reload's new source must not register while its predecessor still answers).
+    private let stream = Mutex<UInt16>(0)
     private let table: Mutex<StreamTable>
     private let server = Mutex<HTTPServer?>(nil)
     private let auth: BasicAuth?
@@ -57,9 +58,6 @@ public final class OTLPSource: Source, StatefulStage {
         origin = context.telemetry.registerOrigin(labels: [("source", context.id)])
         table = Mutex(StreamTable(ttl: config.streamTTL, capacity: config.maxStreams))
         auth = config.webConfig.flatMap { $0.users.isEmpty ? nil : BasicAuth(users: $0.users) }
-        let registration = context.checkpoints.register(stream: "otlp:\(context.id)", source: context.id) { _ in }
-        stream = registration.stream
-        streamStart = registration.start
         context.health.set(context.id, ready: false, detail: "starting")
         context.addCollector { [weak self] in self?.metaFamilies() ?? [] }
     }
@@ -93,15 +91,15 @@ public final class OTLPSource: Source, StatefulStage {
     public func start() throws {
         // Numbering continues after what the sinks' restored state holds, or after
         // what the previous source of a reload emitted.
-        let first: UInt64 = switch streamStart {
+        let registration = context.checkpoints.register(stream: "otlp:\(context.id)", source: context.id) { [weak self] through in
+            self?.durable(through: through)
+        }
+        stream.withLock { $0 = registration.stream }
+        let first: UInt64 = switch registration.start {
         case .fresh: (context.checkpoints.restored(stream: "otlp:\(context.id)") ?? 0) + 1
         case .continuing(let emitted, _): emitted + 1
         }
         inbox.withLock { $0.next = first; $0.durable = first - 1 }
-        let reregistered = context.checkpoints.register(stream: "otlp:\(context.id)", source: context.id) { [weak self] through in
-            self?.durable(through: through)
-        }
-        precondition(reregistered.stream == stream)
         guard let (host, port) = ListenAddress.parse(config.listen) else { return }
         var certificates: ServerCertificates?
         if let settings = config.webConfig?.tls {
@@ -135,6 +133,7 @@ public final class OTLPSource: Source, StatefulStage {
                 if control.isStopping { taken = inbox.withLock { s in defer { s.queued = [] }; return s.queued }; break }
             }
             wake.unlock()
+            let stream = self.stream.withLock { $0 }
             for q in taken {
                 var batch = Batch(samples: q.batch)
                 batch.acknowledgement = Acknowledgement(stream: stream, first: q.sequence, through: q.sequence)

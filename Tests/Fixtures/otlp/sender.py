@@ -8,7 +8,7 @@ histogram, and exports K times (a cumulative sender then sends the same total
 again), then shuts down. Prints one JSON line per invocation with what the
 exporter reported.
 """
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 
 from opentelemetry.sdk.metrics import MeterProvider, Counter, Histogram, UpDownCounter, ObservableGauge
 from opentelemetry.sdk.metrics.export import AggregationTemporality, PeriodicExportingMetricReader, MetricExportResult
@@ -26,7 +26,18 @@ p.add_argument("--exports", type=int, default=1)
 p.add_argument("--gzip", action="store_true")
 p.add_argument("--values", default="1,2,3")
 p.add_argument("--timeout", type=float, default=10)
+p.add_argument("--ca", help="PEM file of the CA that signed the gateway's certificate (https)")
+p.add_argument("--auth", help="USER:PASSWORD for basic auth")
 a = p.parse_args()
+headers = {}
+if a.ca:
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on many machines) override the
+    # exporter's certificate_file; point them at the test CA too.
+    os.environ["REQUESTS_CA_BUNDLE"] = a.ca
+    os.environ.pop("CURL_CA_BUNDLE", None)
+if a.auth:
+    import base64
+    headers["Authorization"] = "Basic " + base64.b64encode(a.auth.encode()).decode()
 
 t = AggregationTemporality.DELTA if a.temporality == "delta" else AggregationTemporality.CUMULATIVE
 temporality = {Counter: t, Histogram: t, UpDownCounter: AggregationTemporality.CUMULATIVE}
@@ -34,6 +45,7 @@ values = [float(v) for v in a.values.split(",")]
 
 for n in range(a.invocations):
     exporter = OTLPMetricExporter(endpoint=a.endpoint, preferred_temporality=temporality, timeout=a.timeout,
+                                  certificate_file=a.ca, headers=headers,
                                   compression=Compression.Gzip if a.gzip else Compression.NoCompression)
     results = []
     original = exporter.export

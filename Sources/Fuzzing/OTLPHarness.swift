@@ -1,0 +1,31 @@
+import Aggregation
+import Pipeline
+import Sources
+import Synchronization
+
+/// Feeds arbitrary bytes to the `otlp` source's decoder and mapping (protobuf
+/// `ExportMetricsServiceRequest`), applies what comes out to a store and re-parses
+/// the page in all three formats. Malformed bodies must be refused, never crash;
+/// whatever is accepted must render valid pages. Used by `make fuzz-otlp` and by the
+/// test that replays `Tests/Fixtures/otlp-corpus/` in `make test`.
+public final class OTLPHarness: Sendable {
+    let state = Mutex<(store: MetricStore, decoder: OTLPDecoder, runs: Int)>((MetricStore(), OTLPDecoder(), 0))
+
+    public init() {}
+
+    /// Runs one input; returns a description of any invariant it broke.
+    public func run(_ data: UnsafeRawBufferPointer) -> String? {
+        state.withLock { st -> String? in
+            st.runs += 1
+            if st.runs % 500 == 0 { st = (MetricStore(), OTLPDecoder(), st.runs) }   // bound memory over long runs
+            guard var batch = st.decoder.batch(protobuf: data) else { return nil }
+            var scratch: [UInt8] = []
+            st.store.apply(&batch, scratch: &scratch)
+            let exposition = Exposition(store: st.store, meta: { [] })
+            if let p = ExpositionChecker.problem(in: exposition.render(.text)) { return "invalid text exposition: \(p)" }
+            if let p = OpenMetricsChecker.problem(in: exposition.render(.openMetrics)) { return "invalid OpenMetrics: \(p)" }
+            if let p = ProtobufChecker.problem(in: exposition.render(.protobuf)) { return "invalid protobuf: \(p)" }
+            return nil
+        }
+    }
+}
