@@ -26,6 +26,7 @@ help:
 	@echo "make bench     end-to-end drain benchmark against a same-run Redis baseline, plus microbenchmarks"
 	@echo "make bench-memory  peak RSS and rate with 1 to 5 000 samples per list element (the memory budget)"
 	@echo "make bench-remote-write  one remote-write round of 100 000 series, and the drain with and without a remote_write sink"
+	@echo "make bench-otlp    what the otlp source costs per point, in process and end to end against the Redis path"
 	@echo "make bench-senders the sender's cost per invocation: LPUSH per measurement, the libraries, a Pushgateway (docs/senders.*)"
 	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
@@ -95,6 +96,10 @@ bench-senders: deps pydeps
 # What the remote_write sink costs: one round of 100 000 series, and drains with and without it.
 bench-remote-write: deps
 	./scripts/bench-remote-write.sh
+
+# What the otlp source costs: decoding and mapping in process, and points/s end to end against the Redis path.
+bench-otlp: deps
+	./scripts/bench-otlp.sh
 
 # Drain over TLS vs plain TCP to one redis-server, interleaved.
 bench-tls: deps

@@ -14,7 +14,8 @@ extension Family {
     /// The options of a family created by an exponential sample: the sample's scale
     /// (at most 8, Prometheus's finest) and zero threshold.
     static func nativeOptions(for e: ExponentialHistogram) -> NativeHistogramOptions {
-        NativeHistogramOptions(schema: min(8, e.scale), zeroThreshold: e.zeroThreshold > 0 ? e.zeroThreshold : NativeHistogramOptions.defaultZeroThreshold)
+        NativeHistogramOptions(schema: min(8, e.scale),
+                               zeroThreshold: e.zeroThreshold > 0 ? e.zeroThreshold : NativeHistogramOptions.defaultZeroThreshold)
     }
 
     /// Whether a sample of `shape` can add to this family.

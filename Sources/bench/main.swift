@@ -80,7 +80,7 @@ if let i = CommandLine.arguments.firstIndex(of: "--remote-write"), i + 1 < Comma
 /// attributes each) against json_decode's decoding of the same 100 samples as JSON
 /// elements (a histogram as one observation), both then applied to a store; and the
 /// stream table's memory per cumulative stream. Medians of 5 runs, one core.
-func otlpCost(_ requests: Int) -> Never {
+func otlpBodies(_ requests: Int) -> (bodies: [[UInt8]], elements: [[UInt8]]) {
     typealias W = ProtobufFormat
     func kv(_ k: String, _ v: String) -> [UInt8] {
         var any: [UInt8] = [], out: [UInt8] = []
@@ -132,6 +132,11 @@ func otlpCost(_ requests: Int) -> Never {
         W.message(1, rm, to: &body)
         bodies.append(body)
     }
+    return (bodies, elements)
+}
+
+func otlpCost(_ requests: Int) -> Never {
+    let (bodies, elements) = otlpBodies(requests)
     let points = Double(requests * 100)
     let decoder = OTLPDecoder()
     func timed(_ body: () -> Void) -> Double {
@@ -168,6 +173,26 @@ func otlpCost(_ requests: Int) -> Never {
 }
 if let i = CommandLine.arguments.firstIndex(of: "--otlp"), i + 1 < CommandLine.arguments.count {
     otlpCost(Int(CommandLine.arguments[i + 1]) ?? 1000)
+}
+
+/// `bench --otlp-load URL REQUESTS CONNECTIONS`: posts REQUESTS exports of 100 points
+/// (as `--otlp` builds them) over CONNECTIONS keep-alive connections; prints the seconds
+/// taken and how many were answered 200.
+func otlpLoad(url: String, requests: Int, connections: Int) -> Never {
+    let bodies = otlpBodies(requests).bodies
+    let ok = Atomic<Int>(0)
+    let start = ContinuousClock.now
+    DispatchQueue.concurrentPerform(iterations: connections) { c in
+        let client = HTTPClient(endpoint: HTTPEndpoint(url)!, tls: nil, timeout: 30)
+        for i in stride(from: c, to: bodies.count, by: connections) {
+            if (try? client.post(headers: [("Content-Type", "application/x-protobuf")], body: bodies[i]))?.status == 200 { ok.add(1, ordering: .relaxed) }
+        }
+    }
+    print(String(format: "%.3f", (ContinuousClock.now - start).inSeconds), ok.load(ordering: .relaxed))
+    exit(0)
+}
+if let i = CommandLine.arguments.firstIndex(of: "--otlp-load"), i + 3 < CommandLine.arguments.count {
+    otlpLoad(url: CommandLine.arguments[i + 1], requests: Int(CommandLine.arguments[i + 2]) ?? 1000, connections: Int(CommandLine.arguments[i + 3]) ?? 4)
 }
 
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.

@@ -19,7 +19,7 @@ import TestSupport
     }
 
     /// The otlp source's corpus (`Tests/Fixtures/otlp-corpus/`, seeded by `Tests/Fixtures/otlp/seeds.py`,
-    /// grown by `make fuzz-otlp`), each input also mutated 300 ways (bit flips, truncations,
+    /// grown by `make fuzz-otlp`); each seed also mutated 300 ways (bit flips, truncations,
     /// splices, length bytes set to extremes), deterministically.
     @Test func otlpCorpus_andItsMutations_neverCrash_andRenderValidPages() throws {
         let dir = packageRoot.appendingPathComponent("Tests/Fixtures/otlp-corpus")
@@ -31,7 +31,7 @@ import TestSupport
         for (file, input) in zip(files, inputs) {
             var problem = input.withUnsafeBytes { harness.run($0) }
             #expect(problem == nil, "\(file): \(problem ?? "")")
-            for n in 0..<300 where !input.isEmpty {
+            for n in 0..<300 where !input.isEmpty && file.hasPrefix("seed-") {
                 var m = input
                 switch n % 5 {
                 case 0: m[Int(rng.next() % UInt64(m.count))] ^= UInt8(1 << (rng.next() % 8))

@@ -1,7 +1,7 @@
 import TLS
 
 /// `http://` or `https://HOST[:PORT]/PATH?QUERY`, as a remote-write `url`.
-struct HTTPEndpoint: Equatable, Sendable {
+package struct HTTPEndpoint: Equatable, Sendable {
     var https: Bool
     var host: String
     var port: Int
@@ -12,7 +12,7 @@ struct HTTPEndpoint: Equatable, Sendable {
         self.https = https; self.host = host; self.port = port; self.target = target
     }
 
-    init?(_ url: String) {
+    package init?(_ url: String) {
         let rest: Substring
         if url.hasPrefix("https://") {
             https = true; rest = url.dropFirst(8)
@@ -48,8 +48,8 @@ struct HTTPEndpoint: Equatable, Sendable {
 }
 
 /// An HTTP/1.1 response: status, headers (names lower-cased) and up to `maxBody` bytes of body.
-struct HTTPClientResponse: Sendable {
-    var status: Int
+package struct HTTPClientResponse: Sendable {
+    package var status: Int
     var headers: [(String, String)]
     var body: [UInt8]
 
@@ -59,7 +59,7 @@ struct HTTPClientResponse: Sendable {
 /// A blocking HTTP/1.1 client on one keep-alive connection (`ClientStream`: TCP, TLS
 /// for `https`), reconnecting when the server closed it or a request failed. One
 /// thread uses it at a time (the remote-write sender).
-final class HTTPClient {
+package final class HTTPClient {
     let endpoint: HTTPEndpoint
     private let tls: (TLSClientContext, TLSClientSettings)?
     private let timeout: Double
@@ -68,14 +68,14 @@ final class HTTPClient {
     private var pending: [UInt8] = []
     static let maxBody = 64 * 1024
 
-    init(endpoint: HTTPEndpoint, tls: (TLSClientContext, TLSClientSettings)?, timeout: Double) {
+    package init(endpoint: HTTPEndpoint, tls: (TLSClientContext, TLSClientSettings)?, timeout: Double) {
         self.endpoint = endpoint
         self.tls = tls
         self.timeout = timeout
     }
 
     /// POSTs `body`; throws when no answer arrived (connection, time-out, malformed answer).
-    func post(headers: [(String, String)], body: [UInt8]) throws(StreamError) -> HTTPClientResponse {
+    package func post(headers: [(String, String)], body: [UInt8]) throws(StreamError) -> HTTPClientResponse {
         // A kept-alive connection the server has since closed fails on first use: retry once on a new one.
         let reused = stream != nil
         do {

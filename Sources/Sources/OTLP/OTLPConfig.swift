@@ -7,7 +7,7 @@ import Web
 public struct OTLPConfig: StageConfig {
     public static let type = "otlp"
     public static let role = StageRole.source
-    public static let summary = "Receives OpenTelemetry metrics by OTLP/HTTP (protobuf or JSON) and emits them as samples, cumulative turned into delta."
+    public static let summary = "Receives OpenTelemetry metrics by OTLP/HTTP (protobuf or JSON) and emits them as samples, cumulative made delta."
     public static let inputKind: ItemKind? = nil
     public static let outputKind: ItemKind? = .samples
     public static let example = """

@@ -38,7 +38,8 @@ package struct StreamTableProbe {
         let table = StreamTable(ttl: .seconds(3600), capacity: streams, startedAt: 0)
         for start in stride(from: 0, to: streams, by: 10_000) {
             let points = (start..<min(streams, start + 10_000)).map {
-                (key: StreamKey(a: UInt64($0) &* 0x9E37_79B9_7F4A_7C15, b: UInt64($0)), start: UInt64(1), time: UInt64(2), value: CumulativePoint.number(1))
+                (key: StreamKey(a: UInt64($0) &* 0x9E37_79B9_7F4A_7C15, b: UInt64($0)), start: UInt64(1), time: UInt64(2),
+                 value: CumulativePoint.number(1))
             }
             table.step(points) { _, _ in }
         }

@@ -64,7 +64,9 @@ enum OTLPJSON {
         }
         switch kind {
         case .histogram:
-            out.bucketCounts = try list(p, "bucketCounts", limit: OTLPLimits.maxBuckets + 1) { v throws(Malformed) in try uintValue(v, "bucketCounts") }
+            out.bucketCounts = try list(p, "bucketCounts", limit: OTLPLimits.maxBuckets + 1) { v throws(Malformed) in
+                try uintValue(v, "bucketCounts")
+            }
             out.bounds = try list(p, "explicitBounds", limit: OTLPLimits.maxBuckets) { v throws(Malformed) in try doubleValue(v, "explicitBounds") }
         case .exponentialHistogram:
             out.scale = try int(p, "scale") ?? 0
@@ -79,7 +81,9 @@ enum OTLPJSON {
         case .summary:
             for q in try list(p, "quantileValues") {
                 out.quantiles.append((try double(q, "quantile") ?? 0, try double(q, "value") ?? 0))
-                guard out.quantiles.count <= OTLPLimits.maxQuantiles else { throw Malformed(description: "more than \(OTLPLimits.maxQuantiles) quantiles") }
+                guard out.quantiles.count <= OTLPLimits.maxQuantiles else {
+                    throw Malformed(description: "more than \(OTLPLimits.maxQuantiles) quantiles")
+                }
             }
         default: break
         }
@@ -205,7 +209,10 @@ enum OTLPJSON {
     private static func anyValue(_ v: Any?, depth: Int) throws(Malformed) -> (text: String, isString: Bool) {
         guard depth < 16 else { throw Malformed(description: "attribute values nested deeper than 16") }
         guard let o = v as? [String: Any] else { return ("", false) }
-        if let s = value(o, "stringValue") { guard let s = s as? String else { throw Malformed(description: "`stringValue` is not a string") }; return (s, true) }
+        if let s = value(o, "stringValue") {
+            guard let s = s as? String else { throw Malformed(description: "`stringValue` is not a string") }
+            return (s, true)
+        }
         if value(o, "boolValue") != nil { return (try bool(o, "boolValue") ? "true" : "false", false) }
         if let i = try int(o, "intValue") { return (String(i), false) }
         if let d = try double(o, "doubleValue") { return (OTLPText.double(d), false) }

@@ -66,11 +66,13 @@ public final class OTLPSource: Source, StatefulStage {
         let p = Telemetry.prefix, s = [("source", context.id)]
         return [
             MetaFamily(name: p + "otlp_requests_total", help: "OTLP export requests answered, by HTTP status code.", type: .counter,
-                       samples: requests.withLock { $0 }.sorted { $0.key < $1.key }.map { MetaSample(labels: s + [("code", $0.key)], value: Double($0.value)) }),
+                       samples: requests.withLock { $0 }.sorted { $0.key < $1.key }.map {
+                           MetaSample(labels: s + [("code", $0.key)], value: Double($0.value))
+                       }),
             MetaFamily(name: p + "otlp_points_received_total", help: "OTLP data points received in decodable exports.", type: .counter,
                        samples: [MetaSample(labels: s, value: Double(points.value))]),
             MetaFamily(name: p + "otlp_cumulative_baselines_total",
-                       help: "First points of cumulative streams that started before the gateway (or have no start time): the baseline, nothing added.",
+                       help: "First points of cumulative streams that started before the gateway (or without a start time): nothing added.",
                        type: .counter, samples: [MetaSample(labels: s, value: Double(baselines.value))]),
             MetaFamily(name: p + "otlp_streams", help: "Cumulative streams in the stream table.", type: .gauge,
                        samples: [MetaSample(labels: s, value: Double(table.withLock { $0 }.count))]),
@@ -198,9 +200,9 @@ public final class OTLPSource: Source, StatefulStage {
         // Room first: the stream table must not advance for an export answered 429 (its retry would add nothing).
         let estimate = export.pointCount * 256
         let budget = context.memoryBudget
-        let full = inbox.withLock { s in s.closed ? 1 : s.waiting.count >= config.maxPendingRequests || budget.inFlight + estimate > budget.limit ? 2 : 0 }
-        if full == 1 { return answer(respond, Self.unavailable(encoding, "the gateway is stopping", retryAfter: false)) }
-        if full == 2 { return answer(respond, Self.tooMany(encoding)) }
+        let (closed, full) = inbox.withLock { s in (s.closed, s.waiting.count >= config.maxPendingRequests || budget.inFlight + estimate > budget.limit) }
+        if closed { return answer(respond, Self.unavailable(encoding, "the gateway is stopping", retryAfter: false)) }
+        if full { return answer(respond, Self.tooMany(encoding)) }
         let mapping = OTLPMapping(promoted: config.resourceAttributes, table: table.withLock { $0 })
         let result = mapping.map(export, origin: origin)
         baselines.add(UInt64(result.baselines))
@@ -221,7 +223,8 @@ public final class OTLPSource: Source, StatefulStage {
     }
 
     static func tooMany(_ e: OTLPEncoding) -> HTTPResponse {
-        HTTPResponse(status: .tooManyRequests, contentType: e.contentType, body: e.status(code: 8, message: "the gateway's pipeline is full; retry later"),
+        HTTPResponse(status: .tooManyRequests, contentType: e.contentType,
+                     body: e.status(code: 8, message: "the gateway's pipeline is full; retry later"),
                      headers: [("Retry-After", "1")])
     }
 

@@ -20,7 +20,9 @@ struct ProtoReader {
     /// The next field's number and wire type.
     mutating func field() throws(Malformed) -> (number: UInt64, wire: WireType) {
         let key = try varint()
-        guard let wire = WireType(rawValue: UInt8(key & 7)) else { throw Malformed(description: "wire type \(key & 7) (groups are not used by OTLP)") }
+        guard let wire = WireType(rawValue: UInt8(key & 7)) else {
+            throw Malformed(description: "wire type \(key & 7) (groups are not used by OTLP)")
+        }
         guard key >> 3 > 0 else { throw Malformed(description: "field number 0") }
         return (key >> 3, wire)
     }
