@@ -151,6 +151,30 @@ public struct SampleBatch: Sendable {
         withBytes(span) { $0.elementsEqual(literal.utf8) }
     }
 
+    /// Appends every sample of `other`, its strings, labels, lists and exemplars
+    /// re-pointed into this batch (a source merging small batches into one).
+    public mutating func append(contentsOf other: SampleBatch) {
+        let byteBase = UInt32(bytes.count), labelBase = UInt32(labels.count)
+        let numberBase = UInt32(numbers.count), exemplarBase = UInt32(exemplars.count)
+        func text(_ s: ByteSpan) -> ByteSpan { s.count == 0 ? s : ByteSpan(start: s.start + byteBase, count: s.count) }
+        func list(_ s: NumberSpan) -> NumberSpan { s.count == 0 ? s : NumberSpan(start: s.start + numberBase, count: s.count) }
+        bytes.append(contentsOf: other.bytes)
+        numbers.append(contentsOf: other.numbers)
+        labels.reserveCapacity(labels.count + other.labels.count)
+        for l in other.labels { labels.append(LabelRef(name: text(l.name), value: text(l.value))) }
+        for e in other.exemplars {
+            exemplars.append(ExemplarRef(labelStart: e.labelStart + labelBase, labelCount: e.labelCount, value: e.value, timestamp: e.timestamp))
+        }
+        records.reserveCapacity(records.count + other.records.count)
+        for var r in other.records {
+            r.name = text(r.name); r.help = text(r.help)
+            r.labelStart += labelBase
+            r.buckets = list(r.buckets); r.quantiles = list(r.quantiles); r.epsilons = list(r.epsilons)
+            if r.exemplar != 0 { r.exemplar += exemplarBase }
+            records.append(r)
+        }
+    }
+
     public mutating func appendNumbers(_ values: [Double]) -> NumberSpan {
         let start = UInt32(numbers.count)
         numbers.append(contentsOf: values)

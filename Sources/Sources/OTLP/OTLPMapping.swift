@@ -276,6 +276,9 @@ struct OTLPMapping: Sendable {
             let name = OTLPNames.label(k)
             if let j = point.firstIndex(where: { $0.0 == name }) { point[j].1 += ";" + v } else { point.append((name, v)) }
         }
-        return base.filter { b in !point.contains { $0.0 == b.0 } } + point
+        // Sorted by name, as the series key wants them (sort_labels and the store then find nothing to do).
+        var all = base.filter { b in !point.contains { $0.0 == b.0 } } + point
+        if !zip(all, all.dropFirst()).allSatisfy({ $0.0.0 < $0.1.0 }) { all.sort { $0.0 < $1.0 } }
+        return all
     }
 }

@@ -32,6 +32,12 @@ enum OTLPNames {
     /// becomes `_`; a leading digit gets `key_`, a single leading `_` gets `key`.
     static func label(_ key: String) -> String {
         guard !key.isEmpty else { return key }
+        // Most keys are already label names (`method`, `http_route`): no new string.
+        let u = key.utf8
+        if u.allSatisfy({ ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A || $0 >= 0x30 && $0 <= 0x39 || $0 == 0x5F }),
+           let f = u.first, !(0x30...0x39).contains(f), f != 0x5F || u.dropFirst().first == 0x5F {
+            return key
+        }
         var out = ""
         for u in key.unicodeScalars {
             let ok = ("a"..."z").contains(u) || ("A"..."Z").contains(u) || ("0"..."9").contains(u) || u == "_"

@@ -136,10 +136,25 @@ public final class OTLPSource: Source, StatefulStage {
             }
             wake.unlock()
             let stream = self.stream.withLock { $0 }
-            for q in taken {
-                var batch = Batch(samples: q.batch)
-                batch.acknowledgement = Acknowledgement(stream: stream, first: q.sequence, through: q.sequence)
-                for (i, reason) in q.drops { batch.drop(sample: i, reason: reason) }
+            // Consecutive exports go on as one batch (their numbers are contiguous) of up to
+            // about 2 000 samples: the stages below pay per batch, not per export.
+            var i = 0
+            while i < taken.count {
+                var samples = taken[i].batch
+                var drops = taken[i].drops
+                let first = taken[i].sequence
+                var through = first
+                i += 1
+                while i < taken.count && samples.count + taken[i].batch.count <= 2000 {
+                    let base = samples.count
+                    samples.append(contentsOf: taken[i].batch)
+                    drops += taken[i].drops.map { ($0.0 + base, $0.1) }
+                    through = taken[i].sequence
+                    i += 1
+                }
+                var batch = Batch(samples: samples)
+                batch.acknowledgement = Acknowledgement(stream: stream, first: first, through: through)
+                for (index, reason) in drops { batch.drop(sample: index, reason: reason) }
                 output.emit(batch)
             }
             if monotonicNanos() - lastSweep > 60_000_000_000 {
