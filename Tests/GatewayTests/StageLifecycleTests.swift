@@ -13,8 +13,10 @@ import Transforms
 /// decodes and validates, then start → process → shutdown.
 @Suite struct StageLifecycleTests {
     /// type → example options (the YAML a user would write).
-    static func examples(redisURL: String) -> [(any StageConfig.Type, String)] { [
+    static func examples(redisURL: String, otlpPort: Int = 0) -> [(any StageConfig.Type, String)] { [
         (RedisListConfig.self, #"{ type: redis_list, url: "\#(redisURL)", key: q, block_timeout: 100ms }"#),
+        // The test posts one export with one point to it.
+        (OTLPConfig.self, #"{ type: otlp, listen: "127.0.0.1:\#(otlpPort)" }"#),
         (JSONDecodeConfig.self, "{ type: json_decode, inputs: [src] }"),
         (ValidateConfig.self, "{ type: validate, inputs: [src] }"),
         (SortLabelsConfig.self, "{ type: sort_labels, inputs: [src] }"),
@@ -35,7 +37,8 @@ import Transforms
     @Test func everyStage_decodesStartsProcessesAndShutsDown() throws {
         let redis = try RedisServer()
         try redis.push([#"{"type":"counter","name":"x_total","value":1}"#], key: "q")
-        for (type, yaml) in Self.examples(redisURL: redis.url) {
+        let otlpPort = freePort()
+        for (type, yaml) in Self.examples(redisURL: redis.url, otlpPort: otlpPort) {
             let role = type.role
             let upstream = type.inputKind == .payloads ? "{ type: test_payload_source }" : "{ type: test_counter_source, batches: 1 }"
             let downstream = type.outputKind == .payloads ? "test_collect_payloads" : "test_collect"
@@ -50,6 +53,11 @@ import Transforms
             try runtime.start()
             #expect(runtime.phase != .idle, "\(type.type)")
             if role == .source {
+                if type == OTLPConfig.self {
+                    let export = #"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","gauge":{"dataPoints":[{"asInt":"1"}]}}]}]}]}"#
+                    let answer = try httpPost(port: otlpPort, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: Array(export.utf8))
+                    #expect(answer.status == 200)
+                }
                 #expect(eventually { runtime.sourceItemsEmitted == 1 }, "\(type.type)")
                 runtime.stop()   // redis_list runs until stopped
             }
