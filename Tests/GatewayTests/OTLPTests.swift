@@ -160,6 +160,17 @@ import TestSupport
         #expect(try gateway.value("ok") == 7)
         #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"unsupported_point\"}") == 1)
 
+        // Exemplars: trace and span ids in hex, then the filtered attributes, on the OpenMetrics page.
+        let traced = try setup.post(Array(#"""
+            {"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"traced","sum":{"aggregationTemporality":1,"isMonotonic":true,
+             "dataPoints":[{"asInt":"2","exemplars":[{"asDouble":2,"timeUnixNano":"1700000000500000000","traceId":"5b8efff798038103d269b633813fc60c",
+             "spanId":"eee19b7ec3c1b174","filteredAttributes":[{"key":"user.id","value":{"stringValue":"u7"}}]}]}]}}]}]}]}
+            """#.utf8))
+        #expect(traced.status == 200)
+        let openMetrics = try httpGet(port: gateway.port, path: "/metrics", headers: ["Accept": "application/openmetrics-text; version=1.0.0"]).text
+        #expect(openMetrics.contains(#"traced_total 2 # {trace_id="5b8efff798038103d269b633813fc60c",span_id="eee19b7ec3c1b174",user_id="u7"} 2 "#),
+                "\(openMetrics.split(separator: "\n").filter { $0.hasPrefix("traced") })")
+
         // The protobuf encoding answers in protobuf: an empty ExportMetricsServiceResponse.
         let empty = try setup.post([], type: "application/x-protobuf")
         #expect(empty.status == 200 && empty.body.isEmpty && empty.headers["content-type"] == "application/x-protobuf")

@@ -54,6 +54,10 @@ import Transforms
         ("sinks: {r: {type: redis_list, inputs: [q]}}", "shards", "must be set"),
         ("sources: {q: {type: redis_list, shards: 4, group: g}}\nsinks: {p: {type: prometheus, inputs: [q], state: redis, listen: \"127.0.0.1:0\"}, "
          + "rw: {type: remote_write, inputs: [q], url: \"http://127.0.0.1:1/\", state: redis}}", "state", "second sink with `state: redis`"),
+        // A shard-state sink takes only the group's shards: an otlp source (or a plain list) beside it has none.
+        ("sources: {q: {type: redis_list, shards: 4, group: g}, o: {type: otlp, listen: \"127.0.0.1:0\"}}\n"
+         + "sinks: {p: {type: prometheus, inputs: [q, o], state: redis, listen: \"127.0.0.1:0\"}}", "state", "sources.o above it has no shards"),
+        ("sinks: {p: {type: prometheus, inputs: [q], state: redis, listen: \"127.0.0.1:0\"}}", "state", "has no shards"),
     ])
     func shardingOptions_areCheckedAndNameTheirKey(_ yaml: String, _ key: String, _ reason: String) throws {
         let source = yaml.hasPrefix("sources") ? "" : "sources: {q: {type: redis_list}}\n"

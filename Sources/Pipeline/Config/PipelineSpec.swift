@@ -238,6 +238,20 @@ public struct PipelineSpec: Sendable {
 
     /// A source whose shards' state lives in a sink needs such a sink below it.
     private static func checkShardState(_ decls: [StageDecl], errors: inout [ConfigError]) {
+        // A shard-state sink keeps only the group's shards: a source above it that has
+        // none (an otlp source, a plain list) would have its samples saved into whatever
+        // shard their name falls in and its batches never reported durable.
+        for sink in decls where sink.role == .sink && sink.config.keepsShardState {
+            var above: Set<String> = [], frontier = sink.inputs
+            while let id = frontier.popLast() {
+                guard above.insert(id).inserted, let d = decls.first(where: { $0.id == id }) else { continue }
+                frontier += d.inputs
+            }
+            for source in decls where source.role == .source && above.contains(source.id) && !source.config.needsShardState {
+                let why = "keeps the state of a group's shards, but \(source.path) above it has no shards: give its samples a sink of their own"
+                errors.append(ConfigError(path: sink.path, key: "state", line: sink.line, message: why))
+            }
+        }
         for source in decls where source.config.needsShardState {
             var below: Set<String> = [source.id], keepers: [StageDecl] = []
             for d in decls where d.inputs.contains(where: below.contains) {   // topological order
