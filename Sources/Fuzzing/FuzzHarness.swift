@@ -50,11 +50,16 @@ public final class FuzzHarness: Sendable {
             if st.runs % 500 == 0 { st.store = Self.makeStore() }   // bound memory over long runs
             var scratch: [UInt8] = []
             st.store.apply(&batch, scratch: &scratch)
-            let exposition = Exposition(store: st.store, meta: { [] })
-            if let p = ExpositionChecker.problem(in: exposition.render(.text)) { return "invalid text exposition: \(p)" }
-            if let p = OpenMetricsChecker.problem(in: exposition.render(.openMetrics)) { return "invalid OpenMetrics: \(p)" }
-            if let p = ProtobufChecker.problem(in: exposition.render(.protobuf)) { return "invalid protobuf: \(p)" }
-            return nil
+            return Self.pageProblem(st.store)
         }
+    }
+
+    /// The store's page in all three formats, re-parsed: the first invariant any of them breaks.
+    static func pageProblem(_ store: MetricStore) -> String? {
+        let exposition = Exposition(store: store, meta: { [] })
+        if let p = ExpositionChecker.problem(in: exposition.render(.text)) { return "invalid text exposition: \(p)" }
+        if let p = OpenMetricsChecker.problem(in: exposition.render(.openMetrics)) { return "invalid OpenMetrics: \(p)" }
+        if let p = ProtobufChecker.problem(in: exposition.render(.protobuf)) { return "invalid protobuf: \(p)" }
+        return nil
     }
 }

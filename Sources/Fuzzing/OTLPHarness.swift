@@ -21,11 +21,7 @@ public final class OTLPHarness: Sendable {
             guard var batch = st.decoder.batch(protobuf: data) else { return nil }
             var scratch: [UInt8] = []
             st.store.apply(&batch, scratch: &scratch)
-            let exposition = Exposition(store: st.store, meta: { [] })
-            if let p = ExpositionChecker.problem(in: exposition.render(.text)) { return "invalid text exposition: \(p)" }
-            if let p = OpenMetricsChecker.problem(in: exposition.render(.openMetrics)) { return "invalid OpenMetrics: \(p)" }
-            if let p = ProtobufChecker.problem(in: exposition.render(.protobuf)) { return "invalid protobuf: \(p)" }
-            return nil
+            return FuzzHarness.pageProblem(st.store)
         }
     }
 }

@@ -215,3 +215,25 @@ public struct WebConfig: Sendable, Equatable {
         return problems.isEmpty ? .success(config) : .failure(Problems(list: problems))
     }
 }
+
+extension WebConfig {
+    /// Reads a stage's `web_config_file` option (the same on every stage that listens):
+    /// the path, and the file parsed, its problems reported against the key.
+    package static func option(_ o: OptionReader, doc: String) -> (path: String?, config: WebConfig?) {
+        let path = o.string("web_config_file", default: "", doc: doc)
+        guard !path.isEmpty else { return (nil, nil) }
+        switch load(path: path) {
+        case .success(let c): return (path, c)
+        case .failure(let problems):
+            for p in problems.list { o.fail("web_config_file", "\(path)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
+            return (path, nil)
+        }
+    }
+
+    /// What the file held, for a stage's `externalFingerprint`: a reload that changes
+    /// only the file rebuilds the stage.
+    package var fingerprint: String {
+        let users = users.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+        return "\(String(describing: tls))\u{0}\(users)\u{0}\(headers.map { "\($0.0):\($0.1)" })"
+    }
+}

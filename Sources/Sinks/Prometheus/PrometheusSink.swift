@@ -46,11 +46,7 @@ public struct PrometheusSinkConfig: StageConfig {
     public var formats: Set<ExpositionFormat> = Set(ExpositionFormat.allCases)
 
     /// The web config as read: a reload that changes only that file rebuilds the sink.
-    public var externalFingerprint: String {
-        guard let w = webConfig else { return "" }
-        let users = w.users.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
-        return "\(String(describing: w.tls))\u{0}\(users)\u{0}\(w.headers.map { "\($0.0):\($0.1)" })"
-    }
+    public var externalFingerprint: String { webConfig?.fingerprint ?? "" }
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for /metrics, /ready and /.")
@@ -61,17 +57,9 @@ public struct PrometheusSinkConfig: StageConfig {
             "Hide every prom_stream_gateway_* metric except prom_stream_gateway_info (Metrics__DisableMetaMetrics).")
         idleTimeout = o.duration("idle_timeout", default: Self.defaultIdleTimeout, positive: true, doc: "Close HTTP connections idle this long.")
         aggregate = AggregateOptions(options: o)
-        let web = o.string("web_config_file", default: "", doc:
+        (webConfigFile, webConfig) = WebConfig.option(o, doc:
             "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers "
             + "(`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
-        if !web.isEmpty {
-            webConfigFile = web
-            switch WebConfig.load(path: web) {
-            case .success(let c): webConfig = c
-            case .failure(let problems):
-                for p in problems.list { o.fail("web_config_file", "\(web)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
-            }
-        }
         enableAdminAPI = o.bool("enable_admin_api", default: false, doc:
             "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, "
             + "GATEWAY_ENABLE_ADMIN_API). Off: 404.")

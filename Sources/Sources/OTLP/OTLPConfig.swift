@@ -29,25 +29,13 @@ public struct OTLPConfig: StageConfig {
     public var maxPendingRequests: Int
     public var idleTimeout: Duration
 
-    public var externalFingerprint: String {
-        guard let w = webConfig else { return "" }
-        let users = w.users.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
-        return "\(String(describing: w.tls))\u{0}\(users)\u{0}\(w.headers.map { "\($0.0):\($0.1)" })"
-    }
+    public var externalFingerprint: String { webConfig?.fingerprint ?? "" }
 
     public init(options o: OptionReader) {
         listen = o.string("listen", default: Self.defaultListen, doc: "HOST:PORT for OTLP/HTTP (POST /v1/metrics); 4318 is OTLP/HTTP's port.")
         if ListenAddress.parse(listen) == nil { o.fail("listen", "expected HOST:PORT with a port from 0 to 65535, got `\(listen)`") }
-        let web = o.string("web_config_file", default: "", doc:
+        (webConfigFile, webConfig) = WebConfig.option(o, doc:
             "exporter-toolkit web config, as on the prometheus sink: tls_server_config (TLS, mTLS), basic_auth_users, headers.")
-        if !web.isEmpty {
-            webConfigFile = web
-            switch WebConfig.load(path: web) {
-            case .success(let c): webConfig = c
-            case .failure(let problems):
-                for p in problems.list { o.fail("web_config_file", "\(web)\(p.line.map { ":\($0)" } ?? ""): \(p.message)") }
-            }
-        }
         maxRequestBodySize = o.int("max_request_body_size", default: 4 << 20, range: 1024...(256 << 20), doc:
             "Largest request body in bytes, before and after gzip (413 beyond).")
         resourceAttributes = o.stringList("resource_attributes", default: [], doc:

@@ -86,6 +86,16 @@ struct OTLPMapping: Sendable {
             out.rejected += 1
             if out.firstRejection == nil { out.firstRejection = "metric `\(m.name)`: \(why)" }
         }
+        /// A histogram's sample: added as it is (delta), or once the stream table made it a delta.
+        func histogramPoint(_ value: CumulativePoint) {
+            switch m.temporality {
+            case .delta: histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
+            case .cumulative:
+                let i = histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
+                pending.append(Pending(record: i, key: key, start: p.startTime, time: p.time, value: value))
+            case .unspecified: reject(.histogram, .unsupportedPoint, "aggregation temporality unspecified")
+            }
+        }
         switch m.kind {
         case nil:
             break
@@ -112,13 +122,7 @@ struct OTLPMapping: Sendable {
             }
             guard Self.adds(up: buckets, to: p.count) else { return reject(.histogram, .unsupportedPoint, "count is not the buckets' sum") }
             let value = CumulativePoint.histogram(count: p.count, sum: p.hasValue ? p.value : 0, bounds: p.bounds, buckets: buckets)
-            switch m.temporality {
-            case .delta: histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
-            case .cumulative:
-                let i = histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
-                pending.append(Pending(record: i, key: key, start: p.startTime, time: p.time, value: value))
-            case .unspecified: reject(.histogram, .unsupportedPoint, "aggregation temporality unspecified")
-            }
+            histogramPoint(value)
         case .exponentialHistogram?:
             guard ExponentialHistogram.scales.contains(Int(p.scale)), abs(p.positiveOffset) <= ExponentialHistogram.maxOffset,
                   abs(p.negativeOffset) <= ExponentialHistogram.maxOffset else {
@@ -130,13 +134,7 @@ struct OTLPMapping: Sendable {
             let value = CumulativePoint.exponential(ExponentialCounts(
                 count: p.count, sum: p.hasValue ? p.value : 0, scale: Int(p.scale), zeroCount: p.zeroCount, zeroThreshold: p.zeroThreshold,
                 positiveOffset: Int(p.positiveOffset), positive: p.positive, negativeOffset: Int(p.negativeOffset), negative: p.negative))
-            switch m.temporality {
-            case .delta: histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
-            case .cumulative:
-                let i = histogram(value, name: name, m: m, p: p, labels: labels, origin: origin, into: &out.samples)
-                pending.append(Pending(record: i, key: key, start: p.startTime, time: p.time, value: value))
-            case .unspecified: reject(.histogram, .unsupportedPoint, "aggregation temporality unspecified")
-            }
+            histogramPoint(value)
         case .summary?:
             for (q, v) in p.quantiles {
                 _ = record(.gauge, name: name, value: v, help: m.description, labels: labels + [("quantile", OTLPText.double(q))],

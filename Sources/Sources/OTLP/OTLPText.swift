@@ -1,3 +1,5 @@
+import Pipeline
+
 /// How attribute values become label text.
 enum OTLPText {
     /// Go's `strconv.FormatFloat(v, 'f', -1, 64)` for the usual values: integers
@@ -9,22 +11,8 @@ enum OTLPText {
         return "\(v)"
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) }
-                else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// `s` as a JSON string literal (attribute arrays and maps as label text).
+    static func jsonString(_ s: String) -> String { "\"" + jsonEscape(s) + "\"" }
 
     static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
