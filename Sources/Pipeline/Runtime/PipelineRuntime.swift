@@ -99,13 +99,32 @@ public final class PipelineRuntime: Sendable {
 
     /// An instance wired into the graph, with the threads that run it.
     private struct Node: Sendable {
+        /// The stage with what its role runs on: a source its output and stop control,
+        /// a transform its input and output, a sink its input.
+        enum Wiring: Sendable {
+            case source(any Source, output: StageOutput, control: SourceControl)
+            case transform(any Transform, input: BoundedBuffer<Batch>, output: StageOutput)
+            case sink(any Sink, input: BoundedBuffer<Batch>)
+        }
+
         let decl: StageDecl
         let instance: Instance
-        let input: BoundedBuffer<Batch>?
-        let output: StageOutput?
-        let control: SourceControl?
+        let wiring: Wiring
         let run: NodeRun
         var stage: Stage { instance.stage }
+        var input: BoundedBuffer<Batch>? {
+            switch wiring {
+            case .source: nil
+            case .transform(_, let input, _), .sink(_, let input): input
+            }
+        }
+        var output: StageOutput? {
+            switch wiring {
+            case .source(_, let output, _), .transform(_, _, let output): output
+            case .sink: nil
+            }
+        }
+        var control: SourceControl? { if case .source(_, _, let control) = wiring { control } else { nil } }
         var stats: StageStats { instance.stats }
         var dropLog: RateLimitedLog { instance.dropLog }
         var logger: Logger { instance.logger }
@@ -419,12 +438,16 @@ public final class PipelineRuntime: Sendable {
             let discarded: @Sendable (Acknowledgement, String) -> Void = { ack, target in
                 for sink in sinksBelow[target] ?? [] { checkpoints.markDurable([ack], by: sink) }
             }
-            let output = d.role == .sink ? nil : StageOutput(targets: targets, stats: instance.stats, telemetry: telemetry,
-                                                             dropLog: instance.dropLog, discarded: discarded,
-                                                             emitted: d.role == .source ? checkpoints : nil,
-                                                             budget: memoryBudget, charges: d.role == .source)
-            return Node(decl: d, instance: instance, input: inputs[d.id], output: output,
-                        control: d.role == .source ? SourceControl() : nil, run: NodeRun())
+            func output(source: Bool) -> StageOutput {
+                StageOutput(targets: targets, stats: instance.stats, telemetry: telemetry, dropLog: instance.dropLog, discarded: discarded,
+                            emitted: source ? checkpoints : nil, budget: memoryBudget, charges: source)
+            }
+            let wiring: Node.Wiring = switch instance.stage {
+            case .source(let s): .source(s, output: output(source: true), control: SourceControl())
+            case .transform(let t): .transform(t, input: inputs[d.id]!, output: output(source: false))
+            case .sink(let s): .sink(s, input: inputs[d.id]!)
+            }
+            return Node(decl: d, instance: instance, wiring: wiring, run: NodeRun())
         }
     }
 
@@ -464,13 +487,13 @@ public final class PipelineRuntime: Sendable {
         let reorderer = Reorderer<Batch>(capacity: 2 * count, first: firstTicket)
         node.run.add((0..<count).map { worker in
             OSThread.spawn(name: "\(node.decl.id)-\(worker)") { [self] in
-                switch node.stage {
-                case .source(let source):
-                    source.run(worker: worker, output: node.output!, control: node.control!)
-                case .transform(let transform):
-                    runTransform(transform, node: node, worker: worker, reorderer: reorderer)
-                case .sink(let sink):
-                    runSink(sink, node: node, worker: worker, reorderer: reorderer)
+                switch node.wiring {
+                case .source(let source, let output, let control):
+                    source.run(worker: worker, output: output, control: control)
+                case .transform(let transform, let input, let output):
+                    runTransform(transform, input: input, output: output, node: node, worker: worker, reorderer: reorderer)
+                case .sink(let sink, let input):
+                    runSink(sink, input: input, node: node, worker: worker, reorderer: reorderer)
                 }
                 if box.decrement() == 0 { stageFinished(node) }
             }
@@ -490,8 +513,8 @@ public final class PipelineRuntime: Sendable {
         batch.drops.removeAll()
     }
 
-    private func runTransform(_ transform: any Transform, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
-        let input = node.input!, output = node.output!
+    private func runTransform(_ transform: any Transform, input: BoundedBuffer<Batch>, output: StageOutput, node: Node, worker: Int,
+                              reorderer: Reorderer<Batch>) {
         // `while case var` and `consume`: the batch must have exactly one owner, or
         // the stage's first write copies every buffer of it (copy-on-write).
         while case (var batch, let ticket)? = input.pop() {
@@ -509,8 +532,7 @@ public final class PipelineRuntime: Sendable {
         }
     }
 
-    private func runSink(_ sink: any Sink, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
-        let input = node.input!
+    private func runSink(_ sink: any Sink, input: BoundedBuffer<Batch>, node: Node, worker: Int, reorderer: Reorderer<Batch>) {
         let ordered = sink.wantsOrderedInput
         let checkpoints = self.checkpoints, id = node.decl.id, memoryBudget = self.memoryBudget
         func consume(_ batch: consuming Batch) {
