@@ -12,6 +12,9 @@ package protocol ShardStateHolder: AnyObject, Sendable {
     /// The highest element of `stream` whose batch the holder has consumed (applied
     /// or, for a shard it does not hold, skipped).
     func consumed(stream: UInt16) -> UInt64
+    /// Waits until the holder has consumed `stream` through `through` (woken by each
+    /// batch it consumes, not polled); false when `seconds` passed first.
+    func waitConsumed(stream: UInt16, through: UInt64, seconds: Double) -> Bool
     /// Writes the shard's state now; returns the position it holds, or nil when
     /// the write failed (the lease is gone, Redis is unreachable).
     func persistShard(_ shard: Int) -> UInt64?

@@ -33,6 +33,8 @@ final class ShardedState: ShardStateHolder {
         var skipped: UInt64 = 0
     }
     private let book = Mutex(Book())
+    /// Broadcast after each batch `admit` books, for `waitConsumed`.
+    private let consumption = ConditionLock()
     /// Per shard: the position last written (snapshot thread and source thread, one at a time).
     private let written = Mutex<[Int: UInt64]>([:])
     private let writing = Mutex(())
@@ -93,6 +95,7 @@ final class ShardedState: ShardStateHolder {
             let s = b.shardOf[ack.stream]
             return (s, s.map { b.held.contains($0) } ?? false, b.shards)
         }
+        consumption.withLock { consumption.broadcast() }   // a release waiting for this batch (`waitConsumed`)
         guard let shard else { return true }
         guard held else { skippedBatches.add(); return false }
         guard batch.kind == .samples else { return true }
@@ -141,6 +144,19 @@ final class ShardedState: ShardStateHolder {
     }
 
     func consumed(stream: UInt16) -> UInt64 { book.withLock { $0.consumed[stream] ?? 0 } }
+
+    func waitConsumed(stream: UInt16, through: UInt64, seconds: Double) -> Bool {
+        let deadline = monotonicNanos() + UInt64(max(0, seconds) * 1e9)
+        consumption.lock()
+        defer { consumption.unlock() }
+        // `admit` updates the book, then broadcasts under this lock: checked under it, no wake-up is missed.
+        while consumed(stream: stream) < through {
+            let now = monotonicNanos()
+            guard now < deadline else { return false }
+            _ = consumption.wait(seconds: Double(deadline - now) / 1e9)
+        }
+        return true
+    }
 
     func loseShard(_ shard: Int) {
         underApplyLock { _ in
