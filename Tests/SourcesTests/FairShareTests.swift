@@ -31,3 +31,25 @@ import Testing
         #expect(s.candidates == c.candidates)
     }
 }
+
+/// The back-off both redis_list loops share, as a value.
+@Suite struct OutageTests {
+    @Test(arguments: [(1, 1.0, 0.1), (2, 1.0, 0.2), (4, 1.0, 0.8), (5, 1.0, 1.0), (40, 1.0, 1.0), (3, 0.25, 0.25)])
+    func delay_isCappedExponential_drawnFromItsUpperHalf(attempt: Int, maxBackoff: Double, cap: Double) {
+        #expect(abs(Outage.delay(attempt: attempt, maxBackoff: maxBackoff, random: { $0.upperBound }) - cap) < 1e-12)
+        #expect(abs(Outage.delay(attempt: attempt, maxBackoff: maxBackoff, random: { $0.lowerBound }) - cap / 2) < 1e-12)
+    }
+
+    @Test func anOutage_isLoggedOnce_andAReconnectCountedOnlyAfterAFirstConnection() {
+        var o = Outage()
+        #expect(o.failed(maxBackoff: 1).starts == true)
+        #expect(o.failed(maxBackoff: 1).starts == false, "logged once per outage")
+        #expect(o.attempt == 2)
+        #expect(o.answered() == (endsOutage: true, reconnect: false), "the first connection is no reconnect")
+        #expect(o.attempt == 0)
+        #expect(o.answered() == (endsOutage: false, reconnect: true))
+        o.broke()
+        #expect(o.failed(maxBackoff: 1).starts == false, "a broken connection already started the outage")
+        #expect(o.answered() == (endsOutage: true, reconnect: true))
+    }
+}

@@ -275,9 +275,7 @@ public final class RedisListSource: Source {
     }
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
-        var attempt = 0
-        var outageLogged = false
-        var everConnected = false
+        var outage = Outage()
         while !control.isStopping {
             let connection: RedisConnection
             let hasBLMPOP: Bool
@@ -286,23 +284,19 @@ public final class RedisListSource: Source {
             } catch {
                 errors.add()
                 context.health.set(context.id, ready: false, detail: "\(connector.description): \(error)")
-                if !outageLogged {
+                let (delay, starts) = outage.failed(maxBackoff: config.maxBackoff.inSeconds)
+                if starts {
                     context.logger.error("cannot reach Redis; retrying with back-off", metadata: ["redis": "\(connector.description)", "error": "\(error)"])
-                    outageLogged = true
                 }
-                attempt += 1
-                let cap = min(config.maxBackoff.inSeconds, 0.05 * Double(1 << min(attempt, 16)))
-                control.sleep(seconds: Double.random(in: cap / 2...cap))   // jitter
+                control.sleep(seconds: delay)
                 continue
             }
-            if everConnected { reconnects.add() }
-            everConnected = true
-            attempt = 0
+            let (endsOutage, reconnect) = outage.answered()
+            if reconnect { reconnects.add() }
             let server = "\(connection.isTLS ? "rediss://" : "")\(connection.endpoint)/\(config.redis.url.database)"
             context.health.set(context.id, ready: true, detail: "connected to \(server)")
-            context.logger.info(outageLogged ? "reconnected to Redis" : "connected to Redis",
+            context.logger.info(endsOutage ? "reconnected to Redis" : "connected to Redis",
                                 metadata: ["redis": "\(server)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
-            outageLogged = false
             var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config)
             do {
                 if config.reliable { try recover(&session, output: output) }
@@ -312,7 +306,7 @@ public final class RedisListSource: Source {
                 errors.add()
                 context.health.set(context.id, ready: false, detail: "\(connection.endpoint): \(error)")
                 context.logger.error("lost Redis connection; reconnecting", metadata: ["redis": "\(connection.endpoint)", "error": "\(error)"])
-                outageLogged = true
+                outage.broke()
             }
         }
         context.health.set(context.id, ready: false, detail: "stopped")

@@ -182,8 +182,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
         cluster.retryFor = config.redis.readTimeout.inSeconds
         var nextTick: UInt64 = 0, nextLLEN: UInt64 = 0
-        var failing = false
-        var attempt = 0
+        var outage = Outage()
         while !control.isStopping {
             do throws(RedisError) {
                 let now = monotonicNanos()
@@ -206,23 +205,17 @@ public final class ShardedListSource: Source, ShardStateStore {
                 for shard in owned.withLock({ $0.keys.sorted() }) where !control.isStopping {
                     if try drain(shard, cluster, output: output) { any = true }
                 }
-                if failing || attempt > 0 {
+                if outage.answered().endsOutage {
                     context.logger.info("Redis answers again", metadata: ["redis": "\(seeds.map(\.description).joined(separator: ","))"])
                 }
-                failing = false
-                attempt = 0
                 context.health.set(context.id, ready: true, detail: "draining \(owned.withLock { $0.count }) of \(shardKeys.count) shards of \(config.key)")
                 if !any { control.sleep(seconds: config.emptyBackoff.inSeconds) }
             } catch {
                 errors.add()
                 context.health.set(context.id, ready: false, detail: "\(error)")
-                if !failing {
-                    context.logger.error("Redis fails; retrying with back-off", metadata: ["error": "\(error)"])
-                    failing = true
-                }
-                attempt += 1
-                let cap = min(config.maxBackoff.inSeconds, 0.05 * Double(1 << min(attempt, 16)))
-                control.sleep(seconds: Double.random(in: cap / 2...cap))
+                let (delay, starts) = outage.failed(maxBackoff: config.maxBackoff.inSeconds)
+                if starts { context.logger.error("Redis fails; retrying with back-off", metadata: ["error": "\(error)"]) }
+                control.sleep(seconds: delay)
             }
         }
         if group != nil {
