@@ -218,6 +218,21 @@ import TestSupport
         #expect(try gateway.value("n_total") == 2)
     }
 
+    @Test func anExportLargerThanTheMemoryBudget_isTakenWhenNothingElseIsInFlight() throws {
+        // 5 000 points are estimated at 1.25 MB, over a 1 MiB budget: refusing it would make the sender retry forever.
+        let setup = try Setup("""
+            memory_budget: 1MiB
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let points = (0..<5000).map { #"{"asInt":"1","attributes":[{"key":"i","value":{"intValue":"\#($0)"}}]}"# }.joined(separator: ",")
+        let body = #"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"wide","gauge":{"dataPoints":["# + points + "]}}]}]}]}"
+        #expect(try setup.post(Array(body.utf8)).status == 200)
+        #expect(try gateway.value("prom_stream_gateway_series{type=\"gauge\"}") == 5000)
+    }
+
     @Test func stateFile_kill9WhileTheSDKExports_losesNoAcknowledgedExport() throws {
         let setup = try Setup("""
             sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
@@ -314,6 +329,59 @@ import TestSupport
         #expect(gateway.terminate().status == 0)
         let again = try setup.start()
         #expect(try again.value("jobs_total{job=\"batch\"}") == 12)
+    }
+
+    @Test func relabelRules_workOnOTLPSamples_asOnRedisOnes() throws {
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}", resource_attributes: [cloud.region] } }
+            transforms:
+              rules:
+                type: relabel
+                inputs: [otel]
+                rules:
+                  - { source_labels: [job], target_label: service }
+                  - { action: labeldrop, regex: job }
+                  - { source_labels: [__name__], regex: "secret_.*", action: drop }
+            sinks: { page: { type: prometheus, inputs: [rules], listen: "${GATEWAY_LISTEN}" } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let body = Array(#"""
+            {"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}},
+             {"key":"cloud.region","value":{"stringValue":"eu-west-1"}}]},"scopeMetrics":[{"metrics":[
+             {"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"3"}]}},
+             {"name":"secret.things","gauge":{"dataPoints":[{"asInt":"1"}]}}]}]}]}
+            """#.utf8)
+        #expect(try setup.post(body).status == 200)
+        #expect(try gateway.value("n_total{cloud_region=\"eu-west-1\",service=\"api\"}") == 3)
+        #expect(try !gateway.metrics().contains("secret_things"))
+        #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"relabel_drop\"}") == 1)
+    }
+
+    @Test func aStop_answersWhatIsNotDurableWith503_andTheFinalSnapshotKeepsIt() throws {
+        // The snapshot interval is longer than the 10 s the source waits at a stop: the waiting export gets 503
+        // (the sender retries), and the final snapshot at the stop still holds it: at-least-once, as documented.
+        let setup = try Setup("""
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}", state_file: "${DIR}/state", snapshot_interval: 1m } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        let body = Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}}]}]}]}"#.utf8)
+        let answer = Mutex<HTTPResult?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let port = setup.otlpPort
+        DispatchQueue.global().async {
+            let r = try? httpPost(port: port, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: body, timeout: 30)
+            answer.withLock { $0 = r }
+            done.signal()
+        }
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_otlp_pending_requests{source=\"otel\"}")) == 1 })
+        #expect(gateway.terminate(timeout: 30).status == 0)
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(answer.withLock { $0?.status } == 503)
+        let again = try setup.start()
+        #expect(try again.value("n_total") == 1)
     }
 
     @Test func theDefaultPipeline_withOtlpListen_meetsTheRedisSenders() throws {

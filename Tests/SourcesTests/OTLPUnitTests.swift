@@ -143,6 +143,18 @@ import Testing
         #expect(body == Array("hello".utf8))
     }
 
+    @Test(arguments: [
+        (false, 0, 0, 0, OTLPAdmission.accept),
+        (true, 0, 0, 0, .stopping),
+        (false, 8, 0, 0, .full),                 // max_pending_requests exports already wait
+        (false, 0, 900, 200, .full),             // does not fit beside what is in flight
+        (false, 0, 800, 200, .accept),           // fits exactly
+        (false, 0, 0, 5000, .accept),            // larger than the whole budget, nothing in flight: taken
+    ] as [(Bool, Int, Int, Int, OTLPAdmission)])
+    func admission(closed: Bool, waiting: Int, inFlight: Int, bytes: Int, expected: OTLPAdmission) {
+        #expect(OTLPAdmission(closed: closed, waiting: waiting, maxWaiting: 8, inFlight: inFlight, bytes: bytes, limit: 1000) == expected)
+    }
+
     @Test func responses_carryPartialSuccessInTheRequestsEncoding() {
         #expect(OTLPEncoding.protobuf.success(rejected: 0, message: nil) == [])
         #expect(OTLPEncoding.json.success(rejected: 0, message: nil) == Array("{}".utf8))

@@ -37,3 +37,21 @@ enum OTLPRequestCheck {
         }
     }
 }
+
+/// Whether an export is taken now: refused while stopping; 429 while `maxWaiting`
+/// exports wait or its bytes do not fit the memory budget beside what is in flight
+/// — but an export is always taken when nothing is (one larger than the whole budget
+/// would otherwise never be), as `MemoryBudget.acquire` lets one batch through.
+enum OTLPAdmission: Equatable {
+    case accept, full, stopping
+
+    init(closed: Bool, waiting: Int, maxWaiting: Int, inFlight: Int, bytes: Int, limit: Int) {
+        if closed {
+            self = .stopping
+        } else if waiting >= maxWaiting || inFlight > 0 && inFlight + bytes > limit {
+            self = .full
+        } else {
+            self = .accept
+        }
+    }
+}

@@ -39,6 +39,8 @@ public final class OTLPSource: Source, StatefulStage {
     }
     private struct Inbox: Sendable {
         var queued: [Queued] = []
+        /// Bytes of the queued batches (not yet charged to the memory budget: the run loop emits them).
+        var queuedBytes = 0
         var waiting: [Waiting] = []
         var next: UInt64 = 1
         var durable: UInt64 = 0
@@ -129,10 +131,10 @@ public final class OTLPSource: Source, StatefulStage {
             wake.lock()
             var taken: [Queued] = []
             while true {
-                taken = inbox.withLock { s in defer { s.queued = [] }; return s.queued }
+                taken = inbox.withLock { s in defer { s.queued = []; s.queuedBytes = 0 }; return s.queued }
                 if !taken.isEmpty || control.isStopping { break }
                 _ = wake.wait(until: Date(timeIntervalSinceNow: 0.2))
-                if control.isStopping { taken = inbox.withLock { s in defer { s.queued = [] }; return s.queued }; break }
+                if control.isStopping { taken = inbox.withLock { s in defer { s.queued = []; s.queuedBytes = 0 }; return s.queued }; break }
             }
             wake.unlock()
             let stream = self.stream.withLock { $0 }
@@ -215,9 +217,15 @@ public final class OTLPSource: Source, StatefulStage {
         // Room first: the stream table must not advance for an export answered 429 (its retry would add nothing).
         let estimate = export.pointCount * 256
         let budget = context.memoryBudget
-        let (closed, full) = inbox.withLock { s in (s.closed, s.waiting.count >= config.maxPendingRequests || budget.inFlight + estimate > budget.limit) }
-        if closed { return answer(respond, Self.unavailable(encoding, "the gateway is stopping", retryAfter: false)) }
-        if full { return answer(respond, Self.tooMany(encoding)) }
+        let admission = inbox.withLock { s in
+            OTLPAdmission(closed: s.closed, waiting: s.waiting.count, maxWaiting: config.maxPendingRequests,
+                          inFlight: budget.inFlight + s.queuedBytes, bytes: estimate, limit: budget.limit)
+        }
+        switch admission {
+        case .stopping: return answer(respond, Self.unavailable(encoding, "the gateway is stopping", retryAfter: false))
+        case .full: return answer(respond, Self.tooMany(encoding))
+        case .accept: break
+        }
         let mapping = OTLPMapping(promoted: config.resourceAttributes, table: table.withLock { $0 })
         let result = mapping.map(export, origin: origin)
         baselines.add(UInt64(result.baselines))
@@ -231,6 +239,7 @@ public final class OTLPSource: Source, StatefulStage {
             s.next += 1
             s.waiting.append(Waiting(sequence: n, respond: respond, response: response))
             s.queued.append(Queued(batch: result.samples, drops: result.drops, sequence: n))
+            s.queuedBytes += estimate
             return true
         }
         guard accepted else { return answer(respond, Self.unavailable(encoding, "the gateway is stopping", retryAfter: false)) }
