@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Pipeline
+import Synchronization
 import TLS
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,8 @@ package struct HTTPRequest: Sendable {
     /// The request body, at most the server's `maxBody` bytes.
     package var body: [UInt8] = []
     package var bodyTooLarge = false
+    /// The server's `BodyBudget` was spent by other requests' bodies: this one was discarded (answer 429).
+    package var overloaded = false
 
     package init(method: HTTPMethod, uri: String, acceptsGzip: Bool = false, authorization: String? = nil, accept: String = "",
                  contentType: String = "", contentEncoding: String = "", body: [UInt8] = [], bodyTooLarge: Bool = false) {
@@ -78,6 +81,28 @@ package enum HTTPHandlerLimits {
     package static let maxBody = 1 << 20
 }
 
+/// Bytes of request bodies a server holds at once, over all connections: a thousand
+/// clients each sending a body up to `maxBody` cannot take more than `limit` between
+/// them. One body is always let through when nothing else is held.
+package final class BodyBudget: Sendable {
+    private let used = Atomic<Int>(0)
+    package let limit: Int
+
+    package init(limit: Int) { self.limit = limit }
+
+    package var held: Int { used.load(ordering: .relaxed) }
+
+    /// Charges `n` bytes; false (nothing charged) when they do not fit beside what others hold.
+    package func take(_ n: Int) -> Bool {
+        let now = used.add(n, ordering: .relaxed).newValue
+        guard now > limit && now != n else { return true }
+        used.subtract(n, ordering: .relaxed)
+        return false
+    }
+
+    package func release(_ n: Int) { if n > 0 { used.subtract(n, ordering: .relaxed) } }
+}
+
 /// Answers a request once, from any thread (a route that waits for something, as an
 /// OTLP export waits until its points are durable, answers later without holding a thread).
 package typealias HTTPRespond = @Sendable (HTTPResponse) -> Void
@@ -129,7 +154,7 @@ package final class HTTPServer: Sendable {
     /// `route` runs on one of `threads` pool threads and calls `respond` exactly once,
     /// then or later. Bodies over `maxBody` are read and discarded (`bodyTooLarge`).
     package init(host: String, port: Int, idleTimeout: TimeAmount = .seconds(60), tls: ServerCertificates? = nil,
-                 threads: Int = 1, maxBody: Int = HTTPHandlerLimits.maxBody,
+                 threads: Int = 1, maxBody: Int = HTTPHandlerLimits.maxBody, bodyBudget: BodyBudget? = nil,
                  onTLSFailure: @escaping @Sendable (String) -> Void = { _ in },
                  route: @escaping @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -151,7 +176,7 @@ package final class HTTPServer: Sendable {
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(pool: pool, maxBody: maxBody, route: route))
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler(pool: pool, maxBody: maxBody, budget: bodyBudget, route: route))
                 }
             }
         do {
@@ -176,45 +201,72 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
 
     private let pool: NIOThreadPool
     private let maxBody: Int
+    private let budget: BodyBudget?
     private let route: @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var bodyTooLarge = false
+    private var overloaded = false
+    /// Bytes of `body` charged to `budget`.
+    private var held = 0
 
-    init(pool: NIOThreadPool, maxBody: Int, route: @escaping @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void) {
+    init(pool: NIOThreadPool, maxBody: Int, budget: BodyBudget?, route: @escaping @Sendable (HTTPRequest, @escaping HTTPRespond) -> Void) {
         self.pool = pool
         self.maxBody = maxBody
+        self.budget = budget
         self.route = route
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let h): head = h; body = []; bodyTooLarge = false
+        case .head(let h): head = h; body = []; bodyTooLarge = false; overloaded = false
         case .body(let part):
-            if bodyTooLarge || body.count + part.readableBytes > maxBody { bodyTooLarge = true } else { body += part.readableBytesView }
+            if bodyTooLarge || overloaded { return }
+            if body.count + part.readableBytes > maxBody { bodyTooLarge = true; dropBody(); return }
+            if let budget, !budget.take(part.readableBytes) { overloaded = true; dropBody(); return }
+            held += budget == nil ? 0 : part.readableBytes
+            body += part.readableBytesView
         case .end:
             guard let head else { return }
             self.head = nil
-            let request = HTTPRequest(
+            var request = HTTPRequest(
                 method: head.method, uri: head.uri,
                 acceptsGzip: head.headers[canonicalForm: "accept-encoding"].contains { Self.acceptsGzip($0) },
                 authorization: head.headers.first(name: "authorization"),
                 accept: head.headers["accept"].joined(separator: ","),
                 contentType: head.headers.first(name: "content-type") ?? "", contentEncoding: head.headers.first(name: "content-encoding") ?? "",
                 body: body, bodyTooLarge: bodyTooLarge)
+            request.overloaded = overloaded
             body = []
             bodyTooLarge = false
+            overloaded = false
+            // The body's bytes stay charged until the route has taken what it needs from them.
+            let (budget, held) = (self.budget, self.held)
+            self.held = 0
             let route = self.route
             let loop = context.eventLoop
             let bound = NIOLoopBound((context, self), eventLoop: loop)
             let respond: HTTPRespond = { response in
                 loop.execute { let (context, handler) = bound.value; handler.write(response, for: head, context: context) }
             }
-            pool.runIfActive(eventLoop: loop) { route(request, respond) }
+            pool.runIfActive(eventLoop: loop) { route(request, respond); budget?.release(held) }
                 .whenFailure { _ in
+                    budget?.release(held)
                     respond(HTTPResponse(status: .serviceUnavailable, contentType: "text/plain", body: Array("shutting down\n".utf8)))
                 }
         }
+    }
+
+    /// Gives up the body read so far (and its charge).
+    private func dropBody() {
+        body = []
+        budget?.release(held)
+        held = 0
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        dropBody()   // a client gone mid-body
+        context.fireChannelInactive()
     }
 
     private static func acceptsGzip(_ token: Substring) -> Bool {

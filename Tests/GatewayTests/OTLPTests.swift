@@ -233,6 +233,41 @@ import TestSupport
         #expect(try gateway.value("prom_stream_gateway_series{type=\"gauge\"}") == 5000)
     }
 
+    @Test func bodiesHeldAtOnce_areBoundedByTheMemoryBudget_beyondIt429() throws {
+        let setup = try Setup("""
+            memory_budget: 1MiB
+            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
+            """)
+        defer { setup.cleanup() }
+        let gateway = try setup.start()
+        // A slow client holds 900 kB of an unfinished body…
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(setup.otlpPort).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(rc == 0)
+        let head = Array("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n".utf8)
+        let held = head + Array(repeating: UInt8(ascii: " "), count: 900_000)
+        var sent = 0
+        while sent < held.count {
+            let n = held[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { break }
+            sent += n
+        }
+        usleep(300_000)
+        // …so another client's 400 kB body does not fit beside it: 429, to retry.
+        let refused = try setup.post(Array(repeating: UInt8(ascii: " "), count: 400_000))
+        #expect(refused.status == 429 && refused.headers["retry-after"] == "1", "\(refused.status)")
+        // Once the slow client is gone, bodies fit again.
+        close(fd)
+        #expect(eventually { (try? setup.post(Array(#"{"resourceMetrics":[]}"#.utf8)).status) == 200 })
+        #expect(gateway.process.isRunning)
+    }
+
     @Test func stateFile_kill9WhileTheSDKExports_losesNoAcknowledgedExport() throws {
         let setup = try Setup("""
             sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }

@@ -155,6 +155,16 @@ import Testing
         #expect(OTLPAdmission(closed: closed, waiting: waiting, maxWaiting: 8, inFlight: inFlight, bytes: bytes, limit: 1000) == expected)
     }
 
+    @Test func bodyBudget_letsOneBodyThrough_andNoMoreThanItsLimitBesideOthers() {
+        let b = BodyBudget(limit: 100)
+        #expect(b.take(150), "alone, even over the limit")
+        #expect(!b.take(1))
+        b.release(150)
+        #expect(b.take(60) && b.take(40) && !b.take(1))
+        b.release(100)
+        #expect(b.held == 0)
+    }
+
     @Test func responses_carryPartialSuccessInTheRequestsEncoding() {
         #expect(OTLPEncoding.protobuf.success(rejected: 0, message: nil) == [])
         #expect(OTLPEncoding.json.success(rejected: 0, message: nil) == Array("{}".utf8))

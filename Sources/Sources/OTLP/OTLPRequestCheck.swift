@@ -23,6 +23,11 @@ enum OTLPRequestCheck {
             .refuse(HTTPResponse(status: s, contentType: encoding.contentType, body: encoding.status(code: code, message: message)))
         }
         guard !request.bodyTooLarge else { return status(.payloadTooLarge, 8, "the body exceeds max_request_body_size (\(limit) bytes)") }
+        guard !request.overloaded else {
+            return .refuse(HTTPResponse(status: .tooManyRequests, contentType: encoding.contentType,
+                                        body: encoding.status(code: 8, message: "the gateway holds too many request bodies; retry later"),
+                                        headers: [("Retry-After", "1")]))
+        }
         switch request.contentEncoding.lowercased() {
         case "", "identity":
             return .decode(encoding, body: request.body)

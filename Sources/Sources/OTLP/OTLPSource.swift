@@ -115,6 +115,7 @@ public final class OTLPSource: Source, StatefulStage {
         let tlsLog = RateLimitedLog(logger: context.logger, interval: .seconds(10))
         let s = try HTTPServer(host: host, port: port, idleTimeout: .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000),
                                tls: certificates, threads: config.threads, maxBody: config.maxRequestBodySize,
+                               bodyBudget: BodyBudget(limit: context.memoryBudget.limit),
                                onTLSFailure: { tlsLog.warning("TLS handshake with an OTLP sender failed: \($0)") }) { [weak self] request, respond in
             guard let self else { return respond(HTTPResponse(status: .serviceUnavailable, contentType: "text/plain", body: [])) }
             self.handle(request, respond)
