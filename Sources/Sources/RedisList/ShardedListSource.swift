@@ -59,8 +59,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         var token: String
         /// Monotonic time by which the lease must have been renewed.
         var leaseDeadline: UInt64
-        var recovered = false
-        var gained = false
+        var phase = Phase.leased
         var emittedThrough: UInt64 = 0
         var trimmedThrough: UInt64 = 0
         /// ASK from a migrating slot: the next pop goes there with ASKING.
@@ -68,6 +67,16 @@ public final class ShardedListSource: Source, ShardStateStore {
         /// A shard whose pops fail (WRONGTYPE, a migration's TRYAGAIN) waits until
         /// then, without holding up the others.
         var retryAt: UInt64 = 0
+    }
+    /// Where an owned shard stands.
+    enum Phase: Sendable, Equatable {
+        /// The lease is ours; the sink does not serve the shard yet (its state is not loaded).
+        case leased
+        /// The sink serves it, but Redis must be read again before popping: what a broken
+        /// connection's lost replies popped, or what a reload's predecessor emitted.
+        case interrupted
+        /// Recovered: popping.
+        case serving
     }
     private let owned = Mutex<[Int: Owned]>([:])
     /// What this gateway emitted per shard when it last held it (source thread only).
@@ -154,7 +163,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     static func ownedAtStart(_ start: StreamStart) -> Owned {
         var o = Owned(token: "", leaseDeadline: .max)
         if case .continuing(let emitted, _) = start {
-            o.gained = true
+            o.phase = .interrupted
             o.emittedThrough = emitted
         }
         return o
@@ -282,7 +291,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         guard let o = owned.withLock({ $0.removeValue(forKey: shard) }) else { return }
         losses.add()
         lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.gained { tellLoss(shard) }
+        if o.phase != .leased { tellLoss(shard) }
         ownedGauge.set(Double(owned.withLock { $0.count }))
         context.logger.warning("lost a shard; another gateway continues it", metadata: ["shard": "\(shard)", "reason": "\(reason)"])
     }
@@ -292,7 +301,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     private func release(_ shard: Int, _ cluster: RedisCluster) {
         guard var o = owned.withLock({ $0[shard] }) else { return }
         let holder = context.checkpoints.shards.holder
-        if o.gained, let holder {
+        if o.phase != .leased, let holder {
             waitConsumed(shard, through: o.emittedThrough, holder)
             if let through = holder.persistShard(shard), through > o.trimmedThrough {
                 try? trim(shard, &o, through: through, cluster)
@@ -300,7 +309,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         owned.withLock { _ = $0.removeValue(forKey: shard) }
         lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.gained { tellLoss(shard) }
+        if o.phase != .leased { tellLoss(shard) }
         _ = try? cluster.script(ShardKeys.release, keys: [shardKeys[shard].owner], args: [Array(o.token.utf8)])
         releases.add()
         ownedGauge.set(Double(owned.withLock { $0.count }))
@@ -367,8 +376,8 @@ public final class ShardedListSource: Source, ShardStateStore {
         let k = shardKeys[shard]
         defer { owned.withLock { if $0[shard] != nil { $0[shard] = o } } }
         do throws(RedisError) {
-            if !o.recovered { try recover(shard, &o, cluster, output: output) }
-            guard o.recovered else { return false }   // no sink holds the state yet (a reload)
+            if o.phase != .serving { try recover(shard, &o, cluster, output: output) }
+            guard o.phase == .serving else { return false }   // no sink holds the state yet (a reload)
             let d = durable[shard].value.load(ordering: .acquiring)
             if d > o.trimmedThrough { try trim(shard, &o, through: d, cluster) }
         } catch .reply(let m) where m.hasPrefix("FENCED") {
@@ -411,7 +420,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         } catch {
             lostReplies.add(UInt64(pending))
             emit(shard, &o, replies, output: output)
-            o.recovered = false   // the processing list holds what the lost replies popped
+            o.phase = .interrupted   // the processing list holds what the lost replies popped
             cluster.drop(endpoint)
             try? cluster.refresh()
             throw error
@@ -464,7 +473,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     private func recover(_ shard: Int, _ o: inout Owned, _ cluster: RedisCluster, output: StageOutput) throws(RedisError) {
         let k = shardKeys[shard]
         var emitted: UInt64
-        if o.gained {
+        if o.phase != .leased {
             emitted = o.emittedThrough
         } else if group != nil {
             guard let holder = context.checkpoints.shards.holder else { return }
@@ -487,7 +496,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         let start = emitted
         let plan = Recovery(acked: acked, length: length, emitted: start,
-                            durable: o.gained ? durable[shard].value.load(ordering: .acquiring) : nil, raiseToAcked: true)
+                            durable: o.phase != .leased ? durable[shard].value.load(ordering: .acquiring) : nil, raiseToAcked: true)
         emitted = plan.emitted
         if plan.stateBehindAcked {
             context.logger.warning("the shard's state ends before what Redis already acknowledged; elements up to \(acked) are not in it",
@@ -502,7 +511,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         if let through = plan.trimThrough { try trim(shard, &o, through: through, cluster) }
         o.trimmedThrough = max(o.trimmedThrough, acked)
         let missing = plan.missing
-        o.gained = true
+        o.phase = .interrupted   // served from now on; serving once the replay below is emitted
         o.emittedThrough = emitted
         if missing > 0 {
             guard case .array(let items) = try cluster.command(key: k.processing, "LRANGE", k.processing, "0", String(missing - 1)) else {
@@ -514,6 +523,6 @@ public final class ShardedListSource: Source, ShardStateStore {
             context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)", "count": "\(replies.batch.count)"])
             emit(shard, &o, replies, output: output)
         }
-        o.recovered = true
+        o.phase = .serving
     }
 }
