@@ -25,7 +25,13 @@ import TestSupport
                 .write(to: self.pipeline, atomically: true, encoding: .utf8)
         }
 
-        func start() throws -> GatewayProcess { try GatewayProcess(args: ["--config", pipeline.path]) }
+        /// The gateway, once the otlp source listens too (it starts after the sinks: `/` answers first).
+        func start() throws -> GatewayProcess {
+            let gateway = try GatewayProcess(args: ["--config", pipeline.path])
+            let port = otlpPort
+            #expect(eventually(timeout: 15) { portAccepts(port) }, "the otlp source did not listen:\n\(gateway.log)")
+            return gateway
+        }
 
         var endpoint: String { "http://127.0.0.1:\(otlpPort)/v1/metrics" }
 
@@ -423,6 +429,7 @@ import TestSupport
         let redis = try RedisServer()
         let otlpPort = freePort()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Otlp__Listen": "127.0.0.1:\(otlpPort)"])
+        #expect(eventually { portAccepts(otlpPort) })
         try redis.push([#"{"type":"counter","name":"orders_total","value":100,"labels":{"job":"shop/both","method":"card"}}"#])
         let dir = try makeTemporaryDirectory("otlp-default")
         defer { try? FileManager.default.removeItem(at: dir) }
