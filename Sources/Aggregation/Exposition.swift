@@ -166,7 +166,8 @@ public final class Exposition: Sendable {
                     case .summary:
                         if !f.quantiles.isEmpty {
                             for j in 0..<k {
-                                line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
+                                line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j],
+                                        to: &out)
                             }
                         }
                         line(name, "_sum", labels: labels, value: f.values[s], to: &out)

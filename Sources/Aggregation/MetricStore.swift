@@ -422,7 +422,8 @@ public final class MetricStore: Sendable {
                     var doomed: Set<Int> = []
                     for i in 0..<family.series.count {
                         let labels = family.series.withKey(i) { Self.labelPairs(ofKey: $0) }
-                        guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels, data: data[$0]) }) else { continue }
+                        guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels,
+                                data: data[$0]) }) else { continue }
                         doomed.insert(i)
                         if listedSeries.count < listed {
                             let key = family.series.withKey(i) { String(decoding: $0, as: UTF8.self) }

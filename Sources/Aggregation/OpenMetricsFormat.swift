@@ -49,7 +49,8 @@ enum OpenMetricsFormat {
                     case .summary:
                         if !f.quantiles.isEmpty {
                             for j in 0..<k {
-                                Exposition.line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j], to: &out)
+                                Exposition.line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j],
+                                        value: f.quantiles[s * k + j], to: &out)
                             }
                         }
                         if f.values[s] >= 0 {

@@ -28,7 +28,8 @@ public final class Snapshotter: Sendable {
         public init() {}
     }
 
-    private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
+    private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan;
+            var lastSuccess = Double.nan; var errors: UInt64 = 0 }
 
     /// How long the last capture held the apply lock (the sink reports it).
     public func recordCapture(seconds: Double) { stats.withLock { $0.captureSeconds = seconds } }
@@ -53,12 +54,19 @@ public final class Snapshotter: Sendable {
             let p = Telemetry.prefix
             let age = s.lastSuccess.isNaN ? Double.nan : max(0, Self.wallSeconds() - s.lastSuccess)
             return [
-                MetaFamily(name: p + "snapshot_seconds", help: "Duration of the last state-file write.", type: .gauge, samples: [MetaSample(labels: [], value: s.lastSeconds)]),
-                MetaFamily(name: p + "snapshot_capture_seconds", help: "How long the last snapshot held the apply lock (ingestion waits that long).", type: .gauge, samples: [MetaSample(labels: [], value: s.captureSeconds)]),
-                MetaFamily(name: p + "snapshot_bytes", help: "Size of the last state file written.", type: .gauge, samples: [MetaSample(labels: [], value: s.lastBytes)]),
-                MetaFamily(name: p + "snapshot_last_success_timestamp_seconds", help: "When the state file was last written (Unix time).", type: .gauge, samples: [MetaSample(labels: [], value: s.lastSuccess)]),
-                MetaFamily(name: p + "snapshot_age_seconds", help: "Seconds since the state file was last written.", type: .gauge, samples: [MetaSample(labels: [], value: age)]),
-                MetaFamily(name: p + "snapshot_errors_total", help: "State-file writes that failed.", type: .counter, samples: [MetaSample(labels: [], value: Double(s.errors))]),
+                MetaFamily(name: p + "snapshot_seconds", help: "Duration of the last state-file write.", type: .gauge,
+                        samples: [MetaSample(labels: [], value: s.lastSeconds)]),
+                MetaFamily(name: p + "snapshot_capture_seconds",
+                        help: "How long the last snapshot held the apply lock (ingestion waits that long).", type: .gauge,
+                        samples: [MetaSample(labels: [], value: s.captureSeconds)]),
+                MetaFamily(name: p + "snapshot_bytes", help: "Size of the last state file written.", type: .gauge,
+                        samples: [MetaSample(labels: [], value: s.lastBytes)]),
+                MetaFamily(name: p + "snapshot_last_success_timestamp_seconds", help: "When the state file was last written (Unix time).",
+                        type: .gauge, samples: [MetaSample(labels: [], value: s.lastSuccess)]),
+                MetaFamily(name: p + "snapshot_age_seconds", help: "Seconds since the state file was last written.", type: .gauge,
+                        samples: [MetaSample(labels: [], value: age)]),
+                MetaFamily(name: p + "snapshot_errors_total", help: "State-file writes that failed.", type: .counter,
+                        samples: [MetaSample(labels: [], value: Double(s.errors))]),
             ]
         }
     }

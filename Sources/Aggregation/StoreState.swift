@@ -120,7 +120,8 @@ extension MetricStore {
                 case .summary:
                     f.counts.append(s.count)
                     if !f.objectives.isEmpty {
-                        let w = s.window.map { SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now, state: $0) }
+                        let w = s.window.map { SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets,
+                                now: now, state: $0) }
                             ?? SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now)
                         f.windows.append(w)
                         f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))

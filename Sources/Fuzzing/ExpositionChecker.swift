@@ -17,7 +17,8 @@ public enum ExpositionChecker {
                 let name = String(parts[2])
                 guard isMetricName(name) else { return "line \(n + 1): bad family name `\(name)`" }
                 if line.hasPrefix("# TYPE ") {
-                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]) else { return "line \(n + 1): bad type" }
+                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary",
+                            "untyped"].contains(parts[3]) else { return "line \(n + 1): bad type" }
                     currentType = String(parts[3])
                 } else if parts.count == 4, let bad = badHelpEscape(parts[3]) {
                     return "line \(n + 1): \(bad)"

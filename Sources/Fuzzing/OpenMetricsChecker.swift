@@ -29,7 +29,8 @@ public enum OpenMetricsChecker {
                     type = ""
                 }
                 if parts[1] == "TYPE" {
-                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "unknown", "info", "stateset", "gaugehistogram"].contains(parts[3]) else {
+                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "unknown", "info", "stateset",
+                            "gaugehistogram"].contains(parts[3]) else {
                         return "\(at): bad type"
                     }
                     type = String(parts[3])
@@ -89,7 +90,8 @@ public enum OpenMetricsChecker {
         var inValue = false, escaped = false
         for c in Substring(s.dropFirst(2)).unicodeScalars[start..<after.startIndex].dropFirst().dropLast() {
             if inValue {
-                if escaped { escaped = false; characters += 1 } else if c == "\\" { escaped = true } else if c == "\"" { inValue = false } else { characters += 1 }
+                if escaped { escaped = false;
+                        characters += 1 } else if c == "\\" { escaped = true } else if c == "\"" { inValue = false } else { characters += 1 }
             } else if c == "\"" { inValue = true } else if c != "=" && c != "," { characters += 1 }
         }
         guard characters <= 128 else { return "exemplar labels of \(characters) characters" }
@@ -109,7 +111,8 @@ public enum OpenMetricsChecker {
             guard c.count >= 7, c.last == "}", c[c.count - 2] == "\"" else { return "a bucket without le" }
             var i = c.count - 3
             while i >= 0, c[i] != "\"" { i -= 1 }
-            guard i >= 4, String(String.UnicodeScalarView(c[(i - 3)...i])) == "le=\"", c[i - 4] == "{" || c[i - 4] == "," else { return "a bucket without le last" }
+            guard i >= 4, String(String.UnicodeScalarView(c[(i - 3)...i])) == "le=\"",
+                    c[i - 4] == "{" || c[i - 4] == "," else { return "a bucket without le last" }
             let text = String(String.UnicodeScalarView(c[(i + 1)..<(c.count - 2)]))
             le = number(Substring(text))
             guard le != nil else { return "bad le `\(text)`" }

@@ -56,7 +56,8 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     /// time-outs 0.5 s unless the url says otherwise (a sender must not hang on Redis).
     public convenience init(url: String, configuration: Configuration = Configuration()) throws {
         let parsed = try RedisURL.parse(url).get()
-        let redis = RedisOptions(url: parsed, connectTimeout: parsed.connectTimeout ?? .milliseconds(500), readTimeout: parsed.syncTimeout ?? .milliseconds(500))
+        let redis = RedisOptions(url: parsed, connectTimeout: parsed.connectTimeout ?? .milliseconds(500),
+                readTimeout: parsed.syncTimeout ?? .milliseconds(500))
         self.init(redis: redis, configuration: configuration)
     }
 
@@ -91,7 +92,8 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
             let shards = configuration.shards
             let elements = taken.elements(series: json, shardOf: { shards > 0 ? ShardRouting.shard(of: json[$0].name, shards: shards) : 0 },
                                           maxElementBytes: configuration.maxElementBytes)
-            let pushes = elements.map { (key: shards > 0 ? ShardRouting.queueKey(configuration.key, shard: $0.key) : configuration.key, elements: $0.value) }
+            let pushes = elements.map { (key: shards > 0 ? ShardRouting.queueKey(configuration.key, shard: $0.key) : configuration.key,
+                    elements: $0.value) }
             do {
                 try sender.push(pushes, redis: redis)
                 stats.withLock { $0.sent += taken.count }

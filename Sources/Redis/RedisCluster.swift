@@ -189,7 +189,8 @@ public final class RedisCluster {
         let call = [Array("EVALSHA".utf8), Array(s.sha.utf8), Array(String(keys.count).utf8)] + keys.map { Array($0.utf8) } + args
         let v = try run(key: keys[0], call)
         if case .error(let m) = v, m.hasPrefix("NOSCRIPT") {
-            return try run(key: keys[0], [Array("EVAL".utf8), Array(s.source.utf8), Array(String(keys.count).utf8)] + keys.map { Array($0.utf8) } + args)
+            return try run(key: keys[0], [Array("EVAL".utf8), Array(s.source.utf8),
+                    Array(String(keys.count).utf8)] + keys.map { Array($0.utf8) } + args)
         }
         return v
     }

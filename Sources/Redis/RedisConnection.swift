@@ -79,7 +79,8 @@ public final class RedisConnection {
         if let tls {
             do { context = try TLSClientContext(tls) } catch { throw .connection(error.description) }
         }
-        transport = try RedisTransport(endpoint: endpoint, tls: context.map { ($0, tls!) }, timeout: timeout, readTimeout: readTimeout, keepAlive: keepAlive)
+        transport = try RedisTransport(endpoint: endpoint, tls: context.map { ($0, tls!) }, timeout: timeout, readTimeout: readTimeout,
+                keepAlive: keepAlive)
         guard let r = redisReaderCreate() else { throw .connection("cannot allocate a hiredis reader") }
         reader = r
     }

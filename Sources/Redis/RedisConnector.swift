@@ -30,7 +30,8 @@ public struct RedisConnector: Sendable {
     public var connectTimeout: Double
     public var readTimeout: Double
 
-    public init(url: RedisURL, tls: TLSClientSettings = TLSClientSettings(), sentinel: SentinelSettings? = nil, connectTimeout: Double, readTimeout: Double) {
+    public init(url: RedisURL, tls: TLSClientSettings = TLSClientSettings(), sentinel: SentinelSettings? = nil, connectTimeout: Double,
+            readTimeout: Double) {
         self.url = url
         self.tls = tls
         if let versions = url.tlsVersions {
@@ -38,7 +39,8 @@ public struct RedisConnector: Sendable {
             self.tls.maxVersion = versions.upperBound
         }
         if self.tls.serverName == nil { self.tls.serverName = url.sslHost }
-        self.sentinel = sentinel ?? url.serviceName.map { SentinelSettings(master: $0, addresses: url.endpoints, user: url.user, password: url.password) }
+        self.sentinel = sentinel ?? url.serviceName.map { SentinelSettings(master: $0, addresses: url.endpoints, user: url.user,
+                password: url.password) }
         self.connectTimeout = connectTimeout
         self.readTimeout = readTimeout
     }
@@ -78,7 +80,8 @@ public struct RedisConnector: Sendable {
 
     /// Connects to one server and authenticates, selects and names the connection.
     public func open(_ endpoint: RedisEndpoint) throws(RedisError) -> RedisConnection {
-        let c = try RedisConnection(endpoint: endpoint, tls: url.tls ? tls : nil, timeout: connectTimeout, readTimeout: readTimeout, keepAlive: url.keepAlive)
+        let c = try RedisConnection(endpoint: endpoint, tls: url.tls ? tls : nil, timeout: connectTimeout, readTimeout: readTimeout,
+                keepAlive: url.keepAlive)
         do throws(RedisError) {
             var sent = false
             if let password = url.password {

@@ -74,7 +74,8 @@ public struct RedisOptions: Sendable, Equatable {
             return path
         }
         var tls = TLSClientSettings(
-            caFile: file("ca_file", "PEM bundle of the CAs that may sign the server's certificate (empty: the system trust store; Redis__TlsCaFile)."),
+            caFile: file("ca_file",
+                    "PEM bundle of the CAs that may sign the server's certificate (empty: the system trust store; Redis__TlsCaFile)."),
             certFile: file("cert_file", "Client certificate chain (PEM) for servers that require one, mTLS (Redis__TlsCertFile)."),
             keyFile: file("key_file", "The client certificate's private key (PEM; empty: in cert_file; Redis__TlsKeyFile)."))
         let serverName = t.string("server_name", default: "", doc:

@@ -136,7 +136,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 return .failure(ParseError("unknown connection-string key `\(rawKey)`\(hint)"))
             }
             func milliseconds() -> Result<Duration, ParseError> {
-                guard let n = Int(value), n > 0 else { return .failure(ParseError("\(entry.key) must be a positive number of milliseconds, got `\(value)`")) }
+                guard let n = Int(value),
+                        n > 0 else { return .failure(ParseError("\(entry.key) must be a positive number of milliseconds, got `\(value)`")) }
                 return .success(.milliseconds(n))
             }
             switch entry.key {
@@ -155,7 +156,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             case "password": url.password = value
             case "user": url.user = value.isEmpty ? nil : value
             case "defaultDatabase":
-                guard let n = Int(value), n >= 0 else { return .failure(ParseError("defaultDatabase must be a non-negative integer, got `\(value)`")) }
+                guard let n = Int(value),
+                        n >= 0 else { return .failure(ParseError("defaultDatabase must be a non-negative integer, got `\(value)`")) }
                 url.database = n
             case "serviceName": url.serviceName = value.isEmpty ? nil : value
             case "connectTimeout":
@@ -163,7 +165,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             case "syncTimeout":
                 switch milliseconds() { case .success(let d): url.syncTimeout = d; case .failure(let f): return .failure(f) }
             case "keepAlive":
-                guard let n = Int(value), n >= 0 else { return .failure(ParseError("keepAlive must be a non-negative number of seconds, got `\(value)`")) }
+                guard let n = Int(value),
+                        n >= 0 else { return .failure(ParseError("keepAlive must be a non-negative number of seconds, got `\(value)`")) }
                 url.keepAlive = n
             case "name": url.clientName = value.isEmpty ? nil : value
             default: url.ignoredKeys.append(entry.key)

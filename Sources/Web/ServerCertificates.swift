@@ -44,7 +44,8 @@ package final class ServerCertificates: Sendable {
             s.stamps = stamps
             do {
                 s.context = try TLSServerContext(settings)
-                logger.info("reloaded the TLS certificate", metadata: ["cert_file": "\(settings.certFile)", "reason": "\(signalled ? "SIGHUP" : "files changed")"])
+                logger.info("reloaded the TLS certificate", metadata: ["cert_file": "\(settings.certFile)",
+                        "reason": "\(signalled ? "SIGHUP" : "files changed")"])
             } catch {
                 logger.error("cannot reload the TLS certificate; keeping the previous one", metadata: ["error": "\(error)"])
             }

@@ -33,7 +33,8 @@ public struct WebConfig: Sendable, Equatable {
     }
 
     /// The response headers exporter-toolkit lets a web config set.
-    public static let allowedHeaders = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection", "Content-Security-Policy"]
+    public static let allowedHeaders = ["Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
+            "Content-Security-Policy"]
 
     /// Go's cipher-suite names (TLS 1.0–1.2) and OpenSSL's for the same suite.
     public static let cipherSuites: [String: String] = [
@@ -41,10 +42,14 @@ public struct WebConfig: Sendable, Equatable {
         "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256", "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
         "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
         "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA", "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
     ]
     static let tls13Suites: Set = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
     /// Go's curve names and OpenSSL's groups.
@@ -83,12 +88,14 @@ public struct WebConfig: Sendable, Equatable {
         }
         var config = WebConfig()
         guard let root else { return .success(config) }   // an empty file: plain HTTP, no auth
-        guard let top = root.mapping else { return .failure(Problems(list: [Problem(line: root.mark?.line, message: "expected a mapping at the top")])) }
+        guard let top = root.mapping else { return .failure(Problems(list: [Problem(line: root.mark?.line,
+                message: "expected a mapping at the top")])) }
         func entries(_ m: Node.Mapping, in section: String, known: [String]) -> [(String, Node, Int?)] {
             var out: [(String, Node, Int?)] = []
             for (k, v) in m {
                 let line = k.mark?.line
-                guard let key = k.scalar?.string else { problems.append(Problem(line: line, message: "expected a string key in \(section)")); continue }
+                guard let key = k.scalar?.string else { problems.append(Problem(line: line, message: "expected a string key in \(section)"));
+                        continue }
                 if let why = unsupported[key], section == "tls_server_config" {
                     problems.append(Problem(line: line, message: "tls_server_config.\(key): \(why)")); continue
                 }
@@ -119,7 +126,8 @@ public struct WebConfig: Sendable, Equatable {
                 var certFile: String?, keyFile: String?
                 var s = TLSServerSettings(certFile: "", keyFile: "")
                 var authGiven = false
-                for (k, v, l) in entries(m, in: key, known: ["cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version", "cipher_suites", "curve_preferences", "prefer_server_cipher_suites"]) {
+                for (k, v, l) in entries(m, in: key, known: ["cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
+                        "max_version", "cipher_suites", "curve_preferences", "prefer_server_cipher_suites"]) {
                     let name = "tls_server_config.\(k)"
                     switch k {
                     case "cert_file": certFile = string(v, name, l).map(resolve)
@@ -128,7 +136,8 @@ public struct WebConfig: Sendable, Equatable {
                     case "client_auth_type":
                         guard let t = string(v, name, l) else { continue }
                         guard let a = ClientAuthType(rawValue: t) else {
-                            problems.append(Problem(line: l, message: "\(name): `\(t)` is not one of \(ClientAuthType.allCases.map(\.rawValue).joined(separator: ", "))")); continue
+                            problems.append(Problem(line: l,
+                                    message: "\(name): `\(t)` is not one of \(ClientAuthType.allCases.map(\.rawValue).joined(separator: ", "))")); continue
                         }
                         s.clientAuth = a; authGiven = true
                     case "min_version", "max_version":
@@ -140,17 +149,20 @@ public struct WebConfig: Sendable, Equatable {
                     case "cipher_suites":
                         for suite in stringList(v, name, l) {
                             if let o = cipherSuites[suite] { s.ciphers.append(o) }
-                            else if tls13Suites.contains(suite) { problems.append(Problem(line: l, message: "\(name): \(suite) is a TLS 1.3 suite, which is not configurable (as in Go)")) }
+                            else if tls13Suites.contains(suite) { problems.append(Problem(line: l,
+                                    message: "\(name): \(suite) is a TLS 1.3 suite, which is not configurable (as in Go)")) }
                             else { problems.append(Problem(line: l, message: "\(name): unknown cipher suite `\(suite)`")) }
                         }
                     case "curve_preferences":
                         for curve in stringList(v, name, l) {
                             if let g = curves[curve] { s.groups.append(g) } else {
-                                problems.append(Problem(line: l, message: "\(name): `\(curve)` is not one of \(curves.keys.sorted().joined(separator: ", "))"))
+                                problems.append(Problem(line: l,
+                                        message: "\(name): `\(curve)` is not one of \(curves.keys.sorted().joined(separator: ", "))"))
                             }
                         }
                     case "prefer_server_cipher_suites":
-                        guard let b = v.scalar.flatMap({ Bool.construct(from: $0) }) else { problems.append(Problem(line: l, message: "\(name): expected true or false")); continue }
+                        guard let b = v.scalar.flatMap({ Bool.construct(from: $0) }) else { problems.append(Problem(line: l,
+                                message: "\(name): expected true or false")); continue }
                         s.preferServerCiphers = b
                     default: break
                     }
@@ -180,18 +192,23 @@ public struct WebConfig: Sendable, Equatable {
                     switch k {
                     case "http2":
                         // HTTP/1.1 is served either way; a Prometheus that offers h2 falls back.
-                        if v.scalar.flatMap({ Bool.construct(from: $0) }) == nil { problems.append(Problem(line: l, message: "http_server_config.http2: expected true or false")) }
+                        if v.scalar.flatMap({ Bool.construct(from: $0) }) == nil { problems.append(Problem(line: l,
+                                message: "http_server_config.http2: expected true or false")) }
                     case "headers":
-                        guard let hm = v.mapping else { problems.append(Problem(line: l, message: "http_server_config.headers: expected a mapping")); continue }
+                        guard let hm = v.mapping else { problems.append(Problem(line: l,
+                                message: "http_server_config.headers: expected a mapping")); continue }
                         for (hk, hv) in hm {
                             guard let name = hk.scalar?.string, let value = hv.scalar?.string else {
-                                problems.append(Problem(line: hk.mark?.line, message: "http_server_config.headers: expected string names and values")); continue
+                                problems.append(Problem(line: hk.mark?.line,
+                                        message: "http_server_config.headers: expected string names and values")); continue
                             }
                             guard let canonical = allowedHeaders.first(where: { $0.lowercased() == name.lowercased() }) else {
-                                problems.append(Problem(line: hk.mark?.line, message: "http_server_config.headers: `\(name)` may not be set (allowed: \(allowedHeaders.joined(separator: ", ")))")); continue
+                                problems.append(Problem(line: hk.mark?.line,
+                                        message: "http_server_config.headers: `\(name)` may not be set (allowed: \(allowedHeaders.joined(separator: ", ")))")); continue
                             }
                             guard !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
-                                problems.append(Problem(line: hv.mark?.line, message: "http_server_config.headers.\(name): a value must be one line")); continue
+                                problems.append(Problem(line: hv.mark?.line,
+                                        message: "http_server_config.headers.\(name): a value must be one line")); continue
                             }
                             config.headers.append((canonical, value))
                         }
@@ -205,7 +222,8 @@ public struct WebConfig: Sendable, Equatable {
                         problems.append(Problem(line: l, message: "basic_auth_users: expected user: bcrypt-hash pairs")); continue
                     }
                     guard BasicAuth.isBcrypt(hash) else {
-                        problems.append(Problem(line: l, message: "basic_auth_users.\(user): not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters, as `htpasswd -nBC 10 \(user)` prints)")); continue
+                        problems.append(Problem(line: l,
+                                message: "basic_auth_users.\(user): not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters, as `htpasswd -nBC 10 \(user)` prints)")); continue
                     }
                     config.users[user] = hash
                 }

@@ -20,7 +20,8 @@ func histogramMemory(_ variant: String) -> Never {
     for round in 0..<20 {
         var batch = SampleBatch()
         for i in 0..<10_000 {
-            var r = SampleRecord(type: .histogram, origin: 0, value: 0.001 * pow(10_000, Double((i * 7 + round * 13) % 100) / 100), name: batch.appendString("bench_seconds"))
+            var r = SampleRecord(type: .histogram, origin: 0, value: 0.001 * pow(10_000, Double((i * 7 + round * 13) % 100) / 100),
+                    name: batch.appendString("bench_seconds"))
             r.labelStart = UInt32(batch.labels.count)
             batch.labels.append(LabelRef(name: batch.appendString("i"), value: batch.appendString(String(i))))
             r.labelCount = 1
@@ -50,7 +51,8 @@ func remoteWriteCost(_ series: Int) -> Never {
         for start in stride(from: 0, to: n, by: 10_000) {
             var s = SampleBatch()
             for i in start..<min(n, start + 10_000) {
-                var r = SampleRecord(type: histograms ? .histogram : .counter, origin: 0, value: 0.25, name: s.appendString(histograms ? "rw_seconds" : "rw_total"))
+                var r = SampleRecord(type: histograms ? .histogram : .counter, origin: 0, value: 0.25,
+                        name: s.appendString(histograms ? "rw_seconds" : "rw_total"))
                 r.labelStart = UInt32(s.labels.count)
                 for (k, v) in [("app", "bench"), ("route", "/api/\(i % 100)"), ("series", "\(i)")] {
                     s.labels.append(LabelRef(name: s.appendString(k), value: s.appendString(v)))
@@ -159,7 +161,8 @@ func otlpCost(_ requests: Int) -> Never {
     let store = MetricStore()
     var scratch: [UInt8] = []
     let decodeOnly = timed { for b in bodies { _ = b.withUnsafeBytes { decoder.batch(protobuf: $0) } } }
-    let otlpApplied = timed { for b in bodies { var batch = b.withUnsafeBytes { decoder.batch(protobuf: $0) }!; store.apply(&batch, scratch: &scratch) } }
+    let otlpApplied = timed { for b in bodies { var batch = b.withUnsafeBytes { decoder.batch(protobuf: $0) }!; store.apply(&batch,
+            scratch: &scratch) } }
     let decodedBatches = bodies.map { b in b.withUnsafeBytes { decoder.batch(protobuf: $0) }! }
     let applyOnly = timed { for b in decodedBatches { var batch = b; store.apply(&batch, scratch: &scratch) } }
     let ctx = StageContext(id: "bench", logger: Logger(label: "bench"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
@@ -199,14 +202,16 @@ func otlpLoad(url: String, requests: Int, connections: Int) -> Never {
     DispatchQueue.concurrentPerform(iterations: connections) { c in
         let client = HTTPClient(endpoint: HTTPEndpoint(url)!, tls: nil, timeout: 30)
         for i in stride(from: c, to: bodies.count, by: connections) {
-            if (try? client.post(headers: [("Content-Type", "application/x-protobuf")], body: bodies[i]))?.status == 200 { ok.add(1, ordering: .relaxed) }
+            if (try? client.post(headers: [("Content-Type", "application/x-protobuf")], body: bodies[i]))?.status == 200 { ok.add(1,
+                    ordering: .relaxed) }
         }
     }
     print(String(format: "%.3f", (ContinuousClock.now - start).inSeconds), ok.load(ordering: .relaxed))
     exit(0)
 }
 if let i = CommandLine.arguments.firstIndex(of: "--otlp-load"), i + 3 < CommandLine.arguments.count {
-    otlpLoad(url: CommandLine.arguments[i + 1], requests: Int(CommandLine.arguments[i + 2]) ?? 1000, connections: Int(CommandLine.arguments[i + 3]) ?? 4)
+    otlpLoad(url: CommandLine.arguments[i + 1], requests: Int(CommandLine.arguments[i + 2]) ?? 1000,
+            connections: Int(CommandLine.arguments[i + 3]) ?? 4)
 }
 
 // Microbenchmarks of the hot pieces on the payloads `gateway loadgen` pushes.

@@ -40,16 +40,20 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Pipeline YAML file. Without it, the default pipeline built from the .NET gateway's environment settings.")
     var config: String?
 
-    @Option(name: .long, help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    @Option(name: .long,
+            help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var listen: String?
 
-    @Option(name: .customLong("web.config.file"), help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    @Option(name: .customLong("web.config.file"),
+            help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var webConfigFile: String?
 
-    @Flag(name: .customLong("web.enable-lifecycle"), help: "Serve POST /-/reload (SIGHUP reloads either way); sets ${GATEWAY_ENABLE_LIFECYCLE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    @Flag(name: .customLong("web.enable-lifecycle"),
+            help: "Serve POST /-/reload (SIGHUP reloads either way); sets ${GATEWAY_ENABLE_LIFECYCLE}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var enableLifecycle = false
 
-    @Flag(name: .customLong("web.enable-admin-api"), help: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default pipeline's sink uses (a file given with --config must use it too).")
+    @Flag(name: .customLong("web.enable-admin-api"),
+            help: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default pipeline's sink uses (a file given with --config must use it too).")
     var enableAdminAPI = false
 
     /// A problem with the command line or the file itself, said on one line.
@@ -60,9 +64,12 @@ struct ConfigOptions: ParsableArguments {
     private var overrides: [(flag: String, variable: String, value: String, hint: String)] {
         var out: [(flag: String, variable: String, value: String, hint: String)] = []
         if let listen { out.append(("--listen \(listen)", "GATEWAY_LISTEN", listen, "listen: \"${GATEWAY_LISTEN:-0.0.0.0:9091}\"")) }
-        if let webConfigFile { out.append(("--web.config.file \(webConfigFile)", "GATEWAY_WEB_CONFIG_FILE", webConfigFile, "web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"")) }
-        if enableLifecycle { out.append(("--web.enable-lifecycle", "GATEWAY_ENABLE_LIFECYCLE", "true", "enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}")) }
-        if enableAdminAPI { out.append(("--web.enable-admin-api", "GATEWAY_ENABLE_ADMIN_API", "true", "enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}")) }
+        if let webConfigFile { out.append(("--web.config.file \(webConfigFile)", "GATEWAY_WEB_CONFIG_FILE", webConfigFile,
+                "web_config_file: \"${GATEWAY_WEB_CONFIG_FILE:-}\"")) }
+        if enableLifecycle { out.append(("--web.enable-lifecycle", "GATEWAY_ENABLE_LIFECYCLE", "true",
+                "enable_lifecycle: ${GATEWAY_ENABLE_LIFECYCLE:-false}")) }
+        if enableAdminAPI { out.append(("--web.enable-admin-api", "GATEWAY_ENABLE_ADMIN_API", "true",
+                "enable_admin_api: ${GATEWAY_ENABLE_ADMIN_API:-false}")) }
         return out
     }
 
@@ -130,7 +137,8 @@ struct ConfigOptions: ParsableArguments {
     /// file's text and the web config's.
     func fingerprint() -> String {
         let text = (config.flatMap { try? Self.read($0) }) ?? (try? defaultPipeline(environment: ProcessInfo.processInfo.environment)) ?? defaultPipelineYAML
-        let web = (webConfigFile ?? ProcessInfo.processInfo.environment["GATEWAY_WEB_CONFIG_FILE"]).flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? ""
+        let web = (webConfigFile ?? ProcessInfo.processInfo.environment["GATEWAY_WEB_CONFIG_FILE"]).flatMap { try? String(contentsOfFile: $0,
+                encoding: .utf8) } ?? ""
         return text + "\u{0}" + web
     }
 }
@@ -239,7 +247,8 @@ struct Run: ParsableCommand {
         let t = runtime.telemetry
         // popped = processed + dropped when every element carries one sample
         // (dropped includes what a full drop_newest buffer discarded).
-        logger.info("stopped", metadata: ["popped": "\(runtime.sourceItemsEmitted)", "processed": "\(t.processedTotal)", "dropped": "\(t.droppedTotal())"])
+        logger.info("stopped", metadata: ["popped": "\(runtime.sourceItemsEmitted)", "processed": "\(t.processedTotal)",
+                "dropped": "\(t.droppedTotal())"])
     }
 }
 

@@ -12,7 +12,8 @@ import Synthetic
 /// benchmarks compare the gateway against. Replaces the .NET gateway's
 /// performance tool.
 struct LoadGen: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "loadgen", abstract: "Push synthetic samples onto a Redis list (or drain it) for benchmarks.")
+    static let configuration = CommandConfiguration(commandName: "loadgen",
+            abstract: "Push synthetic samples onto a Redis list (or drain it) for benchmarks.")
 
     @Option(help: "Redis URL or .NET connection string.") var redis = "localhost:6379"
     @Option(help: "List key.") var key = RedisListConfig.defaultKey
@@ -40,7 +41,8 @@ struct LoadGen: ParsableCommand {
         guard drain || count != nil || rate != nil else { throw ValidationError("give --count, --rate (with --duration), or --drain") }
         guard duration > 0 else { throw ValidationError("--duration must be positive") }
         if let shards {
-            guard (1...16384).contains(shards), count != nil, rate == nil, batch == 1, !drain else { throw ValidationError("--shards takes 1 to 16384, with --count and --batch 1") }
+            guard (1...16384).contains(shards), count != nil, rate == nil, batch == 1,
+                    !drain else { throw ValidationError("--shards takes 1 to 16384, with --count and --batch 1") }
         }
     }
 

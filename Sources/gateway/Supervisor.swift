@@ -44,7 +44,8 @@ final class Supervisor: Sendable {
         _ = OSThread.spawn(name: "reload") { [self] in
             while true {
                 wake.wait()
-                guard let next = state.withLock({ s -> (PipelineSpec, String)? in defer { s.pending = nil }; return s.stopping ? nil : s.pending }) else {
+                guard let next = state.withLock({ s -> (PipelineSpec, String)? in defer { s.pending = nil };
+                        return s.stopping ? nil : s.pending }) else {
                     if state.withLock({ $0.stopping }) { return }
                     continue
                 }

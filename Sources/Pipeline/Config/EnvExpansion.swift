@@ -91,7 +91,8 @@ struct EnvironmentTemplate {
             if let mark { result.provenance[Position(line: mark.line, column: mark.column), default: []] += names }
             return .scalar(scalar)
         case .mapping(let mapping):
-            let pairs = mapping.map { (expand($0.key, environment: environment, into: &result), expand($0.value, environment: environment, into: &result)) }
+            let pairs = mapping.map { (expand($0.key, environment: environment, into: &result), expand($0.value, environment: environment,
+                    into: &result)) }
             return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
         case .sequence(let sequence):
             let items = sequence.map { expand($0, environment: environment, into: &result) }
@@ -120,7 +121,8 @@ struct EnvironmentTemplate {
                 out.append(contentsOf: fallback.unicodeScalars)
             } else {
                 result.unset.insert(ref.name)
-                result.errors.append(ConfigError(line: ref.line, message: "environment variable `\(ref.name)` is not set and `${\(ref.name)}` has no default (write `${\(ref.name):-value}`; a literal `${\(ref.name)}`, such as a named regex group, is written `$${\(ref.name)}`)"))
+                result.errors.append(ConfigError(line: ref.line,
+                        message: "environment variable `\(ref.name)` is not set and `${\(ref.name)}` has no default (write `${\(ref.name):-value}`; a literal `${\(ref.name)}`, such as a named regex group, is written `$${\(ref.name)}`)"))
             }
         }
         return String(out)

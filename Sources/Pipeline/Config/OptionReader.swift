@@ -171,7 +171,8 @@ public final class OptionReader {
             return nil
         }
         guard let s = n.scalar else {
-            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line, message: "expected \(type), got a \(n.mapping != nil ? "mapping" : "list")"))
+            recorded.append(ConfigError(path: path, key: key, line: n.mark?.line,
+                    message: "expected \(type), got a \(n.mapping != nil ? "mapping" : "list")"))
             return nil
         }
         if s.tag == .implicit || s.style == .plain, s.string == "~" || s.string == "null" || s.string.isEmpty, type != "string" {
@@ -204,7 +205,8 @@ public final class OptionReader {
         guard let (s, line) = scalar(key, "an integer", required: false) else { return def }
         guard let v = Int(s.replacingOccurrences(of: "_", with: "")) else { typeError(key, line, "an integer", s); return def }
         if let range, !range.contains(v) {
-            recorded.append(ConfigError(path: path, key: key, line: line, message: "must be between \(range.lowerBound) and \(range.upperBound), got \(v)"))
+            recorded.append(ConfigError(path: path, key: key, line: line,
+                    message: "must be between \(range.lowerBound) and \(range.upperBound), got \(v)"))
             return def
         }
         return v

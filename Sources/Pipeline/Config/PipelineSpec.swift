@@ -51,7 +51,8 @@ public struct PipelineSpec: Sendable {
         var expansion = EnvironmentTemplate.Expansion()
         let root = try parse(text, environment: environment, expansion: &expansion)
         guard let top = root?.mapping else {
-            throw ConfigErrors(expansion.errors + [ConfigError(line: root?.mark?.line, message: "the file must be a mapping with `sources`, `transforms` and `sinks`")])
+            throw ConfigErrors(expansion.errors + [ConfigError(line: root?.mark?.line,
+                    message: "the file must be a mapping with `sources`, `transforms` and `sinks`")])
         }
         var errors = expansion.errors
         var decls: [StageDecl] = []

@@ -72,7 +72,8 @@ package struct DropTally: Sendable {
     public var summary: String {
         var byReason: [(String, Int)] = []
         for e in entries {
-            if let i = byReason.firstIndex(where: { $0.0 == e.reason.name }) { byReason[i].1 += e.count } else { byReason.append((e.reason.name, e.count)) }
+            if let i = byReason.firstIndex(where: { $0.0 == e.reason.name }) { byReason[i].1 += e.count } else { byReason.append((e.reason.name,
+                    e.count)) }
         }
         let reasons = byReason.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
         return "\(total) dropped (\(reasons)); first: \(firstNote ?? "")"

@@ -306,7 +306,8 @@ public final class PipelineRuntime: Sendable {
             let ids = Set(replaced.map(\.decl.id))
             do {
                 let back = try startInstances(oldSpec, ids: ids, previous: previous)
-                install(oldSpec, ids: Set(retiring.map(\.decl.id)), instances: reused.merging(back) { a, _ in a }, fresh: ids, kept: kept, staying: staying)
+                install(oldSpec, ids: Set(retiring.map(\.decl.id)), instances: reused.merging(back) { a, _ in a }, fresh: ids, kept: kept,
+                        staying: staying)
             } catch let again {
                 for b in staying.values { _ = b.release() }
                 throw .failed("\(again)")
@@ -597,11 +598,16 @@ public final class PipelineRuntime: Sendable {
         return [
             family("stage_buffer_fill", "Batches waiting in the stage's input buffer.", .gauge) { $0.input.map { Double($0.fill) } },
             family("stage_buffer_capacity", "Capacity of the stage's input buffer, in batches.", .gauge) { $0.input.map { Double($0.capacity) } },
-            family("stage_buffer_dropped_batches_total", "Batches discarded by a full `when_full: drop_newest` buffer (their samples count as dropped, reason buffer_full).", .counter) { $0.input.map { Double($0.droppedCount) } },
-            family("stage_items_in_total", "Items (payloads or samples) the stage received.", .counter) { $0.decl.role == .source ? nil : Double($0.stats.itemsIn.value) },
-            family("stage_items_out_total", "Items (payloads or live samples) the stage emitted.", .counter) { $0.decl.role == .sink ? nil : Double($0.stats.itemsOut.value) },
+            family("stage_buffer_dropped_batches_total",
+                    "Batches discarded by a full `when_full: drop_newest` buffer (their samples count as dropped, reason buffer_full).",
+                    .counter) { $0.input.map { Double($0.droppedCount) } },
+            family("stage_items_in_total", "Items (payloads or samples) the stage received.",
+                    .counter) { $0.decl.role == .source ? nil : Double($0.stats.itemsIn.value) },
+            family("stage_items_out_total", "Items (payloads or live samples) the stage emitted.",
+                    .counter) { $0.decl.role == .sink ? nil : Double($0.stats.itemsOut.value) },
         ] + (nodes.contains { $0.letters != nil } ? [
-            MetaFamily(name: Telemetry.prefix + "dead_letters_total", help: "Rejected samples and payloads written to the stage's dead_letter list (result=written), or not (result=dropped: over 100 per batch or 10 000 queued, or Redis failed).", type: .counter,
+            MetaFamily(name: Telemetry.prefix + "dead_letters_total",
+                    help: "Rejected samples and payloads written to the stage's dead_letter list (result=written), or not (result=dropped: over 100 per batch or 10 000 queued, or Redis failed).", type: .counter,
                        samples: nodes.compactMap { n in n.letters }.flatMap { q in
                            [MetaSample(labels: [("result", "written"), ("stage", q.stage)], value: Double(q.written.value)),
                             MetaSample(labels: [("result", "dropped"), ("stage", q.stage)], value: Double(q.dropped.value))]

@@ -68,9 +68,12 @@ final class ShardedState: ShardStateHolder {
                 MetaFamily(name: p + "shard_state_writes_total", help: "Shard states written to Redis (state: redis), by outcome.", type: .counter,
                            samples: [MetaSample(labels: [("outcome", "ok")], value: Double(writes.value)),
                                      MetaSample(labels: [("outcome", "failed")], value: Double(failures.value))]),
-                MetaFamily(name: p + "shard_state_bytes", help: "Size of the last shard state written.", type: .gauge, samples: [MetaSample(labels: [], value: lastBytes.value)]),
-                MetaFamily(name: p + "shard_state_load_seconds", help: "How long loading the last gained shard's state took.", type: .gauge, samples: [MetaSample(labels: [], value: loadSeconds.value)]),
-                MetaFamily(name: p + "shard_skipped_batches_total", help: "Batches of a shard this gateway no longer holds, skipped: the shard's next owner applies them.", type: .counter,
+                MetaFamily(name: p + "shard_state_bytes", help: "Size of the last shard state written.", type: .gauge,
+                        samples: [MetaSample(labels: [], value: lastBytes.value)]),
+                MetaFamily(name: p + "shard_state_load_seconds", help: "How long loading the last gained shard's state took.", type: .gauge,
+                        samples: [MetaSample(labels: [], value: loadSeconds.value)]),
+                MetaFamily(name: p + "shard_skipped_batches_total",
+                        help: "Batches of a shard this gateway no longer holds, skipped: the shard's next owner applies them.", type: .counter,
                            samples: [MetaSample(labels: [], value: Double(skippedBatches.value))]),
             ]
         }
@@ -117,7 +120,8 @@ final class ShardedState: ShardStateHolder {
         var decoded: StoreState?
         if let state {
             do { decoded = try StateFile.decode(state) } catch {
-                context.logger.error("the shard's state in Redis is not usable; the shard starts empty", metadata: ["shard": "\(shard)", "reason": "\(error)"])
+                context.logger.error("the shard's state in Redis is not usable; the shard starts empty", metadata: ["shard": "\(shard)",
+                        "reason": "\(error)"])
             }
         }
         let name = context.checkpoints.streamName(stream) ?? ""

@@ -125,14 +125,18 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
             guard !disabled else { return families }
             families += aggregate.metaFamilies()
             families += ProcessEndpoints.metaFamilies(health: health)
-            families.append(MetaFamily(name: Telemetry.prefix + "http_scrapes_total", help: "Answers to /metrics, by the format negotiated from the request's Accept header.", type: .counter,
-                                       samples: ExpositionFormat.allCases.enumerated().map { MetaSample(labels: [("format", $0.element.rawValue)], value: Double(scrapes[$0.offset].value)) }))
+            families.append(MetaFamily(name: Telemetry.prefix + "http_scrapes_total",
+                    help: "Answers to /metrics, by the format negotiated from the request's Accept header.", type: .counter,
+                                       samples: ExpositionFormat.allCases.enumerated().map { MetaSample(labels: [("format",
+                                               $0.element.rawValue)], value: Double(scrapes[$0.offset].value)) }))
             if web?.tls != nil {
-                families.append(MetaFamily(name: Telemetry.prefix + "http_tls_handshake_failures_total", help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to the TLS port).", type: .counter,
+                families.append(MetaFamily(name: Telemetry.prefix + "http_tls_handshake_failures_total",
+                        help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to the TLS port).", type: .counter,
                                            samples: [MetaSample(labels: [], value: Double(tlsFailures.value))]))
             }
             if web?.users.isEmpty == false {
-                families.append(MetaFamily(name: Telemetry.prefix + "http_unauthorized_requests_total", help: "Requests for /metrics answered 401 (missing or wrong basic-auth credentials).", type: .counter,
+                families.append(MetaFamily(name: Telemetry.prefix + "http_unauthorized_requests_total",
+                        help: "Requests for /metrics answered 401 (missing or wrong basic-auth credentials).", type: .counter,
                                            samples: [MetaSample(labels: [], value: Double(unauthorized.value))]))
             }
             families += telemetry.collect()
@@ -226,7 +230,8 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
     }
 
     static func methodNotAllowed(allow: String) -> HTTPResponse {
-        HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8), headers: [("Allow", allow)])
+        HTTPResponse(status: .methodNotAllowed, contentType: "text/plain; charset=utf-8", body: Array("method not allowed\n".utf8),
+                headers: [("Allow", allow)])
     }
 
     static let notFound = HTTPResponse(status: .notFound, contentType: "text/plain; charset=utf-8", body: Array("not found\n".utf8))

@@ -76,7 +76,8 @@ public final class RedisListSink: Sink {
         warnings = RateLimitedLog(logger: context.logger, interval: .seconds(5))
         let (pushed, failures, key) = (pushed, failures, config.key)
         context.addCollector {
-            [MetaFamily(name: Telemetry.prefix + "routed_samples_total", help: "Samples the redis_list sink pushed onto their shard, by outcome.", type: .counter,
+            [MetaFamily(name: Telemetry.prefix + "routed_samples_total",
+                    help: "Samples the redis_list sink pushed onto their shard, by outcome.", type: .counter,
                         samples: [MetaSample(labels: [("queueKey", key), ("outcome", "pushed")], value: Double(pushed.value)),
                                   MetaSample(labels: [("queueKey", key), ("outcome", "failed")], value: Double(failures.value))])]
         }
@@ -101,7 +102,8 @@ public final class RedisListSink: Sink {
         var failed: [Int] = []
         clients.with(worker) { slot in
             if slot == nil {
-                let c = RedisCluster(connector: config.redis.connector, seeds: config.redis.cluster.isEmpty ? config.redis.url.endpoints : config.redis.cluster)
+                let c = RedisCluster(connector: config.redis.connector,
+                        seeds: config.redis.cluster.isEmpty ? config.redis.url.endpoints : config.redis.cluster)
                 c.retryFor = config.redis.readTimeout.inSeconds
                 slot = c
             }

@@ -231,13 +231,17 @@ public final class RedisListSource: Source {
             let q = [("queueKey", key)]
             return [
                 MetaFamily(name: p + "redis_queue_empty_pops_total", help: "Pops that found the queue empty, by pop slot.", type: .counter,
-                           samples: emptyPops.enumerated().map { MetaSample(labels: [("worker", String($0.offset)), ("queueKey", key)], value: Double($0.element.value)) }),
-                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
+                           samples: emptyPops.enumerated().map { MetaSample(labels: [("worker", String($0.offset)), ("queueKey", key)],
+                                   value: Double($0.element.value)) }),
+                MetaFamily(name: p + "redis_queue_pending_size",
+                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "redis_reconnects_total", help: "Connections to Redis re-established after an outage.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(reconnects.value))]),
-            ] + Self.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: reliable ? replayed : nil) + (reliable ? [
-                MetaFamily(name: p + "processing_list_size", help: "Length of this gateway's processing list: popped elements not yet durable in every sink.", type: .gauge,
+            ] + Self.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies,
+                    replayed: reliable ? replayed : nil) + (reliable ? [
+                MetaFamily(name: p + "processing_list_size",
+                        help: "Length of this gateway's processing list: popped elements not yet durable in every sink.", type: .gauge,
                            samples: [MetaSample(labels: q, value: processingSize.value)]),
             ] : [])
         }
@@ -250,7 +254,8 @@ public final class RedisListSource: Source {
         }
         context.health.set(context.id, ready: false, detail: "connecting to \(connector.description)")
         if !config.redis.url.ignoredKeys.isEmpty {
-            context.logger.info("connection-string keys with no meaning for this gateway are ignored", metadata: ["keys": "\(config.redis.url.ignoredKeys.joined(separator: ","))"])
+            context.logger.info("connection-string keys with no meaning for this gateway are ignored",
+                    metadata: ["keys": "\(config.redis.url.ignoredKeys.joined(separator: ","))"])
         }
         if config.redis.url.tls && config.redis.tls.insecureSkipVerify {
             context.logger.warning("tls.insecure_skip_verify is on: the Redis server's certificate and name are not verified")
@@ -259,17 +264,20 @@ public final class RedisListSource: Source {
 
     /// The families every Redis source reports: elements popped, errors, replies lost
     /// with a connection, and (reliable) elements re-emitted.
-    static func drainFamilies(key: String, popped: MetaCounter, errors: MetaCounter, lostReplies: MetaCounter, replayed: MetaCounter?) -> [MetaFamily] {
+    static func drainFamilies(key: String, popped: MetaCounter, errors: MetaCounter, lostReplies: MetaCounter,
+            replayed: MetaCounter?) -> [MetaFamily] {
         let p = Telemetry.prefix, q = [("queueKey", key)]
         return [
             MetaFamily(name: p + "redis_errors_total", help: "Failed Redis commands and connection attempts.", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(errors.value))]),
             MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(popped.value))]),
-            MetaFamily(name: p + "redis_lost_pop_replies_total", help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
+            MetaFamily(name: p + "redis_lost_pop_replies_total",
+                    help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
         ] + (replayed.map { r in [
-            MetaFamily(name: p + "replayed_elements_total", help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
+            MetaFamily(name: p + "replayed_elements_total",
+                    help: "Processing-list elements emitted again after a restart or a broken connection.", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(r.value))]),
         ] } ?? [])
     }
@@ -286,7 +294,8 @@ public final class RedisListSource: Source {
                 context.health.set(context.id, ready: false, detail: "\(connector.description): \(error)")
                 let (delay, starts) = outage.failed(maxBackoff: config.maxBackoff.inSeconds)
                 if starts {
-                    context.logger.error("cannot reach Redis; retrying with back-off", metadata: ["redis": "\(connector.description)", "error": "\(error)"])
+                    context.logger.error("cannot reach Redis; retrying with back-off", metadata: ["redis": "\(connector.description)",
+                            "error": "\(error)"])
                 }
                 control.sleep(seconds: delay)
                 continue
@@ -372,7 +381,8 @@ public final class RedisListSource: Source {
             b.acknowledgement = Acknowledgement(stream: stream, first: emitted + 1, through: emitted + UInt64(batch.count))
             replayed.add(UInt64(batch.count))
             popped.add(UInt64(batch.count))
-            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)", "count": "\(batch.count)"])
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)",
+                    "count": "\(batch.count)"])
             emitted += UInt64(batch.count)
             output.emit(b)
         }

@@ -132,23 +132,29 @@ public final class ShardedListSource: Source, ShardStateStore {
             var out = RedisListSource.drainFamilies(key: key, popped: popped, errors: errors, lostReplies: lostReplies, replayed: replayed) + [
                 MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
                            samples: [MetaSample(labels: q, value: ownedGauge.value)]),
-                MetaFamily(name: p + "redis_queue_pending_size", help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
+                MetaFamily(name: p + "redis_queue_pending_size",
+                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
-                MetaFamily(name: p + "processing_list_size", help: "Elements on the owned shards' processing lists: popped, not yet in a durable state.", type: .gauge,
+                MetaFamily(name: p + "processing_list_size",
+                        help: "Elements on the owned shards' processing lists: popped, not yet in a durable state.", type: .gauge,
                            samples: [MetaSample(labels: q, value: processingSize.value)]),
-                MetaFamily(name: p + "shards", help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an unowned shard.", type: .gauge,
+                MetaFamily(name: p + "shards",
+                        help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an unowned shard.", type: .gauge,
                            samples: [MetaSample(labels: q, value: Double(shardCount))]),
             ]
             if !groupName.isEmpty {
                 let g = q + [("group", groupName)]
                 out += [
-                    MetaFamily(name: p + "group_members", help: "Live gateways of the group (heartbeats not expired), as this gateway last read them.", type: .gauge,
+                    MetaFamily(name: p + "group_members",
+                            help: "Live gateways of the group (heartbeats not expired), as this gateway last read them.", type: .gauge,
                                samples: [MetaSample(labels: g, value: membersGauge.value)]),
-                    MetaFamily(name: p + "shard_leases_total", help: "Shard leases by what happened: gained (taken), released (handed back on a rebalance or a stop), lost (not renewed in time or taken by another).", type: .counter,
+                    MetaFamily(name: p + "shard_leases_total",
+                            help: "Shard leases by what happened: gained (taken), released (handed back on a rebalance or a stop), lost (not renewed in time or taken by another).", type: .counter,
                                samples: [MetaSample(labels: g + [("event", "gained")], value: Double(gains.value)),
                                          MetaSample(labels: g + [("event", "released")], value: Double(releases.value)),
                                          MetaSample(labels: g + [("event", "lost")], value: Double(losses.value))]),
-                    MetaFamily(name: p + "fenced_operations_total", help: "Shard operations Redis refused because this gateway no longer held the lease.", type: .counter,
+                    MetaFamily(name: p + "fenced_operations_total",
+                            help: "Shard operations Redis refused because this gateway no longer held the lease.", type: .counter,
                                samples: [MetaSample(labels: g, value: Double(fenced.value))]),
                 ]
             }
@@ -217,7 +223,8 @@ public final class ShardedListSource: Source, ShardStateStore {
                 if outage.answered().endsOutage {
                     context.logger.info("Redis answers again", metadata: ["redis": "\(seeds.map(\.description).joined(separator: ","))"])
                 }
-                context.health.set(context.id, ready: true, detail: "draining \(owned.withLock { $0.count }) of \(shardKeys.count) shards of \(config.key)")
+                context.health.set(context.id, ready: true,
+                        detail: "draining \(owned.withLock { $0.count }) of \(shardKeys.count) shards of \(config.key)")
                 if !any { control.sleep(seconds: config.emptyBackoff.inSeconds) }
             } catch {
                 errors.add()
@@ -394,7 +401,8 @@ public final class ShardedListSource: Source, ShardStateStore {
                                    popCount: config.effectivePopCount, maxInFlight: config.pipeline)
         let depth = o.ask != nil ? 1 : plan.inFlight
         let count = Array(String(plan.count).utf8)
-        let call = [Array("EVALSHA".utf8), Array(ShardKeys.pop.sha.utf8), Array("3".utf8), Array(k.queue.utf8), Array(k.processing.utf8), Array(k.owner.utf8), Array(o.token.utf8), count]
+        let call = [Array("EVALSHA".utf8), Array(ShardKeys.pop.sha.utf8), Array("3".utf8), Array(k.queue.utf8), Array(k.processing.utf8),
+                Array(k.owner.utf8), Array(o.token.utf8), count]
         let asked = o.ask != nil
         if asked { c.append("ASKING") }
         for _ in 0..<depth { c.append(call) }
@@ -520,7 +528,8 @@ public final class ShardedListSource: Source, ShardStateStore {
             let replies = PopReplies()
             for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) }   // oldest first
             replayed.add(UInt64(replies.batch.count))
-            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)", "count": "\(replies.batch.count)"])
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)",
+                    "count": "\(replies.batch.count)"])
             emit(shard, &o, replies, output: output)
         }
         o.phase = .serving

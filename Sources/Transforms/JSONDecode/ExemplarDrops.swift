@@ -36,7 +36,9 @@ final class ExemplarDrops: Sendable {
         let counters = counters
         context.addCollector {
             [MetaFamily(name: Telemetry.prefix + "dropped_exemplars_total",
-                        help: "Exemplars dropped while their sample was kept, by reason (invalid_exemplar, exemplar_too_long: over 128 UTF-8 characters of label names and values, exemplar_unsupported_type: on a gauge or summary).",
+                        help:
+                            "Exemplars dropped while their sample was kept, by reason (invalid_exemplar, exemplar_too_long: over 128 UTF-8 "
+                            + "characters of label names and values, exemplar_unsupported_type: on a gauge or summary).",
                         type: .counter,
                         samples: Reason.allCases.map { MetaSample(labels: [("reason", $0.label)], value: Double(counters[$0.rawValue].value)) })]
         }

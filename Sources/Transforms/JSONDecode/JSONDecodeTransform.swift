@@ -112,7 +112,9 @@ public final class JSONDecodeTransform: Transform {
             let fallbacks = fallbacks
             context.addCollector {
                 [MetaFamily(name: Telemetry.prefix + "json_decode_fallbacks_total",
-                            help: "Elements parser: simdjson handed to jansson (invalid, dropping something, an exemplar, an unknown field, a null, a non-string label value, a long number).",
+                            help:
+                                "Elements parser: simdjson handed to jansson (invalid, dropping something, an exemplar, an unknown field, a "
+                                + "null, a non-string label value, a long number).",
                             type: .counter, samples: [MetaSample(labels: [], value: Double(fallbacks.value))])]
             }
         }
@@ -160,7 +162,8 @@ public final class JSONDecodeTransform: Transform {
             switch JSONType(root) {
             case .object:
                 if let reason = decodeSample(root, origin: origin, into: &out) {
-                    drops.add(origin: origin, reason: reason, note: RateLimitedLog.excerpt(raw), payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
+                    drops.add(origin: origin, reason: reason, note: RateLimitedLog.excerpt(raw),
+                            payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
                 }
             case .array:
                 let n = json_array_size(root)
@@ -178,7 +181,8 @@ public final class JSONDecodeTransform: Transform {
                     }
                 }
             default:
-                drops.add(origin: origin, reason: .notAnObject, note: RateLimitedLog.excerpt(raw), payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
+                drops.add(origin: origin, reason: .notAnObject, note: RateLimitedLog.excerpt(raw),
+                        payload: Array(raw.prefix(DeadLetterConfig.maxPayloadBytes)))
             }
         }
         if parsed == nil {
@@ -297,7 +301,8 @@ public final class JSONDecodeTransform: Transform {
     private struct ExemplarFailure: Error { var reason: ExemplarDrops.Reason }
 
     /// An exemplar object; its labels go into `out.labels` (removed again on failure).
-    private func decodeExemplar(_ v: UnsafeMutablePointer<json_t>, into out: inout SampleBatch) -> Result<(ref: ExemplarRef, valueGiven: Bool), ExemplarFailure> {
+    private func decodeExemplar(_ v: UnsafeMutablePointer<json_t>, into out: inout SampleBatch) -> Result<(ref: ExemplarRef, valueGiven: Bool),
+            ExemplarFailure> {
         guard JSONType(v) == .object else { return .failure(ExemplarFailure(reason: .invalid)) }
         let mark = (bytes: out.bytes.count, labels: out.labels.count)
         func fail(_ r: ExemplarDrops.Reason) -> Result<(ref: ExemplarRef, valueGiven: Bool), ExemplarFailure> {

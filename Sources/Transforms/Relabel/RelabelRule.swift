@@ -63,13 +63,16 @@ public final class RelabelRule: Sendable {
             if targetLabel.isEmpty { o.fail(nil, "`replace` requires `target_label`") }
             else if !Self.isTargetTemplate(targetLabel) { o.fail("target_label", "`\(targetLabel)` is not a valid label name or template") }
         case .lowercase, .uppercase:
-            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label", "`\(action.rawValue)` requires a valid `target_label`") }
+            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label",
+                    "`\(action.rawValue)` requires a valid `target_label`") }
             only(["source_labels", "separator", "target_label"])
         case .hashmod:
-            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label", "`hashmod` requires a valid `target_label`") }
+            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label",
+                    "`hashmod` requires a valid `target_label`") }
             if modulus == 0 { o.fail(keys.contains("modulus") ? "modulus" : nil, "`hashmod` requires a `modulus` greater than 0") }
         case .keepequal, .dropequal:
-            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label", "`\(action.rawValue)` requires a valid `target_label`") }
+            if !NameSyntax.isValidLabelName(targetLabel) { o.fail(targetLabel.isEmpty ? nil : "target_label",
+                    "`\(action.rawValue)` requires a valid `target_label`") }
             only(["source_labels", "separator", "target_label"])
         case .labeldrop, .labelkeep:
             only(["regex"])
