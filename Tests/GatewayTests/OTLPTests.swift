@@ -55,8 +55,42 @@ import TestSupport
             return try httpPost(port: otlpPort, path: path, headers: headers, body: body)
         }
 
+        /// Posts `body` (JSON) from another thread; the answer once it comes.
+        func postInBackground(_ body: [UInt8]) -> Pending {
+            let pending = Pending()
+            let port = otlpPort
+            DispatchQueue.global().async {
+                let r = try? httpPost(port: port, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: body, timeout: 30)
+                pending.answer.withLock { $0 = r }
+                pending.done.signal()
+            }
+            return pending
+        }
+
         func cleanup() { try? FileManager.default.removeItem(at: dir) }
     }
+
+    /// An answer still to come.
+    final class Pending: Sendable {
+        let answer = Mutex<HTTPResult?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        func wait(seconds: Double) -> HTTPResult? {
+            guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+            return answer.withLock { $0 }
+        }
+    }
+
+    /// One delta count of `n`, as JSON.
+    static let oneCount = Array(#"""
+        {"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}}]}]}]}
+        """#.utf8)
+
+    /// A 1 MiB memory budget, the least a pipeline takes.
+    static let smallBudget = """
+        memory_budget: 1MiB
+        sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
+        sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
+        """
 
     @Test func sdkSenders_deltaAndCumulative_threeInvocations_exactTotals_inThePageAndInPrometheus() throws {
         let prometheus = try PrometheusServer(features: ["native-histograms"], extraArguments: ["--web.enable-remote-write-receiver"])
@@ -206,31 +240,19 @@ import TestSupport
             """)
         defer { setup.cleanup() }
         let gateway = try setup.start()
-        let body = Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}}]}]}]}"#.utf8)
-        let first = Mutex<HTTPResult?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let port = setup.otlpPort
-        DispatchQueue.global().async {
-            let r = try? httpPost(port: port, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: body)
-            first.withLock { $0 = r }
-            done.signal()
-        }
+        let body = Self.oneCount
+        let first = setup.postInBackground(body)
         #expect(eventually { (try? gateway.value("prom_stream_gateway_otlp_pending_requests{source=\"otel\"}")) == 1 })
         let refused = try setup.post(body)
         #expect(refused.status == 429 && refused.headers["retry-after"] == "1")
-        #expect(done.wait(timeout: .now() + 10) == .success)
-        #expect(first.withLock { $0?.status } == 200)
+        #expect(first.wait(seconds: 10)?.status == 200)
         #expect(try setup.post(body).status == 200)
         #expect(try gateway.value("n_total") == 2)
     }
 
     @Test func anExportLargerThanTheMemoryBudget_isTakenWhenNothingElseIsInFlight() throws {
         // 5 000 points are estimated at 1.25 MB, over a 1 MiB budget: refusing it would make the sender retry forever.
-        let setup = try Setup("""
-            memory_budget: 1MiB
-            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
-            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
-            """)
+        let setup = try Setup(Self.smallBudget)
         defer { setup.cleanup() }
         let gateway = try setup.start()
         let points = (0..<5000).map { #"{"asInt":"1","attributes":[{"key":"i","value":{"intValue":"\#($0)"}}]}"# }.joined(separator: ",")
@@ -240,11 +262,7 @@ import TestSupport
     }
 
     @Test func bodiesHeldAtOnce_areBoundedByTheMemoryBudget_beyondIt429() throws {
-        let setup = try Setup("""
-            memory_budget: 1MiB
-            sources: { otel: { type: otlp, listen: "127.0.0.1:${OTLP_PORT}" } }
-            sinks: { page: { type: prometheus, inputs: [otel], listen: "${GATEWAY_LISTEN}" } }
-            """)
+        let setup = try Setup(Self.smallBudget)
         defer { setup.cleanup() }
         let gateway = try setup.start()
         // A slow client holds 900 kB of an unfinished body…
@@ -408,19 +426,11 @@ import TestSupport
             """)
         defer { setup.cleanup() }
         let gateway = try setup.start()
-        let body = Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"n","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[{"asInt":"1"}]}}]}]}]}"#.utf8)
-        let answer = Mutex<HTTPResult?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let port = setup.otlpPort
-        DispatchQueue.global().async {
-            let r = try? httpPost(port: port, path: "/v1/metrics", headers: ["Content-Type": "application/json"], body: body, timeout: 30)
-            answer.withLock { $0 = r }
-            done.signal()
-        }
+        let body = Self.oneCount
+        let answer = setup.postInBackground(body)
         #expect(eventually { (try? gateway.value("prom_stream_gateway_otlp_pending_requests{source=\"otel\"}")) == 1 })
         #expect(gateway.terminate(timeout: 30).status == 0)
-        #expect(done.wait(timeout: .now() + 30) == .success)
-        #expect(answer.withLock { $0?.status } == 503)
+        #expect(answer.wait(seconds: 30)?.status == 503)
         let again = try setup.start()
         #expect(try again.value("n_total") == 1)
     }

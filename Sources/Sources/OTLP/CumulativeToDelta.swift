@@ -55,6 +55,8 @@ final class StreamTable: Sendable {
     struct Entry: Sendable { var start: UInt64, time: UInt64, seen: UInt64, value: V }
 
     private let streams = Mutex<[StreamKey: Entry]>([:])
+    /// When a full table was last swept (written under `streams`' lock).
+    private let lastFullSweep = Atomic<UInt64>(0)
     let ttl: UInt64
     let capacity: Int
     let startedAt: UInt64
@@ -77,7 +79,12 @@ final class StreamTable: Sendable {
             for (i, p) in points.enumerated() {
                 let previous = table[p.key]
                 if previous == nil, table.count >= capacity {
-                    table = table.filter { now &- $0.value.seen <= ttl }
+                    // Full: expire idle streams, at most once a second (a flood of new streams
+                    // must not make every point walk the whole table).
+                    if now &- lastFullSweep.load(ordering: .relaxed) >= 1_000_000_000 {
+                        lastFullSweep.store(now, ordering: .relaxed)
+                        table = table.filter { now &- $0.value.seen <= ttl }
+                    }
                     if table.count >= capacity { body(i, nil); continue }
                 }
                 let step = DeltaStep<V>.decide(previous: previous.map { ($0.start, $0.time, $0.value) }, start: p.start, time: p.time,
