@@ -57,8 +57,8 @@ public final class Checkpoints: Sendable {
         var sinksOf: [String: [String]] = [:]
     }
     private let state = Mutex(State())
-    /// Group-mode shards: the sink that holds their state and the source that stores it.
-    package let shards = ShardDirectory()
+    /// Group-mode shards between the source that leases them and the sink that holds their state.
+    package let shards = ShardHandover()
 
     public init() {}
 

@@ -11,10 +11,7 @@ public final class Aggregate: Sendable {
     public let store: MetricStore
     let options: AggregateOptions
     let context: StageContext
-    /// The apply lock: the series-key buffer and what was applied (consume is
-    /// serialised anyway; a snapshot takes it to see no half-applied batch).
-    private struct ApplyState { var scratch: [UInt8] = []; var applied = Snapshotter.Applied() }
-    private let applying = Mutex(ApplyState())
+    private let applying = ApplyLock()
     let snapshotter: Snapshotter?
     let sharded: ShardedState?
     private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
@@ -29,8 +26,7 @@ public final class Aggregate: Sendable {
                                 nativeHistograms: options.nativeHistograms)
         self.store = store
         snapshotter = options.stateFile.map { Snapshotter(path: $0, interval: options.snapshotInterval, store: store, context: context) }
-        sharded = options.stateInRedis ? ShardedState(store: store, context: context, interval: options.snapshotInterval) : nil
-        sharded?.bind { [unowned self] body in applying.withLock { a in body(a.applied.positions) } }
+        sharded = options.stateInRedis ? ShardedState(store: store, applying: applying, context: context, interval: options.snapshotInterval) : nil
     }
 
     /// With a state file or shard state, a batch is acknowledged once a snapshot holds it.
@@ -65,10 +61,7 @@ public final class Aggregate: Sendable {
             snapshotter.load()
         }
         snapshotter?.startLoop { [self] in takeSnapshot() }
-        if let sharded {
-            context.checkpoints.shards.setHolder(sharded)
-            sharded.startLoop()
-        }
+        if let sharded { context.checkpoints.shards.attach(holder: sharded) }
         let limits = options.limits
         if limits.expireAfter != nil || !limits.expireByName.isEmpty {
             let control = SourceControl()
@@ -86,10 +79,7 @@ public final class Aggregate: Sendable {
 
     public func shutdown() {
         snapshotter?.stop { [self] in takeSnapshot() }
-        if let sharded {
-            sharded.stop()
-            context.checkpoints.shards.removeHolder(sharded)
-        }
+        if let sharded { context.checkpoints.shards.detach(holder: sharded) }
         if let s = sweeper.withLock({ s in defer { s = nil }; return s }) {
             s.control.requestStop()
             s.thread.join()
@@ -145,6 +135,15 @@ public final class Aggregate: Sendable {
         snapshotter?.recordCapture(seconds: Double(monotonicNanos() - t0) / 1e9)
         return (MetricStore.state(of: captured), applied)
     }
+}
+
+/// The apply lock: the series-key buffer and what was applied (consume is
+/// serialised anyway; a snapshot takes it to see no half-applied batch). A class so
+/// the aggregate and its `ShardedState` share it.
+final class ApplyLock: Sendable {
+    struct State { var scratch: [UInt8] = []; var applied = Snapshotter.Applied() }
+    private let state = Mutex(State())
+    func withLock<R>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
 }
 
 /// A sink that owns an `Aggregate`: a reload may hand it to a sink of either type.

@@ -6,59 +6,45 @@ import Synchronization
 
 /// `state: redis`: the `prometheus` sink's aggregate kept per shard of a
 /// group-mode `redis_list` source, in Redis next to each shard's queue
-/// (`K:{s}:state`, written through the source with the shard's lease token).
+/// (`K:{s}:state`). The runtime's `ShardHandover` drives it: it loads a shard the
+/// source gained, captures one for the handover to write through the lease, and
+/// drops one the source lost.
 ///
 /// A shard's state is a state file (`StateFile`) holding the families whose
-/// name routes to the shard and the shard stream's position they reach. Every
-/// `snapshot_interval` each held shard that took new batches is written (captured
-/// under the sink's apply lock, so families and position are never a batch
-/// apart) and its position reported durable, which lets the source trim.
+/// name routes to the shard and the shard stream's position they reach, captured
+/// under the sink's apply lock, so families and position are never a batch apart.
+/// Once written, the position is reported durable, which lets the source trim.
 ///
-/// While the source does not hold a shard its batches are skipped (they were
-/// emitted before the lease went; the next owner applies them from the
-/// processing list), and a sample whose name routes to another shard is dropped
-/// as `wrong_shard` — a family is on one shard only, or two owners would both
-/// aggregate it.
+/// While the shard is not served its batches are skipped (they were emitted before
+/// the lease went; the next owner applies them from the processing list), and a
+/// sample whose name routes to another shard is dropped as `wrong_shard` — a family
+/// is on one shard only, or two owners would both aggregate it.
 ///
-/// **Lock order**, where locks nest: `writing` → the sink's `applying` (through
-/// `locker`) → `book` or `written` (each innermost, never both). Nothing takes an outer
-/// lock while holding an inner one, so the nesting cannot deadlock.
+/// **Lock order**, where locks nest: the handover's `writing` → the apply lock →
+/// `book` (innermost).
 final class ShardedState: ShardStateHolder {
-    /// Under the sink's apply lock (`Applying`): stream → shard, and what was consumed.
+    /// Under the sink's apply lock: stream → shard, and what was consumed.
     struct Book: Sendable {
         var shardOf: [UInt16: Int] = [:]
         var held: Set<Int> = []
         var shards = 0
         var consumed: [UInt16: UInt64] = [:]
-        var skipped: UInt64 = 0
     }
     private let book = Mutex(Book())
     /// Broadcast after each batch `admit` books, for `waitConsumed`.
     private let consumption = ConditionLock()
-    /// Per shard: the position last written (snapshot thread and source thread, one at a time).
-    private let written = Mutex<[Int: UInt64]>([:])
-    private let writing = Mutex(())
     private let store: MetricStore
+    private let applying: ApplyLock
     private let context: StageContext
-    let interval: Duration
-    typealias Locker = @Sendable (_ body: ([UInt16: UInt64]) -> Void) -> Void
-    /// Runs `body` under the sink's apply lock with the applied positions (`bind`).
-    private let locker = Mutex<Locker?>(nil)
-    func bind(_ l: @escaping Locker) { locker.withLock { $0 = l } }
-    private func underApplyLock(_ body: ([UInt16: UInt64]) -> Void) {
-        guard let l = locker.withLock({ $0 }) else { return }   // not bound yet: nothing applied to capture
-        withoutActuallyEscaping(body) { b in l(b) }
-    }
-    private let loop = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
-    private let warnings: RateLimitedLog
+    let snapshotInterval: Duration
     let writes = MetaCounter(), failures = MetaCounter(), skippedBatches = MetaCounter()
     let lastBytes = MetaGauge(), loadSeconds = MetaGauge()
 
-    init(store: MetricStore, context: StageContext, interval: Duration) {
+    init(store: MetricStore, applying: ApplyLock, context: StageContext, interval: Duration) {
         self.store = store
+        self.applying = applying
         self.context = context
-        self.interval = interval
-        warnings = RateLimitedLog(logger: context.logger, interval: .seconds(10))
+        self.snapshotInterval = interval
         lastBytes.set(.nan)
         loadSeconds.set(.nan)
         let (writes, failures, skippedBatches, lastBytes, loadSeconds) = (writes, failures, skippedBatches, lastBytes, loadSeconds)
@@ -79,13 +65,11 @@ final class ShardedState: ShardStateHolder {
         }
     }
 
-    /// A reload replaced the sink: continue what the previous one held (shards,
-    /// positions written), with the aggregate the sink adopts.
+    /// A reload replaced the sink: continue serving what the previous one served,
+    /// with the aggregate the sink adopts (the handover keeps the positions written).
     func adopt(_ previous: ShardedState) {
         let b = previous.book.withLock { $0 }
         book.withLock { $0 = b }
-        let w = previous.written.withLock { $0 }
-        written.withLock { $0 = w }
     }
 
     // MARK: The apply path (called under the sink's apply lock)
@@ -112,9 +96,9 @@ final class ShardedState: ShardStateHolder {
         return true
     }
 
-    // MARK: ShardStateHolder (the source's thread)
+    // MARK: ShardStateHolder (the handover's calls)
 
-    func gainShard(_ shard: Int, of shards: Int, stream: UInt16, state: [UInt8]?) -> UInt64 {
+    func load(_ shard: Int, of shards: Int, stream: UInt16, state: [UInt8]?) -> UInt64 {
         let t0 = monotonicNanos()
         var position: UInt64 = 0
         var decoded: StoreState?
@@ -130,7 +114,7 @@ final class ShardedState: ShardStateHolder {
             d.families = d.families.filter { ShardRouting.shard(ofName: $0.name, shards: shards) == shard }
             decoded = d
         }
-        underApplyLock { _ in
+        applying.withLock { _ in
             if let d = decoded {
                 store.removeFamilies { ShardRouting.shard(ofName: $0, shards: shards) == shard }
                 store.restore(d)
@@ -142,7 +126,6 @@ final class ShardedState: ShardStateHolder {
                 b.consumed[stream] = max(b.consumed[stream] ?? 0, position)
             }
         }
-        written.withLock { $0[shard] = position }
         loadSeconds.set(Double(monotonicNanos() - t0) / 1e9)
         return position
     }
@@ -162,70 +145,34 @@ final class ShardedState: ShardStateHolder {
         return true
     }
 
-    func loseShard(_ shard: Int) {
-        underApplyLock { _ in
+    func drop(_ shard: Int) {
+        applying.withLock { _ in
             let shards = book.withLock { b in b.held.remove(shard); return b.shards }
             store.removeFamilies { ShardRouting.shard(ofName: $0, shards: shards) == shard }
         }
     }
 
-    func persistShard(_ shard: Int) -> UInt64? { write(shard, force: true) }
-
-    // MARK: Writing
-
-    /// Captures and writes one shard's state; nil when not held or the write failed.
-    @discardableResult
-    private func write(_ shard: Int, force: Bool) -> UInt64? {
-        writing.withLock { _ -> UInt64? in
-            var captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)?
-            var position: UInt64 = 0
-            var streamID: UInt16?
-            underApplyLock { applied in
-                let (held, shards, stream) = book.withLock { b in (b.held.contains(shard), b.shards, b.shardOf.first { $0.value == shard }?.key) }
-                guard held, let stream else { return }
-                streamID = stream
-                position = applied[stream] ?? 0
-                position = max(position, written.withLock { $0[shard] ?? 0 })
-                captured = store.captureFamilies { ShardRouting.shard(ofName: $0, shards: shards) == shard }
-            }
-            guard let captured, let stream = streamID, let name = context.checkpoints.streamName(stream) else { return nil }
-            if !force, let last = written.withLock({ $0[shard] }), position <= last { return last }
-            var state = MetricStore.state(of: captured)
-            state.positions = [(name, position)]
-            let bytes = StateFile.encode(state)
-            guard let target = context.checkpoints.shards.store, target.writeState(shard: shard, bytes: bytes) else {
-                failures.add()
-                return nil
-            }
-            writes.add()
-            lastBytes.set(Double(bytes.count))
-            written.withLock { $0[shard] = position }
-            context.checkpoints.markDurable([Acknowledgement(stream: stream, first: 1, through: position)], by: context.id)
-            return position
+    func capture(_ shard: Int, stream: UInt16, written: UInt64, force: Bool) -> ShardCapture {
+        guard let name = context.checkpoints.streamName(stream) else { return .notServed }
+        let captured = applying.withLock { a -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64, through: UInt64)? in
+            let (held, shards) = book.withLock { b in (b.held.contains(shard) && b.shardOf[stream] == shard, b.shards) }
+            guard held else { return nil }
+            let through = max(a.applied.positions[stream] ?? 0, written)
+            if !force, through <= written { return ([], [], 0, through) }
+            let c = store.captureFamilies { ShardRouting.shard(ofName: $0, shards: shards) == shard }
+            return (c.families, c.windows, c.now, through)
         }
+        guard let captured else { return .notServed }
+        if !force, captured.through <= written { return .unchanged }
+        var state = MetricStore.state(of: (captured.families, captured.windows, captured.now))
+        state.positions = [(name, captured.through)]
+        return .state(bytes: StateFile.encode(state), through: captured.through)
     }
 
-    /// Writes every held shard that took batches since its last write.
-    func writeAll() {
-        for shard in book.withLock({ $0.held.sorted() }) { write(shard, force: false) }
-    }
-
-    func startLoop() {
-        let control = SourceControl()
-        let thread = OSThread.spawn(name: "shard-state") { [self] in
-            while !control.isStopping {
-                control.sleep(seconds: interval.inSeconds)
-                if control.isStopping { break }
-                writeAll()
-            }
-        }
-        loop.withLock { $0 = (thread, control) }
-    }
-
-    func stop() {
-        if let l = loop.withLock({ l in defer { l = nil }; return l }) {
-            l.control.requestStop()
-            l.thread.join()
-        }
+    func recordWrite(stream: UInt16, bytes: Int, through: UInt64?) {
+        guard let through else { failures.add(); return }
+        writes.add()
+        lastBytes.set(Double(bytes))
+        context.checkpoints.markDurable([Acknowledgement(stream: stream, first: 1, through: through)], by: context.id)
     }
 }

@@ -23,9 +23,11 @@ import Glibc
 /// a clean stop). Each aims at ⌈N / live members⌉ shards — members are those
 /// whose heartbeat in `K:group:NAME` has not expired — preferring shards
 /// `s mod live == its rank`, releasing the excess when members join, taking free
-/// shards when they leave. The state is per shard in Redis (`K:{s}:state`),
-/// written by the `prometheus` sink (`state: redis`) through this source with the
-/// lease's token (`ShardStateStore`), so a former owner cannot overwrite it.
+/// shards when they leave. The state is per shard in Redis (`K:{s}:state`), held
+/// by the `prometheus` sink (`state: redis`) and written by the runtime's
+/// `ShardHandover` through this source with the lease's token (`ShardStateStore`),
+/// so a former owner cannot overwrite it. This source tells the handover of lease
+/// events only; it never calls the sink.
 ///
 /// **Handover.** Gaining a shard: wait until the sink has consumed every batch
 /// this gateway emitted for the shard before (a shard may come back), load its
@@ -54,7 +56,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     private let warnings: RateLimitedLog
 
     /// A shard this gateway owns, touched by the source thread; `token` is also
-    /// read by the sink's snapshot thread (`writeState`).
+    /// read by the handover's writer thread (`writeState`).
     struct Owned: Sendable {
         var token: String
         /// Monotonic time by which the lease must have been renewed.
@@ -79,12 +81,8 @@ public final class ShardedListSource: Source, ShardStateStore {
         case serving
     }
     private let owned = Mutex<[Int: Owned]>([:])
-    /// What this gateway emitted per shard when it last held it (source thread only).
-    private let lastEmitted = Mutex<[Int: UInt64]>([:])
     /// The elements' size so far (source thread only), for pops sized to the memory budget.
     private let elementSize = Mutex(ElementSize())
-    /// Shards lost while no sink held the state (a reload replacing it): told to the next one.
-    private let lostUntold = Mutex<Set<Int>>([])
     /// The sink's state writes, on a cluster client of their own.
     private let stateWriter = Mutex<RedisCluster?>(nil)
     private let leaseTTL: UInt64
@@ -178,21 +176,16 @@ public final class ShardedListSource: Source, ShardStateStore {
     // MARK: Running
 
     public func run(worker: Int, output: StageOutput, control: SourceControl) {
-        let directory = context.checkpoints.shards
+        let handover = context.checkpoints.shards
         if group != nil {
-            guard directory.holder != nil else {
+            guard handover.hasHolder else {
                 let message = "group: needs a prometheus sink with state: redis below this source (the shards' state lives in Redis)"
                 context.logger.error("\(message)")
                 context.health.set(context.id, ready: false, detail: message)
                 while !control.isStopping { control.sleep(seconds: 1) }
                 return
             }
-            directory.setStore(self)
-            // A predecessor a reload replaced released its shards; gaining one again
-            // waits until the sink consumed what that one emitted.
-            lastEmitted.withLock { l in
-                for (shard, start) in starts.enumerated() { if case .continuing(let emitted, _) = start { l[shard] = emitted } }
-            }
+            handover.attach(store: self)
         }
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
         cluster.retryFor = config.redis.readTimeout.inSeconds
@@ -201,8 +194,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         while !control.isStopping {
             do throws(RedisError) {
                 let now = monotonicNanos()
-                let holding = group == nil || directory.holder != nil
-                if holding { tellLosses() }
+                let holding = group == nil || handover.hasHolder
                 if group != nil, now >= nextTick {
                     // While a reload replaces the sink that holds the state, leases are
                     // only renewed: no shard changes hands without a holder.
@@ -237,7 +229,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         if group != nil {
             for shard in owned.withLock({ $0.keys.sorted() }) { release(shard, cluster) }
             _ = try? cluster.run(key: membersKey, "ZREM", membersKey, config.instance)
-            directory.removeStore(self)
+            handover.detach(store: self)
         }
         context.health.set(context.id, ready: false, detail: "stopped")
     }
@@ -297,8 +289,7 @@ public final class ShardedListSource: Source, ShardStateStore {
     private func lose(_ shard: Int, reason: String) {
         guard let o = owned.withLock({ $0.removeValue(forKey: shard) }) else { return }
         losses.add()
-        lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.phase != .leased { tellLoss(shard) }
+        context.checkpoints.shards.lost(shard, emitted: o.emittedThrough)
         ownedGauge.set(Double(owned.withLock { $0.count }))
         context.logger.warning("lost a shard; another gateway continues it", metadata: ["shard": "\(shard)", "reason": "\(reason)"])
     }
@@ -307,40 +298,19 @@ public final class ShardedListSource: Source, ShardStateStore {
     /// processing list trimmed, the sink no longer serving it, then the lease deleted.
     private func release(_ shard: Int, _ cluster: RedisCluster) {
         guard var o = owned.withLock({ $0[shard] }) else { return }
-        let holder = context.checkpoints.shards.holder
-        if o.phase != .leased, let holder {
-            waitConsumed(shard, through: o.emittedThrough, holder)
-            if let through = holder.persistShard(shard), through > o.trimmedThrough {
-                try? trim(shard, &o, through: through, cluster)
-            }
-        }
+        let released = context.checkpoints.shards.release(shard, emitted: o.emittedThrough)
+        if !released.consumed { unconsumedWarning(shard) }
+        if let through = released.written, through > o.trimmedThrough { try? trim(shard, &o, through: through, cluster) }
         owned.withLock { _ = $0.removeValue(forKey: shard) }
-        lastEmitted.withLock { $0[shard] = o.emittedThrough }
-        if o.phase != .leased { tellLoss(shard) }
         _ = try? cluster.script(ShardKeys.release, keys: [shardKeys[shard].owner], args: [Array(o.token.utf8)])
         releases.add()
         ownedGauge.set(Double(owned.withLock { $0.count }))
         context.logger.info("released a shard", metadata: ["shard": "\(shard)", "through": "\(o.emittedThrough)"])
     }
 
-    /// The sink stops serving the shard; without a sink (a reload replaces it) the next one is told.
-    private func tellLoss(_ shard: Int) {
-        if let holder = context.checkpoints.shards.holder { holder.loseShard(shard) } else { lostUntold.withLock { _ = $0.insert(shard) } }
-    }
-
-    private func tellLosses() {
-        guard let holder = context.checkpoints.shards.holder else { return }
-        for shard in lostUntold.withLock({ l in defer { l = [] }; return l }).sorted() where owned.withLock({ $0[shard] == nil }) {
-            holder.loseShard(shard)
-        }
-    }
-
-    /// Waits (up to 10 s) until the sink has consumed the shard's batches through `through`.
-    private func waitConsumed(_ shard: Int, through: UInt64, _ holder: any ShardStateHolder) {
-        if !holder.waitConsumed(stream: streams[shard], through: through, seconds: 10) {
-            context.logger.warning("the sink did not consume a released shard's batches within 10 s; its state is written as it is",
-                                   metadata: ["shard": "\(shard)"])
-        }
+    private func unconsumedWarning(_ shard: Int) {
+        context.logger.warning("the sink did not consume the shard's earlier batches within 10 s; its state is taken as it is",
+                               metadata: ["shard": "\(shard)"])
     }
 
     // MARK: ShardStateStore
@@ -484,13 +454,18 @@ public final class ShardedListSource: Source, ShardStateStore {
         if o.phase != .leased {
             emitted = o.emittedThrough
         } else if group != nil {
-            guard let holder = context.checkpoints.shards.holder else { return }
-            waitConsumed(shard, through: lastEmitted.withLock { $0[shard] ?? 0 }, holder)
+            let handover = context.checkpoints.shards
+            guard handover.hasHolder else { return }
             let t0 = monotonicNanos()
             let state = try cluster.command(key: k.state, "GET", k.state)
             var bytes: [UInt8]?
             if case .string(let b) = state { bytes = b }
-            emitted = holder.gainShard(shard, of: shardKeys.count, stream: streams[shard], state: bytes)
+            switch handover.gain(shard, of: shardKeys.count, stream: streams[shard], state: bytes) {
+            case .noHolder: return
+            case .served(let position, let waited):
+                if !waited { unconsumedWarning(shard) }
+                emitted = position
+            }
             context.checkpoints.reset(stream: streamNames[shard], through: emitted)
             durable[shard].value.store(emitted, ordering: .releasing)
             context.logger.info("serving a shard", metadata: ["shard": "\(shard)", "state_bytes": "\(bytes?.count ?? 0)", "position": "\(emitted)",
