@@ -1,5 +1,6 @@
 import CCrypt
 import COpenSSL
+import Pipeline
 import Synchronization
 
 /// Checks `Authorization: Basic …` against the web config's bcrypt hashes.
@@ -46,7 +47,7 @@ package final class BasicAuth: Sendable {
     /// `Basic base64(user:password)` → user and password bytes.
     static func credentials(_ header: String) -> (String, [UInt8])? {
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "basic", let decoded = base64Decode(parts[1].utf8) else { return nil }
+        guard parts.count == 2, parts[0].lowercased() == "basic", let decoded = Base64.decode(parts[1].utf8) else { return nil }
         guard let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         return (String(decoding: decoded[..<colon], as: UTF8.self), Array(decoded[(colon + 1)...]))
     }
@@ -70,27 +71,6 @@ package final class BasicAuth: Sendable {
     static func sha256(_ bytes: [UInt8]) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         _ = bytes.withUnsafeBufferPointer { SHA256($0.baseAddress, $0.count, &out) }
-        return out
-    }
-
-    static func base64Decode<S: Sequence>(_ text: S) -> [UInt8]? where S.Element == UInt8 {
-        var out: [UInt8] = []
-        var acc: UInt32 = 0, bits = 0
-        for c in text {
-            let v: UInt32
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "+"): v = 62
-            case UInt8(ascii: "/"): v = 63
-            case UInt8(ascii: "="): continue
-            default: return nil
-            }
-            acc = (acc << 6) | v
-            bits += 6
-            if bits >= 8 { bits -= 8; out.append(UInt8((acc >> UInt32(bits)) & 0xff)) }
-        }
         return out
     }
 }

@@ -175,6 +175,32 @@ import TestSupport
         #expect(gateway.terminate().status == 0)
     }
 
+    /// `POST /-/reload` asks the sink answering it to move: the answer is given before
+    /// the replacement starts, the new listener serves the kept aggregate, the old one is closed.
+    @Test func reloadRequestMovingTheSinksOwnListener_isAnswered_andTheAggregateMovesWithIt() throws {
+        let f = try Fixture()
+        defer { f.remove() }
+        let (redis, dir) = (f.redis, f.dir)
+        try f.write(pipeline(redis, dir))
+        let gateway = try f.gateway(lifecycle: true)
+        try redis.push((0..<300).map { _ in #"{"type":"counter","name":"moving_total","value":1}"# })
+        #expect(eventually { (try? gateway.value("moving_total")) == 300 })
+        let port = freePort()
+        // --listen must stay used (or the file is refused): a label keeps the variable, the sink moves
+        let moved = pipeline(redis, dir, extraTransform: "  tag: { type: static_labels, inputs: [decode], labels: { was: \"${GATEWAY_LISTEN}\" } }",
+                             sinkInput: "tag")
+        try f.write(moved.replacingOccurrences(of: "listen: \"${GATEWAY_LISTEN}\"", with: "listen: \"127.0.0.1:\(port)\""))
+        let answer = try httpGet(port: gateway.port, path: "/-/reload", method: "POST")
+        #expect(answer.status == 200 && answer.text.contains("reloading"), "\(answer.status) \(answer.text)")
+        #expect(eventually { (try? httpGet(port: port, path: "/metrics").text.contains("moving_total 300")) == true }, "the new listener, same aggregate")
+        #expect(eventually { (try? httpGet(port: gateway.port, path: "/-/healthy")) == nil }, "the old listener is closed")
+        try redis.push((0..<200).map { _ in #"{"type":"counter","name":"moving_total","value":1}"# })
+        #expect(eventually { (try? httpGet(port: port, path: "/metrics").text.contains(#"moving_total{was="127.0.0.1:\#(gateway.port)"} 200"#)) == true })
+        #expect(try httpGet(port: port, path: "/-/reload", method: "POST").status == 200, "the moved sink answers reloads too")
+        #expect(try httpGet(port: port, path: "/ready").status == 200)
+        #expect(gateway.terminate().status == 0)
+    }
+
     @Test func reloadAddingASinkBelowAReliableSource_keepsTheProcessingListTrimmed() throws {
         let f = try Fixture()
         defer { f.remove() }

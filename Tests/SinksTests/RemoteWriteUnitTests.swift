@@ -67,13 +67,6 @@ import TestSupport
         #expect(Snappy.uncompress([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]) == nil)
     }
 
-    @Test func base64_isRFC4648() {
-        #expect(Base64.encode(Array("gw:pass".utf8)) == "Z3c6cGFzcw==")
-        #expect(Base64.encode(Array("ab".utf8)) == "YWI=")
-        #expect(Base64.encode(Array("abc".utf8)) == "YWJj")
-        #expect(Base64.encode([]) == "")
-    }
-
     /// AWS's SigV4 test suite, `get-vanilla`.
     @Test func sigV4_matchesAWSsDocumentedExample() {
         let signer = SigV4(accessKey: "AKIDEXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", sessionToken: nil, region: "us-east-1",

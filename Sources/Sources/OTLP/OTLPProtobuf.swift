@@ -1,3 +1,5 @@
+import Pipeline
+
 /// `ExportMetricsServiceRequest` from protobuf (opentelemetry-proto
 /// `collector/metrics/v1`), field numbers as in `metrics/v1/metrics.proto`.
 enum OTLPProtobuf {
@@ -219,7 +221,7 @@ enum OTLPProtobuf {
                     }
                 }
                 out = n == 5 ? "[" + items.joined(separator: ",") + "]" : "{" + items.joined(separator: ",") + "}"
-            case 7: try r.expect(w, .bytes, "bytes_value"); out = OTLPText.base64(try r.data())
+            case 7: try r.expect(w, .bytes, "bytes_value"); out = Base64.encode(try r.data())
             default: try r.skip(w)
             }
         }
