@@ -55,7 +55,7 @@ let package = Package(
         // source, the gateway's process endpoints): swift-nio, TLS and mTLS, basic auth,
         // the exporter-toolkit web config.
         .target(name: "Web", dependencies: [
-            "Pipeline", "TLS", "COpenSSL", "CCrypt",
+            "Pipeline", "TLS", "COpenSSL", "CCrypt", "CZlib",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -83,7 +83,7 @@ let package = Package(
         ]),
 
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
-        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Synthetic", "CJansson"]),
+        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Web", "Synthetic", "CJansson"]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
         .target(name: "Fuzzing", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Aggregation", .product(name: "Logging", package: "swift-log")]),
@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "PromStreamMetricsTests", dependencies: [
             "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Builtins", "Synthetic", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Web", "Builtins", "Synthetic", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

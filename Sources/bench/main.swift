@@ -9,6 +9,7 @@ import Sources
 import Synthetic
 import Synchronization
 import Transforms
+import Web
 
 /// `bench --histogram-memory classic|native|both`: bytes of RSS per histogram series.
 func histogramMemory(_ variant: String) -> Never {

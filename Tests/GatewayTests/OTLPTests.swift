@@ -1,4 +1,5 @@
 import Aggregation
+import Web
 import Foundation
 import Synchronization
 import Testing

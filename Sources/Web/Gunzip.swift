@@ -3,10 +3,10 @@ import CZlib
 /// Inflates a gzip (or zlib) request body, refusing to produce more than `limit`
 /// bytes: a small body that inflates to gigabytes is refused, not allocated.
 /// Owns its `z_stream` for the duration of one call only.
-enum Gunzip {
-    enum Failure: Error, Equatable { case tooLarge, malformed }
+package enum Gunzip {
+    package enum Failure: Error, Equatable { case tooLarge, malformed }
 
-    static func inflate(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+    package static func inflate(_ input: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
         var stream = z_stream()
         guard cz_inflate_init_auto(&stream) == Z_OK else { throw .malformed }
         defer { inflateEnd(&stream) }
