@@ -28,7 +28,8 @@ public enum ExpositionFormat: String, Sendable, CaseIterable {
             let format: ExpositionFormat?
             switch range.type {
             case "application/vnd.google.protobuf":
-                format = range.parameters["proto"] == "io.prometheus.client.MetricFamily" && range.parameters["encoding"] == "delimited" ? .protobuf : nil
+                let delimited = range.parameters["proto"] == "io.prometheus.client.MetricFamily" && range.parameters["encoding"] == "delimited"
+                format = delimited ? .protobuf : nil
             case "application/openmetrics-text":
                 format = version == nil || version == "1.0.0" || version == "0.0.1" ? .openMetrics : nil
             case "text/plain":

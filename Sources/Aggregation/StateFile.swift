@@ -153,7 +153,9 @@ public enum StateFile {
                     for side in 0..<2 {
                         var b = SparseBuckets()
                         for _ in 0..<(try r.count()) { b.keys.append(Int32(bitPattern: try r.u32())); b.counts.append(try r.u64()) }
-                        guard zip(b.keys, b.keys.dropFirst()).allSatisfy({ $0 < $1 }) else { throw Corrupt(description: "native buckets out of order") }
+                        guard zip(b.keys, b.keys.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                            throw Corrupt(description: "native buckets out of order")
+                        }
                         if side == 0 { n.positive = b } else { n.negative = b }
                     }
                     s.native = n

@@ -46,7 +46,9 @@ public enum OpenMetricsChecker {
             case "summary": ["", "_sum", "_count", "_created"]
             default: [""]
             }
-            guard let suffix = suffixes.first(where: { name == family + $0 }) else { return "\(at): sample `\(name)` does not belong to \(type) `\(family)`" }
+            guard let suffix = suffixes.first(where: { name == family + $0 }) else {
+                return "\(at): sample `\(name)` does not belong to \(type) `\(family)`"
+            }
             var r = rest
             var labelText = ""
             if r.first == "{" {
@@ -60,7 +62,9 @@ public enum OpenMetricsChecker {
             let fields = String(r).split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard let value = number(fields[0]) else { return "\(at): bad value `\(fields[0])`" }
             if fields.count == 2 {
-                guard (type == "counter" && suffix == "_total") || (type == "histogram" && suffix == "_bucket") else { return "\(at): an exemplar on `\(name)`" }
+                guard (type == "counter" && suffix == "_total") || (type == "histogram" && suffix == "_bucket") else {
+                    return "\(at): an exemplar on `\(name)`"
+                }
                 if let bad = exemplarProblem(fields[1]) { return "\(at): \(bad)" }
             }
             if suffix == "_sum" && !(value >= 0) { return "\(at): a negative or NaN _sum (a counter in OpenMetrics)" }

@@ -52,7 +52,8 @@ public final class ParserDifferential {
                 "\(s.labels[e.labelRange].map { s.string($0.name) + "=" + s.string($0.value) }) \(e.value.bitPattern) \(e.timestamp.bitPattern)"
             } ?? "-"
             out.append("\(r.type) \(r.origin) \(r.value.bitPattern) \(Array(s.name(at: i).utf8)) [\(s.string(r.help))] \(labels) "
-                       + "\(s.numbers(r.buckets).map(\.bitPattern)) \(s.numbers(r.quantiles).map(\.bitPattern)) \(s.numbers(r.epsilons).map(\.bitPattern)) \(e)")
+                       + "\(s.numbers(r.buckets).map(\.bitPattern)) \(s.numbers(r.quantiles).map(\.bitPattern)) "
+                           + "\(s.numbers(r.epsilons).map(\.bitPattern)) \(e)")
         }
         for e in batch.drops.entries { out.append("drop \(e.origin) \(e.reason.name) \(e.count)") }
         out.append("notes \(batch.drops.summary)")

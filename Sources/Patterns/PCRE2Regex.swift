@@ -23,7 +23,8 @@ public final class PCRE2Regex: @unchecked Sendable {
         }) else {
             var message = [UInt8](repeating: 0, count: 256)
             let n = pcre2_get_error_message_8(errorCode, &message, message.count)
-            throw CompileError(description: "invalid regex `\(pattern)`: \(String(decoding: message.prefix(max(0, Int(n))), as: UTF8.self)) at offset \(max(0, errorOffset - 4))")
+            throw CompileError(description: "invalid regex `\(pattern)`: "
+                + "\(String(decoding: message.prefix(max(0, Int(n))), as: UTF8.self)) at offset \(max(0, errorOffset - 4))")
         }
         self.code = code
         _ = pcre2_jit_compile_8(code, PCRE2_JIT_COMPLETE)   // falls back to the interpreter if JIT is unavailable

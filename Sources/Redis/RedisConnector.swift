@@ -48,7 +48,8 @@ public struct RedisConnector: Sendable {
     /// Where connections go, for logs and `/ready` (no password).
     public var description: String {
         if let sentinel {
-            return "\(url.tls ? "rediss://" : "")master `\(sentinel.master)` via sentinels \(sentinel.addresses.map(\.description).joined(separator: ","))/\(url.database)"
+            return "\(url.tls ? "rediss://" : "")master `\(sentinel.master)` via sentinels "
+                + "\(sentinel.addresses.map(\.description).joined(separator: ","))/\(url.database)"
         }
         return url.description
     }

@@ -61,7 +61,8 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
         }
         if s.hasPrefix("redis://") { return parseURL(String(s.dropFirst("redis://".count))) }
         if let scheme = s.range(of: "://") {
-            return .failure(ParseError("unsupported scheme `\(s[..<scheme.lowerBound])://` (use redis://, rediss:// or the host:port,key=value form)"))
+            return .failure(ParseError("unsupported scheme `\(s[..<scheme.lowerBound])://` (use redis://, rediss:// or the "
+                + "host:port,key=value form)"))
         }
         return parseDotNet(s)
     }

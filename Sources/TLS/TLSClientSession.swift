@@ -75,12 +75,14 @@ public final class TLSClientSession {
         if verify != X509_V_OK {
             let why = String(cString: X509_verify_cert_error_string(verify))
             if verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH {
-                return "TLS handshake failed: certificate verify failed: \(why) (the server's certificate is not for `\(name)`; set sslHost= or tls.server_name to the name it is for)"
+                return "TLS handshake failed: certificate verify failed: \(why) (the server's certificate is not for `\(name)`; set "
+                    + "sslHost= or tls.server_name to the name it is for)"
             }
             if verify == X509_V_ERR_CERT_HAS_EXPIRED {
                 return "TLS handshake failed: certificate verify failed: \(why) (the server's certificate is no longer valid)"
             }
-            return "TLS handshake failed: certificate verify failed: \(why) (is tls.ca_file / Redis__TlsCaFile the CA that signed the server's certificate?)"
+            return "TLS handshake failed: certificate verify failed: \(why) (is tls.ca_file / Redis__TlsCaFile the CA that signed the "
+                + "server's certificate?)"
         }
         if !reasons.isEmpty { return "TLS handshake failed: " + Self.explain(reasons.joined(separator: ": ")) }
         if e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || saved == EAGAIN || saved == EWOULDBLOCK {

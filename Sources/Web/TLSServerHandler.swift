@@ -34,7 +34,8 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if reason.contains("http request") {
                     // As Go's server: tell a plain-HTTP client in plain HTTP.
                     var answer = context.channel.allocator.buffer(capacity: 128)
-                    answer.writeString("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+                    answer.writeString("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an "
+                        + "HTTP request to an HTTPS server.\n")
                     context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
                     return
                 }

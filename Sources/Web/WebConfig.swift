@@ -137,7 +137,8 @@ public struct WebConfig: Sendable, Equatable {
                         guard let t = string(v, name, l) else { continue }
                         guard let a = ClientAuthType(rawValue: t) else {
                             problems.append(Problem(line: l,
-                                    message: "\(name): `\(t)` is not one of \(ClientAuthType.allCases.map(\.rawValue).joined(separator: ", "))")); continue
+                                    message: "\(name): `\(t)` is not one of "
+                                        + "\(ClientAuthType.allCases.map(\.rawValue).joined(separator: ", "))")); continue
                         }
                         s.clientAuth = a; authGiven = true
                     case "min_version", "max_version":
@@ -204,7 +205,8 @@ public struct WebConfig: Sendable, Equatable {
                             }
                             guard let canonical = allowedHeaders.first(where: { $0.lowercased() == name.lowercased() }) else {
                                 problems.append(Problem(line: hk.mark?.line,
-                                        message: "http_server_config.headers: `\(name)` may not be set (allowed: \(allowedHeaders.joined(separator: ", ")))")); continue
+                                        message: "http_server_config.headers: `\(name)` may not be set (allowed: "
+                                            + "\(allowedHeaders.joined(separator: ", ")))")); continue
                             }
                             guard !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
                                 problems.append(Problem(line: hv.mark?.line,
@@ -223,7 +225,8 @@ public struct WebConfig: Sendable, Equatable {
                     }
                     guard BasicAuth.isBcrypt(hash) else {
                         problems.append(Problem(line: l,
-                                message: "basic_auth_users.\(user): not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters, as `htpasswd -nBC 10 \(user)` prints)")); continue
+                                message: "basic_auth_users.\(user): not a bcrypt hash ($2y$, $2b$ or $2a$, 60 characters, as `htpasswd "
+                                    + "-nBC 10 \(user)` prints)")); continue
                     }
                     config.users[user] = hash
                 }

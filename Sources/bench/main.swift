@@ -68,9 +68,12 @@ func remoteWriteCost(_ series: Int) -> Never {
         var rounds: [RemoteWriteCost.Round] = []
         for _ in 0..<5 { rounds.append(RemoteWriteCost.round(store, clock: monotonicNanos)) }
         let r = rounds.sorted { $0.encodeSeconds + $0.compressSeconds < $1.encodeSeconds + $1.compressSeconds }[2]
-        print("remote write, \(n) \(title): \(r.samples) samples in \(r.requests) requests; encode \(String(format: "%.1f", r.encodeSeconds * 1000)) ms, "
-              + "snappy \(String(format: "%.1f", r.compressSeconds * 1000)) ms (\(String(format: "%.0f", (r.encodeSeconds + r.compressSeconds) / Double(r.samples) * 1e9)) ns "
-              + "per sample); \(r.rawBytes / 1024) KiB → \(r.compressedBytes / 1024) KiB (\(String(format: "%.2f", Double(r.compressedBytes) / Double(r.rawBytes))))")
+        print("remote write, \(n) \(title): \(r.samples) samples in \(r.requests) requests; encode "
+            + "\(String(format: "%.1f", r.encodeSeconds * 1000)) ms, "
+              + "snappy \(String(format: "%.1f", r.compressSeconds * 1000)) ms "
+                  + "(\(String(format: "%.0f", (r.encodeSeconds + r.compressSeconds) / Double(r.samples) * 1e9)) ns "
+              + "per sample); \(r.rawBytes / 1024) KiB → \(r.compressedBytes / 1024) KiB "
+                  + "(\(String(format: "%.2f", Double(r.compressedBytes) / Double(r.rawBytes))))")
     }
     exit(0)
 }
@@ -182,7 +185,8 @@ func otlpCost(_ requests: Int) -> Never {
     }
     rows.append(("aggregate alone (the otlp batches, decoded beforehand)", applyOnly))
     for (title, ns) in rows {
-        print("\(title): \(String(format: "%.0f", ns)) ns per point, \(Int(1e9 / ns)) points/s on one core (\(String(format: "%.2f", ns / rows[2].1))× simdjson)")
+        print("\(title): \(String(format: "%.0f", ns)) ns per point, \(Int(1e9 / ns)) points/s on one core "
+            + "(\(String(format: "%.2f", ns / rows[2].1))× simdjson)")
     }
     // The stream table: 1 000 000 cumulative counter streams.
     let table = StreamTableProbe(streams: 1_000_000)
@@ -366,7 +370,8 @@ for _ in 0..<5 {
 let chain = median(plainRuns), chainRelabel = median(relabelRuns)
 print("")
 print("decode → validate → sort → aggregate on one core: \(Int(1e9 / chain)) samples/s (\(String(format: "%.2f", chain / bare))× bare parse)")
-print("with 3 relabel rules: \(Int(1e9 / chainRelabel)) samples/s, throughput ratio \(String(format: "%.3f", chain / chainRelabel)) of the run without them")
+print("with 3 relabel rules: \(Int(1e9 / chainRelabel)) samples/s, throughput ratio \(String(format: "%.3f", chain / chainRelabel)) of the "
+    + "run without them")
 
 // Render and memory at 10 000 and 100 000 counter series.
 func rssBytes() -> Int {

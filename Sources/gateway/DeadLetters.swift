@@ -9,7 +9,8 @@ struct DeadLetters: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dead-letters",
                                                     abstract: "Print the newest dead letters (rejected samples and payloads) of a dead_letter list.")
 
-    @Option(help: "Redis URL or .NET connection string.") var redis = ProcessInfo.processInfo.environment["Redis__ConnectionString"] ?? "localhost:6379"
+    @Option(help: "Redis URL or .NET connection string.")
+    var redis = ProcessInfo.processInfo.environment["Redis__ConnectionString"] ?? "localhost:6379"
     @Option(help: "The list (default: $Metrics__DeadLetterKey).") var key = ProcessInfo.processInfo.environment["Metrics__DeadLetterKey"] ?? ""
     @Option(help: "How many, newest last.") var count = 20
     @Flag(help: "Keep printing letters as they arrive (Ctrl-C stops).") var follow = false

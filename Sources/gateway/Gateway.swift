@@ -27,7 +27,8 @@ struct Gateway: ParsableCommand {
             let names = configuration.subcommands.map { $0._commandName } + ["help"]
             if !names.contains(first) {
                 let hint = OptionReader.closest(to: first, in: names).map { "; did you mean `\($0)`?" } ?? ""
-                FileHandle.standardError.write(Data("gateway: unknown command `\(first)`\(hint) (commands: \(names.dropLast().joined(separator: ", ")))\n".utf8))
+                let commands = names.dropLast().joined(separator: ", ")
+                FileHandle.standardError.write(Data("gateway: unknown command `\(first)`\(hint) (commands: \(commands))\n".utf8))
                 Foundation.exit(2)
             }
         }
@@ -41,19 +42,23 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
 
     @Option(name: .long,
-            help: "HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file given with --config must use it too).")
+            help: ArgumentHelp("HTTP listen address HOST:PORT; sets ${GATEWAY_LISTEN}, which the default pipeline's sink uses (a file "
+                + "given with --config must use it too)."))
     var listen: String?
 
     @Option(name: .customLong("web.config.file"),
-            help: "exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+            help: ArgumentHelp("exporter-toolkit web config (TLS, basic auth, headers) for /metrics; sets ${GATEWAY_WEB_CONFIG_FILE}, "
+                + "which the default pipeline's sink uses (a file given with --config must use it too)."))
     var webConfigFile: String?
 
     @Flag(name: .customLong("web.enable-lifecycle"),
-            help: "Serve POST /-/reload (SIGHUP reloads either way); sets ${GATEWAY_ENABLE_LIFECYCLE}, which the default pipeline's sink uses (a file given with --config must use it too).")
+            help: ArgumentHelp("Serve POST /-/reload (SIGHUP reloads either way); sets ${GATEWAY_ENABLE_LIFECYCLE}, which the default "
+                + "pipeline's sink uses (a file given with --config must use it too)."))
     var enableLifecycle = false
 
     @Flag(name: .customLong("web.enable-admin-api"),
-            help: "Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default pipeline's sink uses (a file given with --config must use it too).")
+            help: ArgumentHelp("Serve DELETE/POST /api/v1/series?match[]=SELECTOR; sets ${GATEWAY_ENABLE_ADMIN_API}, which the default "
+                + "pipeline's sink uses (a file given with --config must use it too)."))
     var enableAdminAPI = false
 
     /// A problem with the command line or the file itself, said on one line.
@@ -90,7 +95,8 @@ struct ConfigOptions: ParsableArguments {
         for o in overrides where !spec.environmentVariablesUsed.contains(o.variable) {
             if processServer && (o.variable == "GATEWAY_LISTEN" || o.variable == "GATEWAY_ENABLE_LIFECYCLE") { continue }
             let key = o.hint.prefix { $0 != ":" }
-            throw LoadError(description: "\(o.flag) has no effect: \(name) does not use ${\(o.variable)} (set the sink's `\(key)` in the file, or write `\(o.hint)`)")
+            throw LoadError(description: "\(o.flag) has no effect: \(name) does not use ${\(o.variable)} (set the sink's `\(key)` in the "
+                + "file, or write `\(o.hint)`)")
         }
         return spec
     }
@@ -136,7 +142,8 @@ struct ConfigOptions: ParsableArguments {
     /// What a pipeline was built from, to tell a reload that changes nothing: the
     /// file's text and the web config's.
     func fingerprint() -> String {
-        let text = (config.flatMap { try? Self.read($0) }) ?? (try? defaultPipeline(environment: ProcessInfo.processInfo.environment)) ?? defaultPipelineYAML
+        let text = (config.flatMap { try? Self.read($0) }) ?? (try? defaultPipeline(environment: ProcessInfo.processInfo.environment))
+            ?? defaultPipelineYAML
         let web = (webConfigFile ?? ProcessInfo.processInfo.environment["GATEWAY_WEB_CONFIG_FILE"]).flatMap { try? String(contentsOfFile: $0,
                 encoding: .utf8) } ?? ""
         return text + "\u{0}" + web
@@ -151,7 +158,8 @@ struct Run: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $LOG_LEVEL, else info).")
     var logLevel: String?
 
-    @Option(help: "Log format: text (one line per event, the default) or json (one JSON object per line: ts, level, logger, msg, source, metadata); default $LOG_FORMAT, else text.")
+    @Option(help: ArgumentHelp("Log format: text (one line per event, the default) or json (one JSON object per line: ts, level, logger, "
+        + "msg, source, metadata); default $LOG_FORMAT, else text."))
     var logFormat: String?
 
     func validate() throws {

@@ -25,7 +25,8 @@ struct LoadGen: ParsableCommand {
     @Option(help: "Type mix in percent: counter,gauge,histogram,summary.") var mix = "50,20,25,5"
     @Option(help: "Samples per list element (>1 pushes JSON arrays).") var batch = 1
     @Option(help: "Values per LPUSH command.") var perCommand = 1000
-    @Option(help: "Push onto the sharded queue key:{crc32(name) mod N} (Redis Cluster or one Redis; with --count, one sample per element) instead of key.") var shards: Int?
+    @Option(help: ArgumentHelp("Push onto the sharded queue key:{crc32(name) mod N} (Redis Cluster or one Redis; with --count, one sample "
+        + "per element) instead of key.")) var shards: Int?
     @Flag(help: "Pop the list empty (RPOP 1000, pipelined) and report the rate instead of pushing.") var drain = false
     @Flag(help: "No progress lines.") var quiet = false
 

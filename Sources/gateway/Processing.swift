@@ -16,7 +16,8 @@ struct Processing: ParsableCommand {
                                                     subcommands: [List.self, Requeue.self])
 
     struct Target: ParsableArguments {
-        @Option(help: "Redis URL or .NET connection string.") var redis = ProcessInfo.processInfo.environment["Redis__ConnectionString"] ?? "localhost:6379"
+        @Option(help: "Redis URL or .NET connection string.")
+        var redis = ProcessInfo.processInfo.environment["Redis__ConnectionString"] ?? "localhost:6379"
         @Option(help: "The queue key.") var key = ProcessInfo.processInfo.environment["Redis__MetricQueueKey"] ?? RedisListConfig.defaultKey
 
         func connect() throws -> RedisConnection {
@@ -25,7 +26,8 @@ struct Processing: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every processing list of the queue: instance, length, seconds since it was last touched.")
+        static let configuration = CommandConfiguration(abstract: "Every processing list of the queue: instance, length, seconds since it "
+            + "was last touched.")
         @OptionGroup var target: Target
 
         func run() throws {
@@ -49,7 +51,8 @@ struct Processing: ParsableCommand {
     }
 
     struct Requeue: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move an instance's processing list back onto the queue (at-least-once; only for an instance that is gone).")
+        static let configuration = CommandConfiguration(abstract: "Move an instance's processing list back onto the queue (at-least-once; "
+            + "only for an instance that is gone).")
         @OptionGroup var target: Target
         @Option(help: "The instance whose processing list to requeue.") var instance: String
 

@@ -28,7 +28,8 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible, Equatable {
     public var description: String {
         let prefix = line.map { "line \($0): " } ?? ""
         let loc = location
-        let from = variables.isEmpty ? "" : " (from environment variable\(variables.count > 1 ? "s" : "") \(variables.map { "`\($0)`" }.joined(separator: ", ")))"
+        let from = variables.isEmpty ? "" : " (from environment variable\(variables.count > 1 ? "s" : "") "
+            + "\(variables.map { "`\($0)`" }.joined(separator: ", ")))"
         return prefix + (loc.isEmpty ? "" : "\(loc)\(from): ") + (loc.isEmpty ? from.isEmpty ? "" : "\(from.dropFirst()): " : "") + message
     }
 }

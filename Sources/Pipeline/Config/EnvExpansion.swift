@@ -122,7 +122,8 @@ struct EnvironmentTemplate {
             } else {
                 result.unset.insert(ref.name)
                 result.errors.append(ConfigError(line: ref.line,
-                        message: "environment variable `\(ref.name)` is not set and `${\(ref.name)}` has no default (write `${\(ref.name):-value}`; a literal `${\(ref.name)}`, such as a named regex group, is written `$${\(ref.name)}`)"))
+                        message: "environment variable `\(ref.name)` is not set and `${\(ref.name)}` has no default (write "
+                            + "`${\(ref.name):-value}`; a literal `${\(ref.name)}`, such as a named regex group, is written `$${\(ref.name)}`)"))
             }
         }
         return String(out)

@@ -161,7 +161,8 @@ public struct PipelineSpec: Sendable {
         guard let configType = registry[typeName, role: role] else {
             if let other = StageRole.allRoles.lazy.compactMap({ registry[typeName, role: $0] }).first {
                 errors.append(ConfigError(path: path, key: "type", line: typeNode.mark?.line,
-                                          message: "`\(typeName)` is a \(other.role.rawValue), not a \(role.rawValue); declare it under `\(other.role.section)`"))
+                                          message: "`\(typeName)` is a \(other.role.rawValue), not a \(role.rawValue); declare it under "
+                                              + "`\(other.role.section)`"))
                 return nil
             }
             let known = registry.names(role: role)
@@ -231,7 +232,8 @@ public struct PipelineSpec: Sendable {
         for d in decls where d.config.needsRedelivery {
             for s in (above[d.id] ?? []).sorted() {
                 guard let source = decls.first(where: { $0.id == s }), !source.config.redelivers else { continue }
-                out.append("\(d.path) keeps its aggregate across restarts, but \(source.path) cannot deliver again what a crash loses (set `reliable: true` on it for exactly-once)")
+                out.append("\(d.path) keeps its aggregate across restarts, but \(source.path) cannot deliver again what a crash loses (set "
+                    + "`reliable: true` on it for exactly-once)")
             }
         }
         return out
@@ -301,7 +303,8 @@ public struct PipelineSpec: Sendable {
                 if upstream.role == .sink {
                     errors.append(ConfigError(path: d.path, key: "inputs", line: d.line, message: "`\(input)` is a sink and emits nothing"))
                 } else if let out = upstream.configType.outputKind, let want = d.configType.inputKind, out != want {
-                    let bridges = registry.sorted.filter { $0.role == .transform && $0.inputKind == out && $0.outputKind == want }.map { "`\($0.type)`" }
+                    let bridges = registry.sorted.filter { $0.role == .transform && $0.inputKind == out && $0.outputKind == want }
+                        .map { "`\($0.type)`" }
                     errors.append(ConfigError(path: d.path, key: "inputs", line: d.line,
                         message: "`\(input)` emits \(out.rawValue) but `\(d.configType.type)` takes \(want.rawValue)" +
                                  (bridges.isEmpty ? "" : " (put a \(bridges.joined(separator: " or ")) transform between them)")))

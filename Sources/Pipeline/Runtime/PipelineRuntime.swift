@@ -607,7 +607,8 @@ public final class PipelineRuntime: Sendable {
                     .counter) { $0.decl.role == .sink ? nil : Double($0.stats.itemsOut.value) },
         ] + (nodes.contains { $0.letters != nil } ? [
             MetaFamily(name: Telemetry.prefix + "dead_letters_total",
-                    help: "Rejected samples and payloads written to the stage's dead_letter list (result=written), or not (result=dropped: over 100 per batch or 10 000 queued, or Redis failed).", type: .counter,
+                    help: "Rejected samples and payloads written to the stage's dead_letter list (result=written), or not (result=dropped: "
+                        + "over 100 per batch or 10 000 queued, or Redis failed).", type: .counter,
                        samples: nodes.compactMap { n in n.letters }.flatMap { q in
                            [MetaSample(labels: [("result", "written"), ("stage", q.stage)], value: Double(q.written.value)),
                             MetaSample(labels: [("result", "dropped"), ("stage", q.stage)], value: Double(q.dropped.value))]

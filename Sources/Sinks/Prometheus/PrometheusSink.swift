@@ -131,7 +131,8 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
                                                $0.element.rawValue)], value: Double(scrapes[$0.offset].value)) }))
             if web?.tls != nil {
                 families.append(MetaFamily(name: Telemetry.prefix + "http_tls_handshake_failures_total",
-                        help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to the TLS port).", type: .counter,
+                        help: "HTTPS connections whose TLS handshake or session failed (a wrong CA, no client certificate, plain HTTP to "
+                            + "the TLS port).", type: .counter,
                                            samples: [MetaSample(labels: [], value: Double(tlsFailures.value))]))
             }
             if web?.users.isEmpty == false {
@@ -209,7 +210,8 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
             let vary = [("Vary", "Accept, Accept-Encoding")]
             guard let format = ExpositionFormat.negotiate(accept: request.accept, enabled: config.formats) else {
                 return HTTPResponse(status: .notAcceptable, contentType: "text/plain; charset=utf-8",
-                                    body: Array("none of the formats this sink serves (\(config.formats.map(\.rawValue).sorted().joined(separator: ", "))) is acceptable\n".utf8),
+                                    body: Array(("none of the formats this sink serves "
+                                        + "(\(config.formats.map(\.rawValue).sorted().joined(separator: ", "))) is acceptable\n").utf8),
                                     headers: vary)
             }
             scrapes[ExpositionFormat.allCases.firstIndex(of: format)!].add()

@@ -18,7 +18,8 @@ import Synchronization
 public struct RedisListSinkConfig: StageConfig {
     public static let type = "redis_list"
     public static let role = StageRole.sink
-    public static let summary = "Pushes samples as compact JSON onto a sharded queue key:{crc32(name) mod shards} (LPUSH; Redis Cluster or one Redis): the router for senders that push to one key."
+    public static let summary = "Pushes samples as compact JSON onto a sharded queue key:{crc32(name) mod shards} (LPUSH; Redis Cluster or "
+        + "one Redis): the router for senders that push to one key."
     public static let inputKind: ItemKind? = .samples
     public static let outputKind: ItemKind? = nil
     public static let example = """

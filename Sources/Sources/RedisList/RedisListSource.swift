@@ -234,7 +234,8 @@ public final class RedisListSource: Source {
                            samples: emptyPops.enumerated().map { MetaSample(labels: [("worker", String($0.offset)), ("queueKey", key)],
                                    value: Double($0.element.value)) }),
                 MetaFamily(name: p + "redis_queue_pending_size",
-                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
+                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every "
+                            + "\(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "redis_reconnects_total", help: "Connections to Redis re-established after an outage.", type: .counter,
                            samples: [MetaSample(labels: q, value: Double(reconnects.value))]),
@@ -273,7 +274,8 @@ public final class RedisListSource: Source {
             MetaFamily(name: p + "redis_popped_elements_total", help: "Queue elements popped from Redis.", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(popped.value))]),
             MetaFamily(name: p + "redis_lost_pop_replies_total",
-                    help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived (with reliable: true they are re-read from the processing list).", type: .counter,
+                    help: "Pops in flight when a connection broke: Redis may have removed their elements, whose replies never arrived "
+                        + "(with reliable: true they are re-read from the processing list).", type: .counter,
                        samples: [MetaSample(labels: q, value: Double(lostReplies.value))]),
         ] + (replayed.map { r in [
             MetaFamily(name: p + "replayed_elements_total",

@@ -131,13 +131,15 @@ public final class ShardedListSource: Source, ShardStateStore {
                 MetaFamily(name: p + "shards_owned", help: "Shards of the sharded queue this gateway drains now.", type: .gauge,
                            samples: [MetaSample(labels: q, value: ownedGauge.value)]),
                 MetaFamily(name: p + "redis_queue_pending_size",
-                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every \(interval).", type: .gauge,
+                        help: "Elements waiting on the queue (LLEN; summed over the shards this gateway owns when sharded), sampled every "
+                            + "\(interval).", type: .gauge,
                            samples: [MetaSample(labels: q, value: pending.value)]),
                 MetaFamily(name: p + "processing_list_size",
                         help: "Elements on the owned shards' processing lists: popped, not yet in a durable state.", type: .gauge,
                            samples: [MetaSample(labels: q, value: processingSize.value)]),
                 MetaFamily(name: p + "shards",
-                        help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an unowned shard.", type: .gauge,
+                        help: "Shards the queue has (shards): every gateway of a group says the same; less owned in sum than this is an "
+                            + "unowned shard.", type: .gauge,
                            samples: [MetaSample(labels: q, value: Double(shardCount))]),
             ]
             if !groupName.isEmpty {
@@ -147,7 +149,8 @@ public final class ShardedListSource: Source, ShardStateStore {
                             help: "Live gateways of the group (heartbeats not expired), as this gateway last read them.", type: .gauge,
                                samples: [MetaSample(labels: g, value: membersGauge.value)]),
                     MetaFamily(name: p + "shard_leases_total",
-                            help: "Shard leases by what happened: gained (taken), released (handed back on a rebalance or a stop), lost (not renewed in time or taken by another).", type: .counter,
+                            help: "Shard leases by what happened: gained (taken), released (handed back on a rebalance or a stop), lost "
+                                + "(not renewed in time or taken by another).", type: .counter,
                                samples: [MetaSample(labels: g + [("event", "gained")], value: Double(gains.value)),
                                          MetaSample(labels: g + [("event", "released")], value: Double(releases.value)),
                                          MetaSample(labels: g + [("event", "lost")], value: Double(losses.value))]),
