@@ -45,3 +45,7 @@ PY
 done
 echo
 "$BIN/bench"
+echo
+echo "## Samples per list element against the ceiling (scripts/bench-arrays.sh)"
+echo
+N=$N "$(dirname "$0")/bench-arrays.sh"

@@ -15,6 +15,11 @@ while [ "$(llen)" != 0 ]; do sleep 0.05; done
 sleep 0.3
 kill -INT "$PERF"; wait "$PERF" 2>/dev/null || true
 echo "## parser: $PARSER — share of CPU samples by library"
-perf report -i "$DIR/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8
+perf report -i "$DIR/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -8 || true
 echo "## top functions"
-perf report -i "$DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -14
+perf report -i "$DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -14 || true
+echo "## top kernel functions"
+perf report -i "$DIR/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -E "^ +[0-9].*\[k\]" | head -12 || true
+[ -n "${PERF_KEEP:-}" ] && cp "$DIR/perf.data" "$PERF_KEEP"
+echo "## by thread"
+perf report -i "$DIR/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -E "^ +[0-9]" | head -10 || true

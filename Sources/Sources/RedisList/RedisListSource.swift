@@ -487,8 +487,8 @@ public final class RedisListSource: Source {
         guard !s.replies.batch.isEmpty else { return }
         let n = UInt64(s.replies.batch.count)
         popped.add(n)
-        var full = PayloadBatch()
-        full.reserve(payloads: config.batchSize, bytes: config.batchSize * 160)
+        var full = BatchBuffers.take(payloads: config.batchSize, bytes: BatchBuffers.bytes(elements: config.batchSize,
+                average: s.elementSize.average, share: context.memoryBudget.readShare))
         swap(&full, &s.replies.batch)   // hand the filled buffers on with a single owner
         var batch = Batch(payloads: full)
         if let stream {

@@ -381,7 +381,8 @@ public final class ShardedListSource: Source, ShardStateStore {
         for _ in 0..<depth { c.append(call) }
         o.ask = nil
         let replies = PopReplies()
-        replies.batch.reserve(payloads: plan.count * depth, bytes: min(plan.count * depth * 160, context.memoryBudget.readShare))
+        replies.batch = BatchBuffers.take(payloads: plan.count * depth, bytes: BatchBuffers.bytes(elements: plan.count * depth,
+                average: elementSize.withLock { $0.average }, share: context.memoryBudget.readShare))
         var got = 0, full = 0
         var problem: String?
         var pending = depth

@@ -100,9 +100,12 @@ public final class JSONDecodeTransform: Transform {
     let simdLimits: psg_simd_limits
     /// Elements the simdjson path handed to jansson.
     public let fallbacks = MetaCounter()
+    /// The largest payload buffer worth handing back for reuse (`BatchBuffers`).
+    private let memoryShare: Int
 
     public init(config: JSONDecodeConfig, context: StageContext) {
         self.config = config
+        memoryShare = context.memoryBudget.readShare
         exemplarDrops = ExemplarDrops(context: context)
         simd = config.parser == .simdjson ? WorkerSlots(count: max(1, context.workers)) { _ in SimdJSONParser() } : nil
         simdLimits = psg_simd_limits(max_samples: config.maxSamplesPerPayload, max_labels: config.maxLabels, max_name: config.maxNameBytes,
@@ -122,9 +125,7 @@ public final class JSONDecodeTransform: Transform {
 
     public func process(_ batch: inout Batch, worker: Int) {
         guard batch.kind == .payloads else { return }
-        var out = SampleBatch()
-        out.records.reserveCapacity(batch.payloads.count)
-        out.bytes.reserveCapacity(batch.payloads.bytes.count)
+        var out = BatchBuffers.takeSamples(batch.payloads.count, bytes: batch.payloads.bytes.count)
         let payloads = batch.payloads
         if let simd {
             simd.with(worker) { parser in
@@ -147,6 +148,7 @@ public final class JSONDecodeTransform: Transform {
         let drops = batch.drops
         batch = Batch(samples: out)
         batch.drops = drops
+        BatchBuffers.recycle(payloads, share: memoryShare)   // the last reference: the source's next batch reuses its memory
     }
 
     /// Decodes one element into `out`; whatever is dropped (the element, or
