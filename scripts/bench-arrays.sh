@@ -10,7 +10,7 @@ N=${N:-2000000}
 ROUNDS=${ROUNDS:-2}
 SIZES=${SIZES:-1 10 50 500}
 source "$(dirname "$0")/bench-env.sh"
-c++ -O2 -std=c++17 "$(dirname "$0")/c-ceiling.cpp" -lhiredis -lsimdjson -o "$BIN/c-ceiling"
+"${CXX:-$(command -v c++ || command -v clang++)}" -O2 -std=c++17 "$(dirname "$0")/c-ceiling.cpp" -lhiredis -lsimdjson -o "$BIN/c-ceiling"
 SIMD="$BIN/gateway-simdjson"
 printf '#!/bin/sh\nMetrics__JsonParser=simdjson exec "%s" "$@"\n' "$G" > "$SIMD"
 chmod +x "$SIMD"
