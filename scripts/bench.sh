@@ -49,3 +49,9 @@ echo
 echo "## Samples per list element against the ceiling (scripts/bench-arrays.sh)"
 echo
 N=$N "$(dirname "$0")/bench-arrays.sh"
+echo
+echo "## Series held, by type (bench --series-memory: 3 labels each, RSS beyond the base, text page render)"
+echo
+echo "| type | series | RSS per series | text render | page |"
+echo "|---|---:|---:|---:|---:|"
+for t in counter gauge histogram summary; do "$BIN/bench" --series-memory "$t" "${SERIES:-1000000}"; done

@@ -127,11 +127,19 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
     p.records.push_back(r);
 }
 
-void document(psg_simd_parser &p, const uint8_t *data, size_t size, const psg_simd_limits &l) {
-    p.padded.resize(size + SIMDJSON_PADDING);
-    std::memcpy(p.padded.data(), data, size);
+void document(psg_simd_parser &p, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits &l) {
+    // simdjson reads up to SIMDJSON_PADDING bytes past the document, whatever they hold; the
+    // next element in the caller's arena serves, so only a batch's last element is copied.
+    const uint8_t *input = data;
+    size_t capacity = readable;
+    if (readable < size + SIMDJSON_PADDING) {
+        p.padded.resize(size + SIMDJSON_PADDING);
+        std::memcpy(p.padded.data(), data, size);
+        input = p.padded.data();
+        capacity = p.padded.size();
+    }
     ondemand::document doc;
-    if (p.parser.iterate(p.padded.data(), size, p.padded.size()).get(doc)) throw Fallback{};
+    if (p.parser.iterate(input, size, capacity).get(doc)) throw Fallback{};
     switch (take(doc.type())) {
     case ondemand::json_type::object:
         sample(p, take(doc.get_object()), l);
@@ -159,13 +167,14 @@ extern "C" psg_simd_parser *psg_simd_parser_new(void) {
 
 extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
-extern "C" int psg_simd_decode(psg_simd_parser *p, const uint8_t *data, size_t size, const psg_simd_limits *limits, psg_simd_output *out) {
+extern "C" int psg_simd_decode(psg_simd_parser *p, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits *limits,
+                               psg_simd_output *out) {
     p->bytes.clear();
     p->numbers.clear();
     p->labels.clear();
     p->records.clear();
     try {
-        document(*p, data, size, *limits);
+        document(*p, data, size, readable, *limits);
     } catch (...) {   // Fallback, simdjson's errors surfacing as exceptions, bad_alloc: jansson decides
         return PSG_FALLBACK;
     }

@@ -77,6 +77,50 @@ func remoteWriteCost(_ series: Int) -> Never {
     }
     exit(0)
 }
+/// `--series-memory TYPE N`: N series of one type, 3 labels each (a realistic label set,
+/// ~45 bytes of label text), applied in batches of 10 000; prints RSS per series beyond
+/// the process's base, and the text page's render time (median of 3) and size. One type
+/// per process, so the RSS of one does not hide another's.
+func seriesMemory(_ typeName: String, _ n: Int) -> Never {
+    guard let type = MetricType.allCases.first(where: { $0.name == typeName }) else { print("unknown type \(typeName)"); exit(2) }
+    let s = MetricStore()
+    let exposition = Exposition(store: s, meta: { [] })
+    let bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    var scratch: [UInt8] = []
+    let before = rssBytes()
+    var batch = SampleBatch()
+    for i in 0..<n {
+        var r = SampleRecord(type: type, origin: 0, value: Double(i % 7) / 10, name: batch.appendString("bench_\(typeName)_\(i % 100)"))
+        r.labelStart = UInt32(batch.labels.count)
+        batch.labels.append(LabelRef(name: batch.appendString("code"), value: batch.appendString(String(200 + i % 5))))
+        batch.labels.append(LabelRef(name: batch.appendString("method"), value: batch.appendString(i % 2 == 0 ? "GET" : "POST")))
+        batch.labels.append(LabelRef(name: batch.appendString("path"), value: batch.appendString("/api/v1/item/\(i / 100)")))
+        r.labelCount = 3
+        if type == .histogram { r.buckets = batch.appendNumbers(bounds) }
+        if type == .summary { r.quantiles = batch.appendNumbers([0.5, 0.9, 0.99]); r.epsilons = batch.appendNumbers([0.05, 0.01, 0.001]) }
+        batch.records.append(r)
+        if batch.records.count == 10_000 || i == n - 1 {
+            var b = Batch(samples: batch)
+            s.apply(&b, scratch: &scratch)
+            batch = SampleBatch()
+        }
+    }
+    let perSeries = Double(rssBytes() - before) / Double(s.seriesCount)
+    _ = exposition.render(.text)   // the first render sorts the series once
+    var ms: [Double] = []
+    var bytes = 0
+    for _ in 0..<3 {
+        let start = ContinuousClock.now
+        bytes = exposition.render(.text).count
+        ms.append((ContinuousClock.now - start).inSeconds * 1000)
+    }
+    print("| \(typeName) | \(s.seriesCount) | \(Int(perSeries)) B | \(String(format: "%.0f", median(ms))) ms | \(bytes >> 20) MiB |")
+    exit(0)
+}
+if let i = CommandLine.arguments.firstIndex(of: "--series-memory"), i + 2 < CommandLine.arguments.count {
+    seriesMemory(CommandLine.arguments[i + 1], Int(CommandLine.arguments[i + 2]) ?? 1_000_000)
+}
+
 if let i = CommandLine.arguments.firstIndex(of: "--remote-write"), i + 1 < CommandLine.arguments.count {
     remoteWriteCost(Int(CommandLine.arguments[i + 1]) ?? 100_000)
 }

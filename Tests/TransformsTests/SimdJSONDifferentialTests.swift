@@ -21,6 +21,24 @@ import TestSupport
         for c in JSONDecodeTransformTests.cases { Self.check([Array(c.payload.utf8)], "\(c.payload)") }
     }
 
+    /// simdjson parses an element in place, reading up to 64 bytes of the next one as
+    /// padding: what follows must never complete, extend or end the element before it.
+    @Test(arguments: [
+        [#"{"type":"counter","name":"a","value":1"#, "}"],
+        [#"{"type":"counter","name":"a","value":12"#, #"3}"#],
+        [#"{"type":"counter","name":"a","value":1}"#, #",{"type":"counter","name":"b","value":2}]"#],
+        [#"[{"type":"counter","name":"a","value":1}"#, "]"],
+        [#"{"type":"counter","name":"a","value":1,"labels":{"k":"v"#, #""}}"#],
+        [#"{"type":"counter","name":"a","value":1}"#, #"{"type":"counter","name":"b","value":2}"#],
+        [#"{"type":"counter","name":"a","value":1} "#, String(repeating: " ", count: 100)],
+        [#"{"type":"counter","name":"a","value":1}"#, "\u{0}" + #"{"type":"counter","name":"b","value":2}"#],
+    ])
+    func elementParsedInPlace_ignoresTheBytesAfterIt(_ elements: [String]) {
+        // The next element padded past 64 bytes (JSON whitespace): the first is parsed in place.
+        let padded = [elements[0], elements[1] + String(repeating: " ", count: 80)]
+        Self.check(padded.map { Array($0.utf8) }, "\(padded)")
+    }
+
     @Test func syntheticMix_decodesAlike_andTakesTheFastPath() {
         let elements = SyntheticPayloads(series: 2_000, samplesPerElement: 1).elements()
         let batched = SyntheticPayloads(series: 500, samplesPerElement: 7).elements()

@@ -47,9 +47,12 @@ enum { PSG_OK = 0, PSG_FALLBACK = 1 };
 psg_simd_parser *psg_simd_parser_new(void);
 void psg_simd_parser_free(psg_simd_parser *);
 
-// Decodes `data` (`size` bytes; copied into a padded buffer) into the parser's
-// buffers, described by `out`.
-int psg_simd_decode(psg_simd_parser *, const uint8_t *data, size_t size, const psg_simd_limits *limits, psg_simd_output *out);
+// Decodes `data` (`size` bytes) into the parser's buffers, described by `out`.
+// `readable`: bytes readable from `data` on (the document and what follows it in
+// the caller's buffer); with SIMDJSON_PADDING of them beyond `size` simdjson reads
+// in place, else the document is copied into a padded buffer first.
+int psg_simd_decode(psg_simd_parser *, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits *limits,
+                    psg_simd_output *out);
 
 #ifdef __cplusplus
 }

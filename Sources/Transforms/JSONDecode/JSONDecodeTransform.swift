@@ -129,10 +129,13 @@ public final class JSONDecodeTransform: Transform {
         let payloads = batch.payloads
         if let simd {
             simd.with(worker) { parser in
-                for i in 0..<payloads.count {
-                    let origin = payloads.origins[i]
-                    payloads.withPayload(i) { raw in
-                        if raw.count > config.maxPayloadBytes || !parser.decode(raw, origin: origin, limits: simdLimits, into: &out) {
+                payloads.bytes.withUnsafeBytes { arena in
+                    for i in 0..<payloads.count {
+                        let origin = payloads.origins[i]
+                        let start = i == 0 ? 0 : payloads.ends[i - 1]
+                        let raw = UnsafeRawBufferPointer(rebasing: arena[start..<payloads.ends[i]])
+                        if raw.count > config.maxPayloadBytes
+                            || !parser.decode(raw, readable: arena.count - start, origin: origin, limits: simdLimits, into: &out) {
                             fallbacks.add()
                             decode(raw, origin: origin, into: &out, drops: &batch.drops)
                         }

@@ -16,11 +16,14 @@ final class SimdJSONParser {
     /// Appends the samples of `raw` to `out` and returns true, or leaves `out` as it
     /// was and returns false: then the document needs the jansson path (invalid,
     /// drops something, or uses what the fast path does not take — see simd_decode.h).
-    func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, limits: psg_simd_limits, into out: inout SampleBatch) -> Bool {
+    /// `readable`: bytes readable from `raw`'s start (the rest of the batch's arena), so
+    /// that all but the last element are parsed in place, without a padded copy.
+    func decode(_ raw: UnsafeRawBufferPointer, readable: Int? = nil, origin: UInt16, limits: psg_simd_limits,
+                into out: inout SampleBatch) -> Bool {
         guard let base = raw.baseAddress else { return false }
         var o = psg_simd_output()
         var l = limits
-        guard psg_simd_decode(parser, base.assumingMemoryBound(to: UInt8.self), raw.count, &l, &o) == Int32(PSG_OK) else { return false }
+        guard psg_simd_decode(parser, base.assumingMemoryBound(to: UInt8.self), raw.count, max(raw.count, readable ?? 0), &l, &o) == Int32(PSG_OK) else { return false }
         let bytes = UnsafeRawBufferPointer(start: o.bytes, count: o.bytes_count)
         let records = UnsafeBufferPointer(start: o.records, count: o.records_count)
         func type(_ r: psg_simd_record) -> MetricType? {
