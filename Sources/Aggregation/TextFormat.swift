@@ -48,51 +48,53 @@ public enum TextFormat {
             appendInt(Int(v), to: &out)
             return
         }
-        // Shortest round-trip digits from Swift, re-laid out the way Go does.
-        var digits: [UInt8] = []
-        digits.reserveCapacity(20)
-        var dp = 0   // decimal point position relative to the digits
-        var sawPoint = false
-        var exponent = 0
-        var negative = false
-        var inExponent = false, expNegative = false
-        for c in v.description.utf8 {
-            if inExponent {
-                if c == 0x2D { expNegative = true } else if c >= 0x30 && c <= 0x39 { exponent = exponent * 10 + Int(c - 0x30) }
-                continue
+        // Shortest round-trip digits from Swift (a small string: no allocation), re-laid out
+        // the way Go does, through a stack buffer (this runs once per fractional value on a page).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+            var n = 0
+            var dp = 0   // decimal point position relative to the digits
+            var sawPoint = false
+            var exponent = 0
+            var negative = false
+            var inExponent = false, expNegative = false
+            for c in v.description.utf8 {
+                if inExponent {
+                    if c == 0x2D { expNegative = true } else if c >= 0x30 && c <= 0x39 { exponent = exponent * 10 + Int(c - 0x30) }
+                    continue
+                }
+                switch c {
+                case 0x2D: negative = true
+                case 0x2E: sawPoint = true
+                case 0x65, 0x45: inExponent = true
+                case 0x30...0x39:
+                    if n == 0 && c == 0x30 { if sawPoint { dp -= 1 }; continue }   // leading zeros
+                    if n < digits.count { digits[n] = c; n += 1 }
+                    if !sawPoint { dp += 1 }
+                default: break
+                }
             }
-            switch c {
-            case 0x2D: negative = true
-            case 0x2E: sawPoint = true
-            case 0x65, 0x45: inExponent = true
-            case 0x30...0x39:
-                if digits.isEmpty && c == 0x30 { if sawPoint { dp -= 1 }; continue }   // leading zeros
-                digits.append(c)
-                if !sawPoint { dp += 1 }
-            default: break
+            if expNegative { exponent = -exponent }
+            dp += exponent
+            while n > 0 && digits[n - 1] == 0x30 { n -= 1 }
+            if n == 0 { out.append(0x30); return }
+            if negative { out.append(0x2D) }
+            let exp = dp - 1
+            if exp < -4 || exp >= 6 {
+                out.append(digits[0])
+                if n > 1 { out.append(0x2E); out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[1..<n])) }
+                out.append(0x65)
+                out.append(exp < 0 ? 0x2D : 0x2B)
+                let e = abs(exp)
+                if e < 10 { out.append(0x30) }
+                appendInt(e, to: &out)
+            } else if dp <= 0 {
+                out.append(0x30); out.append(0x2E)
+                for _ in 0..<(-dp) { out.append(0x30) }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[0..<n]))
+            } else {
+                for i in 0..<dp { out.append(i < n ? digits[i] : 0x30) }
+                if n > dp { out.append(0x2E); out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[dp..<n])) }
             }
-        }
-        if expNegative { exponent = -exponent }
-        dp += exponent
-        while digits.last == 0x30 { digits.removeLast() }
-        if digits.isEmpty { out.append(0x30); return }
-        if negative { out.append(0x2D) }
-        let exp = dp - 1
-        if exp < -4 || exp >= 6 {
-            out.append(digits[0])
-            if digits.count > 1 { out.append(0x2E); out.append(contentsOf: digits[1...]) }
-            out.append(0x65)
-            out.append(exp < 0 ? 0x2D : 0x2B)
-            let e = abs(exp)
-            if e < 10 { out.append(0x30) }
-            appendInt(e, to: &out)
-        } else if dp <= 0 {
-            out.append(0x30); out.append(0x2E)
-            for _ in 0..<(-dp) { out.append(0x30) }
-            out.append(contentsOf: digits)
-        } else {
-            for i in 0..<dp { out.append(i < digits.count ? digits[i] : 0x30) }
-            if digits.count > dp { out.append(0x2E); out.append(contentsOf: digits[dp...]) }
         }
     }
 

@@ -17,6 +17,19 @@ import Testing
         #expect(TextFormat.formatFloat(v) == expected)
     }
 
+    /// Any finite double prints as digits that parse back to it exactly, in the
+    /// shortest form (no trailing zeros in the mantissa).
+    @Test func randomDoubles_roundTrip() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let v = Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF) * (Bool.random() ? 1 : -1)
+            let text = TextFormat.formatFloat(v)
+            #expect(Double(text) == v, "\(v) printed as \(text)")
+            let mantissa = text.split(separator: "e").first ?? ""
+            #expect(!mantissa.contains(".") || !mantissa.hasSuffix("0"), "\(text)")
+        }
+    }
+
     @Test func labelValues_escapeBackslashQuoteAndNewlineOnly() {
         var out: [UInt8] = []
         Array("a\\b\"c\nd\te".utf8).withUnsafeBytes { TextFormat.appendLabelValue($0, to: &out) }
