@@ -108,7 +108,8 @@ package final class ShardHandover: Sendable {
         parts.withLock { $0.writer = (thread, control) }
     }
 
-    /// The holder stops (a reload may have attached its successor already).
+    /// The holder stops (a reload may have attached its successor already). Returns
+    /// once no load into it is in flight, so a reload's successor adopts what it loaded.
     package func detach(holder: any ShardStateHolder) {
         let w = parts.withLock { p -> Writer? in
             guard p.holder === holder else { return nil }
@@ -117,6 +118,7 @@ package final class ShardHandover: Sendable {
             return p.writer
         }
         stop(w)
+        writing.withLock { _ in }   // a `gain` that took this holder before finishes its load, or sees it gone
     }
 
     package func attach(store: any ShardStateStore) { parts.withLock { $0.store = store } }
@@ -150,8 +152,16 @@ package final class ShardHandover: Sendable {
             // what this gateway emitted while it held the shard before is skipped first, or the state would count it again
             waited = holder.waitConsumed(stream: stream, through: emitted, seconds: waitSeconds)
         }
-        parts.withLock { $0.phases[shard] = .gaining }
-        let position = writing.withLock { _ in holder.load(shard, of: shards, stream: stream, state: state) }
+        let position = writing.withLock { _ -> UInt64? in
+            let attached = parts.withLock { p in
+                guard p.holder === holder else { return false }   // detached while waiting: not into a stopped sink
+                p.phases[shard] = .gaining
+                return true
+            }
+            guard attached else { return nil }
+            return holder.load(shard, of: shards, stream: stream, state: state)
+        }
+        guard let position else { return .noHolder }
         parts.withLock { $0.phases[shard] = .serving(stream: stream, written: position) }
         return .served(position: position, waited: waited)
     }
