@@ -31,6 +31,7 @@ public final class GatewayProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         try process.run()
+        ExitReaper.track(process.processIdentifier)
         let port = self.port
         let answers: () -> Bool = https ? { portAccepts(port) } : { (try? httpGet(port: port, path: "/", timeout: 1))?.status == 200 }
         guard eventually(timeout: 15, { answers() || !process.isRunning }),
@@ -43,6 +44,7 @@ public final class GatewayProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
+        ExitReaper.forget(process.processIdentifier)
         try? FileManager.default.removeItem(at: logURL)
     }
 
@@ -66,6 +68,7 @@ public final class GatewayProcess: @unchecked Sendable {
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        ExitReaper.forget(process.processIdentifier)
         return (process.terminationStatus, Date().timeIntervalSince(start))
     }
 }

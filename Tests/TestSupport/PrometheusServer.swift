@@ -44,12 +44,14 @@ public final class PrometheusServer: @unchecked Sendable {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        ExitReaper.track(process.processIdentifier)
     }
 
     /// Stops it (SIGTERM, waits), keeping its data.
     public func stop() {
         process.terminate()
         process.waitUntilExit()
+        ExitReaper.forget(process.processIdentifier)
     }
 
     /// Starts it again on the same port with the same data.

@@ -67,6 +67,7 @@ public final class RedisServer: @unchecked Sendable {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
+        ExitReaper.track(p.processIdentifier)
         let deadline = Date().addingTimeInterval(5)
         while Date() < deadline {
             if !p.isRunning { throw RedisStartError(port: port) }
@@ -85,6 +86,7 @@ public final class RedisServer: @unchecked Sendable {
         guard let p = process, p.isRunning else { return }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
+        ExitReaper.forget(p.processIdentifier)
         process = nil
     }
 
