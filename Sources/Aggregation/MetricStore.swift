@@ -231,7 +231,7 @@ public final class MetricStore: Sendable {
         }
         let keyHash = hashBytes(key)
         let index: Int
-        if let existing = st.families[f].series.find(key, hash: keyHash) {
+        if let existing = st.families[f].series.locate(key, hash: keyHash) {
             index = existing
         } else {
             if let reason = Self.checkNewSeries(r, batch: s, arena: arena) { return reason }
