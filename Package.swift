@@ -83,7 +83,9 @@ let package = Package(
         ]),
 
         // Microbenchmarks of the hot pieces (`make bench`); a program, not a test.
-        .executableTarget(name: "bench", dependencies: ["Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Web", "Synthetic", "CJansson"]),
+        .executableTarget(name: "bench", dependencies: [
+            "Pipeline", "Redis", "Sources", "Transforms", "Sinks", "Aggregation", "Web", "Synthetic", "CJansson",
+        ]),
 
         // The fuzz harness (library, replayed by tests) and its libFuzzer entry (`make fuzz`).
         .target(name: "Fuzzing", dependencies: ["Pipeline", "Sources", "Transforms", "Sinks", "Aggregation", .product(name: "Logging", package: "swift-log")]),
@@ -98,7 +100,9 @@ let package = Package(
         .testTarget(name: "PromStreamMetricsTests", dependencies: [
             "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        .testTarget(name: "GatewayTests", dependencies: ["Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Web", "Builtins", "Synthetic", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Web", "Builtins", "Synthetic", "TestSupport",
+        ]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

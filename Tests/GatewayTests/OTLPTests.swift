@@ -267,14 +267,8 @@ import TestSupport
         defer { setup.cleanup() }
         let gateway = try setup.start()
         // A slow client holds 900 kB of an unfinished body…
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try #require(connectLoopback(port: setup.otlpPort))
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(setup.otlpPort).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(rc == 0)
         let head = Array("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n".utf8)
         let held = head + Array(repeating: UInt8(ascii: " "), count: 900_000)
         var sent = 0

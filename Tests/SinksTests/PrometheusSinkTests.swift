@@ -104,13 +104,8 @@ func makeSink(disableMeta: Bool = false, health: HealthBoard = HealthBoard()) th
         let sink = try makeSink()
         defer { sink.shutdown() }
         // A client that connects and sends half a request, then goes silent.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try #require(connectLoopback(port: sink.port))
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(sink.port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         _ = "GET /metr".withCString { send(fd, $0, strlen($0), 0) }
         for _ in 0..<5 { #expect(try httpGet(port: sink.port, path: "/metrics", timeout: 2).status == 200) }
     }

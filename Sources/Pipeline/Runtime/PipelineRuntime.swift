@@ -546,7 +546,8 @@ public final class PipelineRuntime: Sendable {
             account(&batch, node: node)
             telemetry.recordProcessed(batch.liveItemsByOrigin)
             if let acknowledgement, !sink.retain(acknowledgement) { checkpoints.markDurable([acknowledgement], by: id) }
-            if batch.kind == .samples { BatchBuffers.recycle(&batch.samples, share: memoryBudget.readShare) }   // the decoder's next batch reuses them
+            // The decoder's next batch reuses the sample buffers.
+            if batch.kind == .samples { BatchBuffers.recycle(&batch.samples, share: memoryBudget.readShare) }
         }
         while case (let batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))

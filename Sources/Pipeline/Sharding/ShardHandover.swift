@@ -9,11 +9,9 @@ package protocol ShardStateHolder: AnyObject, Sendable {
     /// `state` (its snapshot as this holder wrote it; nil: none). Returns the stream
     /// position the state holds (0: none), where the source's redelivery starts.
     func load(_ shard: Int, of shards: Int, stream: UInt16, state: [UInt8]?) -> UInt64
-    /// The highest element of `stream` whose batch the holder has consumed (applied
-    /// or, for a shard it does not serve, skipped).
-    func consumed(stream: UInt16) -> UInt64
-    /// Waits until the holder has consumed `stream` through `through` (woken by each
-    /// batch it consumes, not polled); false when `seconds` passed first.
+    /// Waits until the holder has consumed `stream` through `through` — applied or, for
+    /// a shard it does not serve, skipped (woken by each batch, not polled); false when
+    /// `seconds` passed first.
     func waitConsumed(stream: UInt16, through: UInt64, seconds: Double) -> Bool
     /// The shard's families with every batch applied so far and the position they
     /// reach (at least `written`); `.unchanged` when nothing arrived since `written` and not `force`.

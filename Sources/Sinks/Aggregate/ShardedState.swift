@@ -130,6 +130,7 @@ final class ShardedState: ShardStateHolder {
         return position
     }
 
+    /// The highest element of `stream` whose batch was consumed (applied or skipped).
     func consumed(stream: UInt16) -> UInt64 { book.withLock { $0.consumed[stream] ?? 0 } }
 
     func waitConsumed(stream: UInt16, through: UInt64, seconds: Double) -> Bool {

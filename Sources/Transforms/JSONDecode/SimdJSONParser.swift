@@ -23,7 +23,8 @@ final class SimdJSONParser {
         guard let base = raw.baseAddress else { return false }
         var o = psg_simd_output()
         var l = limits
-        guard psg_simd_decode(parser, base.assumingMemoryBound(to: UInt8.self), raw.count, max(raw.count, readable ?? 0), &l, &o) == Int32(PSG_OK) else { return false }
+        let status = psg_simd_decode(parser, base.assumingMemoryBound(to: UInt8.self), raw.count, max(raw.count, readable ?? 0), &l, &o)
+        guard status == Int32(PSG_OK) else { return false }
         let bytes = UnsafeRawBufferPointer(start: o.bytes, count: o.bytes_count)
         let records = UnsafeBufferPointer(start: o.records, count: o.records_count)
         func type(_ r: psg_simd_record) -> MetricType? {
