@@ -55,3 +55,7 @@ echo
 echo "| type | series | RSS per series | text render | page |"
 echo "|---|---:|---:|---:|---:|"
 for t in counter gauge histogram summary; do "$BIN/bench" --series-memory "$t" "${SERIES:-1000000}"; done
+echo
+echo "## Incremental snapshots (bench --snapshot: what each state-file write writes)"
+echo
+"$BIN/bench" --snapshot "${SERIES:-1000000}"

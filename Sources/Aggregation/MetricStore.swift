@@ -37,6 +37,15 @@ public struct Family: Sendable {
     /// empty until that series' first exemplar, then one slot per counter or per
     /// histogram bucket (the `+Inf` one last): the latest exemplar that landed there.
     var exemplars: [[Exemplar?]] = []
+    /// What the state file compares to rewrite only what changed (`SnapshotPlan`):
+    /// which family this is (new when one is created or restored), edits that touch
+    /// every series (help set, series removed), and per chunk of `chunkSeries`
+    /// series the samples applied to it.
+    var incarnation: UInt64 = 0
+    var edits: UInt64 = 0
+    var chunkEdits: [UInt64] = []
+    static let chunkShift = 12
+    static let chunkSeries = 1 << chunkShift
 
     init(name: [UInt8], type: MetricType) { self.name = name; self.type = type }
 }
@@ -87,6 +96,9 @@ public final class MetricStore: Sendable {
     /// Every name a family renders → that family's name. Taken only when a family
     /// is created, always after (inside) a shard lock.
     private let renderedNames = Mutex<[[UInt8]: [UInt8]]>([:])
+    private let incarnations = Atomic<UInt64>(0)
+    /// A family's identity for `Family.stamp` (taken when a family is created or restored).
+    func nextIncarnation() -> UInt64 { incarnations.add(1, ordering: .relaxed).newValue }
 
     /// A relaxed atomic count in a class (`Atomic` cannot be an array element): a
     /// count for telemetry and limits, which orders no other memory access.
@@ -188,6 +200,7 @@ public final class MetricStore: Sendable {
             if let reason = Self.checkValue(r) { return reason }
             guard reserveNames(of: name, type: r.type) else { return .nameCollision }
             var family = Family(name: Array(name), type: r.type)
+            family.incarnation = nextIncarnation()
             family.ttl = limits.ttl(for: family.name)
             switch r.type {
             case .histogram where r.shape == .exponential:
@@ -227,7 +240,7 @@ public final class MetricStore: Sendable {
         }
         if st.families[f].help.isEmpty, r.help.count > 0 {
             let help = slice(arena, r.help)
-            if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help) }
+            if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help); st.families[f].edits &+= 1 }
         }
         let keyHash = hashBytes(key)
         let index: Int
@@ -247,6 +260,7 @@ public final class MetricStore: Sendable {
             }
             index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
         }
+        st.families[f].chunkEdits[index &>> Family.chunkShift] &+= 1   // may change it (a drop costs a rewrite)
         switch r.shape {
         case .observation:
             if let reason = observe(&st.families[f], series: index, value: r.value, now: now) { return reason }
@@ -361,6 +375,7 @@ public final class MetricStore: Sendable {
         }
         if f.ttl > 0 { f.lastUpdate.append(now) }
         if !f.exemplars.isEmpty { f.exemplars.append([]) }
+        if index &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
         seriesCounts[Int(f.type.rawValue)].add(1)
         return index
     }
@@ -472,10 +487,13 @@ public final class MetricStore: Sendable {
         fresh.ttl = old.ttl
         fresh.native = old.native
         fresh.generation = old.generation + 1
+        fresh.incarnation = old.incarnation
+        fresh.edits = old.edits &+ 1   // indices moved: every chunk differs
         let nb = old.bounds.count + 1, k = old.objectives.count
         for i in 0..<old.series.count where keep(i) {
             _ = old.series.withKey(i) { fresh.series.insert($0, hash: old.series.hashes[i]) }
             fresh.values.append(old.values[i])
+            if (fresh.values.count - 1) &>> Family.chunkShift >= fresh.chunkEdits.count { fresh.chunkEdits.append(0) }
             if !old.lastUpdate.isEmpty { fresh.lastUpdate.append(old.lastUpdate[i]) }
             if !old.exemplars.isEmpty { fresh.exemplars.append(old.exemplars[i]) }
             if !old.natives.isEmpty { fresh.natives.append(old.natives[i]) }

@@ -7,7 +7,9 @@ import Glibc
 
 /// Keeps the `prometheus` sink's aggregate on disk: loads it at start, writes it
 /// every `snapshot_interval` (and once more at shutdown) off the ingest path, and
-/// reports to `Checkpoints` what each write made durable.
+/// reports to `Checkpoints` what each write made durable. A write rewrites only the
+/// parts that changed (`SnapshotPlan`) into one new segment, then the manifest
+/// (`StateManifest`, which argues the crash safety).
 ///
 /// Consistency: a snapshot is taken under the sink's apply lock, so it holds
 /// exactly the batches applied so far and the stream positions they reached — the
@@ -29,7 +31,14 @@ public final class Snapshotter: Sendable {
     }
 
     private struct Stats { var lastSeconds = Double.nan; var captureSeconds = Double.nan; var lastBytes = Double.nan;
-            var lastSuccess = Double.nan; var errors: UInt64 = 0 }
+            var writtenBytes = Double.nan; var lastSuccess = Double.nan; var errors: UInt64 = 0 }
+    /// What the files on disk hold (the snapshot thread's; a Mutex for `Sendable`).
+    private struct Disk {
+        var segments: [UInt64: StateManifest.Segment] = [:]
+        var written: [SnapshotPlan.Key: SnapshotPlan.Written] = [:]
+        var nextSegment: UInt64?
+    }
+    private let disk = Mutex(Disk())
 
     /// How long the last capture held the apply lock (the sink reports it).
     public func recordCapture(seconds: Double) { stats.withLock { $0.captureSeconds = seconds } }
@@ -59,8 +68,11 @@ public final class Snapshotter: Sendable {
                 MetaFamily(name: p + "snapshot_capture_seconds",
                         help: "How long the last snapshot held the apply lock (ingestion waits that long).", type: .gauge,
                         samples: [MetaSample(labels: [], value: s.captureSeconds)]),
-                MetaFamily(name: p + "snapshot_bytes", help: "Size of the last state file written.", type: .gauge,
-                        samples: [MetaSample(labels: [], value: s.lastBytes)]),
+                MetaFamily(name: p + "snapshot_bytes", help: "Size of the state on disk after the last write (manifest and segments).",
+                        type: .gauge, samples: [MetaSample(labels: [], value: s.lastBytes)]),
+                MetaFamily(name: p + "snapshot_written_bytes",
+                        help: "Bytes the last snapshot wrote (the parts that changed and the manifest).", type: .gauge,
+                        samples: [MetaSample(labels: [], value: s.writtenBytes)]),
                 MetaFamily(name: p + "snapshot_last_success_timestamp_seconds", help: "When the state file was last written (Unix time).",
                         type: .gauge, samples: [MetaSample(labels: [], value: s.lastSuccess)]),
                 MetaFamily(name: p + "snapshot_age_seconds", help: "Seconds since the state file was last written.", type: .gauge,
@@ -76,8 +88,9 @@ public final class Snapshotter: Sendable {
     var healthID: String { "\(context.id) state file" }
 
     /// Loads the file into the (empty) store and tells `Checkpoints` where its
-    /// streams end. A file that cannot be read as a state is moved aside and the
-    /// sink starts empty: a bad file never stops the gateway.
+    /// streams end. A state that cannot be read is moved aside (the manifest and its
+    /// segments, with a `.corrupt-<time>` suffix) and the sink starts empty: a bad
+    /// file never stops the gateway.
     public func load() {
         context.health.set(healthID, ready: true, detail: path)
         let bytes: [UInt8]?
@@ -87,25 +100,50 @@ public final class Snapshotter: Sendable {
         }
         guard let bytes else {
             context.logger.info("no state file yet; starting empty", metadata: ["file": "\(path)"])
+            StateManifest.removeSegments(beside: path, keeping: [])
             return
         }
-        do {
-            let state = try StateFile.decode(bytes)
+        do throws(StateFile.Corrupt) {
+            let manifest = StateFile.version(of: bytes) == StateManifest.version ? try StateManifest.decode(bytes) : nil
+            let state: StoreState
+            if let manifest { state = try manifest.load(from: path) } else { state = try StateFile.decode(bytes) }
             store.restore(state)
             for (stream, through) in state.positions { context.checkpoints.restore(stream: stream, through: through) }
             restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
+            if let manifest { remember(manifest) }
+            StateManifest.removeSegments(beside: path, keeping: Set(manifest?.segments.map(\.id) ?? []))
             context.logger.info("restored the aggregate", metadata: ["file": "\(path)", "series": "\(state.seriesCount)", "bytes": "\(bytes.count)"])
         } catch {
-            let aside = "\(path).corrupt-\(Int(Self.wallSeconds()))"
-            let moved = rename(path, aside) == 0
+            let suffix = ".corrupt-\(Int(Self.wallSeconds()))"
+            let moved = rename(path, path + suffix) == 0
+            for id in StateManifest.segmentsOnDisk(beside: path) {
+                let segment = StateManifest.segmentPath(path, id)
+                rename(segment, segment + suffix)
+            }
             context.logger.error("the state file is not usable; \(moved ? "moved it aside" : "could not move it aside") and starting empty",
-                                 metadata: ["file": "\(path)", "reason": "\(error)", "aside": "\(moved ? aside : "-")"])
+                                 metadata: ["file": "\(path)", "reason": "\(error)", "aside": "\(moved ? path + suffix : "-")"])
+        }
+    }
+
+    /// After a load: what the loaded parts hold is what the restored families are,
+    /// so the first snapshot rewrites only what changes after it.
+    private func remember(_ manifest: StateManifest) {
+        let (families, _, _) = store.captureFamilies()
+        var stamps: [SnapshotPlan.Key: SnapshotPlan.Stamp] = [:]
+        for p in SnapshotPlan.parts(of: families) { stamps[p.part.key] = p.part.stamp }
+        disk.withLock { d in
+            d.segments = Dictionary(manifest.segments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for e in manifest.entries {
+                let key = SnapshotPlan.Key(name: e.name, chunk: e.chunk)
+                if let stamp = stamps[key] { d.written[key] = SnapshotPlan.Written(stamp: stamp, entry: e) }
+            }
+            d.nextSegment = (manifest.segments.map(\.id).max() ?? 0) + 1
         }
     }
 
     /// A reload: the previous sink's aggregate (with its positions) instead of the
     /// file, then written at once — the positions count as durable from here on.
-    public func adopt(_ state: StoreState, take: @Sendable () -> (StoreState, Applied)) {
+    public func adopt(_ state: StoreState, take: @Sendable () -> (CapturedFamilies, Applied)) {
         context.health.set(healthID, ready: true, detail: path)
         store.restore(state)
         restoredPositions.withLock { r in for (stream, through) in state.positions { r[stream] = through } }
@@ -122,7 +160,7 @@ public final class Snapshotter: Sendable {
         return positions.map { ($0.key, $0.value) }.sorted { $0.stream < $1.stream }
     }
 
-    public func startLoop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
+    public func startLoop(_ take: @escaping @Sendable () -> (CapturedFamilies, Applied)) {
         let control = SourceControl()
         let thread = OSThread.spawn(name: "snapshot") { [self] in
             while !control.isStopping {
@@ -135,7 +173,7 @@ public final class Snapshotter: Sendable {
     }
 
     /// Stops the loop and writes a final snapshot.
-    public func stop(_ take: @escaping @Sendable () -> (StoreState, Applied)) {
+    public func stop(_ take: @escaping @Sendable () -> (CapturedFamilies, Applied)) {
         if let l = loop.withLock({ l in defer { l = nil }; return l }) {
             l.control.requestStop()
             l.thread.join()
@@ -143,15 +181,47 @@ public final class Snapshotter: Sendable {
         write(take)
     }
 
-    /// One snapshot: take it (under the apply lock, inside `take`), write it, and
-    /// report the positions it holds as durable.
-    func write(_ take: @Sendable () -> (StoreState, Applied)) {
-        var (state, applied) = take()
+    /// One snapshot: take it (under the apply lock, inside `take`), write the parts
+    /// that changed and the manifest, and report the positions it holds as durable.
+    public func write(_ take: @Sendable () -> (CapturedFamilies, Applied)) {
+        let (captured, applied) = take()
         guard lastWrittenChange.withLock({ $0 }) != applied.changes else { return }   // nothing new
-        state.positions = positions(applied)
         let start = monotonicNanos()
-        let bytes = StateFile.encode(state)
+        var d = disk.withLock { $0 }
+        let parts = SnapshotPlan.parts(of: captured.families)
+        let plan = SnapshotPlan(parts: parts.map(\.part), written: d.written, segmentSizes: d.segments.mapValues(\.size))
+        let id = d.nextSegment ?? (StateManifest.segmentsOnDisk(beside: path).max() ?? 0) + 1
+        var manifest = StateManifest(writtenAt: wallClockNanos(), positions: positions(applied))
+        var segment = StateFile.Writer()
+        var written: [SnapshotPlan.Key: SnapshotPlan.Written] = [:]
+        for (p, step) in zip(parts, plan.steps) {
+            var entry: StateManifest.Entry
+            switch step {
+            case .keep(let e): entry = e
+            case .write:
+                let f = captured.families[p.family]
+                let offset = segment.out.count
+                StateFile.encode(MetricStore.familyState(f, windows: captured.windows[p.family], now: captured.now, series: p.series),
+                                 into: &segment)
+                entry = StateManifest.Entry(name: f.name, chunk: p.part.key.chunk, segment: id, offset: UInt64(offset),
+                                            length: UInt64(segment.out.count - offset), checksum: StateFile.checksum(segment.out[offset...]))
+            }
+            manifest.entries.append(entry)
+            written[p.part.key] = SnapshotPlan.Written(stamp: p.part.stamp, entry: entry)
+        }
+        for used in Set(manifest.entries.map(\.segment)).sorted() {
+            manifest.segments.append(used == id ? StateManifest.Segment(id: id, writtenAt: manifest.writtenAt, size: UInt64(segment.out.count))
+                                                : d.segments[used]!)   // kept entries come from `d`
+        }
+        let bytes = manifest.encode()
         do {
+            if !segment.out.isEmpty {
+                d.nextSegment = id + 1
+                disk.withLock { $0.nextSegment = id + 1 }   // a failed segment's number is not taken again
+                try StateFile.create(segment.out, at: StateManifest.segmentPath(path, id))
+                StateFile.syncDirectory(of: path)   // the segment's name is durable before the manifest names it
+                FaultInjection.point("snapshot_after_segment")
+            }
             try StateFile.write(bytes, to: path)
         } catch {
             stats.withLock { $0.errors += 1 }
@@ -160,8 +230,16 @@ public final class Snapshotter: Sendable {
             return
         }
         FaultInjection.point("snapshot_after_rename")
+        StateManifest.removeSegments(beside: path, keeping: Set(manifest.segments.map(\.id)))
+        d.segments = Dictionary(manifest.segments.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        d.written = written
+        disk.withLock { $0 = d }
         let seconds = Double(monotonicNanos() - start) / 1e9
-        stats.withLock { $0.lastSeconds = seconds; $0.lastBytes = Double(bytes.count); $0.lastSuccess = Self.wallSeconds() }
+        let total = Double(bytes.count) + Double(manifest.segments.reduce(0) { $0 + $1.size })
+        stats.withLock {
+            $0.lastSeconds = seconds; $0.lastBytes = total; $0.writtenBytes = Double(segment.out.count + bytes.count)
+            $0.lastSuccess = Self.wallSeconds()
+        }
         context.health.set(healthID, ready: true, detail: path)
         lastWrittenChange.withLock { $0 = applied.changes }
         let acks: [Acknowledgement] = reported.withLock { r in

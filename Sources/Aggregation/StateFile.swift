@@ -4,7 +4,9 @@ import Pipeline
 import Glibc
 #endif
 
-/// The `prometheus` sink's durable aggregate: one file, replaced atomically.
+/// The aggregate as one file: a shard's state in Redis, and the `prometheus`
+/// sink's state file up to version 2 (still read; written since as a manifest with
+/// segments, `StateManifest`, which holds its families in this format's records).
 ///
 /// Format (little-endian): `PSGSTATE`, version (UInt32), payload length
 /// (UInt64), CRC-32 of the payload (UInt32), payload. The payload holds the
@@ -34,84 +36,107 @@ public enum StateFile {
         p.u32(UInt32(state.positions.count))
         for (stream, through) in state.positions { p.bytes(Array(stream.utf8)); p.u64(through) }
         p.u32(UInt32(state.families.count))
-        for f in state.families {
-            p.bytes(f.name)
-            p.u8(f.type.rawValue)
-            p.bytes(f.help)
-            p.doubles(f.bounds)
-            p.u32(UInt32(f.objectives.count))
-            for (q, e) in f.objectives { p.f64(q); p.f64(e) }
-            if let n = f.native {
-                p.u8(1); p.u32(UInt32(bitPattern: Int32(n.schema))); p.f64(n.zeroThreshold); p.u32(UInt32(n.maxBuckets))
-            } else {
-                p.u8(0)
-            }
-            p.u32(UInt32(f.series.count))
-            for s in f.series {
-                p.bytes(s.key)
-                p.f64(s.value)
-                if f.type == .histogram || f.type == .summary { p.f64(s.count) }
-                if f.type == .histogram { p.doubles(Array(s.buckets)) }
-                if let age = s.age { p.u8(1); p.u64(age) } else { p.u8(0) }
-                if f.type == .summary {
-                    if let w = s.window {
-                        p.u8(1)
-                        p.u32(UInt32(w.head))
-                        p.u64(w.rotatesIn)
-                        p.u32(UInt32(w.streams.count))
-                        for stream in w.streams {
-                            p.f64(stream.n)
-                            p.u32(UInt32(stream.tuples.count))
-                            for t in stream.tuples { p.f64(t.value); p.f64(t.width); p.f64(t.delta) }
-                            p.doubles(stream.buffer)
-                        }
-                    } else {
-                        p.u8(0)
-                    }
-                }
-                if f.native != nil {
-                    let n = s.native ?? NativeHistogram(schema: f.native!.schema)
-                    p.u8(UInt8(bitPattern: n.schema))
-                    p.u64(n.zeroCount)
-                    for side in [n.positive, n.negative] {
-                        p.u32(UInt32(side.count))
-                        for (k, c) in zip(side.keys, side.counts) { p.u32(UInt32(bitPattern: k)); p.u64(c) }
-                    }
-                }
-                if f.type == .counter || f.type == .histogram {
-                    p.u32(UInt32(s.exemplars.count))
-                    for e in s.exemplars {
-                        if let e { p.u8(1); p.bytes(e.labels); p.f64(e.value); p.f64(e.timestamp) } else { p.u8(0) }
-                    }
-                }
-            }
-        }
+        for f in state.families { encode(f, into: &p) }
+        return frame(version: version, payload: p.out)
+    }
+
+    /// Magic, version, payload length and CRC-32, then the payload.
+    static func frame(version: UInt32, payload: [UInt8]) -> [UInt8] {
         var out = Writer()
         out.raw(magic)
         out.u32(version)
-        out.u64(UInt64(p.out.count))
-        out.u32(checksum(p.out))
-        out.raw(p.out)
+        out.u64(UInt64(payload.count))
+        out.u32(checksum(payload[...]))
+        out.raw(payload)
         return out.out
     }
 
-    static func checksum(_ b: [UInt8]) -> UInt32 {
+    /// The version of a framed file (nil: too short or not ours); decoding checks the rest.
+    static func version(of bytes: [UInt8]) -> UInt32? {
+        guard bytes.count >= headerSize, Array(bytes[0..<8]) == magic else { return nil }
+        var h = Reader(bytes[8..<12])
+        return try? h.u32()
+    }
+
+    /// The payload of a framed file whose version is one of `versions`.
+    static func unframe(_ bytes: [UInt8], versions: ClosedRange<UInt32>) throws(Corrupt) -> (version: UInt32, payload: [UInt8]) {
+        guard bytes.count >= headerSize else { throw Corrupt(description: "truncated (\(bytes.count) bytes, no complete header)") }
+        guard Array(bytes[0..<8]) == magic else { throw Corrupt(description: "not a prom-stream-gateway state file") }
+        var h = Reader(bytes[8..<headerSize])
+        let v = try h.u32(), length = try h.u64(), sum = try h.u32()
+        guard versions.contains(v) else {
+            throw Corrupt(description: "version \(v), this build reads versions \(versions.lowerBound) to \(StateManifest.version)")
+        }
+        guard UInt64(bytes.count - headerSize) == length else {
+            throw Corrupt(description: "\(bytes.count - headerSize) payload bytes, the header says \(length) (truncated or appended to)")
+        }
+        let payload = Array(bytes[headerSize...])
+        guard checksum(payload[...]) == sum else { throw Corrupt(description: "checksum mismatch") }
+        return (v, payload)
+    }
+
+    /// One family as both formats hold it: the single file's payload and a segment's record.
+    static func encode(_ f: StoreState.FamilyState, into p: inout Writer) {
+        p.bytes(f.name)
+        p.u8(f.type.rawValue)
+        p.bytes(f.help)
+        p.doubles(f.bounds)
+        p.u32(UInt32(f.objectives.count))
+        for (q, e) in f.objectives { p.f64(q); p.f64(e) }
+        if let n = f.native {
+            p.u8(1); p.u32(UInt32(bitPattern: Int32(n.schema))); p.f64(n.zeroThreshold); p.u32(UInt32(n.maxBuckets))
+        } else {
+            p.u8(0)
+        }
+        p.u32(UInt32(f.series.count))
+        for s in f.series {
+            p.bytes(s.key)
+            p.f64(s.value)
+            if f.type == .histogram || f.type == .summary { p.f64(s.count) }
+            if f.type == .histogram { p.doubles(Array(s.buckets)) }
+            if let age = s.age { p.u8(1); p.u64(age) } else { p.u8(0) }
+            if f.type == .summary {
+                if let w = s.window {
+                    p.u8(1)
+                    p.u32(UInt32(w.head))
+                    p.u64(w.rotatesIn)
+                    p.u32(UInt32(w.streams.count))
+                    for stream in w.streams {
+                        p.f64(stream.n)
+                        p.u32(UInt32(stream.tuples.count))
+                        for t in stream.tuples { p.f64(t.value); p.f64(t.width); p.f64(t.delta) }
+                        p.doubles(stream.buffer)
+                    }
+                } else {
+                    p.u8(0)
+                }
+            }
+            if f.native != nil {
+                let n = s.native ?? NativeHistogram(schema: f.native!.schema)
+                p.u8(UInt8(bitPattern: n.schema))
+                p.u64(n.zeroCount)
+                for side in [n.positive, n.negative] {
+                    p.u32(UInt32(side.count))
+                    for (k, c) in zip(side.keys, side.counts) { p.u32(UInt32(bitPattern: k)); p.u64(c) }
+                }
+            }
+            if f.type == .counter || f.type == .histogram {
+                p.u32(UInt32(s.exemplars.count))
+                for e in s.exemplars {
+                    if let e { p.u8(1); p.bytes(e.labels); p.f64(e.value); p.f64(e.timestamp) } else { p.u8(0) }
+                }
+            }
+        }
+    }
+
+    static func checksum(_ b: ArraySlice<UInt8>) -> UInt32 {
         b.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
     }
 
     // MARK: Decoding
 
     public static func decode(_ bytes: [UInt8]) throws(Corrupt) -> StoreState {
-        guard bytes.count >= headerSize else { throw Corrupt(description: "truncated (\(bytes.count) bytes, no complete header)") }
-        guard Array(bytes[0..<8]) == magic else { throw Corrupt(description: "not a prom-stream-gateway state file") }
-        var h = Reader(bytes[8..<headerSize])
-        let v = try h.u32(), length = try h.u64(), sum = try h.u32()
-        guard v == 1 || v == version else { throw Corrupt(description: "version \(v), this build reads versions 1 and \(version)") }
-        guard UInt64(bytes.count - headerSize) == length else {
-            throw Corrupt(description: "\(bytes.count - headerSize) payload bytes, the header says \(length) (truncated or appended to)")
-        }
-        let payload = Array(bytes[headerSize...])
-        guard checksum(payload) == sum else { throw Corrupt(description: "checksum mismatch") }
+        let (v, payload) = try unframe(bytes, versions: 1...version)
         var r = Reader(payload[...])
         var state = StoreState()
         state.writtenAt = try r.u64()
@@ -119,58 +144,60 @@ public enum StateFile {
             let name = String(decoding: try r.bytes(), as: UTF8.self)
             state.positions.append((name, try r.u64()))
         }
-        for _ in 0..<(try r.count()) {
-            let name = try r.bytes()
-            guard let type = MetricType(rawValue: try r.u8()) else { throw Corrupt(description: "unknown metric type") }
-            var f = StoreState.FamilyState(name: name, type: type, help: try r.bytes(), bounds: try r.doubles(), objectives: [], series: [])
-            for _ in 0..<(try r.count()) { f.objectives.append((try r.f64(), try r.f64())) }
-            if v >= 2, try r.u8() == 1 {
-                let schema = Int(Int32(bitPattern: try r.u32())), zero = try r.f64(), maxBuckets = Int(try r.u32())
-                guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
-                f.native = NativeHistogramOptions(schema: schema, zeroThreshold: zero, maxBuckets: maxBuckets)
-            }
-            for _ in 0..<(try r.count()) {
-                var s = StoreState.Series(key: try r.bytes(), value: try r.f64(), count: 0, buckets: [], age: nil, window: nil)
-                if type == .histogram || type == .summary { s.count = try r.f64() }
-                if type == .histogram { s.buckets = try r.doubles()[...] }
-                if try r.u8() == 1 { s.age = try r.u64() }
-                if type == .summary, try r.u8() == 1 {
-                    let head = Int(try r.u32()), rotatesIn = try r.u64()
-                    var streams: [QuantileStream] = []
-                    for _ in 0..<(try r.count()) {
-                        let n = try r.f64()
-                        var tuples: [QuantileStream.Tuple] = []
-                        for _ in 0..<(try r.count()) { tuples.append(.init(value: try r.f64(), width: try r.f64(), delta: try r.f64())) }
-                        streams.append(QuantileStream(targets: f.objectives, tuples: tuples, buffer: try r.doubles(), n: n))
-                    }
-                    s.window = SummaryWindow.State(streams: streams, head: head, rotatesIn: rotatesIn)
-                }
-                if v >= 2, f.native != nil {
-                    let schema = Int8(bitPattern: try r.u8())
-                    guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
-                    var n = NativeHistogram(schema: Int(schema))
-                    n.zeroCount = try r.u64()
-                    for side in 0..<2 {
-                        var b = SparseBuckets()
-                        for _ in 0..<(try r.count()) { b.keys.append(Int32(bitPattern: try r.u32())); b.counts.append(try r.u64()) }
-                        guard zip(b.keys, b.keys.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                            throw Corrupt(description: "native buckets out of order")
-                        }
-                        if side == 0 { n.positive = b } else { n.negative = b }
-                    }
-                    s.native = n
-                }
-                if v >= 2, type == .counter || type == .histogram {
-                    for _ in 0..<(try r.count()) {
-                        s.exemplars.append(try r.u8() == 1 ? Exemplar(labels: try r.bytes(), value: try r.f64(), timestamp: try r.f64()) : nil)
-                    }
-                }
-                f.series.append(s)
-            }
-            state.families.append(f)
-        }
+        for _ in 0..<(try r.count()) { state.families.append(try decodeFamily(&r, version: v)) }
         guard r.atEnd else { throw Corrupt(description: "trailing bytes after the last family") }
         return state
+    }
+
+    static func decodeFamily(_ r: inout Reader, version v: UInt32) throws(Corrupt) -> StoreState.FamilyState {
+        let name = try r.bytes()
+        guard let type = MetricType(rawValue: try r.u8()) else { throw Corrupt(description: "unknown metric type") }
+        var f = StoreState.FamilyState(name: name, type: type, help: try r.bytes(), bounds: try r.doubles(), objectives: [], series: [])
+        for _ in 0..<(try r.count()) { f.objectives.append((try r.f64(), try r.f64())) }
+        if v >= 2, try r.u8() == 1 {
+            let schema = Int(Int32(bitPattern: try r.u32())), zero = try r.f64(), maxBuckets = Int(try r.u32())
+            guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
+            f.native = NativeHistogramOptions(schema: schema, zeroThreshold: zero, maxBuckets: maxBuckets)
+        }
+        for _ in 0..<(try r.count()) {
+            var s = StoreState.Series(key: try r.bytes(), value: try r.f64(), count: 0, buckets: [], age: nil, window: nil)
+            if type == .histogram || type == .summary { s.count = try r.f64() }
+            if type == .histogram { s.buckets = try r.doubles()[...] }
+            if try r.u8() == 1 { s.age = try r.u64() }
+            if type == .summary, try r.u8() == 1 {
+                let head = Int(try r.u32()), rotatesIn = try r.u64()
+                var streams: [QuantileStream] = []
+                for _ in 0..<(try r.count()) {
+                    let n = try r.f64()
+                    var tuples: [QuantileStream.Tuple] = []
+                    for _ in 0..<(try r.count()) { tuples.append(.init(value: try r.f64(), width: try r.f64(), delta: try r.f64())) }
+                    streams.append(QuantileStream(targets: f.objectives, tuples: tuples, buffer: try r.doubles(), n: n))
+                }
+                s.window = SummaryWindow.State(streams: streams, head: head, rotatesIn: rotatesIn)
+            }
+            if v >= 2, f.native != nil {
+                let schema = Int8(bitPattern: try r.u8())
+                guard (-4...8).contains(schema) else { throw Corrupt(description: "native histogram schema \(schema)") }
+                var n = NativeHistogram(schema: Int(schema))
+                n.zeroCount = try r.u64()
+                for side in 0..<2 {
+                    var b = SparseBuckets()
+                    for _ in 0..<(try r.count()) { b.keys.append(Int32(bitPattern: try r.u32())); b.counts.append(try r.u64()) }
+                    guard zip(b.keys, b.keys.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                        throw Corrupt(description: "native buckets out of order")
+                    }
+                    if side == 0 { n.positive = b } else { n.negative = b }
+                }
+                s.native = n
+            }
+            if v >= 2, type == .counter || type == .histogram {
+                for _ in 0..<(try r.count()) {
+                    s.exemplars.append(try r.u8() == 1 ? Exemplar(labels: try r.bytes(), value: try r.f64(), timestamp: try r.f64()) : nil)
+                }
+            }
+            f.series.append(s)
+        }
+        return f
     }
 
     // MARK: Files
@@ -178,8 +205,21 @@ public enum StateFile {
     /// Writes `bytes` to `path` atomically and durably; throws the OS's reason.
     static func write(_ bytes: [UInt8], to path: String) throws(Corrupt) {
         let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Corrupt(description: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+        try create(bytes, at: tmp, flags: O_TRUNC)
+        FaultInjection.point("snapshot_before_rename")
+        guard rename(tmp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw Corrupt(description: "cannot rename \(tmp) to \(path): \(reason)")
+        }
+        syncDirectory(of: path)
+    }
+
+    /// Writes a file that is named by nothing yet (a segment, a temporary file) and
+    /// `fsync`s it; a failure removes it. `O_EXCL` for a segment: never an old one.
+    static func create(_ bytes: [UInt8], at path: String, flags: Int32 = O_EXCL) throws(Corrupt) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0o600)
+        guard fd >= 0 else { throw Corrupt(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
         var written = 0
         let ok: Bool = bytes.withUnsafeBytes { raw in
             // In two halves, so that a test can crash between them.
@@ -197,18 +237,15 @@ public enum StateFile {
         if !ok || fsync(fd) != 0 {
             let reason = String(cString: strerror(ok ? errno : writeErrno))
             close(fd)
-            unlink(tmp)
-            throw Corrupt(description: "cannot write \(tmp): \(reason)")
+            unlink(path)
+            throw Corrupt(description: "cannot write \(path): \(reason)")
         }
         close(fd)
-        FaultInjection.point("snapshot_before_rename")
-        guard rename(tmp, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw Corrupt(description: "cannot rename \(tmp) to \(path): \(reason)")
-        }
-        let dir = directory(of: path)
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    }
+
+    /// Makes the directory's entries (a new name, a rename) durable.
+    static func syncDirectory(of path: String) {
+        let dfd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 

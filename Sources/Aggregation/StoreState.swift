@@ -35,6 +35,10 @@ public struct StoreState: Sendable {
     public var seriesCount: Int { families.reduce(0) { $0 + $1.series.count } }
 }
 
+/// Families copied under the apply lock with their summary windows' states and the
+/// clock then: what a snapshot or a handed-on state is made from, outside any lock.
+public typealias CapturedFamilies = (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)
+
 extension MetricStore {
     /// A copy of every family, consistent per shard: copy-on-write arrays (O(1) per
     /// family) and summary-window states (the windows are shared references). The
@@ -59,25 +63,29 @@ extension MetricStore {
     public static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
         var out = StoreState()
         out.writtenAt = wallClockNanos()
-        let now = captured.now
         for (f, windows) in zip(captured.families, captured.windows) {
-            var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [],
-                                            native: f.native)
-            fs.series.reserveCapacity(f.series.count)
-            let nb = f.bounds.count + 1
-            let hasCount = f.type == .histogram || f.type == .summary
-            for i in 0..<f.series.count {
-                fs.series.append(StoreState.Series(
-                    key: f.series.withKey(i) { Array($0) }, value: f.values[i], count: hasCount ? f.counts[i] : 0,
-                    buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
-                    age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
-                    window: windows.isEmpty ? nil : windows[i],
-                    native: f.natives.isEmpty ? nil : f.natives[i],
-                    exemplars: f.exemplars.isEmpty ? [] : f.exemplars[i]))
-            }
-            out.families.append(fs)
+            out.families.append(familyState(f, windows: windows, now: captured.now, series: 0..<f.series.count))
         }
         return out
+    }
+
+    /// One captured family, the series in `range` only (a state-file part).
+    static func familyState(_ f: Family, windows: [SummaryWindow.State], now: UInt64, series range: Range<Int>) -> StoreState.FamilyState {
+        var fs = StoreState.FamilyState(name: f.name, type: f.type, help: f.help, bounds: f.bounds, objectives: f.objectives, series: [],
+                                        native: f.native)
+        fs.series.reserveCapacity(range.count)
+        let nb = f.bounds.count + 1
+        let hasCount = f.type == .histogram || f.type == .summary
+        for i in range {
+            fs.series.append(StoreState.Series(
+                key: f.series.withKey(i) { Array($0) }, value: f.values[i], count: hasCount ? f.counts[i] : 0,
+                buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
+                age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
+                window: windows.isEmpty ? nil : windows[i],
+                native: f.natives.isEmpty ? nil : f.natives[i],
+                exemplars: f.exemplars.isEmpty ? [] : f.exemplars[i]))
+        }
+        return fs
     }
 
     /// `captureFamilies` and `state(of:)` in one (for tests and tools).
@@ -98,6 +106,7 @@ extension MetricStore {
             let reserved = fs.name.withUnsafeBytes { reserveNames(of: $0, type: fs.type) }
             guard reserved else { continue }   // two families of one state cannot collide, but be safe
             var f = Family(name: fs.name, type: fs.type)
+            f.incarnation = nextIncarnation()
             f.help = fs.help
             f.bounds = fs.bounds
             f.objectives = fs.objectives
@@ -109,6 +118,7 @@ extension MetricStore {
             for s in fs.series {
                 s.key.withUnsafeBytes { key in _ = f.series.insert(key, hash: hashBytes(key)) }
                 f.values.append(s.value)
+                if (f.values.count - 1) &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
                 switch f.type {
                 case .histogram:
                     f.counts.append(s.count)

@@ -63,7 +63,7 @@ import TestSupport
         p.bytes(Array("old_total".utf8)); p.u8(MetricType.counter.rawValue); p.bytes([]); p.doubles([]); p.u32(0)
         p.u32(1); p.bytes(Array(#"a="b""#.utf8)); p.f64(5); p.u8(0)
         var file = StateFile.Writer()
-        file.raw(StateFile.magic); file.u32(1); file.u64(UInt64(p.out.count)); file.u32(StateFile.checksum(p.out)); file.raw(p.out)
+        file.raw(StateFile.magic); file.u32(1); file.u64(UInt64(p.out.count)); file.u32(StateFile.checksum(p.out[...])); file.raw(p.out)
         let state = try StateFile.decode(file.out)
         #expect(state.positions.map(\.through) == [9])
         let store = makeStore()
@@ -148,8 +148,8 @@ import TestSupport
         snapshotter.load()
         #expect(context.checkpoints.restored(stream: "redis_list:q:processing:a") == 100)
         // Nothing applied yet (say Redis is still unreachable) when the snapshot runs.
-        snapshotter.write { (store.captureState(), Snapshotter.Applied()) }
-        let written = try StateFile.decode(try #require(try StateFile.read(path)))
+        snapshotter.write { (store.captureFamilies(), Snapshotter.Applied()) }
+        let written = try StateManifest.decode(try #require(try StateFile.read(path)))
         #expect(written.positions.map(\.stream) == ["redis_list:q:processing:a"])
         #expect(written.positions.map(\.through) == [100])
     }

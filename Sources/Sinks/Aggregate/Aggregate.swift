@@ -128,12 +128,12 @@ public final class Aggregate: Sendable {
     }
 
     /// The store and the positions it holds: copied under the apply lock (cheap,
-    /// copy-on-write), laid out for the file after it.
-    func takeSnapshot() -> (StoreState, Snapshotter.Applied) {
+    /// copy-on-write); the snapshotter lays out what changed after it.
+    func takeSnapshot() -> (CapturedFamilies, Snapshotter.Applied) {
         let t0 = monotonicNanos()
         let (captured, applied) = applying.withLock { a in (store.captureFamilies(), a.applied) }
         snapshotter?.recordCapture(seconds: Double(monotonicNanos() - t0) / 1e9)
-        return (MetricStore.state(of: captured), applied)
+        return (captured, applied)
     }
 }
 

@@ -34,7 +34,8 @@ public struct AggregateOptions: Sendable {
         limits.maxSeriesPerMetric = o.int("max_series_per_metric", default: 0, range: 0...Int.max, doc:
             "Most series per metric name (0: no limit), also `series_limit`.")
         let state = o.optionalString("state_file", doc:
-            "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown, atomically); with a "
+            "File the aggregate is kept in across restarts and crashes (written every snapshot_interval and at shutdown: what changed "
+            + "into segment files <file>.seg.<n> beside it, then this manifest, atomically); with a "
             + "reliable redis_list in front, exactly-once (Metrics__StateFile). Unset: nothing survives a restart.")
         stateFile = state?.isEmpty == true ? nil : state
         let where_ = o.string("state", default: "", doc:
