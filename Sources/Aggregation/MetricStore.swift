@@ -148,11 +148,12 @@ public final class MetricStore: Sendable {
             for i in s.records.indices where !s.records[i].isDropped {
                 let r = s.records[i]
                 let name = slice(arena, r.name)
-                Self.seriesKey(r, batch: s, arena: arena, order: &order, into: &scratch)
+                let length = SeriesKey.write(r, batch: s, arena: arena, order: &order, into: &scratch)
                 let nameHash = hashBytes(name)
                 let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
-                let reason: DropReason? = scratch.withUnsafeBytes { key in
-                    shard.state.withLock { st in
+                let reason: DropReason? = scratch.withUnsafeBytes { buffer in
+                    let key = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
+                    return shard.state.withLock { st in
                         applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: key, now: now)
                     }
                 }
@@ -160,31 +161,6 @@ public final class MetricStore: Sendable {
             }
         }
         for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
-    }
-
-    /// The series key: the exposition label text (so it is also the render prefix),
-    /// labels in name order (a series is its label set), empty values left out (an
-    /// empty value is no label). Labels usually arrive sorted: then nothing is sorted.
-    @inline(__always)
-    static func seriesKey(_ r: SampleRecord, batch s: SampleBatch, arena: UnsafeRawBufferPointer,
-                          order: inout [Int], into key: inout [UInt8]) {
-        order.removeAll(keepingCapacity: true)
-        var sorted = true
-        for l in r.labelRange where s.labels[l].value.count > 0 {
-            if let last = order.last, !slice(arena, s.labels[last].name).lexicographicallyPrecedes(slice(arena, s.labels[l].name)) {
-                sorted = false
-            }
-            order.append(l)
-        }
-        if !sorted { order.sort { slice(arena, s.labels[$0].name).lexicographicallyPrecedes(slice(arena, s.labels[$1].name)) } }
-        key.removeAll(keepingCapacity: true)
-        for l in order {
-            if !key.isEmpty { key.append(0x2C) }
-            key.append(contentsOf: slice(arena, s.labels[l].name))
-            key.append(0x3D); key.append(0x22)
-            TextFormat.appendLabelValue(slice(arena, s.labels[l].value), to: &key)
-            key.append(0x22)
-        }
     }
 
     private func applyLocked(_ st: inout ShardState, sample r: SampleRecord, batch s: SampleBatch,
