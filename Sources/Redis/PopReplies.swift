@@ -87,20 +87,23 @@ public final class PopReplies {
         let f = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
         f.initialize(to: redisReplyObjectFunctions(
             createString: { task, str, len in
-                collector(task!).string(task!, UnsafeRawBufferPointer(start: str, count: len))
+                collector(task!) { $0.string(task!, UnsafeRawBufferPointer(start: str, count: len)) }
                 return marker
             },
-            createArray: { task, _ in collector(task!).other(task!, "array"); return marker },
-            createInteger: { task, _ in collector(task!).other(task!, "integer"); return marker },
-            createNil: { task in collector(task!).other(task!, "nil"); return marker },
+            createArray: { task, _ in collector(task!) { $0.other(task!, "array") }; return marker },
+            createInteger: { task, _ in collector(task!) { $0.other(task!, "integer") }; return marker },
+            createNil: { task in collector(task!) { $0.other(task!, "nil") }; return marker },
             freeObject: { _ in }))
         return f
     }()
 
     nonisolated(unsafe) static let marker = UnsafeMutableRawPointer(bitPattern: 1)!
 
-    private static func collector(_ task: UnsafePointer<redisReadTask>) -> PopReplies {
-        Unmanaged<PopReplies>.fromOpaque(task.pointee.privdata!).takeUnretainedValue()
+    /// The reader's collector, borrowed (the reader's caller holds it): no retain and
+    /// release per element.
+    @inline(__always)
+    private static func collector(_ task: UnsafePointer<redisReadTask>, _ body: (PopReplies) -> Void) {
+        Unmanaged<PopReplies>.fromOpaque(task.pointee.privdata!)._withUnsafeGuaranteedRef(body)
     }
 }
 
