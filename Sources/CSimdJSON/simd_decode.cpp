@@ -1,5 +1,5 @@
 // The simdjson (On-Demand) fast path of json_decode; see simd_decode.h for the
-// contract: exact or PSG_FALLBACK, never a drop.
+// contract: exact or a fallback to jansson, never a drop.
 #include "simd_decode.h"
 
 #include <simdjson.h>
@@ -36,6 +36,16 @@ Field field_of(std::string_view k) {
     case 9: if (k == "quantiles") return QUANTILES; break;
     }
     throw Fallback{};
+}
+
+// Type codes (MetricType's raw values); 4: another spelling ("Counter"), which the
+// document falls back for (jansson matches case-insensitively).
+uint32_t type_code(std::string_view t) {
+    if (t == "counter") return 0;
+    if (t == "gauge") return 1;
+    if (t == "histogram") return 2;
+    if (t == "summary") return 3;
+    return 4;
 }
 
 template <typename T> T take(simdjson_result<T> &&r) {
@@ -124,6 +134,7 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
         }
     }
     if ((seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE)) throw Fallback{};
+    r.type_code = type_code(std::string_view(reinterpret_cast<const char *>(p.bytes.data()) + r.type_start, r.type_count));
     p.records.push_back(r);
 }
 
@@ -144,14 +155,16 @@ void document(psg_simd_parser &p, const uint8_t *data, size_t size, size_t reada
     case ondemand::json_type::object:
         sample(p, take(doc.get_object()), l);
         break;
-    case ondemand::json_type::array:
+    case ondemand::json_type::array: {
+        size_t first = p.records.size();   // the batch call's buffers hold earlier documents
         for (auto item : take(doc.get_array())) {
             ondemand::value v = take(std::move(item));
             if (take(v.type()) != ondemand::json_type::object) throw Fallback{};
             sample(p, take(v.get_object()), l);
-            if (p.records.size() > l.max_samples) throw Fallback{};
+            if (p.records.size() - first > l.max_samples) throw Fallback{};
         }
         break;
+    }
     default:
         throw Fallback{};
     }
@@ -167,20 +180,46 @@ extern "C" psg_simd_parser *psg_simd_parser_new(void) {
 
 extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
-extern "C" int psg_simd_decode(psg_simd_parser *p, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits *limits,
-                               psg_simd_output *out) {
+extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data, size_t size, const size_t *ends, size_t count,
+                                        size_t max_payload, const psg_simd_limits *limits, uint32_t *record_ends, psg_simd_output *out) {
+    if (p->bytes.capacity() > 2 * size + (size_t(1) << 20)) {   // an earlier, much larger batch: give its memory back
+        std::vector<uint8_t>().swap(p->bytes);
+        std::vector<double>().swap(p->numbers);
+        std::vector<psg_simd_label>().swap(p->labels);
+        std::vector<psg_simd_record>().swap(p->records);
+    }
     p->bytes.clear();
     p->numbers.clear();
     p->labels.clear();
     p->records.clear();
-    try {
-        document(*p, data, size, readable, *limits);
-    } catch (...) {   // Fallback, simdjson's errors surfacing as exceptions, bad_alloc: jansson decides
-        return PSG_FALLBACK;
+    size_t start = 0, decoded = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t end = ends[i];
+        size_t marks[4] = {p->bytes.size(), p->numbers.size(), p->labels.size(), p->records.size()};
+        bool ok = end - start <= max_payload;
+        if (ok) {
+            try {
+                document(*p, data + start, end - start, size - start, *limits);
+                for (size_t r = marks[3]; r < p->records.size() && ok; r++) ok = p->records[r].type_code < 4;
+            } catch (...) {
+                ok = false;
+            }
+        }
+        if (ok) {
+            record_ends[i] = uint32_t(p->records.size());
+            decoded++;
+        } else {
+            p->bytes.resize(marks[0]);
+            p->numbers.resize(marks[1]);
+            p->labels.resize(marks[2]);
+            p->records.resize(marks[3]);
+            record_ends[i] = UINT32_MAX;
+        }
+        start = end;
     }
     out->bytes = p->bytes.data(); out->bytes_count = p->bytes.size();
     out->numbers = p->numbers.data(); out->numbers_count = p->numbers.size();
     out->labels = p->labels.data(); out->labels_count = p->labels.size();
     out->records = p->records.data(); out->records_count = p->records.size();
-    return PSG_OK;
+    return decoded;
 }

@@ -17,6 +17,24 @@ import TestSupport
         #expect(difference == nil, "\(comment ?? "")\n\(difference ?? "")")
     }
 
+    /// One call decodes the whole batch: fallbacks keep their place in the order, each
+    /// array is held to max_samples_per_payload on its own, other spellings of a type
+    /// fall back, and an element too large is jansson's to drop.
+    @Test func aBatchMixingFastAndFallback_decodesAlike_inOrder() {
+        let array = "[" + (0..<10_000).map { #"{"type":"gauge","name":"g","value":\#($0)}"# }.joined(separator: ",") + "]"
+        let elements = [
+            #"{"type":"gauge","name":"g","value":1}"#,
+            #"{"type":"Gauge","name":"g","value":2}"#,                                  // another spelling: jansson
+            array, array,                                                                // each at the limit
+            #"{"type":"gauge","name":"g","value":3,"exemplar":{"labels":{},"value":1}}"#, // an exemplar: jansson
+            #"{"type":"gauge","name":"g","value":"#,                                     // invalid: jansson drops it
+            #"{"type":"gauge","name":"g","value":4}"#,
+        ].map { Array($0.utf8) } + [Array(repeating: 0x20, count: (1 << 20) + 1)]         // too large: jansson drops it
+        let d = ParserDifferential()
+        #expect(d.difference(elements) == nil)
+        #expect(d.fallbacks == 4, "the two arrays and the plain gauges take the fast path")
+    }
+
     @Test func decoderTable_decodesAlike() {
         for c in JSONDecodeTransformTests.cases { Self.check([Array(c.payload.utf8)], "\(c.payload)") }
     }

@@ -5,8 +5,9 @@
 // the known fields (type, name, value, labels, help, buckets, quantiles, epsilons)
 // with their common JSON types. Anything else — invalid JSON, a drop of any kind,
 // an unknown field, an exemplar, a null, a number or boolean label value, a
-// numeric type, duplicate keys, a NUL in a string — returns PSG_FALLBACK and the
-// caller decodes that document with jansson. So a fallback is never a drop.
+// numeric type, another spelling of a type, duplicate keys, a NUL in a string —
+// falls back: the caller decodes that document with jansson. So a fallback is never
+// a drop.
 #ifndef PSG_SIMD_DECODE_H
 #define PSG_SIMD_DECODE_H
 
@@ -26,7 +27,8 @@ typedef struct {
 // One sample; spans index the output's bytes/numbers/labels arrays.
 typedef struct {
     double value;
-    uint32_t type_start, type_count;   // the type's text: the caller matches it (MetricType(bytes:)), or falls back
+    uint32_t type_start, type_count;   // the type's text
+    uint32_t type_code;                // 0 counter, 1 gauge, 2 histogram, 3 summary (other spellings fall back)
     uint32_t name_start, name_count, help_start, help_count;
     uint32_t label_start, label_count;
     uint32_t buckets_start, buckets_count, quantiles_start, quantiles_count, epsilons_start, epsilons_count;
@@ -34,7 +36,7 @@ typedef struct {
 
 typedef struct { uint32_t name_start, name_count, value_start, value_count; } psg_simd_label;
 
-// What one document decoded to (valid until the next call on the parser).
+// What a batch decoded to (valid until the next call on the parser).
 typedef struct {
     const uint8_t *bytes; size_t bytes_count;
     const double *numbers; size_t numbers_count;
@@ -42,17 +44,18 @@ typedef struct {
     const psg_simd_record *records; size_t records_count;
 } psg_simd_output;
 
-enum { PSG_OK = 0, PSG_FALLBACK = 1 };
-
 psg_simd_parser *psg_simd_parser_new(void);
 void psg_simd_parser_free(psg_simd_parser *);
 
-// Decodes `data` (`size` bytes) into the parser's buffers, described by `out`.
-// `readable`: bytes readable from `data` on (the document and what follows it in
-// the caller's buffer); with SIMDJSON_PADDING of them beyond `size` simdjson reads
-// in place, else the document is copied into a padded buffer first.
-int psg_simd_decode(psg_simd_parser *, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits *limits,
-                    psg_simd_output *out);
+// A whole batch in one call: document i is data[ends[i-1]..<ends[i]] (ends[-1] = 0),
+// `size` bytes in all, each parsed in place (the next document is the padding; the
+// last one is copied). Every document decodes into the parser's buffers, in order,
+// or — larger than `max_payload`, or what psg_simd_decode would hand back — leaves
+// them as they were: record_ends[i] is then UINT32_MAX, else the end of document i's
+// records. Returns the number of documents decoded. `out` stays valid until the
+// next call on the parser.
+size_t psg_simd_decode_batch(psg_simd_parser *, const uint8_t *data, size_t size, const size_t *ends, size_t count, size_t max_payload,
+                             const psg_simd_limits *limits, uint32_t *record_ends, psg_simd_output *out);
 
 #ifdef __cplusplus
 }

@@ -129,17 +129,9 @@ public final class JSONDecodeTransform: Transform {
         let payloads = batch.payloads
         if let simd {
             simd.with(worker) { parser in
-                payloads.bytes.withUnsafeBytes { arena in
-                    for i in 0..<payloads.count {
-                        let origin = payloads.origins[i]
-                        let start = i == 0 ? 0 : payloads.ends[i - 1]
-                        let raw = UnsafeRawBufferPointer(rebasing: arena[start..<payloads.ends[i]])
-                        if raw.count > config.maxPayloadBytes
-                            || !parser.decode(raw, readable: arena.count - start, origin: origin, limits: simdLimits, into: &out) {
-                            fallbacks.add()
-                            decode(raw, origin: origin, into: &out, drops: &batch.drops)
-                        }
-                    }
+                parser.decode(payloads, maxPayload: config.maxPayloadBytes, limits: simdLimits, into: &out) { i, raw, out in
+                    fallbacks.add()
+                    decode(raw, origin: payloads.origins[i], into: &out, drops: &batch.drops)
                 }
             }
         } else {
