@@ -4,16 +4,30 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
 
 using namespace simdjson;
 
+// The batch's string bytes: appended with one memcpy (vector::insert's range path
+// was 3 % of a drain), rolled back by resetting `size`.
+struct Bytes {
+    std::vector<uint8_t> buffer;   // its size is the capacity; `size` bytes are used
+    size_t size = 0;
+    void append(std::string_view s) {
+        if (size + s.size() > buffer.size()) buffer.resize(std::max(size + s.size(), 2 * buffer.size()));
+        if (!s.empty()) std::memcpy(buffer.data() + size, s.data(), s.size());
+        size += s.size();
+    }
+    const uint8_t *data() const { return buffer.data(); }
+};
+
 struct psg_simd_parser {
     ondemand::parser parser;
     std::vector<uint8_t> padded;
-    std::vector<uint8_t> bytes;
+    Bytes bytes;
     std::vector<double> numbers;
     std::vector<psg_simd_label> labels;
     std::vector<psg_simd_record> records;
@@ -59,9 +73,9 @@ void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &
     if (take(v.type()) != ondemand::json_type::string) throw Fallback{};
     std::string_view s = take(v.get_string());
     if (s.size() > max || std::memchr(s.data(), 0, s.size())) throw Fallback{};
-    start = uint32_t(p.bytes.size());
+    start = uint32_t(p.bytes.size);
     count = uint32_t(s.size());
-    p.bytes.insert(p.bytes.end(), s.begin(), s.end());
+    p.bytes.append(s);
 }
 
 std::string_view key_of(ondemand::field &f) {
@@ -118,9 +132,9 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
                     if (o.name_count == name.size() && std::memcmp(p.bytes.data() + o.name_start, name.data(), name.size()) == 0) throw Fallback{};
                 }
                 psg_simd_label out{};
-                out.name_start = uint32_t(p.bytes.size());
+                out.name_start = uint32_t(p.bytes.size);
                 out.name_count = uint32_t(name.size());
-                p.bytes.insert(p.bytes.end(), name.begin(), name.end());
+                p.bytes.append(name);
                 append_string(p, label.value(), l.max_label_value, out.value_start, out.value_count);
                 p.labels.push_back(out);
                 if (p.labels.size() - r.label_start > l.max_labels) throw Fallback{};
@@ -182,20 +196,20 @@ extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
 extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data, size_t size, const size_t *ends, size_t count,
                                         size_t max_payload, const psg_simd_limits *limits, uint32_t *record_ends, psg_simd_output *out) {
-    if (p->bytes.capacity() > 2 * size + (size_t(1) << 20)) {   // an earlier, much larger batch: give its memory back
-        std::vector<uint8_t>().swap(p->bytes);
+    if (p->bytes.buffer.size() > 2 * size + (size_t(1) << 20)) {   // an earlier, much larger batch: give its memory back
+        std::vector<uint8_t>().swap(p->bytes.buffer);
         std::vector<double>().swap(p->numbers);
         std::vector<psg_simd_label>().swap(p->labels);
         std::vector<psg_simd_record>().swap(p->records);
     }
-    p->bytes.clear();
+    p->bytes.size = 0;
     p->numbers.clear();
     p->labels.clear();
     p->records.clear();
     size_t start = 0, decoded = 0;
     for (size_t i = 0; i < count; i++) {
         size_t end = ends[i];
-        size_t marks[4] = {p->bytes.size(), p->numbers.size(), p->labels.size(), p->records.size()};
+        size_t marks[4] = {p->bytes.size, p->numbers.size(), p->labels.size(), p->records.size()};
         bool ok = end - start <= max_payload;
         if (ok) {
             try {
@@ -209,7 +223,7 @@ extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data,
             record_ends[i] = uint32_t(p->records.size());
             decoded++;
         } else {
-            p->bytes.resize(marks[0]);
+            p->bytes.size = marks[0];
             p->numbers.resize(marks[1]);
             p->labels.resize(marks[2]);
             p->records.resize(marks[3]);
@@ -217,7 +231,7 @@ extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data,
         }
         start = end;
     }
-    out->bytes = p->bytes.data(); out->bytes_count = p->bytes.size();
+    out->bytes = p->bytes.data(); out->bytes_count = p->bytes.size;
     out->numbers = p->numbers.data(); out->numbers_count = p->numbers.size();
     out->labels = p->labels.data(); out->labels_count = p->labels.size();
     out->records = p->records.data(); out->records_count = p->records.size();
