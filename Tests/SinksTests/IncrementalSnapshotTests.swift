@@ -155,6 +155,26 @@ import TestSupport
         #expect(m.entries.filter { $0.segment == m.segments.map(\.id).max() }.map(\.name) == [Array("g".utf8)])
     }
 
+    @Test func aReload_writesTheWholeStateOnce_andRemovesThePredecessorsSegments() throws {
+        let files = try Files()
+        let before = Harness(files)
+        apply(before.store, Self.wide(Family.chunkSeries + 1))
+        before.snapshot()
+        apply(before.store, [TestSample(.gauge, "g", 1)])
+        before.snapshot()
+        #expect(files.segments.count == 2)
+        // The successor adopts the predecessor's aggregate (what Aggregate.takeOver hands on).
+        let after = Harness(files)
+        let store = after.store
+        after.snapshotter.adopt(MetricStore.state(of: before.store.captureFamilies())) { (store.captureFamilies(), Snapshotter.Applied()) }
+        let m = try files.manifest()
+        #expect(Set(m.entries.map(\.segment)) == [3], "one new segment holds everything")
+        #expect(files.segments == ["state.seg.3"], "the predecessor's segments are gone: \(files.names)")
+        let restored = makeStore()
+        Snapshotter(path: files.path, interval: .seconds(60), store: restored, context: Self.context()).load()
+        #expect(render(restored) == render(before.store))
+    }
+
     @Test func segmentsMostlyDead_areCompactedAndRemoved() throws {
         let files = try Files()
         let h = Harness(files)
