@@ -128,7 +128,7 @@ public final class Snapshotter: Sendable {
     /// After a load: what the loaded parts hold is what the restored families are,
     /// so the first snapshot rewrites only what changes after it.
     private func remember(_ manifest: StateManifest) {
-        let (families, _, _) = store.captureFamilies()
+        let families = store.familyCopies()
         var stamps: [SnapshotPlan.Key: SnapshotPlan.Stamp] = [:]
         for p in SnapshotPlan.parts(of: families) { stamps[p.part.key] = p.part.stamp }
         disk.withLock { d in
@@ -216,14 +216,14 @@ public final class Snapshotter: Sendable {
         let bytes = manifest.encode()
         do {
             if !segment.out.isEmpty {
-                d.nextSegment = id + 1
-                disk.withLock { $0.nextSegment = id + 1 }   // a failed segment's number is not taken again
+                d.nextSegment = id + 1   // kept on failure too: a failed segment's number is not taken again
                 try StateFile.create(segment.out, at: StateManifest.segmentPath(path, id))
                 StateFile.syncDirectory(of: path)   // the segment's name is durable before the manifest names it
                 FaultInjection.point("snapshot_after_segment")
             }
             try StateFile.write(bytes, to: path)
         } catch {
+            disk.withLock { $0.nextSegment = d.nextSegment }
             stats.withLock { $0.errors += 1 }
             context.health.set(healthID, ready: true, detail: "\(path): snapshot failing: \(error)")
             warnings.warning("cannot write the state file; nothing is acknowledged until it works: \(error)")

@@ -59,6 +59,12 @@ extension MetricStore {
         return (families, windows, now)
     }
 
+    /// Every family with series, copied (copy-on-write), without the summary-window
+    /// states `captureFamilies` takes: what a loaded state's stamps are read from.
+    func familyCopies() -> [Family] {
+        shards.flatMap { shard in shard.state.withLock { st in st.families.filter { $0.series.count > 0 } } }
+    }
+
     /// The captured families as a state file holds them (outside any lock).
     public static func state(of captured: (families: [Family], windows: [[SummaryWindow.State]], now: UInt64)) -> StoreState {
         var out = StoreState()

@@ -77,6 +77,18 @@ func remoteWriteCost(_ series: Int) -> Never {
     }
     exit(0)
 }
+/// Series `i` of the memory and snapshot benchmarks: family `bench_<type>_<i % 100>`, 3
+/// labels (`code`, `method`, `path`), about 45 bytes of label text.
+func benchRecord(_ i: Int, type: MetricType, value: Double, into batch: inout SampleBatch) -> SampleRecord {
+    var r = SampleRecord(type: type, origin: 0, value: value, name: batch.appendString("bench_\(type.name)_\(i % 100)"))
+    r.labelStart = UInt32(batch.labels.count)
+    batch.labels.append(LabelRef(name: batch.appendString("code"), value: batch.appendString(String(200 + i % 5))))
+    batch.labels.append(LabelRef(name: batch.appendString("method"), value: batch.appendString(i % 2 == 0 ? "GET" : "POST")))
+    batch.labels.append(LabelRef(name: batch.appendString("path"), value: batch.appendString("/api/v1/item/\(i / 100)")))
+    r.labelCount = 3
+    return r
+}
+
 /// `--series-memory TYPE N`: N series of one type, 3 labels each (a realistic label set,
 /// ~45 bytes of label text), applied in batches of 10 000; prints RSS per series beyond
 /// the process's base, and the text page's render time (median of 3) and size. One type
@@ -90,12 +102,7 @@ func seriesMemory(_ typeName: String, _ n: Int) -> Never {
     let before = rssBytes()
     var batch = SampleBatch()
     for i in 0..<n {
-        var r = SampleRecord(type: type, origin: 0, value: Double(i % 7) / 10, name: batch.appendString("bench_\(typeName)_\(i % 100)"))
-        r.labelStart = UInt32(batch.labels.count)
-        batch.labels.append(LabelRef(name: batch.appendString("code"), value: batch.appendString(String(200 + i % 5))))
-        batch.labels.append(LabelRef(name: batch.appendString("method"), value: batch.appendString(i % 2 == 0 ? "GET" : "POST")))
-        batch.labels.append(LabelRef(name: batch.appendString("path"), value: batch.appendString("/api/v1/item/\(i / 100)")))
-        r.labelCount = 3
+        var r = benchRecord(i, type: type, value: Double(i % 7) / 10, into: &batch)
         if type == .histogram { r.buckets = batch.appendNumbers(bounds) }
         if type == .summary { r.quantiles = batch.appendNumbers([0.5, 0.9, 0.99]); r.epsilons = batch.appendNumbers([0.05, 0.01, 0.001]) }
         batch.records.append(r)
@@ -130,13 +137,7 @@ func snapshotCost(_ n: Int) -> Never {
     func apply(_ ids: some Sequence<Int>) {
         var batch = SampleBatch()
         for i in ids {
-            var r = SampleRecord(type: .counter, origin: 0, value: 1, name: batch.appendString("bench_counter_\(i % 100)"))
-            r.labelStart = UInt32(batch.labels.count)
-            batch.labels.append(LabelRef(name: batch.appendString("code"), value: batch.appendString(String(200 + i % 5))))
-            batch.labels.append(LabelRef(name: batch.appendString("method"), value: batch.appendString(i % 2 == 0 ? "GET" : "POST")))
-            batch.labels.append(LabelRef(name: batch.appendString("path"), value: batch.appendString("/api/v1/item/\(i / 100)")))
-            r.labelCount = 3
-            batch.records.append(r)
+            batch.records.append(benchRecord(i, type: .counter, value: 1, into: &batch))
             if batch.records.count == 10_000 { var b = Batch(samples: batch); store.apply(&b, scratch: &scratch); batch = SampleBatch() }
         }
         var b = Batch(samples: batch)

@@ -74,6 +74,12 @@ import TestSupport
         var names: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted() }
         var segments: [String] { names.filter { $0.hasPrefix("state.seg.") && !$0.contains("corrupt") } }
         func manifest() throws -> StateManifest { try StateManifest.decode(try #require(try StateFile.read(path))) }
+        /// What a restart loads from the files.
+        func loaded() -> MetricStore {
+            let store = makeStore()
+            Snapshotter(path: path, interval: .seconds(60), store: store, context: IncrementalSnapshotTests.context()).load()
+            return store
+        }
     }
 
     static func context() -> StageContext {
@@ -124,10 +130,7 @@ import TestSupport
         #expect(files.segments.count == 2)
 
         // What the two segments hold is the store, exactly.
-        let restored = makeStore()
-        let again = Snapshotter(path: files.path, interval: .seconds(60), store: restored, context: Self.context())
-        again.load()
-        #expect(render(restored) == render(h.store))
+        #expect(render(files.loaded()) == render(h.store))
     }
 
     @Test func nothingChanged_writesTheManifestAlone() throws {
@@ -170,9 +173,7 @@ import TestSupport
         let m = try files.manifest()
         #expect(Set(m.entries.map(\.segment)) == [3], "one new segment holds everything")
         #expect(files.segments == ["state.seg.3"], "the predecessor's segments are gone: \(files.names)")
-        let restored = makeStore()
-        Snapshotter(path: files.path, interval: .seconds(60), store: restored, context: Self.context()).load()
-        #expect(render(restored) == render(before.store))
+        #expect(render(files.loaded()) == render(before.store))
     }
 
     @Test func segmentsMostlyDead_areCompactedAndRemoved() throws {
@@ -191,9 +192,7 @@ import TestSupport
             #expect(onDisk <= 2 * live + live / UInt64(chunks), "round \(round): \(onDisk) bytes on disk for \(live) live")
             #expect(files.segments.count == m.segments.count, "round \(round): no segment left behind")
         }
-        let restored = makeStore()
-        Snapshotter(path: files.path, interval: .seconds(60), store: restored, context: Self.context()).load()
-        #expect(render(restored) == render(h.store))
+        #expect(render(files.loaded()) == render(h.store))
     }
 
     @Test func removedSeriesAndFamilies_leaveTheState() throws {
@@ -204,8 +203,7 @@ import TestSupport
         _ = h.store.delete(matching: [try SeriesSelector(parsing: "gone")])
         _ = h.store.delete(matching: [try SeriesSelector(parsing: #"wide_total{i="3"}"#)])
         h.snapshot()
-        let restored = makeStore()
-        Snapshotter(path: files.path, interval: .seconds(60), store: restored, context: Self.context()).load()
+        let restored = files.loaded()
         #expect(render(restored) == render(h.store))
         #expect(!render(restored).contains("gone"))
         #expect(!render(restored).contains(#"i="3""#))
