@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CHiredis", path: "Sources/CHiredis"),
         .systemLibrary(name: "CJansson", path: "Sources/CJansson"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CPCRE2", path: "Sources/CPCRE2"),
         // snappy's block format (libsnappy-dev): remote write bodies.
         .systemLibrary(name: "CSnappy", path: "Sources/CSnappy"),
@@ -63,7 +64,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "Sinks", dependencies: [
-            "Pipeline", "Redis", "Aggregation", "Transforms", "Web", "CZlib", "CSnappy", "TLS", "COpenSSL", "Patterns",
+            "Pipeline", "Redis", "Aggregation", "Transforms", "Web", "CZlib", "CSnappy", "TLS", "COpenSSL", "Patterns", "CMalloc",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -63,9 +63,10 @@ public final class Exposition: Sendable {
         var order = cache[f.name].flatMap { $0.generation == f.generation ? $0.order : nil } ?? []
         if order.count > n { order = [] }
         if order.count == n { return order }
-        let keys = f.series
+        let keys = f.series, schemas = f.schemas
+        var scratch: ([UInt8], [UInt8]) = ([], [])
         func less(_ a: Int32, _ b: Int32) -> Bool {
-            keys.withKey(Int(a)) { x in keys.withKey(Int(b)) { y in x.lexicographicallyPrecedes(y) } }
+            keys.withKey(Int(a)) { x in keys.withKey(Int(b)) { y in SeriesKey.textPrecedes(x, y, schemas: schemas, scratch: &scratch) } }
         }
         var fresh = (Int32(order.count)..<Int32(n)).map { $0 }
         fresh.sort(by: less)
@@ -148,30 +149,32 @@ public final class Exposition: Sendable {
             func formatted(_ v: Double) -> [UInt8] { var t: [UInt8] = []; TextFormat.appendFloat(v, to: &t); return t }
             let leTexts = f.bounds.map(formatted) + [formatted(.infinity)]
             let quantileTexts = f.objectives.map { formatted($0.0) }
-            for s32 in order {
-                let s = Int(s32)
-                f.series.withKey(s) { labels in
-                    switch f.type {
-                    case .counter, .gauge:
-                        line(name, nil, labels: labels, value: f.values[s], to: &out)
-                    case .histogram:
-                        var cumulative: Double = 0
-                        for b in 0..<nb {
-                            cumulative += f.bucketCounts[s * (nb + 1) + b]
-                            line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative, to: &out)
-                        }
-                        line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[nb], value: f.counts[s], to: &out)
-                        line(name, "_sum", labels: labels, value: f.values[s], to: &out)
-                        line(name, "_count", labels: labels, value: f.counts[s], to: &out)
-                    case .summary:
-                        if !f.quantiles.isEmpty {
-                            for j in 0..<k {
-                                line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j],
-                                        to: &out)
+            f.withLabelTexts { texts in
+                for s32 in order {
+                    let s = Int(s32)
+                    do { let labels = texts.text(s)
+                        switch f.type {
+                        case .counter, .gauge:
+                            line(name, nil, labels: labels, value: f.values[s], to: &out)
+                        case .histogram:
+                            var cumulative: Double = 0
+                            for b in 0..<nb {
+                                cumulative += f.bucketCounts[s * (nb + 1) + b]
+                                line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative, to: &out)
                             }
+                            line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[nb], value: f.counts[s], to: &out)
+                            line(name, "_sum", labels: labels, value: f.values[s], to: &out)
+                            line(name, "_count", labels: labels, value: f.counts[s], to: &out)
+                        case .summary:
+                            if !f.quantiles.isEmpty {
+                                for j in 0..<k {
+                                    line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j],
+                                            to: &out)
+                                }
+                            }
+                            line(name, "_sum", labels: labels, value: f.values[s], to: &out)
+                            line(name, "_count", labels: labels, value: f.counts[s], to: &out)
                         }
-                        line(name, "_sum", labels: labels, value: f.values[s], to: &out)
-                        line(name, "_count", labels: labels, value: f.counts[s], to: &out)
                     }
                 }
             }

@@ -11,8 +11,11 @@ public struct Family: Sendable {
     public internal(set) var bounds: [Double] = []
     /// Summary (quantile, epsilon) objectives, from the first sample of the family.
     public internal(set) var objectives: [(Double, Double)] = []
-    /// Series identity: the rendered label text (`a="x",b="y"`) → series index.
+    /// Series identity: its key (`SeriesKey`: label-name list number, values) → series index.
     var series = ByteKeyTable()
+    /// The label-name lists of the family's series (`SeriesKey` signatures) → their number.
+    var schemas = ByteKeyTable()
+    var lastSchema = -1
     /// counter/gauge value; histogram/summary `_sum`.
     public internal(set) var values: [Double] = []
     /// histogram/summary `_count`.
@@ -148,13 +151,13 @@ public final class MetricStore: Sendable {
             for i in s.records.indices where !s.records[i].isDropped {
                 let r = s.records[i]
                 let name = slice(arena, r.name)
-                let length = SeriesKey.write(r, batch: s, arena: arena, order: &order, into: &scratch)
+                let written = SeriesKey.write(r, batch: s, arena: arena, order: &order, into: &scratch)
                 let nameHash = hashBytes(name)
                 let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
-                let reason: DropReason? = scratch.withUnsafeBytes { buffer in
-                    let key = UnsafeRawBufferPointer(rebasing: buffer[0..<length])
-                    return shard.state.withLock { st in
-                        applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: key, now: now)
+                let reason: DropReason? = scratch.withUnsafeMutableBytes { buffer in
+                    shard.state.withLock { st in
+                        applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: buffer.baseAddress!,
+                                    written: written, now: now)
                     }
                 }
                 if let reason { rejected.append((i, reason)) }
@@ -165,7 +168,7 @@ public final class MetricStore: Sendable {
 
     private func applyLocked(_ st: inout ShardState, sample r: SampleRecord, batch s: SampleBatch,
                              arena: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, nameHash: UInt64,
-                             key: UnsafeRawBufferPointer, now: UInt64) -> DropReason? {
+                             key buffer: UnsafeMutableRawPointer, written: SeriesKey.Written, now: UInt64) -> DropReason? {
         let f: Int
         if let existing = st.names.find(name, hash: nameHash) {
             f = existing
@@ -174,6 +177,7 @@ public final class MetricStore: Sendable {
             guard NameSyntax.isValidMetricName(name) else { return .invalidName }
             guard !name.starts(with: Telemetry.prefix.utf8) else { return .reservedName }
             if let reason = Self.checkValue(r) { return reason }
+            guard !st.names.isFull else { return .seriesLimit }
             guard reserveNames(of: name, type: r.type) else { return .nameCollision }
             var family = Family(name: Array(name), type: r.type)
             family.incarnation = nextIncarnation()
@@ -205,7 +209,7 @@ public final class MetricStore: Sendable {
                 }
             default: break
             }
-            f = st.names.insert(name, hash: nameHash)
+            f = st.names.insert(name, hash: nameHash)!   // not full: checked above
             st.families.append(family)
         }
         if let reason = Self.checkValue(r) { return reason }
@@ -218,13 +222,33 @@ public final class MetricStore: Sendable {
             let help = slice(arena, r.help)
             if String(validating: help, as: UTF8.self) != nil { st.families[f].help = Array(help); st.families[f].edits &+= 1 }
         }
-        let keyHash = hashBytes(key)
+        // The key: the number of the sample's label-name list in front of its values.
+        let names = UnsafeRawBufferPointer(start: buffer + written.valuesEnd, count: written.namesEnd - written.valuesEnd)
+        // Most families have one name list: the one used last is compared before any hashing.
+        let last = st.families[f].lastSchema
+        var schema: Int? = last >= 0 && st.families[f].schemas.keyEquals(last, names) ? last : nil
+        if schema == nil {
+            schema = st.families[f].schemas.locate(names, hash: hashBytes(names))
+            if let schema { st.families[f].lastSchema = schema }
+        }
+        func key(_ schema: Int) -> UnsafeRawBufferPointer {
+            let start = SeriesKey.prefix(schema, buffer)
+            return UnsafeRawBufferPointer(start: buffer + start, count: written.valuesEnd - start)
+        }
+        var existing: Int?
+        var keyHash: UInt64 = 0
+        if let schema {
+            let k = key(schema)
+            keyHash = hashBytes(k)
+            existing = st.families[f].series.locate(k, hash: keyHash)
+        }
         let index: Int
-        if let existing = st.families[f].series.locate(key, hash: keyHash) {
+        if let existing {
             index = existing
         } else {
             if let reason = Self.checkNewSeries(r, batch: s, arena: arena) { return reason }
             if limits.maxSeriesPerMetric > 0, st.families[f].series.count >= limits.maxSeriesPerMetric { return .seriesLimit }
+            if st.families[f].series.isFull { return .seriesLimit }
             if limits.maxSeries > 0 {
                 // Reserve a slot first so concurrent shards cannot overshoot the cap.
                 guard totalSeries.add(1, ordering: .relaxed).newValue <= limits.maxSeries else {
@@ -234,7 +258,15 @@ public final class MetricStore: Sendable {
             } else {
                 totalSeries.add(1, ordering: .relaxed)
             }
-            index = addSeries(&st.families[f], key: key, hash: keyHash, now: now)
+            if schema == nil {   // a new name list is kept only for a series that is kept
+                guard let n = st.families[f].schemas.insert(names, hash: hashBytes(names)) else {
+                    totalSeries.subtract(1, ordering: .relaxed)
+                    return .seriesLimit
+                }
+                schema = n
+                keyHash = hashBytes(key(n))
+            }
+            index = addSeries(&st.families[f], key: key(schema!), hash: keyHash, now: now)
         }
         st.families[f].chunkEdits[index &>> Family.chunkShift] &+= 1   // may change it (a drop costs a rewrite)
         switch r.shape {
@@ -334,22 +366,28 @@ public final class MetricStore: Sendable {
     }
 
     private func addSeries(_ f: inout Family, key: UnsafeRawBufferPointer, hash: UInt64, now: UInt64) -> Int {
-        let index = f.series.insert(key, hash: hash)
+        let index = f.series.insert(key, hash: hash)!   // not full: checked by the caller
+        ByteKeyTable.reserve(&f.values, adding: 1)
         f.values.append(0)
         switch f.type {
         case .counter, .gauge: break
         case .histogram:
+            ByteKeyTable.reserve(&f.counts, adding: 1)
             f.counts.append(0)
+            ByteKeyTable.reserve(&f.bucketCounts, adding: f.bounds.count + 1)
             f.bucketCounts.append(contentsOf: repeatElement(0, count: f.bounds.count + 1))
-            if let n = f.native { f.natives.append(NativeHistogram(schema: n.schema)) }
+            if let n = f.native { ByteKeyTable.reserve(&f.natives, adding: 1); f.natives.append(NativeHistogram(schema: n.schema)) }
         case .summary:
+            ByteKeyTable.reserve(&f.counts, adding: 1)
             f.counts.append(0)
             if !f.objectives.isEmpty {
+                ByteKeyTable.reserve(&f.windows, adding: 1)
                 f.windows.append(SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now))
+                ByteKeyTable.reserve(&f.quantiles, adding: f.objectives.count)
                 f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))
             }
         }
-        if f.ttl > 0 { f.lastUpdate.append(now) }
+        if f.ttl > 0 { ByteKeyTable.reserve(&f.lastUpdate, adding: 1); f.lastUpdate.append(now) }
         if !f.exemplars.isEmpty { f.exemplars.append([]) }
         if index &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
         seriesCounts[Int(f.type.rawValue)].add(1)
@@ -412,12 +450,12 @@ public final class MetricStore: Sendable {
                     let family = st.families[f]
                     var doomed: Set<Int> = []
                     for i in 0..<family.series.count {
-                        let labels = family.series.withKey(i) { Self.labelPairs(ofKey: $0) }
+                        let labels = family.withLabelText(i) { Self.labelPairs(ofKey: $0) }
                         guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels,
                                 data: data[$0]) }) else { continue }
                         doomed.insert(i)
                         if listedSeries.count < listed {
-                            let key = family.series.withKey(i) { String(decoding: $0, as: UTF8.self) }
+                            let key = family.withLabelText(i) { String(decoding: $0, as: UTF8.self) }
                             listedSeries.append(String(decoding: family.name, as: UTF8.self) + (key.isEmpty ? "" : "{\(key)}"))
                         }
                     }
@@ -466,8 +504,18 @@ public final class MetricStore: Sendable {
         fresh.incarnation = old.incarnation
         fresh.edits = old.edits &+ 1   // indices moved: every chunk differs
         let nb = old.bounds.count + 1, k = old.objectives.count
+        var renumbered = [Int](repeating: -1, count: old.schemas.count)   // name lists still used get new numbers
+        var key: [UInt8] = []
         for i in 0..<old.series.count where keep(i) {
-            _ = old.series.withKey(i) { fresh.series.insert($0, hash: old.series.hashes[i]) }
+            old.series.withKey(i) { oldKey in
+                var p = 0
+                let schema = SeriesKey.readVarint(oldKey, &p)
+                if renumbered[schema] < 0 { renumbered[schema] = old.schemas.withKey(schema) { fresh.schemas.insert($0, hash: hashBytes($0))! } }
+                key.removeAll(keepingCapacity: true)
+                SeriesKey.appendVarint(renumbered[schema], to: &key)
+                key.append(contentsOf: UnsafeRawBufferPointer(rebasing: oldKey[p...]))
+            }
+            _ = key.withUnsafeBytes { fresh.series.insert($0, hash: hashBytes($0)) }
             fresh.values.append(old.values[i])
             if (fresh.values.count - 1) &>> Family.chunkShift >= fresh.chunkEdits.count { fresh.chunkEdits.append(0) }
             if !old.lastUpdate.isEmpty { fresh.lastUpdate.append(old.lastUpdate[i]) }

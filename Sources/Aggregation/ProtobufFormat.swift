@@ -44,81 +44,83 @@ public enum ProtobufFormat {
         varintField(3, familyType(f.type).rawValue, to: &scratch.family)
         let nb = f.bounds.count, k = f.objectives.count
         let plainValues = (f.type == .counter || f.type == .gauge) && f.exemplars.isEmpty
-        for s32 in order {
-            let s = Int(s32)
-            if plainValues {
-                // The common case, written in place: Metric{labels, counter|gauge{value}}.
-                f.series.withKey(s) { key in
-                    let labels = labelPairsLength(ofKey: key)
-                    tag(4, 2, to: &scratch.family)
-                    varint(UInt64(labels + 11), to: &scratch.family)
-                    labelPairs(ofKey: key, field: 1, to: &scratch.family)
+        f.withLabelTexts { texts in
+            for s32 in order {
+                let s = Int(s32)
+                if plainValues {
+                    // The common case, written in place: Metric{labels, counter|gauge{value}}.
+                    do { let key = texts.text(s)
+                        let labels = labelPairsLength(ofKey: key)
+                        tag(4, 2, to: &scratch.family)
+                        varint(UInt64(labels + 11), to: &scratch.family)
+                        labelPairs(ofKey: key, field: 1, to: &scratch.family)
+                    }
+                    tag(f.type == .counter ? 3 : 2, 2, to: &scratch.family)
+                    varint(9, to: &scratch.family)
+                    doubleField(1, f.values[s], to: &scratch.family)
+                    continue
                 }
-                tag(f.type == .counter ? 3 : 2, 2, to: &scratch.family)
-                varint(9, to: &scratch.family)
-                doubleField(1, f.values[s], to: &scratch.family)
-                continue
-            }
-            scratch.metric.removeAll(keepingCapacity: true)
-            f.series.withKey(s) { labelPairs(ofKey: $0, field: 1, to: &scratch.metric) }
-            scratch.body.removeAll(keepingCapacity: true)
-            let exemplars = f.exemplars.isEmpty ? [] : f.exemplars[s]
-            switch f.type {
-            case .counter:
-                doubleField(1, f.values[s], to: &scratch.body)
-                if let e = exemplars.first ?? nil { exemplar(e, field: 2, to: &scratch.body, inner: &scratch.inner) }
-                message(3, scratch.body, to: &scratch.metric)
-            case .gauge:
-                doubleField(1, f.values[s], to: &scratch.body)
-                message(2, scratch.body, to: &scratch.metric)
-            case .summary:
-                varintField(1, UInt64(f.counts[s]), to: &scratch.body)
-                doubleField(2, f.values[s], to: &scratch.body)
-                if !f.quantiles.isEmpty {
-                    for j in 0..<k {
+                scratch.metric.removeAll(keepingCapacity: true)
+                labelPairs(ofKey: texts.text(s), field: 1, to: &scratch.metric)
+                scratch.body.removeAll(keepingCapacity: true)
+                let exemplars = f.exemplars.isEmpty ? [] : f.exemplars[s]
+                switch f.type {
+                case .counter:
+                    doubleField(1, f.values[s], to: &scratch.body)
+                    if let e = exemplars.first ?? nil { exemplar(e, field: 2, to: &scratch.body, inner: &scratch.inner) }
+                    message(3, scratch.body, to: &scratch.metric)
+                case .gauge:
+                    doubleField(1, f.values[s], to: &scratch.body)
+                    message(2, scratch.body, to: &scratch.metric)
+                case .summary:
+                    varintField(1, UInt64(f.counts[s]), to: &scratch.body)
+                    doubleField(2, f.values[s], to: &scratch.body)
+                    if !f.quantiles.isEmpty {
+                        for j in 0..<k {
+                            scratch.item.removeAll(keepingCapacity: true)
+                            doubleField(1, f.objectives[j].0, to: &scratch.item)
+                            doubleField(2, f.quantiles[s * k + j], to: &scratch.item)
+                            message(3, scratch.item, to: &scratch.body)
+                        }
+                    }
+                    message(4, scratch.body, to: &scratch.metric)
+                case .histogram:
+                    varintField(1, UInt64(f.counts[s]), to: &scratch.body)
+                    doubleField(2, f.values[s], to: &scratch.body)
+                    var cumulative: Double = 0
+                    for b in 0..<nb {
+                        cumulative += f.bucketCounts[s * (nb + 1) + b]
                         scratch.item.removeAll(keepingCapacity: true)
-                        doubleField(1, f.objectives[j].0, to: &scratch.item)
-                        doubleField(2, f.quantiles[s * k + j], to: &scratch.item)
+                        varintField(1, UInt64(cumulative), to: &scratch.item)
+                        doubleField(2, f.bounds[b], to: &scratch.item)
+                        if b < exemplars.count, let e = exemplars[b] { exemplar(e, field: 3, to: &scratch.item, inner: &scratch.inner) }
                         message(3, scratch.item, to: &scratch.body)
                     }
-                }
-                message(4, scratch.body, to: &scratch.metric)
-            case .histogram:
-                varintField(1, UInt64(f.counts[s]), to: &scratch.body)
-                doubleField(2, f.values[s], to: &scratch.body)
-                var cumulative: Double = 0
-                for b in 0..<nb {
-                    cumulative += f.bucketCounts[s * (nb + 1) + b]
-                    scratch.item.removeAll(keepingCapacity: true)
-                    varintField(1, UInt64(cumulative), to: &scratch.item)
-                    doubleField(2, f.bounds[b], to: &scratch.item)
-                    if b < exemplars.count, let e = exemplars[b] { exemplar(e, field: 3, to: &scratch.item, inner: &scratch.inner) }
-                    message(3, scratch.item, to: &scratch.body)
-                }
-                // The `+Inf` bucket is implied by sample_count; written only to carry its exemplar.
-                if nb > 0, nb < exemplars.count, let e = exemplars[nb] {
-                    scratch.item.removeAll(keepingCapacity: true)
-                    varintField(1, UInt64(f.counts[s]), to: &scratch.item)
-                    doubleField(2, .infinity, to: &scratch.item)
-                    exemplar(e, field: 3, to: &scratch.item, inner: &scratch.inner)
-                    message(3, scratch.item, to: &scratch.body)
-                }
-                if let options = f.native {
-                    let n = f.natives[s]
-                    sintField(5, Int64(n.schema), to: &scratch.body)
-                    doubleField(6, options.zeroThreshold, to: &scratch.body)
-                    varintField(7, n.zeroCount, to: &scratch.body)
-                    spans(n.negative, spanField: 9, deltaField: 10, to: &scratch.body, item: &scratch.item)
-                    if n.positive.count == 0 && n.negative.count == 0 {
-                        message(12, [], to: &scratch.body)   // an empty span marks it native, as client_golang does
-                    } else {
-                        spans(n.positive, spanField: 12, deltaField: 13, to: &scratch.body, item: &scratch.item)
+                    // The `+Inf` bucket is implied by sample_count; written only to carry its exemplar.
+                    if nb > 0, nb < exemplars.count, let e = exemplars[nb] {
+                        scratch.item.removeAll(keepingCapacity: true)
+                        varintField(1, UInt64(f.counts[s]), to: &scratch.item)
+                        doubleField(2, .infinity, to: &scratch.item)
+                        exemplar(e, field: 3, to: &scratch.item, inner: &scratch.inner)
+                        message(3, scratch.item, to: &scratch.body)
                     }
-                    for case let e? in exemplars where !e.timestamp.isNaN { exemplar(e, field: 16, to: &scratch.body, inner: &scratch.inner) }
+                    if let options = f.native {
+                        let n = f.natives[s]
+                        sintField(5, Int64(n.schema), to: &scratch.body)
+                        doubleField(6, options.zeroThreshold, to: &scratch.body)
+                        varintField(7, n.zeroCount, to: &scratch.body)
+                        spans(n.negative, spanField: 9, deltaField: 10, to: &scratch.body, item: &scratch.item)
+                        if n.positive.count == 0 && n.negative.count == 0 {
+                            message(12, [], to: &scratch.body)   // an empty span marks it native, as client_golang does
+                        } else {
+                            spans(n.positive, spanField: 12, deltaField: 13, to: &scratch.body, item: &scratch.item)
+                        }
+                        for case let e? in exemplars where !e.timestamp.isNaN { exemplar(e, field: 16, to: &scratch.body, inner: &scratch.inner) }
+                    }
+                    message(7, scratch.body, to: &scratch.metric)
                 }
-                message(7, scratch.body, to: &scratch.metric)
+                message(4, scratch.metric, to: &scratch.family)
             }
-            message(4, scratch.metric, to: &scratch.family)
         }
         varint(UInt64(scratch.family.count), to: &out)
         out.append(contentsOf: scratch.family)

@@ -82,14 +82,16 @@ extension MetricStore {
         fs.series.reserveCapacity(range.count)
         let nb = f.bounds.count + 1
         let hasCount = f.type == .histogram || f.type == .summary
-        for i in range {
-            fs.series.append(StoreState.Series(
-                key: f.series.withKey(i) { Array($0) }, value: f.values[i], count: hasCount ? f.counts[i] : 0,
-                buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
-                age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
-                window: windows.isEmpty ? nil : windows[i],
-                native: f.natives.isEmpty ? nil : f.natives[i],
-                exemplars: f.exemplars.isEmpty ? [] : f.exemplars[i]))
+        f.withLabelTexts { texts in
+            for i in range {
+                fs.series.append(StoreState.Series(
+                    key: Array(texts.text(i)), value: f.values[i], count: hasCount ? f.counts[i] : 0,
+                    buckets: f.type == .histogram ? f.bucketCounts[(i * nb)..<((i + 1) * nb)] : [],
+                    age: f.ttl > 0 ? (now > f.lastUpdate[i] ? now - f.lastUpdate[i] : 0) : nil,
+                    window: windows.isEmpty ? nil : windows[i],
+                    native: f.natives.isEmpty ? nil : f.natives[i],
+                    exemplars: f.exemplars.isEmpty ? [] : f.exemplars[i]))
+            }
         }
         return fs
     }
@@ -122,7 +124,15 @@ extension MetricStore {
             let slots = fs.type == .histogram ? fs.bounds.count + 1 : 1
             let withExemplars = fs.series.contains { !$0.exemplars.isEmpty }
             for s in fs.series {
-                s.key.withUnsafeBytes { key in _ = f.series.insert(key, hash: hashBytes(key)) }
+                // The file keeps label text; a table holds `ByteKeyTable.capacity` series (an older build's file may have more).
+                guard let (names, values) = SeriesKey.parse(text: s.key) else { continue }
+                let schema = names.withUnsafeBytes { n in f.schemas.locate(n, hash: hashBytes(n)) ?? f.schemas.insert(n, hash: hashBytes(n)) }
+                guard let schema, !f.series.isFull else { break }
+                var key: [UInt8] = []
+                SeriesKey.appendVarint(schema, to: &key)
+                key.append(contentsOf: values)
+                guard key.withUnsafeBytes({ f.series.find($0, hash: hashBytes($0)) }) == nil else { continue }   // a file cannot repeat a series
+                _ = key.withUnsafeBytes { f.series.insert($0, hash: hashBytes($0)) }
                 f.values.append(s.value)
                 if (f.values.count - 1) &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
                 switch f.type {

@@ -10,14 +10,15 @@ import Pipeline
 /// owning store serialises access.
 struct QuantileStream: Sendable {
     struct Tuple: Sendable { var value: Double; var width: Double; var delta: Double }
-    let targets: [(quantile: Double, epsilon: Double)]
+    /// (quantile, epsilon): the family's own array, shared by every stream of every series.
+    let targets: [(Double, Double)]
     private(set) var tuples: [Tuple] = []
     private(set) var buffer: [Double] = []
     private(set) var n: Double = 0
     static let bufferCapacity = 500
 
     init(targets: [(Double, Double)]) {
-        self.targets = targets.map { (quantile: $0.0, epsilon: $0.1) }   // buffer grows on demand: most series are quiet
+        self.targets = targets   // buffer grows on demand: most series are quiet
     }
 
     /// A stream as a state file recorded it.
@@ -33,9 +34,8 @@ struct QuantileStream: Sendable {
     /// Allowed rank uncertainty at rank `r` (the invariant f(r, n)).
     private func allowance(_ r: Double) -> Double {
         var m = Double.greatestFiniteMagnitude
-        for t in targets {
-            let f = t.quantile * n <= r ? 2 * t.epsilon * r / t.quantile
-                                        : 2 * t.epsilon * (n - r) / (1 - t.quantile)
+        for (quantile, epsilon) in targets {
+            let f = quantile * n <= r ? 2 * epsilon * r / quantile : 2 * epsilon * (n - r) / (1 - quantile)
             if f < m { m = f }
         }
         return m

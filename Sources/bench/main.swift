@@ -99,6 +99,7 @@ func seriesMemory(_ typeName: String, _ n: Int) -> Never {
     let exposition = Exposition(store: s, meta: { [] })
     let bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
     var scratch: [UInt8] = []
+    HeapTrim.trim()
     let before = rssBytes()
     var batch = SampleBatch()
     for i in 0..<n {
@@ -112,6 +113,7 @@ func seriesMemory(_ typeName: String, _ n: Int) -> Never {
             batch = SampleBatch()
         }
     }
+    HeapTrim.trim()   // as the sink does once the series count has moved (`HeapTrim`)
     let perSeries = Double(rssBytes() - before) / Double(s.seriesCount)
     _ = exposition.render(.text)   // the first render sorts the series once
     var ms: [Double] = []

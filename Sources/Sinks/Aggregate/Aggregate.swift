@@ -15,6 +15,7 @@ public final class Aggregate: Sendable {
     let snapshotter: Snapshotter?
     let sharded: ShardedState?
     private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
+    private let trimmer = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
     private let expired = MetaCounter()
     /// A reload hands the previous sink's aggregate to this one (before `start`).
     private let adopted = Mutex<StoreState?>(nil)
@@ -75,12 +76,24 @@ public final class Aggregate: Sendable {
             }
             sweeper.withLock { $0 = (thread, control) }
         }
+        let control = SourceControl()
+        let thread = OSThread.spawn(name: "heap-trim") { [store] in
+            var last = 0
+            while !control.isStopping {
+                control.sleep(seconds: HeapTrim.period)
+                let series = store.seriesCount
+                if HeapTrim.due(last: last, series: series) { HeapTrim.trim(); last = series }
+            }
+        }
+        trimmer.withLock { $0 = (thread, control) }
     }
 
     public func shutdown() {
         snapshotter?.stop { [self] in takeSnapshot() }
         if let sharded { context.checkpoints.shards.detach(holder: sharded) }
-        if let s = sweeper.withLock({ s in defer { s = nil }; return s }) {
+        let loops: [(thread: OSThread, control: SourceControl)?] = [sweeper.withLock { s in defer { s = nil }; return s },
+                                                                     trimmer.withLock { s in defer { s = nil }; return s }]
+        for case let s? in loops {
             s.control.requestStop()
             s.thread.join()
         }

@@ -55,29 +55,33 @@ struct WriteRequestEncoder {
             let le = f.bounds.map(Self.formatted) + [Self.formatted(.infinity)]
             let quantiles = f.objectives.map { Self.formatted($0.0) }
             let nb = f.bounds.count, k = f.objectives.count
-            for s in 0..<f.seriesCount {
-                f.withLabelText(s) { parseBase($0) }
-                switch f.type {
-                case .counter, .gauge:
-                    sample(f.name, nil, nil, f.values[s], timestamp)
-                case .histogram:
-                    var cumulative: Double = 0
-                    for b in 0..<nb {
-                        cumulative += f.bucketCounts[s * (nb + 1) + b]
-                        sample(f.name, "_bucket", ("le", le[b]), cumulative, timestamp)
+            f.withLabelTexts { texts in
+                for s in 0..<f.seriesCount {
+                    parseBase(texts.text(s))
+                    switch f.type {
+                    case .counter, .gauge:
+                        sample(f.name, nil, nil, f.values[s], timestamp)
+                    case .histogram:
+                        var cumulative: Double = 0
+                        for b in 0..<nb {
+                            cumulative += f.bucketCounts[s * (nb + 1) + b]
+                            sample(f.name, "_bucket", ("le", le[b]), cumulative, timestamp)
+                        }
+                        sample(f.name, "_bucket", ("le", le[nb]), f.counts[s], timestamp)
+                        sample(f.name, "_sum", nil, f.values[s], timestamp)
+                        sample(f.name, "_count", nil, f.counts[s], timestamp)
+                        if sendNative, let options = f.native {
+                            native(f.name, f.natives[s], options, sum: f.values[s], count: f.counts[s], timestamp)
+                        }
+                    case .summary:
+                        if !f.quantiles.isEmpty {
+                            for j in 0..<k { sample(f.name, nil, ("quantile", quantiles[j]), f.quantiles[s * k + j], timestamp) }
+                        }
+                        sample(f.name, "_sum", nil, f.values[s], timestamp)
+                        sample(f.name, "_count", nil, f.counts[s], timestamp)
                     }
-                    sample(f.name, "_bucket", ("le", le[nb]), f.counts[s], timestamp)
-                    sample(f.name, "_sum", nil, f.values[s], timestamp)
-                    sample(f.name, "_count", nil, f.counts[s], timestamp)
-                    if sendNative, let options = f.native { native(f.name, f.natives[s], options, sum: f.values[s], count: f.counts[s], timestamp) }
-                case .summary:
-                    if !f.quantiles.isEmpty {
-                        for j in 0..<k { sample(f.name, nil, ("quantile", quantiles[j]), f.quantiles[s * k + j], timestamp) }
-                    }
-                    sample(f.name, "_sum", nil, f.values[s], timestamp)
-                    sample(f.name, "_count", nil, f.counts[s], timestamp)
+                    if request.samples + request.histograms >= maxSamplesPerSend { flush(emit) }
                 }
-                if request.samples + request.histograms >= maxSamplesPerSend { flush(emit) }
             }
         }
     }

@@ -235,8 +235,7 @@ public final class RelabelTransform: Transform {
             ws.outcomes[index].removeAll(keepingCapacity: true)
         }
         let value = ws.value
-        _ = value.withUnsafeBytes { ws.cacheKeys[index].insert($0, hash: hash) }
-        ws.outcomes[index].append(outcome)
+        if value.withUnsafeBytes({ ws.cacheKeys[index].insert($0, hash: hash) }) != nil { ws.outcomes[index].append(outcome) }
         return outcome
     }
 
