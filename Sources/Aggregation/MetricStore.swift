@@ -367,27 +367,27 @@ public final class MetricStore: Sendable {
 
     private func addSeries(_ f: inout Family, key: UnsafeRawBufferPointer, hash: UInt64, now: UInt64) -> Int {
         let index = f.series.insert(key, hash: hash)!   // not full: checked by the caller
-        ByteKeyTable.reserve(&f.values, adding: 1)
+        f.values.reserveGrowingByAQuarter(adding: 1)
         f.values.append(0)
         switch f.type {
         case .counter, .gauge: break
         case .histogram:
-            ByteKeyTable.reserve(&f.counts, adding: 1)
+            f.counts.reserveGrowingByAQuarter(adding: 1)
             f.counts.append(0)
-            ByteKeyTable.reserve(&f.bucketCounts, adding: f.bounds.count + 1)
+            f.bucketCounts.reserveGrowingByAQuarter(adding: f.bounds.count + 1)
             f.bucketCounts.append(contentsOf: repeatElement(0, count: f.bounds.count + 1))
-            if let n = f.native { ByteKeyTable.reserve(&f.natives, adding: 1); f.natives.append(NativeHistogram(schema: n.schema)) }
+            if let n = f.native { f.natives.reserveGrowingByAQuarter(adding: 1); f.natives.append(NativeHistogram(schema: n.schema)) }
         case .summary:
-            ByteKeyTable.reserve(&f.counts, adding: 1)
+            f.counts.reserveGrowingByAQuarter(adding: 1)
             f.counts.append(0)
             if !f.objectives.isEmpty {
-                ByteKeyTable.reserve(&f.windows, adding: 1)
+                f.windows.reserveGrowingByAQuarter(adding: 1)
                 f.windows.append(SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now))
-                ByteKeyTable.reserve(&f.quantiles, adding: f.objectives.count)
+                f.quantiles.reserveGrowingByAQuarter(adding: f.objectives.count)
                 f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))
             }
         }
-        if f.ttl > 0 { ByteKeyTable.reserve(&f.lastUpdate, adding: 1); f.lastUpdate.append(now) }
+        if f.ttl > 0 { f.lastUpdate.reserveGrowingByAQuarter(adding: 1); f.lastUpdate.append(now) }
         if !f.exemplars.isEmpty { f.exemplars.append([]) }
         if index &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
         seriesCounts[Int(f.type.rawValue)].add(1)

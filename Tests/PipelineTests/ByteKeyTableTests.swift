@@ -2,8 +2,7 @@
 import Testing
 
 /// The table behind every series lookup: keys found again across growth (slots carry
-/// 8 bits of hash, entries no hash), keys that share those 8 bits told apart, and the
-/// quarter growth of large arrays.
+/// 8 bits of hash, entries no hash), keys that share those 8 bits told apart, a full table.
 @Suite struct ByteKeyTableTests {
     private func find(_ t: ByteKeyTable, _ key: String) -> Int? {
         var k = Array(key.utf8)
@@ -53,20 +52,6 @@ import Testing
         #expect(!t.isFull)
     }
 
-    @Test func largeArraysGrowByAQuarter() {
-        var a = [UInt32](repeating: 0, count: 8192)
-        a.reserveCapacity(8192)
-        let before = a.capacity
-        ByteKeyTable.reserve(&a, adding: before - a.count + 1)
-        #expect(a.capacity >= before + 1 && a.capacity <= (before + 1) * 5 / 4 + 64)
-        var small: [UInt32] = [1, 2, 3]
-        let smallCapacity = small.capacity
-        ByteKeyTable.reserve(&small, adding: 1000)
-        #expect(small.capacity == smallCapacity)   // below 4096 entries: the array's own doubling
-    }
-}
-
-extension ByteKeyTableTests {
     @Test func aFullTableRefusesNewKeys_andStillFindsItsOwn() {
         var t = ByteKeyTable(limit: 3)
         for i in 0..<3 { #expect(insert(&t, "k\(i)") == i) }

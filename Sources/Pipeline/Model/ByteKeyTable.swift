@@ -79,20 +79,12 @@ package struct ByteKeyTable: Sendable {
         guard !isFull else { return nil }
         if (count + 1) * 4 > slots.count * 3 { grow() }
         let index = count
-        Self.reserve(&keys, adding: key.count)
+        keys.reserveGrowingByAQuarter(adding: key.count)
         keys.append(contentsOf: key)
-        Self.reserve(&keyEnds, adding: 1)
+        keyEnds.reserveGrowingByAQuarter(adding: 1)
         keyEnds.append(UInt32(keys.count))
         place(index, hash: hash)
         return index
-    }
-
-    /// Grows a large array by a quarter instead of doubling it: a table's arrays are
-    /// most of a series' bytes, and doubling leaves a third of them unused on average.
-    @inlinable
-    public static func reserve<T>(_ array: inout [T], adding n: Int) {
-        let needed = array.count + n
-        if needed > array.capacity && array.count >= 4096 { array.reserveCapacity(needed + needed / 4) }
     }
 
     private mutating func place(_ index: Int, hash: UInt64) {
