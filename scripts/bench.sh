@@ -50,10 +50,10 @@ echo "## Samples per list element against the ceiling (scripts/bench-arrays.sh)"
 echo
 N=$N "$(dirname "$0")/bench-arrays.sh"
 echo
-echo "## Series held, by type (bench --series-memory: 3 labels each, RSS beyond the base, text page render)"
+echo "## Series held, by type (bench --series-memory: 3 labels each, RSS beyond the base after the sink's heap trim, text page render)"
 echo
-echo "| type | series | RSS per series | text render | page |"
-echo "|---|---:|---:|---:|---:|"
+echo "| type | series | RSS per series | text render | page | heap trim |"
+echo "|---|---:|---:|---:|---:|---:|"
 for t in counter gauge histogram summary; do "$BIN/bench" --series-memory "$t" "${SERIES:-1000000}"; done
 echo
 echo "## Incremental snapshots (bench --snapshot: what each state-file write writes)"

@@ -113,7 +113,9 @@ func seriesMemory(_ typeName: String, _ n: Int) -> Never {
             batch = SampleBatch()
         }
     }
+    let trimStart = ContinuousClock.now
     HeapTrim.trim()   // as the sink does once the series count has moved (`HeapTrim`)
+    let trimMs = (ContinuousClock.now - trimStart).inSeconds * 1000
     let perSeries = Double(rssBytes() - before) / Double(s.seriesCount)
     _ = exposition.render(.text)   // the first render sorts the series once
     var ms: [Double] = []
@@ -123,7 +125,8 @@ func seriesMemory(_ typeName: String, _ n: Int) -> Never {
         bytes = exposition.render(.text).count
         ms.append((ContinuousClock.now - start).inSeconds * 1000)
     }
-    print("| \(typeName) | \(s.seriesCount) | \(Int(perSeries)) B | \(String(format: "%.0f", median(ms))) ms | \(bytes >> 20) MiB |")
+    print("| \(typeName) | \(s.seriesCount) | \(Int(perSeries)) B | \(String(format: "%.0f", median(ms))) ms | \(bytes >> 20) MiB | "
+        + "trim \(String(format: "%.1f", trimMs)) ms |")
     exit(0)
 }
 if let i = CommandLine.arguments.firstIndex(of: "--series-memory"), i + 2 < CommandLine.arguments.count {

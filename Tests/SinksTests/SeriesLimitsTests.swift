@@ -74,3 +74,39 @@ import TestSupport
         #expect(globMatch(pattern, name) == expected)
     }
 }
+
+extension SeriesLimitsTests {
+    /// Label names churning under expiry, then a restart from a state file: the family keeps
+    /// only the name lists its live series use, the page is the same after the restart, and
+    /// the restored series keep counting (a counter and a histogram, several name lists).
+    @Test func labelNameChurn_underExpiry_thenARestart() throws {
+        var limits = SeriesLimits()
+        limits.expireAfter = .seconds(60)
+        let clock = Clock()
+        let s = store(limits, clock)
+        for round in 0..<20 {
+            _ = apply(s, [TestSample(.counter, "jobs_total", 1, labels: [("n\(round)", "v"), ("path", "/\(round)")]),
+                          TestSample(.counter, "jobs_total", 1, labels: [("path", "/steady")]),
+                          TestSample(.histogram, "lat_seconds", 0.3, labels: [("m\(round % 3)", "x")], buckets: [0.1, 0.5]),
+                          TestSample(.counter, "jobs_total", 2, labels: [])])
+            clock.advance(seconds: 40)
+            _ = s.sweep()
+        }
+        let jobs = try #require(s.snapshot().first { $0.name == Array("jobs_total".utf8) })
+        #expect(jobs.seriesCount == 3 && jobs.schemas.count == 3)   // the last round's list, `path` alone, none
+        let page = render(s)
+        #expect(page.contains(#"jobs_total{path="/steady"} 20"#) && page.contains("jobs_total 40\n"))
+        // Each histogram series idles 120 s between its updates: only round 19's is left, from zero.
+        #expect(page.contains(#"lat_seconds_bucket{m1="x",le="0.5"} 1"#) && !page.contains("m0=") && !page.contains("m2="))
+        let lines = page.split(separator: "\n").filter { $0.hasPrefix("jobs_total{") }.map(String.init)
+        #expect(lines == lines.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+
+        let restored = store(limits, clock)
+        restored.restore(try StateFile.decode(StateFile.encode(s.captureState())))
+        #expect(render(restored) == page)
+        _ = apply(restored, [TestSample(.counter, "jobs_total", 1, labels: [("path", "/steady")]),
+                             TestSample(.counter, "jobs_total", 1, labels: [("n19", "v"), ("path", "/19")])])
+        let after = render(restored)
+        #expect(after.contains(#"jobs_total{path="/steady"} 21"#) && after.contains(#"jobs_total{n19="v",path="/19"} 2"#))
+    }
+}

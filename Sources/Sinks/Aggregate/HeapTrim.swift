@@ -7,9 +7,9 @@ import Pipeline
 /// keeps the freed blocks as holes in the heap, and the pages inside them stay in the
 /// RSS. Measured at 1 000 000 counter series: 11 MiB of a 62 MiB heap free, 63 → 53 bytes
 /// of RSS per series after `malloc_trim(0)`, which hands back (`MADV_DONTNEED`) the
-/// whole free pages of every arena. It locks each arena while it walks its free blocks,
-/// so it runs only when the series count moved by a sixteenth since the last trim,
-/// checked every `period`.
+/// whole free pages of every arena. It locks each arena while it walks its free blocks
+/// (1.6 ms at 4 000 000 series), so it runs only when the series count moved by a
+/// sixteenth since the last trim, checked every `period`.
 public enum HeapTrim {
     static let period = 10.0   // seconds
 
