@@ -152,29 +152,28 @@ public final class Exposition: Sendable {
             f.withLabelTexts { texts in
                 for s32 in order {
                     let s = Int(s32)
-                    do { let labels = texts.text(s)
-                        switch f.type {
-                        case .counter, .gauge:
-                            line(name, nil, labels: labels, value: f.values[s], to: &out)
-                        case .histogram:
-                            var cumulative: Double = 0
-                            for b in 0..<nb {
-                                cumulative += f.bucketCounts[s * (nb + 1) + b]
-                                line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative, to: &out)
-                            }
-                            line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[nb], value: f.counts[s], to: &out)
-                            line(name, "_sum", labels: labels, value: f.values[s], to: &out)
-                            line(name, "_count", labels: labels, value: f.counts[s], to: &out)
-                        case .summary:
-                            if !f.quantiles.isEmpty {
-                                for j in 0..<k {
-                                    line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j],
-                                            to: &out)
-                                }
-                            }
-                            line(name, "_sum", labels: labels, value: f.values[s], to: &out)
-                            line(name, "_count", labels: labels, value: f.counts[s], to: &out)
+                    let labels = texts.text(s)
+                    switch f.type {
+                    case .counter, .gauge:
+                        line(name, nil, labels: labels, value: f.values[s], to: &out)
+                    case .histogram:
+                        var cumulative: Double = 0
+                        for b in 0..<nb {
+                            cumulative += f.bucketCounts[s * (nb + 1) + b]
+                            line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative, to: &out)
                         }
+                        line(name, "_bucket", labels: labels, extra: "le", extraText: leTexts[nb], value: f.counts[s], to: &out)
+                        line(name, "_sum", labels: labels, value: f.values[s], to: &out)
+                        line(name, "_count", labels: labels, value: f.counts[s], to: &out)
+                    case .summary:
+                        if !f.quantiles.isEmpty {
+                            for j in 0..<k {
+                                line(name, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j], value: f.quantiles[s * k + j],
+                                        to: &out)
+                            }
+                        }
+                        line(name, "_sum", labels: labels, value: f.values[s], to: &out)
+                        line(name, "_count", labels: labels, value: f.counts[s], to: &out)
                     }
                 }
             }

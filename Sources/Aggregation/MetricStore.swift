@@ -15,6 +15,7 @@ public struct Family: Sendable {
     var series = ByteKeyTable()
     /// The label-name lists of the family's series (`SeriesKey` signatures) → their number.
     var schemas = ByteKeyTable()
+    /// The name list a sample of the family last had (-1: none yet), compared first.
     var lastSchema = -1
     /// counter/gauge value; histogram/summary `_sum`.
     public internal(set) var values: [Double] = []

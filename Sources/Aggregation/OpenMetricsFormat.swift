@@ -30,34 +30,33 @@ enum OpenMetricsFormat {
                 for s32 in order {
                     let s = Int(s32)
                     let exemplars = f.exemplars.isEmpty ? [] : f.exemplars[s]
-                    do { let labels = texts.text(s)
-                        switch f.type {
-                        case .counter:
-                            Exposition.line(family, "_total", labels: labels, value: f.values[s], exemplar: exemplars.first ?? nil, to: &out)
-                        case .gauge:
-                            Exposition.line(family, nil, labels: labels, value: f.values[s], to: &out)
-                        case .histogram:
-                            var cumulative: Double = 0
-                            for b in 0...nb {
-                                cumulative = b == nb ? f.counts[s] : cumulative + f.bucketCounts[s * (nb + 1) + b]
-                                Exposition.line(family, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative,
-                                     exemplar: b < exemplars.count ? exemplars[b] : nil, to: &out)
+                    let labels = texts.text(s)
+                    switch f.type {
+                    case .counter:
+                        Exposition.line(family, "_total", labels: labels, value: f.values[s], exemplar: exemplars.first ?? nil, to: &out)
+                    case .gauge:
+                        Exposition.line(family, nil, labels: labels, value: f.values[s], to: &out)
+                    case .histogram:
+                        var cumulative: Double = 0
+                        for b in 0...nb {
+                            cumulative = b == nb ? f.counts[s] : cumulative + f.bucketCounts[s * (nb + 1) + b]
+                            Exposition.line(family, "_bucket", labels: labels, extra: "le", extraText: leTexts[b], value: cumulative,
+                                 exemplar: b < exemplars.count ? exemplars[b] : nil, to: &out)
+                        }
+                        if !negativeBound && f.values[s] >= 0 {   // both or neither; the +Inf bucket has the count
+                            Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
+                        }
+                    case .summary:
+                        if !f.quantiles.isEmpty {
+                            for j in 0..<k {
+                                Exposition.line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j],
+                                        value: f.quantiles[s * k + j], to: &out)
                             }
-                            if !negativeBound && f.values[s] >= 0 {   // both or neither; the +Inf bucket has the count
-                                Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                                Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
-                            }
-                        case .summary:
-                            if !f.quantiles.isEmpty {
-                                for j in 0..<k {
-                                    Exposition.line(family, nil, labels: labels, extra: "quantile", extraText: quantileTexts[j],
-                                            value: f.quantiles[s * k + j], to: &out)
-                                }
-                            }
-                            if f.values[s] >= 0 {
-                                Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
-                                Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
-                            }
+                        }
+                        if f.values[s] >= 0 {
+                            Exposition.line(family, "_sum", labels: labels, value: f.values[s], to: &out)
+                            Exposition.line(family, "_count", labels: labels, value: f.counts[s], to: &out)
                         }
                     }
                 }

@@ -49,12 +49,11 @@ public enum ProtobufFormat {
                 let s = Int(s32)
                 if plainValues {
                     // The common case, written in place: Metric{labels, counter|gauge{value}}.
-                    do { let key = texts.text(s)
-                        let labels = labelPairsLength(ofKey: key)
-                        tag(4, 2, to: &scratch.family)
-                        varint(UInt64(labels + 11), to: &scratch.family)
-                        labelPairs(ofKey: key, field: 1, to: &scratch.family)
-                    }
+                    let key = texts.text(s)
+                    let labels = labelPairsLength(ofKey: key)
+                    tag(4, 2, to: &scratch.family)
+                    varint(UInt64(labels + 11), to: &scratch.family)
+                    labelPairs(ofKey: key, field: 1, to: &scratch.family)
                     tag(f.type == .counter ? 3 : 2, 2, to: &scratch.family)
                     varint(9, to: &scratch.family)
                     doubleField(1, f.values[s], to: &scratch.family)
