@@ -105,7 +105,7 @@ public enum StateFile {
                         p.f64(stream.n)
                         p.u32(UInt32(stream.tuples.count))
                         for t in stream.tuples { p.f64(t.value); p.f64(t.width); p.f64(t.delta) }
-                        p.doubles(stream.buffer)
+                        p.doubles(w.unmerged(stream))
                     }
                 } else {
                     p.u8(0)
