@@ -39,7 +39,10 @@ public struct SyntheticPayloads: Sendable {
             while pick >= mix[t] { pick -= mix[t]; t += 1 }
             let type = types[t]
             let name = "loadgen_\(type)_\(s % 50)" + (t == 0 ? "_total" : t == 2 ? "_seconds" : "")
-            let labels = (0..<labelsPerSample).map { "\"l\($0)\":\"v\((s / 50 + $0 * 13) % 997)\"" }.joined(separator: ",")
+            // Name and label values repeat after 50 × 997 series; beyond that a suffix keeps the
+            // series distinct (the first 49 850 stay as they were, so benchmarks compare).
+            let lap = s / (50 * 997), suffix = lap > 0 ? "_\(lap)" : ""
+            let labels = (0..<labelsPerSample).map { "\"l\($0)\":\"v\((s / 50 + $0 * 13) % 997)\(suffix)\"" }.joined(separator: ",")
             let value = Double((s * 31) % 1000 + 1) / 100
             var json = "{\"type\":\"\(type)\",\"name\":\"\(name)\",\"value\":\(value),\"labels\":{\(labels)}"
             if t == 2 { json += ",\"buckets\":[0.005,0.01,0.05,0.1,0.5,1,5,10]" }

@@ -20,7 +20,7 @@ struct LoadGen: ParsableCommand {
     @Option(help: "Samples to push: as fast as possible, or at --rate.") var count: Int?
     @Option(help: "Samples per second to hold (for --count samples, or for --duration).") var rate: Double?
     @Option(help: "Seconds to push at --rate when no --count is given.") var duration: Double = 30
-    @Option(help: "Distinct series.") var series = 10_000
+    @Option(help: "Distinct series (with --labels 0: at most 50 per metric type, the names).") var series = 10_000
     @Option(help: "Labels per sample.") var labels = 3
     @Option(help: "Type mix in percent: counter,gauge,histogram,summary.") var mix = "50,20,25,5"
     @Option(help: "Samples per list element (>1 pushes JSON arrays).") var batch = 1
