@@ -450,14 +450,17 @@ public final class MetricStore: Sendable {
                 for f in st.families.indices {
                     let family = st.families[f]
                     var doomed: Set<Int> = []
-                    for i in 0..<family.series.count {
-                        let labels = family.withLabelText(i) { Self.labelPairs(ofKey: $0) }
-                        guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels,
-                                data: data[$0]) }) else { continue }
-                        doomed.insert(i)
-                        if listedSeries.count < listed {
-                            let key = family.withLabelText(i) { String(decoding: $0, as: UTF8.self) }
-                            listedSeries.append(String(decoding: family.name, as: UTF8.self) + (key.isEmpty ? "" : "{\(key)}"))
+                    family.withLabelTexts { texts in
+                        for i in 0..<family.series.count {
+                            let text = texts.text(i)
+                            let labels = Self.labelPairs(ofKey: text)
+                            guard selectors.indices.contains(where: { selectors[$0].matches(name: family.name, labels: labels,
+                                    data: data[$0]) }) else { continue }
+                            doomed.insert(i)
+                            if listedSeries.count < listed {
+                                let key = String(decoding: text, as: UTF8.self)
+                                listedSeries.append(String(decoding: family.name, as: UTF8.self) + (key.isEmpty ? "" : "{\(key)}"))
+                            }
                         }
                     }
                     guard !doomed.isEmpty else { continue }
@@ -513,7 +516,7 @@ public final class MetricStore: Sendable {
                 let schema = SeriesKey.readVarint(oldKey, &p)
                 if renumbered[schema] < 0 { renumbered[schema] = old.schemas.withKey(schema) { fresh.schemas.insert($0, hash: hashBytes($0))! } }
                 key.removeAll(keepingCapacity: true)
-                SeriesKey.appendVarint(renumbered[schema], to: &key)
+                ProtobufFormat.varint(UInt64(renumbered[schema]), to: &key)
                 key.append(contentsOf: UnsafeRawBufferPointer(rebasing: oldKey[p...]))
             }
             _ = key.withUnsafeBytes { fresh.series.insert($0, hash: hashBytes($0)) }

@@ -74,7 +74,7 @@ enum SeriesKey {
     /// `schemaRoom`) and returns where the key starts.
     @inline(__always)
     static func prefix(_ schema: Int, _ base: UnsafeMutableRawPointer) -> Int {
-        let start = schemaRoom - varintLength(schema)
+        let start = schemaRoom - ProtobufFormat.varintSize(UInt64(schema))
         _ = putVarint(schema, base, start)
         return start
     }
@@ -170,19 +170,16 @@ enum SeriesKey {
             var j = eq + 2
             while j < text.count && text[j] != 0x22 { j += text[j] == 0x5C ? 2 : 1 }
             guard j < text.count else { return nil }
-            appendVarint(eq - i, to: &signature)
+            ProtobufFormat.varint(UInt64(eq - i), to: &signature)
             signature.append(contentsOf: text[i..<eq])
-            appendVarint(j - eq - 2, to: &values)
+            ProtobufFormat.varint(UInt64(j - eq - 2), to: &values)
             values.append(contentsOf: text[(eq + 2)..<j])
             i = j + 1
         }
         return (signature, values)
     }
 
-    // MARK: varints (LEB128)
-
-    @inline(__always)
-    static func varintLength(_ v: Int) -> Int { v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x20_0000 ? 3 : 4 }
+    // MARK: varints (LEB128; appended to an array with `ProtobufFormat.varint`)
 
     @inline(__always)
     static func putVarint(_ v: Int, _ base: UnsafeMutableRawPointer, _ at: Int) -> Int {
@@ -190,12 +187,6 @@ enum SeriesKey {
         while v >= 0x80 { base.storeBytes(of: UInt8(truncatingIfNeeded: v) | 0x80, toByteOffset: n, as: UInt8.self); v >>= 7; n += 1 }
         base.storeBytes(of: UInt8(v), toByteOffset: n, as: UInt8.self)
         return n + 1
-    }
-
-    static func appendVarint(_ v: Int, to out: inout [UInt8]) {
-        var v = UInt(v)
-        while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
-        out.append(UInt8(v))
     }
 
     @inline(__always)

@@ -129,7 +129,7 @@ extension MetricStore {
                 let schema = names.withUnsafeBytes { n in f.schemas.locate(n, hash: hashBytes(n)) ?? f.schemas.insert(n, hash: hashBytes(n)) }
                 guard let schema, !f.series.isFull else { break }
                 var key: [UInt8] = []
-                SeriesKey.appendVarint(schema, to: &key)
+                ProtobufFormat.varint(UInt64(schema), to: &key)
                 key.append(contentsOf: values)
                 guard key.withUnsafeBytes({ f.series.find($0, hash: hashBytes($0)) }) == nil else { continue }   // a file cannot repeat a series
                 _ = key.withUnsafeBytes { f.series.insert($0, hash: hashBytes($0)) }

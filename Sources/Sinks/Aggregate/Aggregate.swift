@@ -14,8 +14,8 @@ public final class Aggregate: Sendable {
     private let applying = ApplyLock()
     let snapshotter: Snapshotter?
     let sharded: ShardedState?
-    private let sweeper = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
-    private let trimmer = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
+    /// The expiry sweeper and the heap trim: threads that run until `shutdown`.
+    private let loops = Mutex<[(thread: OSThread, control: SourceControl)]>([])
     private let expired = MetaCounter()
     /// A reload hands the previous sink's aggregate to this one (before `start`).
     private let adopted = Mutex<StoreState?>(nil)
@@ -65,19 +65,16 @@ public final class Aggregate: Sendable {
         if let sharded { context.checkpoints.shards.attach(holder: sharded) }
         let limits = options.limits
         if limits.expireAfter != nil || !limits.expireByName.isEmpty {
-            let control = SourceControl()
             let shortest = ([limits.expireAfter].compactMap { $0 } + limits.expireByName.map(\.after)).min() ?? .seconds(1)
             let period = min(1.0, max(0.01, shortest.inSeconds / 4))
-            let thread = OSThread.spawn(name: "expiry") { [store, expired] in
+            startLoop("expiry") { [store, expired] control in
                 while !control.isStopping {
                     expired.add(UInt64(store.sweep()))
                     control.sleep(seconds: period)
                 }
             }
-            sweeper.withLock { $0 = (thread, control) }
         }
-        let control = SourceControl()
-        let thread = OSThread.spawn(name: "heap-trim") { [store] in
+        startLoop("heap-trim") { [store] control in
             var last = 0
             while !control.isStopping {
                 control.sleep(seconds: HeapTrim.period)
@@ -85,17 +82,20 @@ public final class Aggregate: Sendable {
                 if HeapTrim.due(last: last, series: series) { HeapTrim.trim(); last = series }
             }
         }
-        trimmer.withLock { $0 = (thread, control) }
+    }
+
+    private func startLoop(_ name: String, _ body: @escaping @Sendable (SourceControl) -> Void) {
+        let control = SourceControl()
+        let thread = OSThread.spawn(name: name) { body(control) }
+        loops.withLock { $0.append((thread, control)) }
     }
 
     public func shutdown() {
         snapshotter?.stop { [self] in takeSnapshot() }
         if let sharded { context.checkpoints.shards.detach(holder: sharded) }
-        let loops: [(thread: OSThread, control: SourceControl)?] = [sweeper.withLock { s in defer { s = nil }; return s },
-                                                                     trimmer.withLock { s in defer { s = nil }; return s }]
-        for case let s? in loops {
-            s.control.requestStop()
-            s.thread.join()
+        for loop in loops.withLock({ l in defer { l = [] }; return l }) {
+            loop.control.requestStop()
+            loop.thread.join()
         }
     }
 
