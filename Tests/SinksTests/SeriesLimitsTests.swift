@@ -1,4 +1,4 @@
-import Pipeline
+@testable import Pipeline
 import Synchronization
 import Testing
 import TestSupport
@@ -108,5 +108,19 @@ extension SeriesLimitsTests {
                              TestSample(.counter, "jobs_total", 1, labels: [("n19", "v"), ("path", "/19")])])
         let after = render(restored)
         #expect(after.contains(#"jobs_total{path="/steady"} 21"#) && after.contains(#"jobs_total{n19="v",path="/19"} 2"#))
+    }
+}
+
+extension SeriesLimitsTests {
+    /// A family's table holds `ByteKeyTable.capacity` series (16 777 215); the next new one is
+    /// dropped as `series_limit`, as docs/operating.md says, and existing ones keep updating.
+    /// The capacity is lowered to 2 here, in place of sixteen million series.
+    @Test func aFamilyWhoseTableIsFull_dropsNewSeriesAsSeriesLimit() {
+        let s = MetricStore()
+        _ = apply(s, [TestSample(.counter, "jobs_total", 1, labels: [("q", "a")]), TestSample(.counter, "jobs_total", 1, labels: [("q", "b")])])
+        for shard in s.shards { shard.state.withLock { st in for f in st.families.indices { st.families[f].series.limit = 2 } } }
+        let b = apply(s, [TestSample(.counter, "jobs_total", 1, labels: [("q", "c")]), TestSample(.counter, "jobs_total", 1, labels: [("q", "a")])])
+        #expect(b.drops.entries.map(\.reason) == [.seriesLimit])
+        #expect(render(s).contains(#"jobs_total{q="a"} 2"#) && !render(s).contains(#"q="c""#))
     }
 }

@@ -16,7 +16,7 @@ package struct ByteKeyTable: Sendable {
 
     /// Entries a table holds at most (24 bits of index; one value is the empty slot).
     public static let capacity = 1 << 24 - 1
-    private var limit = ByteKeyTable.capacity
+    var limit = ByteKeyTable.capacity
     @usableFromInline static let empty = UInt32.max
     @usableFromInline var slots: [UInt32] = Array(repeating: ByteKeyTable.empty, count: 16)
     public var keyEnds: [UInt32] = []
