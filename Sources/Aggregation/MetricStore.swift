@@ -227,7 +227,7 @@ public final class MetricStore: Sendable {
         let names = UnsafeRawBufferPointer(start: buffer + written.valuesEnd, count: written.namesEnd - written.valuesEnd)
         // Most families have one name list: the one used last is compared before any hashing.
         let last = st.families[f].lastSchema
-        var schema: Int? = last >= 0 && st.families[f].schemas.keyEquals(last, names) ? last : nil
+        var schema: Int? = last >= 0 && st.families[f].schemas.matches(last, names) ? last : nil
         if schema == nil {
             schema = st.families[f].schemas.locate(names, hash: hashBytes(names))
             if let schema { st.families[f].lastSchema = schema }

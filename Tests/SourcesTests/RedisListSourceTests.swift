@@ -55,6 +55,19 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(TestRegistry.shared.values(key).map(\.0) == odd + odd)
     }
 
+    @Test func elementsOfEverySize_arriveExactly_thoughTheReaderIsFedInChunks() throws {
+        // The connection feeds hiredis 4 KiB of each 64 KiB read at a time: chunk edges fall
+        // inside elements, inside their RESP headers and between pipelined replies.
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        let values = (0..<3000).map { i in "\(i):" + String(repeating: Character(UnicodeScalar(97 + i % 26)!), count: i * 37 % 9000) }
+        try redis.push(values, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", workers: 2, pop_count: 25")
+        #expect(eventually { TestRegistry.shared.values(key).count == values.count })
+        runtime.stop(); runtime.wait()
+        #expect(TestRegistry.shared.values(key).map(\.0) == values)
+    }
+
     @Test func emptyList_blocksInRedisInsteadOfSpinning() throws {
         let redis = try RedisServer()
         let key = uniqueKey()

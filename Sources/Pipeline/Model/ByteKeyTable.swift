@@ -73,6 +73,9 @@ package struct ByteKeyTable: Sendable {
     /// atomic reference-count operations per sample on the store's hit path).
     public mutating func locate(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? { find(key, hash: hash) }
 
+    /// `keyEquals`, borrowed in place as `locate` is (3 + 3 reference-count operations fewer per call).
+    public mutating func matches(_ index: Int, _ key: UnsafeRawBufferPointer) -> Bool { keyEquals(index, key) }
+
     /// Adds `key` (which must not be present) and returns its index; nil when the table
     /// holds `capacity` entries.
     public mutating func insert(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
