@@ -15,9 +15,9 @@ public struct PayloadBatch: Sendable {
     public var isEmpty: Bool { ends.isEmpty }
 
     public mutating func reserve(payloads: Int, bytes byteCount: Int) {
-        ends.reserveCapacity(payloads)
-        origins.reserveCapacity(payloads)
-        bytes.reserveCapacity(byteCount)
+        ends.reserveWithHeadroom(payloads)
+        origins.reserveWithHeadroom(payloads)
+        bytes.reserveWithHeadroom(byteCount)
     }
 
     @inlinable

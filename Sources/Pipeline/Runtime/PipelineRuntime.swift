@@ -549,9 +549,11 @@ public final class PipelineRuntime: Sendable {
             // The decoder's next batch reuses the sample buffers.
             if batch.kind == .samples { BatchBuffers.recycle(&batch.samples, share: memoryBudget.readShare) }
         }
+        // `consume`: one owner, or recycling the emptied buffers (and any write to them)
+        // copies them into fresh memory.
         while case (let batch, let ticket)? = input.pop() {
             node.stats.itemsIn.add(UInt64(batch.itemCount))
-            if ordered { reorderer.complete(ticket, batch) { consume($0) } } else { consume(batch) }
+            if ordered { reorderer.complete(ticket, consume batch) { consume($0) } } else { consume(consume batch) }
         }
     }
 

@@ -26,11 +26,14 @@ package final class Reorderer<Item>: @unchecked Sendable {
         waiting[ticket] = consume item
         guard !emitting else { lock.unlock(); return }   // the emitter will pick it up
         emitting = true
-        while let ready = waiting.removeValue(forKey: next) {
+        while var ready = waiting.removeValue(forKey: next) {
             next += 1
             lock.broadcast()   // room for workers waiting on `capacity`
             lock.unlock()
-            if let ready { emit(ready) }   // may block on back-pressure; others keep working
+            // Handed on, not copied: a copy kept here until `emit` returns would make the
+            // next stage's first write copy the whole batch (copy-on-write) whenever it
+            // raced ahead of this release — and it did, for most large batches.
+            if let item = ready.take() { emit(consume item) }   // may block on back-pressure; others keep working
             lock.lock()
         }
         emitting = false

@@ -38,7 +38,7 @@ final class SimdJSONParser {
                 let b = UInt32(out.bytes.count), n = UInt32(out.numbers.count), lb = UInt32(out.labels.count)
                 if o.bytes_count > 0 { out.bytes.append(contentsOf: UnsafeBufferPointer(start: o.bytes, count: o.bytes_count)) }
                 if o.numbers_count > 0 { out.numbers.append(contentsOf: UnsafeBufferPointer(start: o.numbers, count: o.numbers_count)) }
-                out.labels.reserveCapacity(out.labels.count + o.labels_count)
+                out.labels.reserveWithHeadroom(out.labels.count + o.labels_count)
                 for label in UnsafeBufferPointer(start: o.labels, count: o.labels_count) {
                     out.labels.append(LabelRef(name: ByteSpan(start: b + label.name_start, count: label.name_count),
                                                value: ByteSpan(start: b + label.value_start, count: label.value_count)))
