@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interleaved A/B drains of two gateway binaries: `scripts/bench-ab.sh OLD NEW`
 # (copy the old release binary aside before rebuilding). Each round drains N samples
-# (default 2 000 000) with A, then with B, timed as `make bench` times them; ROUNDS
+# (default 2 000 000; SAMPLES_PER_ELEMENT per list element) with A, then with B, timed as
+# `make bench` times them, with each one's peak RSS; ROUNDS
 # rounds (default 8), then the medians. Alternating is what makes a before/after
 # comparison meaningful on a machine whose speed swings by ±20% from one minute to
 # the next. A program, not a test: it prints, asserts nothing.
@@ -11,14 +12,14 @@ A=$(realpath "$1"); B=$(realpath "$2")
 N=${N:-2000000}
 ROUNDS=${ROUNDS:-8}
 source "$(dirname "$0")/bench-env.sh"
-echo "| round | A k/s | B k/s | A CPU s per 1M | B CPU s per 1M |"
-echo "|---:|---:|---:|---:|---:|"
+echo "| round | A k/s | B k/s | A CPU s per 1M | B CPU s per 1M | A peak RSS | B peak RSS |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 results=()
 for r in $(seq "$ROUNDS"); do
-  read -r sa ca _ <<<"$(drain_gateway "$A")"
-  read -r sb cb _ <<<"$(drain_gateway "$B")"
+  read -r sa ca ra <<<"$(drain_gateway "$A")"
+  read -r sb cb rb <<<"$(drain_gateway "$B")"
   results+=("$sa $ca $sb $cb")
-  python3 -c "n=$N; print(f'| $r | {n/$sa/1e3:.0f} | {n/$sb/1e3:.0f} | {$ca/(n/1e6):.2f} | {$cb/(n/1e6):.2f} |')"
+  python3 -c "n=$N; print(f'| $r | {n/$sa/1e3:.0f} | {n/$sb/1e3:.0f} | {$ca/(n/1e6):.2f} | {$cb/(n/1e6):.2f} | {$ra/1024:.0f} MiB | {$rb/1024:.0f} MiB |')"
 done
 printf '%s\n' "${results[@]}" | python3 -c "
 import statistics, sys
