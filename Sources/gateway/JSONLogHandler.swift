@@ -20,10 +20,10 @@ struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-             file: String, function: String, line: UInt) {
-        var fields = [("ts", rfc3339Now()), ("level", level.rawValue), ("logger", label), ("msg", message.description), ("source", source)]
-        let merged = metadata.merging(explicit ?? [:]) { $1 }
+    func log(event: LogEvent) {
+        var fields = [("ts", rfc3339Now()), ("level", event.level.rawValue), ("logger", label), ("msg", event.message.description),
+                      ("source", event.source)]
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         let reserved: Set = ["ts", "level", "logger", "msg", "source"]
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             fields.append((reserved.contains(key) ? "meta_" + key : key, value.description))

@@ -260,8 +260,8 @@ public final class CapturedLogs: @unchecked Sendable {
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            sink.append(level, message.description, self.metadata.merging(metadata ?? [:]) { $1 })
+        func log(event: LogEvent) {
+            sink.append(event.level, event.message.description, metadata.merging(event.metadata ?? [:]) { $1 })
         }
     }
 }

@@ -111,7 +111,7 @@ public struct RedisListConfig: StageConfig {
         if let h = getenv("HOSTNAME").map({ String(cString: $0) }), !h.isEmpty { return h }
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, buf.count - 1)
-        let name = String(cString: buf)
+        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return name.isEmpty ? "gateway" : name
     }
 
