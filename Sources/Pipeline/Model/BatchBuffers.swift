@@ -9,8 +9,8 @@ import Synchronization
 /// of at most two of the source's read shares (`MemoryBudget.readShare`, an eighth of
 /// the budget): the budget in all, idle memory no drain of elements larger than that
 /// ever keeps. (A source reserves up to one share for a batch, which the allocator
-/// rounds up: a bound of one share turned away every batch of large elements, each
-/// then mapped and faulted in anew — 20 % of the CPU with 50 samples per element.)
+/// rounds up: a bound of one share turned away every buffer of large elements, each
+/// then mapped and faulted in anew.)
 package enum BatchBuffers {
     static let kept = 2
     private static let pool = Mutex<[PayloadBatch]>([])
