@@ -154,13 +154,16 @@ public final class MetricStore: Sendable {
                 let name = slice(arena, r.name)
                 let written = SeriesKey.write(r, batch: s, arena: arena, order: &order, into: &scratch)
                 let nameHash = hashBytes(name)
-                let shard = shards[Int(nameHash % UInt64(Self.shardCount))]
-                let reason: DropReason? = scratch.withUnsafeMutableBytes { buffer in
-                    shard.state.withLock { st in
-                        applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: buffer.baseAddress!,
-                                    written: written, now: now)
+                // Borrowed, not retained and released per sample: `shards` (a `let`) holds every shard for the store's life.
+                let reason: DropReason? = Unmanaged.passUnretained(shards[Int(nameHash % UInt64(Self.shardCount))])
+                    ._withUnsafeGuaranteedRef { shard in
+                        scratch.withUnsafeMutableBytes { buffer in
+                            shard.state.withLock { st in
+                                applyLocked(&st, sample: r, batch: s, arena: arena, name: name, nameHash: nameHash, key: buffer.baseAddress!,
+                                            written: written, now: now)
+                            }
+                        }
                     }
-                }
                 if let reason { rejected.append((i, reason)) }
             }
         }
