@@ -17,8 +17,16 @@ KEY=prom-stream-gateway:metric-queue
 DIR=$(mktemp -d)
 PID=
 cleanup() {
-  # The gateway first, and wait for it, so that it does not log Redis going away.
+  # The gateways first, and wait for them, so that they do not log Redis going away. Every
+  # gateway started is listed in $DIR/gateways: one started inside `$(drain_gateway)` — a
+  # subshell, which runs no EXIT trap — is stopped here too when that subshell failed.
   if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -f "$DIR/gateways" ]; then
+    # Only a process that is still a gateway run from this $DIR's ports: a PID may be reused.
+    ours() { { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "run --listen 127.0.0.1:$HTTP"; }
+    while read -r p; do if ours "$p"; then kill "$p" 2>/dev/null || true; fi; done < "$DIR/gateways"
+    while read -r p; do for _ in $(seq 200); do ours "$p" || break; sleep 0.05; done; done < "$DIR/gateways"
+  fi
   redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true
   rm -rf "$DIR"
 }
@@ -38,6 +46,7 @@ llen() { redis-cli -p "$PORT" llen "$KEY"; }
 start_gateway() {
   Redis__ConnectionString="${REDIS_URL:-127.0.0.1:$PORT}" "${GATEWAY_BIN:-$G}" run --listen "127.0.0.1:$HTTP" --log-level warning "$@" &
   PID=$!
+  echo "$PID" >> "$DIR/gateways"
 }
 
 fill() { "$G" loadgen --redis "127.0.0.1:$PORT" --key "${1:-$KEY}" --count "$N" --batch "${SAMPLES_PER_ELEMENT:-1}" --quiet >/dev/null; }
