@@ -515,12 +515,9 @@ public final class MetricStore: Sendable {
         var key: [UInt8] = []
         for i in 0..<old.series.count where keep(i) {
             old.series.withKey(i) { oldKey in
-                var p = 0
-                let schema = SeriesKey.readVarint(oldKey, &p)
+                let (schema, values) = SeriesKey.split(oldKey)
                 if renumbered[schema] < 0 { renumbered[schema] = old.schemas.withKey(schema) { fresh.schemas.insert($0, hash: hashBytes($0))! } }
-                key.removeAll(keepingCapacity: true)
-                ProtobufFormat.varint(UInt64(renumbered[schema]), to: &key)
-                key.append(contentsOf: UnsafeRawBufferPointer(rebasing: oldKey[p...]))
+                SeriesKey.assemble(schema: renumbered[schema], values: values, into: &key)
             }
             _ = key.withUnsafeBytes { fresh.series.insert($0, hash: hashBytes($0)) }
             fresh.values.append(old.values[i])

@@ -86,6 +86,13 @@ enum SeriesKey {
         return c != 0 ? c < 0 : a.count < b.count
     }
 
+    /// A stored key, `schema`'s number in front of `values` (a key's values), into `key` (emptied first).
+    static func assemble(schema: Int, values: UnsafeRawBufferPointer, into key: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        ProtobufFormat.varint(UInt64(schema), to: &key)
+        key.append(contentsOf: values)
+    }
+
     // MARK: reading a key back
 
     /// A key's schema number and the values after it.

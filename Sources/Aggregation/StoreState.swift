@@ -123,16 +123,18 @@ extension MetricStore {
             if fs.type == .histogram { f.native = nativeOptions(for: f.name) ?? (fs.bounds.isEmpty ? fs.native : nil) }
             let slots = fs.type == .histogram ? fs.bounds.count + 1 : 1
             let withExemplars = fs.series.contains { !$0.exemplars.isEmpty }
+            var key: [UInt8] = []
             for s in fs.series {
                 // The file keeps label text; a table holds `ByteKeyTable.capacity` series (an older build's file may have more).
                 guard let (names, values) = SeriesKey.parse(text: s.key) else { continue }
                 let schema = names.withUnsafeBytes { n in f.schemas.locate(n, hash: hashBytes(n)) ?? f.schemas.insert(n, hash: hashBytes(n)) }
                 guard let schema, !f.series.isFull else { break }
-                var key: [UInt8] = []
-                ProtobufFormat.varint(UInt64(schema), to: &key)
-                key.append(contentsOf: values)
-                guard key.withUnsafeBytes({ f.series.find($0, hash: hashBytes($0)) }) == nil else { continue }   // a file cannot repeat a series
-                _ = key.withUnsafeBytes { f.series.insert($0, hash: hashBytes($0)) }
+                values.withUnsafeBytes { SeriesKey.assemble(schema: schema, values: $0, into: &key) }
+                let added = key.withUnsafeBytes { k in
+                    let hash = hashBytes(k)
+                    return f.series.find(k, hash: hash) == nil && f.series.insert(k, hash: hash) != nil
+                }
+                guard added else { continue }   // a file cannot repeat a series
                 f.values.append(s.value)
                 if (f.values.count - 1) &>> Family.chunkShift >= f.chunkEdits.count { f.chunkEdits.append(0) }
                 switch f.type {

@@ -249,7 +249,8 @@ private final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler 
             let respond: HTTPRespond = { response in
                 loop.execute { let (context, handler) = bound.value; handler.write(response, for: head, context: context) }
             }
-            pool.runIfActive(eventLoop: loop) { route(request, respond); budget?.release(held) }
+            let finished = request   // what the pool thread takes, no longer a var
+            pool.runIfActive(eventLoop: loop) { route(finished, respond); budget?.release(held) }
                 .whenFailure { _ in
                     budget?.release(held)
                     respond(HTTPResponse(status: .serviceUnavailable, contentType: "text/plain", body: Array("shutting down\n".utf8)))

@@ -36,7 +36,8 @@ final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     var answer = context.channel.allocator.buffer(capacity: 128)
                     answer.writeString("HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nClient sent an "
                         + "HTTP request to an HTTPS server.\n")
-                    context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in context.close(promise: nil) }
+                    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)   // the write completes on this loop
+                    context.writeAndFlush(wrapOutboundOut(answer)).whenComplete { _ in bound.value.close(promise: nil) }
                     return
                 }
                 flushCiphertext(context: context)   // the alert, so the client learns why

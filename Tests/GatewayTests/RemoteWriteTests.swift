@@ -137,7 +137,7 @@ import TestSupport
         #expect(eventually(timeout: 10) { Self.value(prometheus, "rw_outage_total") == 5 })
         prometheus.stop()
         try setup.redis.push([#"{"type":"counter","name":"rw_outage_total","value":6}"#])
-        #expect(eventually(timeout: 10) { (try? setup.gateway.value("prom_stream_gateway_remote_write_requests_failed_total{sink=\"remote\",reason=\"connection\"}")).map { ($0 ?? 0) >= 2 } == true })
+        #expect(eventually(timeout: 10) { (try? setup.gateway.value("prom_stream_gateway_remote_write_requests_failed_total{sink=\"remote\",reason=\"connection\"}")).map { $0 >= 2 } == true })
         #expect(setup.gateway.process.isRunning)
         #expect(try setup.gateway.value("prom_stream_gateway_ready{source=\"queue\"}") == 1, "a down backend must not stop intake")
         try setup.redis.push([#"{"type":"counter","name":"rw_outage_total","value":7}"#])
@@ -312,7 +312,7 @@ import TestSupport
         #expect(eventually(timeout: 10) { ((try? receiver.received(https: certs)) ?? []).contains { $0["status"] as? Int == 200 } })
         #expect(try receiver.received(https: certs).allSatisfy { $0["status"] as? Int == 200 }, "every request carried the token")
         #expect(eventually(timeout: 10) {
-            (try? setup.gateway.value("prom_stream_gateway_remote_write_requests_failed_total{sink=\"untrusted\",reason=\"connection\"}")).map { ($0 ?? 0) >= 1 } == true
+            (try? setup.gateway.value("prom_stream_gateway_remote_write_requests_failed_total{sink=\"untrusted\",reason=\"connection\"}")).map { $0 >= 1 } == true
         })
     }
 
@@ -351,7 +351,7 @@ import TestSupport
         #expect(ready.status == 200 && ready.text.contains(#""queue":{"ready":true"#), "\(ready.text)")
         #expect(try httpGet(port: gateway.port, path: "/-/healthy").text == "ok")
         try redis.push([#"{"type":"counter","name":"rw_only_total","value":1}"#])
-        #expect(eventually { (try? gateway.value("prom_stream_gateway_remote_write_samples_sent_total{sink=\"remote\"}")).map { ($0 ?? 0) >= 1 } == true })
+        #expect(eventually { (try? gateway.value("prom_stream_gateway_remote_write_samples_sent_total{sink=\"remote\"}")).map { $0 >= 1 } == true })
         #expect(try gateway.value("prom_stream_gateway_ready{source=\"queue\"}") == 1)
         #expect(try gateway.value("rw_only_total") == nil, "the aggregate is the remote's, not served here")
         try write("700ms")

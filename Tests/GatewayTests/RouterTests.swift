@@ -27,7 +27,7 @@ import Transforms
             TestSample(.gauge, "big", 1e300),
             TestSample(.gauge, "int", 123456789012),
             TestSample(.histogram, "rt_seconds", 0.25, buckets: [0.1, 0.5, 1e-9], exemplar: ([("trace_id", "abc")], 0.25, 1.7e9)),
-            TestSample(.summary, "size", 5e-324, quantiles: [0.5, 0.99], epsilons: [0.05, 0.001]),
+            TestSample(.summary, "size", .leastNonzeroMagnitude, quantiles: [0.5, 0.99], epsilons: [0.05, 0.001]),
         ]
         let original = sampleBatch(samples)
         var payloads = PayloadBatch()

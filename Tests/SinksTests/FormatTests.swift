@@ -203,13 +203,13 @@ import TestSupport
         let values = ["\"", "\\", "\n", "e\u{0301}", "\u{059E}x", "}", "{", "=", ",", " ", "#", "# {x=\"y\"} 1", "\\n", ""]
         var samples: [TestSample] = []
         for (i, v) in values.enumerated() {
-            samples.append(TestSample(.gauge, "a:b:c", [.nan, .infinity, -.infinity, 1e-320, .greatestFiniteMagnitude][i % 5], labels: [("v", v), ("i", String(i))],
+            samples.append(TestSample(.gauge, "a:b:c", [.nan, .infinity, -.infinity, Double(bitPattern: 2024) /* 1e-320 */, .greatestFiniteMagnitude][i % 5], labels: [("v", v), ("i", String(i))],
                                       help: "a\\b\nc\"d # {} \u{0000}"))
             // No `"` in exemplar labels here: prometheus_client 0.26 cannot read an escaped
             // quote inside an exemplar (Prometheus can: FormatEndToEndTests).
             let e = String(v.map { $0 == "\"" ? "'" : $0 })
             samples.append(TestSample(.counter, "c_total", 1, labels: [("v", v)], exemplar: ([("trace_id", e), ("w", "\\\n")], 1e-300, 1e9 + Double(i) / 7)))
-            samples.append(TestSample(.histogram, "h", [-1e300, 1e-300, 0, 5e-324][i % 4], labels: [("v", v)],
+            samples.append(TestSample(.histogram, "h", [-1e300, 1e-300, 0, .leastNonzeroMagnitude][i % 4], labels: [("v", v)],
                                       exemplar: ([("x", e)], 1, .nan)))
             samples.append(TestSample(.summary, "s", Double(i), labels: [("v", v)], quantiles: [0.5], epsilons: [0.05]))
         }

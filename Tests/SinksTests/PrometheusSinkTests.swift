@@ -33,7 +33,7 @@ func makeSink(disableMeta: Bool = false, health: HealthBoard = HealthBoard()) th
         let before = ExpositionFormat.allCases.map { old.exposition.render($0) }
         old.shutdown()
         let new = sink()
-        try new.takeOver(from: old)
+        new.takeOver(from: old)
         try new.start()
         defer { new.shutdown() }
         #expect(ExpositionFormat.allCases.map { new.exposition.render($0) } == before)

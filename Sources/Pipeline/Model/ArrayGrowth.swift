@@ -4,12 +4,9 @@ extension Array {
     /// are most of a series' bytes, and doubling leaves a third of them unused on average.
     @inlinable
     public mutating func reserveGrowingByAQuarter(adding n: Int) {
-        let needed = count + n
-        if needed > capacity && count >= 4096 { reserveCapacity(needed + needed / 4) }
+        if count >= 4096 { reserveWithHeadroom(count + n) }
     }
-}
 
-extension Array {
     /// Room for `n` elements in all; when it must grow, a quarter more. A reused batch
     /// buffer asked for a little more each time (batch sizes wander) would otherwise be
     /// reallocated each time, exactly: megabytes mapped and faulted in anew per batch.

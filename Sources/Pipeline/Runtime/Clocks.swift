@@ -28,5 +28,6 @@ public func rfc3339Now() -> String {
     var buf = [CChar](repeating: 0, count: 32)
     strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &parts)
     let millis = String((nanos / 1_000_000) % 1000)
-    return String(cString: buf) + "." + String(repeating: "0", count: 3 - millis.count) + millis + "Z"
+    let date = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return date + "." + String(repeating: "0", count: 3 - millis.count) + millis + "Z"
 }
