@@ -17,6 +17,8 @@ sources:
     key: "${Redis__MetricQueueKey:-prom-stream-gateway:metric-queue}"
     workers: ${Redis__MetricQueueWorkers:-2}
     pop_count: ${Redis__MetricQueuePopCount:-25}
+    # Small elements are popped up to this many at a time (one 64 KiB reply): fewer commands for Redis to serve.
+    max_pop_count: ${Redis__MetricQueueMaxPopCount:-400}
     # Metrics__StateFile turns on exactly-once: reliable pops and a durable aggregate.
     reliable: "${Metrics__StateFile:+true}"
     instance: "${Gateway__Instance:-}"

@@ -73,12 +73,12 @@ import TestSupport
         func lost() -> Int { Int((try? gateway.value(#"prom_stream_gateway_redis_lost_pop_replies_total{queueKey="prom-stream-gateway:metric-queue"}"#)) ?? 0) }
         func appliedNow() -> Int { Int((try? gateway.value("acked_total")) ?? 0) }
         // What was popped reaches the sink soon after the list is empty: wait for it, generously.
-        _ = eventually(timeout: 10) { appliedNow() >= a - lost() * 25 }
+        _ = eventually(timeout: 10) { appliedNow() >= a - lost() * 400 }
         let applied = appliedNow(), lostReplies = lost()
         print("outages=\(outages) acked=\(a) attempted=\(t) applied=\(applied) lost_pop_replies=\(lostReplies) missing=\(max(0, a - applied)) ready_lag<=\(String(format: "%.2f", slowestReady))s not_ready_lag<=\(String(format: "%.2f", slowestNotReady))s")
         #expect(applied <= t, "applied more than was ever pushed: a duplicate")
-        // Only elements whose pop reply died with the connection may be missing (≤ 25 per lost reply).
-        #expect(applied >= a - lostReplies * 25, "lost \(a - applied) acknowledged samples beyond \(lostReplies) lost pop replies")
+        // Only elements whose pop reply died with the connection may be missing (≤ max_pop_count, 400, per lost reply).
+        #expect(applied >= a - lostReplies * 400, "lost \(a - applied) acknowledged samples beyond \(lostReplies) lost pop replies")
         #expect(gateway.process.isRunning)
         #expect(gateway.terminate().status == 0)
     }

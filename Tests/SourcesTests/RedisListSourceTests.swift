@@ -39,6 +39,27 @@ func metaValue(_ runtime: PipelineRuntime, _ name: String) -> Double {
         #expect(metaValue(runtime, "redis_popped_elements_total") == 5000)
     }
 
+    /// Small elements are popped up to `max_pop_count` at a time (64 KiB replies), not `pop_count`:
+    /// fewer commands for Redis, which shares the machine. `max_pop_count: 25` keeps the .NET gateway's pops.
+    @Test(arguments: [("", 20...100), (", max_pop_count: 25", 400...500)])
+    func smallElements_arePoppedManyAtATime_upToMaxPopCount(_ option: String, _ pops: ClosedRange<Int>) throws {
+        let redis = try RedisServer()
+        let key = uniqueKey()
+        let values = (0..<10_000).map { "{\"name\":\"requests_total\",\"type\":\"counter\",\"value\":1,\"n\":\($0)}" }
+        try redis.push(values, key: "q")
+        let runtime = try startPipeline(url: redis.url, key: key, options: ", pop_count: 25\(option)")
+        #expect(eventually { TestRegistry.shared.values(key).count == values.count })
+        runtime.stop(); runtime.wait()
+        #expect(TestRegistry.shared.values(key).map(\.0) == values)
+        // RPOP and BLMPOP calls: 10 000 elements of ~70 bytes in pops of 400 (max_pop_count; 512 fit 64 KiB), or of 25.
+        let info = try redis.client().command("INFO", "commandstats").text ?? ""
+        func calls(_ command: String) -> Int {
+            guard let r = info.range(of: "cmdstat_\(command):calls=") else { return 0 }
+            return Int(info[r.upperBound...].prefix { $0.isNumber }) ?? 0
+        }
+        #expect(pops.contains(calls("rpop") + calls("blmpop")), "\(calls("rpop")) RPOPs, \(calls("blmpop")) BLMPOPs")
+    }
+
     @Test func elementBytes_arriveExactly_whetherEmptyHugeOrBinary_fromRPOPAndBLMPOP() throws {
         let redis = try RedisServer()
         let key = uniqueKey()

@@ -81,11 +81,14 @@ public struct RedisListConfig: StageConfig {
 
     /// Elements per pop: `pop_count`, or at least `minimumReliablePopCount` when reliable.
     public var effectivePopCount: Int { reliable ? max(popCount, Self.minimumReliablePopCount) : popCount }
+    public static let defaultMaxPopCount = 400
 
     /// Where Redis is: url, tls, sentinel, cluster seeds, time-outs (read as every Redis stage reads them).
     public var redis: RedisOptions
     public var key: String
     public var popCount: Int
+    /// Elements per pop at most when they are small (`ReadSizing`); below `popCount` it is `popCount`.
+    public var maxPopCount: Int
     /// Pop slots, not threads: the one connection's in-flight pops are numbered
     /// round-robin over them (the `worker` label; the .NET gateway's workers).
     public var workers: Int
@@ -126,7 +129,11 @@ public struct RedisListConfig: StageConfig {
         redis = RedisOptions(reading: o, docs: docs)
         key = o.string("key", default: Self.defaultKey, doc: "The list senders LPUSH onto (Redis__MetricQueueKey).")
         if key.isEmpty { o.fail("key", "must not be empty") }
-        popCount = o.int("pop_count", default: Self.defaultPopCount, range: 1...100_000, doc: "Elements per RPOP (Redis__MetricQueuePopCount).")
+        popCount = o.int("pop_count", default: Self.defaultPopCount, range: 1...100_000, doc:
+            "Elements per RPOP (Redis__MetricQueuePopCount); small elements are popped up to max_pop_count at a time.")
+        maxPopCount = o.int("max_pop_count", default: Self.defaultMaxPopCount, range: 1...100_000, doc:
+            "Elements per RPOP at most while a pop's reply stays under 64 KiB (Redis__MetricQueueMaxPopCount); "
+            + "at or below pop_count, every pop takes pop_count.")
         workers = o.int("workers", default: Self.defaultPopSlots, range: 1...64, doc:
             "Pop slots, not threads (Redis__MetricQueueWorkers): the one connection keeps up to workers × pipeline RPOPs in flight, numbered "
             + "round-robin over the slots; the `worker` label of the meta-metrics.")
@@ -468,7 +475,7 @@ public final class RedisListSource: Source {
     /// Pops sized to the memory budget's read share and the elements seen so far.
     private func sizing(_ s: Session) -> ReadSizing {
         ReadSizing.plan(averageElementBytes: s.elementSize.average, share: context.memoryBudget.readShare,
-                        popCount: config.effectivePopCount, maxInFlight: config.workers * config.pipeline)
+                        popCount: config.effectivePopCount, maxPopCount: config.maxPopCount, maxInFlight: config.workers * config.pipeline)
     }
 
     private func sampleLength(_ s: inout Session) {

@@ -371,7 +371,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         let c: RedisConnection
         do throws(RedisError) { c = try cluster.connection(to: endpoint) } catch { cluster.drop(endpoint); try? cluster.refresh(); throw error }
         let plan = ReadSizing.plan(averageElementBytes: elementSize.withLock { $0.average }, share: context.memoryBudget.readShare,
-                                   popCount: config.effectivePopCount, maxInFlight: config.pipeline)
+                                   popCount: config.effectivePopCount, maxPopCount: config.maxPopCount, maxInFlight: config.pipeline)
         let depth = o.ask != nil ? 1 : plan.inFlight
         let count = Array(String(plan.count).utf8)
         let call = [Array("EVALSHA".utf8), Array(ShardKeys.pop.sha.utf8), Array("3".utf8), Array(k.queue.utf8), Array(k.processing.utf8),
