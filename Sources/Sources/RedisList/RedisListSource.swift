@@ -15,15 +15,16 @@ import Glibc
 /// replies in order, so elements leave this stage in push order however many pops
 /// are in flight — several independent connections could not promise that. Request
 /// `n` belongs to worker `n mod workers`, the `worker` label of the meta-metrics and
-/// the counterpart of the .NET gateway's worker loops. The defaults (25 × 2 × 16)
-/// keep the .NET settings' meaning and still move 400 elements per round trip.
+/// the counterpart of the .NET gateway's worker loops. `pop_count` is the least a pop
+/// takes: small elements are popped up to `max_pop_count` at a time (`ReadSizing`),
+/// which spares Redis, on the same machine, most of its per-command work.
 /// Elements are parsed straight into a batch of up to `batch_size` elements
 /// (`PopReplies`: no `redisReply` per element). Pops are topped up half a window at
 /// a time, so one write carries many of them.
 ///
 /// **Empty list.** When a pop comes back empty the source neither spins nor sleeps
 /// blindly: on Redis ≥ 7 it blocks in `BLMPOP block_timeout RIGHT key COUNT
-/// pop_count`, which returns as soon as something is pushed; on Redis 6.2 it backs
+/// count`, which returns as soon as something is pushed; on Redis 6.2 it backs
 /// off for `empty_backoff`.
 ///
 /// **Outages.** A refused or broken connection (also at start-up) is retried
