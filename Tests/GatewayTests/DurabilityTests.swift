@@ -73,6 +73,23 @@ import TestSupport
         #expect(eventually { (try? total(again, "c_total")) == 500 })
     }
 
+    /// A processing list replayed page by page (16 elements, then `batch_size`), killed after the
+    /// second page, then restarted: every element counted once.
+    @Test func crashBetweenReplayPages_losesNothingAndCountsNothingTwice() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try redis.push(counters(3000), key: Self.key + ":processing:test")
+        let crashed = try runUntilKilled(environment(redis, dir, fault: "after_replay_page:2"))
+        #expect(crashed.reason == .uncaughtSignal && crashed.status == SIGKILL, "the fault point was reached")
+        try redis.push(counters(200))
+        let gateway = try GatewayProcess(environment: environment(redis, dir))
+        #expect(eventually(timeout: 20) { (try? total(gateway, "c_total")) == 3200 }, "\((try? gateway.metrics()) ?? "")")
+        #expect(eventually(timeout: 10) { (try? redis.llen(Self.key + ":processing:test")) == 0 })
+        #expect(try total(gateway, "c_total") == 3200)
+        #expect(gateway.terminate().status == 0)
+    }
+
     /// A crash inside a later snapshot, one that keeps the idle family's parts where
     /// the first wrote them and writes only what changed: nothing lost, nothing twice.
     @Test(arguments: ["snapshot_mid_write:3", "snapshot_after_segment:2", "snapshot_before_rename:2", "snapshot_after_rename:2"])

@@ -36,3 +36,20 @@ struct Recovery: Equatable {
         }
     }
 }
+
+/// How a reliable source reads the processing list's `missing` elements back: in pages
+/// that fit its read share, each emitted as a batch before the next is read, so a
+/// replay of millions of elements (a crash during a backlog drain) stays within the
+/// memory budget instead of arriving as one reply and one batch.
+enum ReplayPages {
+    /// The LRANGE range of the next page, oldest first, with `remaining` elements not yet
+    /// read: pops LPUSH onto the list, so they sit newest first at 0 … remaining-1 and the
+    /// oldest `page` are the highest indices. The page after it ends at `lowerBound` - 1.
+    static func next(remaining: Int, page: Int) -> ClosedRange<Int> { max(0, remaining - max(1, page))...(remaining - 1) }
+
+    /// Elements per page: a batch (`batch_size`) when that fits the read share, fewer for
+    /// large elements, 16 before any size is known (`ReadSizing`).
+    static func size(averageElementBytes: Double, share: Int, batchSize: Int) -> Int {
+        ReadSizing.plan(averageElementBytes: averageElementBytes, share: share, popCount: batchSize, maxPopCount: batchSize, maxInFlight: 1).count
+    }
+}

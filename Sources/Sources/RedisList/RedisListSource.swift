@@ -378,27 +378,37 @@ public final class RedisListSource: Source {
             try s.connection.command("SET", queue.acked, String(renumbered))
         }
         if let through = plan.trimThrough { try trim(&s, through: through) }
-        let missing = plan.missing
-        if missing > 0 {
-            s.connection.append([Array("LRANGE".utf8), Array(queue.processing.utf8), Array("0".utf8), Array(String(missing - 1).utf8)])
-            let elements = try s.connection.withReply { r throws(RedisError) -> [[UInt8]] in
-                guard case .array(let items) = RedisConnection.copy(r) else { throw .protocolViolation("LRANGE did not answer a list") }
-                return items.compactMap { if case .string(let b) = $0 { b } else { nil } }
-            }
+        s.trimmedThrough = max(s.trimmedThrough, acked)
+        var remaining = plan.missing
+        if remaining > 0 {
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)",
+                    "count": "\(remaining)"])
+        }
+        // Page by page, each emitted (and so charged to the memory budget) before the next is read; what was
+        // emitted is this source's own count at once, so a break between pages re-reads none of it.
+        var size = ElementSize()
+        while remaining > 0 {
+            let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
+                    share: context.memoryBudget.readShare, batchSize: config.batchSize))
+            let items = try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
             var batch = PayloadBatch()
-            for e in elements.reversed() { batch.append(e, origin: origins[0]) }   // oldest first
+            if case .array(let items) = items { for case .string(let e) in items.reversed() { batch.append(e, origin: origins[0]) } }   // oldest first
+            guard batch.count == page.count else { throw .protocolViolation("LRANGE \(queue.processing) did not answer the \(page.count) elements asked") }
+            size.observe(bytes: batch.bytes.count, elements: batch.count)
             var b = Batch(payloads: batch)
             b.acknowledgement = Acknowledgement(stream: stream, first: emitted + 1, through: emitted + UInt64(batch.count))
             replayed.add(UInt64(batch.count))
             popped.add(UInt64(batch.count))
-            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)",
-                    "count": "\(batch.count)"])
             emitted += UInt64(batch.count)
+            remaining = page.lowerBound
+            seq.connected = true
+            seq.emittedThrough = emitted
+            sequence.withLock { $0 = seq }
             output.emit(b)
+            FaultInjection.point("after_replay_page")
         }
         seq.connected = true
         seq.emittedThrough = emitted
-        s.trimmedThrough = max(s.trimmedThrough, acked)
         sequence.withLock { $0 = seq }
     }
 

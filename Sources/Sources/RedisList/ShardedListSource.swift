@@ -501,14 +501,21 @@ public final class ShardedListSource: Source, ShardStateStore {
         o.phase = .interrupted   // served from now on; serving once the replay below is emitted
         o.emittedThrough = emitted
         if missing > 0 {
-            guard case .array(let items) = try cluster.command(key: k.processing, "LRANGE", k.processing, "0", String(missing - 1)) else {
-                throw .protocolViolation("LRANGE did not answer a list")
-            }
+            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)", "count": "\(missing)"])
+        }
+        // Page by page within the memory budget (`ReplayPages`); `emit` advances `emittedThrough`, so a break
+        // between pages re-reads none of what was emitted.
+        var remaining = missing, size = ElementSize()
+        while remaining > 0 {
+            let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
+                    share: context.memoryBudget.readShare, batchSize: config.batchSize))
+            let items = try cluster.command(key: k.processing, "LRANGE", k.processing, String(page.lowerBound), String(page.upperBound))
             let replies = PopReplies()
-            for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) }   // oldest first
+            if case .array(let items) = items { for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) } }   // oldest first
+            guard replies.batch.count == page.count else { throw .protocolViolation("LRANGE did not answer the \(page.count) elements asked") }
+            size.observe(bytes: replies.batch.bytes.count, elements: replies.batch.count)
             replayed.add(UInt64(replies.batch.count))
-            context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)",
-                    "count": "\(replies.batch.count)"])
+            remaining = page.lowerBound
             emit(shard, &o, replies, output: output)
         }
         o.phase = .serving
