@@ -56,8 +56,10 @@ import TestSupport
         let redis = try RedisServer()
         let budget = 4 << 20
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(UUID().uuidString).state").path
-        defer { for f in (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? [] where
-                    f.hasPrefix((state as NSString).lastPathComponent) { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "/" + f) } }
+        defer {   // the manifest and its segments
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())) ?? []
+            where f.hasPrefix((state as NSString).lastPathComponent) { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "/" + f) }
+        }
         let backlog = 200, big = element(5000)   // 1 000 000 samples, ~110 MB of JSON: 27× the budget
         try redis.push(Array(repeating: big, count: backlog), key: "prom-stream-gateway:metric-queue:processing:replay")
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__JsonParser": "simdjson",
@@ -65,7 +67,8 @@ import TestSupport
         let pid = gateway.process.processIdentifier
         func total() -> Double {
             guard let page = try? gateway.metrics() else { return -1 }
-            return page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
+            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
         }
         #expect(eventually(timeout: 120) { total() == Double(backlog * 5000) }, "every replayed sample applied")
         let peak = status(pid, "VmHWM")

@@ -66,6 +66,7 @@ public struct RedisListConfig: StageConfig {
 
     public static let defaultKey = ShardRouting.defaultQueueKey
     public static let defaultPopCount = 25
+    public static let defaultMaxPopCount = 400
     public static let defaultPopSlots = 2
     public static let defaultPipeline = 16
     public static let defaultBatchSize = 1000
@@ -82,7 +83,6 @@ public struct RedisListConfig: StageConfig {
 
     /// Elements per pop: `pop_count`, or at least `minimumReliablePopCount` when reliable.
     public var effectivePopCount: Int { reliable ? max(popCount, Self.minimumReliablePopCount) : popCount }
-    public static let defaultMaxPopCount = 400
 
     /// Where Redis is: url, tls, sentinel, cluster seeds, time-outs (read as every Redis stage reads them).
     public var redis: RedisOptions
@@ -390,10 +390,14 @@ public final class RedisListSource: Source {
         while remaining > 0 {
             let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
                     share: context.memoryBudget.readShare, batchSize: config.batchSize))
-            let items = try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
+            let reply = try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
             var batch = PayloadBatch()
-            if case .array(let items) = items { for case .string(let e) in items.reversed() { batch.append(e, origin: origins[0]) } }   // oldest first
-            guard batch.count == page.count else { throw .protocolViolation("LRANGE \(queue.processing) did not answer the \(page.count) elements asked") }
+            if case .array(let items) = reply {
+                for case .string(let e) in items.reversed() { batch.append(e, origin: origins[0]) }   // oldest first
+            }
+            guard batch.count == page.count else {
+                throw .protocolViolation("LRANGE \(queue.processing) did not answer the \(page.count) elements asked")
+            }
             size.observe(bytes: batch.bytes.count, elements: batch.count)
             var b = Batch(payloads: batch)
             b.acknowledgement = Acknowledgement(stream: stream, first: emitted + 1, through: emitted + UInt64(batch.count))

@@ -509,9 +509,11 @@ public final class ShardedListSource: Source, ShardStateStore {
         while remaining > 0 {
             let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
                     share: context.memoryBudget.readShare, batchSize: config.batchSize))
-            let items = try cluster.command(key: k.processing, "LRANGE", k.processing, String(page.lowerBound), String(page.upperBound))
+            let reply = try cluster.command(key: k.processing, "LRANGE", k.processing, String(page.lowerBound), String(page.upperBound))
             let replies = PopReplies()
-            if case .array(let items) = items { for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) } }   // oldest first
+            if case .array(let items) = reply {
+                for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) }   // oldest first
+            }
             guard replies.batch.count == page.count else { throw .protocolViolation("LRANGE did not answer the \(page.count) elements asked") }
             size.observe(bytes: replies.batch.bytes.count, elements: replies.batch.count)
             replayed.add(UInt64(replies.batch.count))
