@@ -73,7 +73,7 @@ import TestSupport
         #expect(eventually { (try? total(again, "c_total")) == 500 })
     }
 
-    /// A processing list replayed page by page (16 elements, then `batch_size`), killed after the
+    /// A processing list replayed page by page (one element, then `batch_size`), killed after the
     /// second page, then restarted: every element counted once.
     @Test func crashBetweenReplayPages_losesNothingAndCountsNothingTwice() throws {
         let redis = try RedisServer()

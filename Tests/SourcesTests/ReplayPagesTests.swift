@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (0.0, 4 << 20, 1000, 16),            // nothing seen yet: a modest first page
+        (0.0, 4 << 20, 1000, 1),             // nothing seen yet: one element finds out
         (150.0, 4 << 20, 1000, 1000),        // small elements: a batch per page
         (560_000.0, 4 << 20, 1000, 7),       // large ones: what fits the share
         (8_000_000.0, 4 << 20, 1000, 1),     // larger than the share: one at a time

@@ -47,9 +47,12 @@ enum ReplayPages {
     /// oldest `page` are the highest indices. The page after it ends at `lowerBound` - 1.
     static func next(remaining: Int, page: Int) -> ClosedRange<Int> { max(0, remaining - max(1, page))...(remaining - 1) }
 
-    /// Elements per page: a batch (`batch_size`) when that fits the read share, fewer for
-    /// large elements, 16 before any size is known (`ReadSizing`).
+    /// Elements per page: one before any size is known (a list of 5 MB elements must not
+    /// arrive 16 at a time), then a batch (`batch_size`) when that fits the read share,
+    /// fewer for large elements (`ReadSizing`).
     static func size(averageElementBytes: Double, share: Int, batchSize: Int) -> Int {
-        ReadSizing.plan(averageElementBytes: averageElementBytes, share: share, popCount: batchSize, maxPopCount: batchSize, maxInFlight: 1).count
+        guard averageElementBytes > 0 else { return 1 }
+        return ReadSizing.plan(averageElementBytes: averageElementBytes, share: share, popCount: batchSize, maxPopCount: batchSize,
+                               maxInFlight: 1).count
     }
 }
