@@ -91,6 +91,28 @@ import TestSupport
         #expect(gateway.terminate().status == 0)
     }
 
+    /// A source does not know the elements' size when it (re)connects: its first pop takes one
+    /// element. 16 elements of 8 MiB waiting (a hostile or broken sender) are read one at a time,
+    /// not as one 128 MiB reply, and each is dropped as too large.
+    @Test func firstPop_afterConnecting_takesOneElement() throws {
+        let redis = try RedisServer()
+        let huge = String(repeating: "x", count: 8 << 20)
+        try redis.push(Array(repeating: huge, count: 16))
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Pipeline__MemoryBudget": "4MiB"])
+        let pid = gateway.process.processIdentifier
+        func dropped() -> Double {
+            let lines = ((try? gateway.metrics()) ?? "").split(separator: "\n")
+                .filter { $0.hasPrefix("prom_stream_gateway_dropped_metrics_total{") && $0.contains("payload_too_large") }
+            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        #expect(eventually(timeout: 60) { dropped() == 16 }, "each element dropped as payload_too_large")
+        let peak = status(pid, "VmHWM")
+        // Measured: 51 MiB (start-up ~40 and an element or two); the 16 in one first reply peaked at 171 MiB.
+        #expect(peak <= 96 << 20, "peak RSS \(peak >> 20) MiB")
+        print("first pop test: peak \(peak >> 20) MiB")
+        #expect(gateway.terminate().status == 0)
+    }
+
     @Test func memoryBudget_isCheckedAndNamesItsKey() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("budget-\(UUID().uuidString).yaml")
         defer { try? FileManager.default.removeItem(at: file) }

@@ -9,7 +9,7 @@ import Glibc
 @Suite struct MemoryBudgetUnitTests {
     /// avg bytes, share, pop count, max pop count, max in flight → count, in flight
     static let sizings: [(Double, Int, Int, Int, Int, Int, Int)] = [
-        (0.0, 4 << 20, 25, 400, 32, 16, 1),                 // nothing seen: one modest pop
+        (0.0, 4 << 20, 25, 400, 32, 1, 1),                  // nothing seen: one element finds out
         (150.0, 4 << 20, 25, 400, 32, 256, 32),             // small elements: 64 KiB replies, a power of two
         (140.0, 4 << 20, 25, 400, 32, 256, 32),             // …which the average's swings do not change
         (170.0, 4 << 20, 25, 400, 32, 256, 32),

@@ -16,7 +16,8 @@ package struct ReadSizing: Equatable, Sendable {
 
     public init(count: Int, inFlight: Int) { self.count = count; self.inFlight = inFlight }
 
-    /// `averageElementBytes` 0: nothing seen yet — one modest pop finds out. `maxPopCount`
+    /// `averageElementBytes` 0: nothing seen yet — a pop of one element finds out (16
+    /// elements of a hostile sender's 100 MB each would be 1.6 GB in one reply). `maxPopCount`
     /// below `popCount` counts as `popCount`.
     public static func plan(averageElementBytes avg: Double, share: Int, popCount: Int, maxPopCount: Int,
                             maxInFlight: Int) -> ReadSizing {
@@ -32,7 +33,7 @@ package struct ReadSizing: Equatable, Sendable {
     }
 
     /// The first pop's count, before any element size is known.
-    public static let firstPopCount = 16
+    public static let firstPopCount = 1
 
     /// The reply size up to which a pop takes more than `popCount` elements: one socket read.
     public static let replyTarget = 64 << 10

@@ -47,12 +47,9 @@ enum ReplayPages {
     /// oldest `page` are the highest indices. The page after it ends at `lowerBound` - 1.
     static func next(remaining: Int, page: Int) -> ClosedRange<Int> { max(0, remaining - max(1, page))...(remaining - 1) }
 
-    /// Elements per page: one before any size is known (a list of 5 MB elements must not
-    /// arrive 16 at a time), then a batch (`batch_size`) when that fits the read share,
-    /// fewer for large elements (`ReadSizing`).
+    /// Elements per page, as a pop's (`ReadSizing`): one before any size is known, then a
+    /// batch (`batch_size`) when that fits the read share, fewer for large elements.
     static func size(averageElementBytes: Double, share: Int, batchSize: Int) -> Int {
-        guard averageElementBytes > 0 else { return 1 }
-        return ReadSizing.plan(averageElementBytes: averageElementBytes, share: share, popCount: batchSize, maxPopCount: batchSize,
-                               maxInFlight: 1).count
+        ReadSizing.plan(averageElementBytes: averageElementBytes, share: share, popCount: batchSize, maxPopCount: batchSize, maxInFlight: 1).count
     }
 }
