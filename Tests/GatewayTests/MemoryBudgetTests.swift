@@ -1,4 +1,5 @@
 import Foundation
+import Redis
 import Testing
 import TestSupport
 
@@ -88,6 +89,44 @@ import TestSupport
         // at once, as before, peaked at 472 MiB.
         #expect(peak <= 128 << 20, "peak RSS \(peak >> 20) MiB with a \(budget >> 20) MiB budget")
         print("memory budget replay test: peak \(peak >> 20) MiB, budget \(budget >> 20) MiB")
+        #expect(gateway.terminate().status == 0)
+    }
+
+    /// The sharded source replays each shard's processing list the same way: within the budget,
+    /// and once, though Redis drops the connection mid-replay.
+    @Test func shardedReplay_drainsWithinTheBudget_exactlyOnce_thoughTheConnectionDrops() throws {
+        let redis = try RedisServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sharded-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            memory_budget: 4MiB
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: sq, shards: 4}}
+            transforms: {d: {type: json_decode, inputs: [q], parser: simdjson}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state_file: "\(dir.path)/state", snapshot_interval: 200ms}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let perShard = 40, big = element(5000)   // 160 elements, 800 000 samples, ~90 MB of JSON
+        for shard in 0..<4 { try redis.push(Array(repeating: big, count: perShard), key: ShardKeys(key: "sq", shard: shard).processing) }
+        let gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        let pid = gateway.process.processIdentifier
+        func total() -> Double {
+            guard let page = try? gateway.metrics() else { return -1 }
+            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
+            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        func replayed() -> Double { (try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="sq"}"#)) ?? 0 }
+        #expect(eventually(timeout: 60) { replayed() >= 20 })
+        let atKill = replayed()
+        _ = try redis.client().command("CLIENT", "KILL", "TYPE", "normal")
+        #expect(atKill < Double(4 * perShard), "the connection was dropped mid-replay (\(atKill) of \(4 * perShard) replayed)")
+        #expect(eventually(timeout: 120) { total() == Double(4 * perShard * 5000) }, "every replayed sample applied")
+        let peak = status(pid, "VmHWM")
+        #expect(eventually(timeout: 15) { (try? (0..<4).map { try redis.llen(ShardKeys(key: "sq", shard: $0).processing) }.reduce(0, +)) == 0 })
+        #expect(total() == Double(4 * perShard * 5000), "applied once")
+        #expect(replayed() == Double(4 * perShard), "no page read twice")
+        #expect(peak <= 128 << 20, "peak RSS \(peak >> 20) MiB with a 4 MiB budget")
+        print("sharded replay test: peak \(peak >> 20) MiB, replayed \(atKill) when the connection dropped")
         #expect(gateway.terminate().status == 0)
     }
 
