@@ -92,6 +92,36 @@ import TestSupport
         #expect(gateway.terminate().status == 0)
     }
 
+    /// SIGTERM during a long replay ends it at a page: the gateway exits 0 without replaying the
+    /// rest, which a restart replays — every sample applied once across the two.
+    @Test func sigtermDuringAReplay_stopsAtAPage_andARestartAppliesTheRestOnce() throws {
+        let redis = try RedisServer()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stop-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let backlog = 200, processing = "prom-stream-gateway:metric-queue:processing:stop"
+        try redis.push(Array(repeating: element(5000), count: backlog), key: processing)
+        let environment = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__JsonParser": "simdjson", "Pipeline__MemoryBudget": "4MiB",
+                           "Metrics__StateFile": dir.appendingPathComponent("state").path, "Gateway__Instance": "stop"]
+        let first = try GatewayProcess(environment: environment)
+        func replayed(_ g: GatewayProcess) -> Double {
+            (try? g.value(#"prom_stream_gateway_replayed_elements_total{queueKey="prom-stream-gateway:metric-queue"}"#)) ?? 0
+        }
+        #expect(eventually(timeout: 60) { replayed(first) >= 10 })
+        #expect(first.terminate(timeout: 60).status == 0)
+        #expect(first.log.contains("stopping during the replay"), "the replay was cut short at a page")
+        let second = try GatewayProcess(environment: environment)
+        func total() -> Double {
+            guard let page = try? second.metrics() else { return -1 }
+            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
+            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        }
+        #expect(eventually(timeout: 120) { total() == Double(backlog * 5000) }, "the rest applied after the restart")
+        #expect(eventually(timeout: 15) { (try? redis.llen(processing)) == 0 })
+        #expect(total() == Double(backlog * 5000), "applied once across the two runs")
+        #expect(second.terminate().status == 0)
+    }
+
     /// The sharded source replays each shard's processing list the same way: within the budget,
     /// and once, though Redis drops the connection mid-replay.
     @Test func shardedReplay_drainsWithinTheBudget_exactlyOnce_thoughTheConnectionDrops() throws {

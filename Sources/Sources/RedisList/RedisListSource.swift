@@ -318,7 +318,7 @@ public final class RedisListSource: Source {
                                 metadata: ["redis": "\(server)", "key": "\(config.key)", "blmpop": "\(hasBLMPOP)"])
             var session = Session(connection: connection, hasBLMPOP: hasBLMPOP, config: config)
             do {
-                if config.reliable { try recover(&session, output: output) }
+                if config.reliable { try recover(&session, output: output, control: control) }
                 try drain(&session, output: output, control: control)
                 return   // stopped
             } catch {
@@ -355,7 +355,7 @@ public final class RedisListSource: Source {
     /// Reliable mode, on every (re)connect: trim what the sinks' restored state
     /// already holds, then re-emit in order whatever the processing list holds
     /// beyond what this source emitted.
-    private func recover(_ s: inout Session, output: StageOutput) throws(RedisError) {
+    private func recover(_ s: inout Session, output: StageOutput, control: SourceControl) throws(RedisError) {
         guard let stream else { return }
         s.popSHA = try s.connection.command("SCRIPT", "LOAD", ReliableQueue.popScript).text ?? ""
         s.trimSHA = try s.connection.command("SCRIPT", "LOAD", ReliableQueue.trimScript).text ?? ""
@@ -385,9 +385,15 @@ public final class RedisListSource: Source {
                     "count": "\(remaining)"])
         }
         // Page by page, each emitted (and so charged to the memory budget) before the next is read; what was
-        // emitted is this source's own count at once, so a break between pages re-reads none of it.
+        // emitted is this source's own count at once, so a break between pages re-reads none of it. A stop
+        // (SIGTERM, a reload) ends the replay at a page: the rest stays in the list for whoever continues.
         var size = ElementSize()
         while remaining > 0 {
+            guard !control.isStopping else {
+                context.logger.info("stopping during the replay; the rest stays in the processing list",
+                                    metadata: ["processing": "\(queue.processing)", "left": "\(remaining)"])
+                break
+            }
             let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
                     share: context.memoryBudget.readShare, batchSize: config.batchSize))
             let reply = try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
