@@ -20,6 +20,17 @@ import TestSupport
             .joined(separator: ",") + "]"
     }
 
+    /// The sum of the `element` samples on the gateway's page (-1 while it does not answer).
+    func total(_ gateway: GatewayProcess) -> Double {
+        guard let page = try? gateway.metrics() else { return -1 }
+        return page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+    }
+
+    /// `replayed_elements_total` of the source on `queueKey`.
+    func replayed(_ gateway: GatewayProcess, queueKey: String = "prom-stream-gateway:metric-queue") -> Double {
+        (try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="\#(queueKey)"}"#)) ?? 0
+    }
+
     @Test func hugeElements_drainWithinTheBudget_andNothingIsLost() throws {
         let redis = try RedisServer()
         let budget = 4 << 20
@@ -36,10 +47,7 @@ import TestSupport
         var peak = 0
         let drained = eventually(timeout: 120) {
             peak = max(peak, status(pid, "VmRSS"))
-            guard let page = try? gateway.metrics() else { return false }
-            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
-            let total = lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
-            return total == Double((backlog + 1) * 5000)
+            return total(gateway) == Double((backlog + 1) * 5000)
         }
         #expect(drained, "every sample of the backlog applied")
         let grew = max(peak, status(pid, "VmHWM")) - idle
@@ -67,24 +75,16 @@ import TestSupport
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__JsonParser": "simdjson",
                                                        "Pipeline__MemoryBudget": "4MiB", "Metrics__StateFile": state, "Gateway__Instance": "replay"])
         let pid = gateway.process.processIdentifier
-        func total() -> Double {
-            guard let page = try? gateway.metrics() else { return -1 }
-            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
-            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
-        }
-        func replayed() -> Double {
-            (try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="prom-stream-gateway:metric-queue"}"#)) ?? 0
-        }
-        #expect(eventually(timeout: 60) { replayed() >= 20 })
-        let atKill = replayed()
+        #expect(eventually(timeout: 60) { replayed(gateway) >= 20 })
+        let atKill = replayed(gateway)
         _ = try redis.client().command("CLIENT", "KILL", "TYPE", "normal")
         #expect(atKill < Double(backlog), "the connection was dropped mid-replay (\(atKill) of \(backlog) replayed)")
-        #expect(eventually(timeout: 120) { total() == Double(backlog * 5000) }, "every replayed sample applied")
+        #expect(eventually(timeout: 120) { total(gateway) == Double(backlog * 5000) }, "every replayed sample applied")
         #expect((try? gateway.value(#"prom_stream_gateway_redis_reconnects_total{queueKey="prom-stream-gateway:metric-queue"}"#)) == 1)
         let peak = status(pid, "VmHWM")
         #expect(eventually(timeout: 15) { (try? redis.llen("prom-stream-gateway:metric-queue:processing:replay")) == 0 }, "snapshotted and trimmed")
-        #expect(total() == Double(backlog * 5000), "applied once")
-        #expect(replayed() == Double(backlog), "no page read twice")
+        #expect(total(gateway) == Double(backlog * 5000), "applied once")
+        #expect(replayed(gateway) == Double(backlog), "no page read twice")
         // Measured: 49 MiB (the debug build's start-up RSS and the budget's worth in flight); the whole list read
         // at once, as before, peaked at 472 MiB.
         #expect(peak <= 128 << 20, "peak RSS \(peak >> 20) MiB with a \(budget >> 20) MiB budget")
@@ -104,21 +104,13 @@ import TestSupport
         let environment = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__JsonParser": "simdjson", "Pipeline__MemoryBudget": "4MiB",
                            "Metrics__StateFile": dir.appendingPathComponent("state").path, "Gateway__Instance": "stop"]
         let first = try GatewayProcess(environment: environment)
-        func replayed(_ g: GatewayProcess) -> Double {
-            (try? g.value(#"prom_stream_gateway_replayed_elements_total{queueKey="prom-stream-gateway:metric-queue"}"#)) ?? 0
-        }
         #expect(eventually(timeout: 60) { replayed(first) >= 10 })
         #expect(first.terminate(timeout: 60).status == 0)
         #expect(first.log.contains("stopping during the replay"), "the replay was cut short at a page")
         let second = try GatewayProcess(environment: environment)
-        func total() -> Double {
-            guard let page = try? second.metrics() else { return -1 }
-            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
-            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
-        }
-        #expect(eventually(timeout: 120) { total() == Double(backlog * 5000) }, "the rest applied after the restart")
+        #expect(eventually(timeout: 120) { total(second) == Double(backlog * 5000) }, "the rest applied after the restart")
         #expect(eventually(timeout: 15) { (try? redis.llen(processing)) == 0 })
-        #expect(total() == Double(backlog * 5000), "applied once across the two runs")
+        #expect(total(second) == Double(backlog * 5000), "applied once across the two runs")
         #expect(second.terminate().status == 0)
     }
 
@@ -140,21 +132,15 @@ import TestSupport
         for shard in 0..<4 { try redis.push(Array(repeating: big, count: perShard), key: ShardKeys(key: "sq", shard: shard).processing) }
         let gateway = try GatewayProcess(args: ["--config", pipeline.path])
         let pid = gateway.process.processIdentifier
-        func total() -> Double {
-            guard let page = try? gateway.metrics() else { return -1 }
-            let lines = page.split(separator: "\n").filter { $0.hasPrefix("big_total{") }
-            return lines.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
-        }
-        func replayed() -> Double { (try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="sq"}"#)) ?? 0 }
-        #expect(eventually(timeout: 60) { replayed() >= 20 })
-        let atKill = replayed()
+        #expect(eventually(timeout: 60) { replayed(gateway, queueKey: "sq") >= 20 })
+        let atKill = replayed(gateway, queueKey: "sq")
         _ = try redis.client().command("CLIENT", "KILL", "TYPE", "normal")
         #expect(atKill < Double(4 * perShard), "the connection was dropped mid-replay (\(atKill) of \(4 * perShard) replayed)")
-        #expect(eventually(timeout: 120) { total() == Double(4 * perShard * 5000) }, "every replayed sample applied")
+        #expect(eventually(timeout: 120) { total(gateway) == Double(4 * perShard * 5000) }, "every replayed sample applied")
         let peak = status(pid, "VmHWM")
         #expect(eventually(timeout: 15) { (try? (0..<4).map { try redis.llen(ShardKeys(key: "sq", shard: $0).processing) }.reduce(0, +)) == 0 })
-        #expect(total() == Double(4 * perShard * 5000), "applied once")
-        #expect(replayed() == Double(4 * perShard), "no page read twice")
+        #expect(total(gateway) == Double(4 * perShard * 5000), "applied once")
+        #expect(replayed(gateway, queueKey: "sq") == Double(4 * perShard), "no page read twice")
         #expect(peak <= 128 << 20, "peak RSS \(peak >> 20) MiB with a 4 MiB budget")
         print("sharded replay test: peak \(peak >> 20) MiB, replayed \(atKill) when the connection dropped")
         #expect(gateway.terminate().status == 0)

@@ -1,4 +1,5 @@
 import Pipeline
+import Redis
 
 /// What a reliable source does with a processing list on a (re)connect, from what
 /// Redis holds (`acked`, the list's length) and where the source stands: the one
@@ -46,6 +47,27 @@ enum ReplayPages {
     /// read: pops LPUSH onto the list, so they sit newest first at 0 … remaining-1 and the
     /// oldest `page` are the highest indices. The page after it ends at `lowerBound` - 1.
     static func next(remaining: Int, page: Int) -> ClosedRange<Int> { max(0, remaining - max(1, page))...(remaining - 1) }
+
+    /// Reads `missing` elements back with `read` (an `LRANGE` of the given range), oldest first, a
+    /// page at a time: each page goes to `emit` as payloads of `origin` before the next is read, so
+    /// what `emit` counted as emitted is never read again. Stops before a page once `stopping()`;
+    /// returns how many were left unread.
+    static func replay(missing: Int, share: Int, batchSize: Int, origin: UInt16, stopping: () -> Bool,
+                       read: (ClosedRange<Int>) throws(RedisError) -> RedisValue, emit: (PayloadBatch) -> Void) throws(RedisError) -> Int {
+        var remaining = missing, seen = ElementSize()
+        while remaining > 0 && !stopping() {
+            let page = next(remaining: remaining, page: size(averageElementBytes: seen.average, share: share, batchSize: batchSize))
+            var batch = PayloadBatch()
+            if case .array(let items) = try read(page) {
+                for case .string(let e) in items.reversed() { batch.append(e, origin: origin) }   // oldest first
+            }
+            guard batch.count == page.count else { throw .protocolViolation("LRANGE did not answer the \(page.count) elements asked") }
+            seen.observe(bytes: batch.bytes.count, elements: batch.count)
+            remaining = page.lowerBound
+            emit(batch)
+        }
+        return remaining
+    }
 
     /// Elements per page, as a pop's (`ReadSizing`): one before any size is known, then a
     /// batch (`batch_size`) when that fits the read share, fewer for large elements.

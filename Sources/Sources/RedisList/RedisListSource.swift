@@ -379,43 +379,30 @@ public final class RedisListSource: Source {
         }
         if let through = plan.trimThrough { try trim(&s, through: through) }
         s.trimmedThrough = max(s.trimmedThrough, acked)
-        var remaining = plan.missing
-        if remaining > 0 {
+        if plan.missing > 0 {
             context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["processing": "\(queue.processing)",
-                    "count": "\(remaining)"])
+                    "count": "\(plan.missing)"])
         }
-        // Page by page, each emitted (and so charged to the memory budget) before the next is read; what was
-        // emitted is this source's own count at once, so a break between pages re-reads none of it. A stop
-        // (SIGTERM, a reload) ends the replay at a page: the rest stays in the list for whoever continues.
-        var size = ElementSize()
-        while remaining > 0 {
-            guard !control.isStopping else {
-                context.logger.info("stopping during the replay; the rest stays in the processing list",
-                                    metadata: ["processing": "\(queue.processing)", "left": "\(remaining)"])
-                break
-            }
-            let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
-                    share: context.memoryBudget.readShare, batchSize: config.batchSize))
-            let reply = try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
-            var batch = PayloadBatch()
-            if case .array(let items) = reply {
-                for case .string(let e) in items.reversed() { batch.append(e, origin: origins[0]) }   // oldest first
-            }
-            guard batch.count == page.count else {
-                throw .protocolViolation("LRANGE \(queue.processing) did not answer the \(page.count) elements asked")
-            }
-            size.observe(bytes: batch.bytes.count, elements: batch.count)
+        // Each page is this source's own count once emitted (and charged to the memory budget), so a break between
+        // pages re-reads none of it. A stop (SIGTERM, a reload) ends the replay at a page: the rest stays in the list.
+        let left = try ReplayPages.replay(missing: plan.missing, share: context.memoryBudget.readShare, batchSize: config.batchSize,
+                                          origin: origins[0], stopping: { control.isStopping }, read: { page throws(RedisError) in
+            try s.connection.command("LRANGE", queue.processing, String(page.lowerBound), String(page.upperBound))
+        }, emit: { batch in
             var b = Batch(payloads: batch)
             b.acknowledgement = Acknowledgement(stream: stream, first: emitted + 1, through: emitted + UInt64(batch.count))
             replayed.add(UInt64(batch.count))
             popped.add(UInt64(batch.count))
             emitted += UInt64(batch.count)
-            remaining = page.lowerBound
             seq.connected = true
             seq.emittedThrough = emitted
             sequence.withLock { $0 = seq }
             output.emit(b)
             FaultInjection.point("after_replay_page")
+        })
+        if left > 0 {
+            context.logger.info("stopping during the replay; the rest stays in the processing list",
+                                metadata: ["processing": "\(queue.processing)", "left": "\(left)"])
         }
         seq.connected = true
         seq.emittedThrough = emitted

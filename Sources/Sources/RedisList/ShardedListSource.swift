@@ -503,23 +503,17 @@ public final class ShardedListSource: Source, ShardStateStore {
         if missing > 0 {
             context.logger.info("re-emitting processing-list elements not yet emitted", metadata: ["shard": "\(shard)", "count": "\(missing)"])
         }
-        // Page by page within the memory budget (`ReplayPages`); `emit` advances `emittedThrough`, so a break
-        // between pages re-reads none of what was emitted.
-        var remaining = missing, size = ElementSize()
-        while remaining > 0 {
-            let page = ReplayPages.next(remaining: remaining, page: ReplayPages.size(averageElementBytes: size.average,
-                    share: context.memoryBudget.readShare, batchSize: config.batchSize))
-            let reply = try cluster.command(key: k.processing, "LRANGE", k.processing, String(page.lowerBound), String(page.upperBound))
+        // Page by page within the memory budget; `emit` advances `emittedThrough`, so a break between pages
+        // re-reads none of what was emitted.
+        _ = try ReplayPages.replay(missing: missing, share: context.memoryBudget.readShare, batchSize: config.batchSize, origin: origin,
+                                   stopping: { false }, read: { page throws(RedisError) in
+            try cluster.command(key: k.processing, "LRANGE", k.processing, String(page.lowerBound), String(page.upperBound))
+        }, emit: { batch in
+            replayed.add(UInt64(batch.count))
             let replies = PopReplies()
-            if case .array(let items) = reply {
-                for case .string(let b) in items.reversed() { replies.batch.append(b, origin: origin) }   // oldest first
-            }
-            guard replies.batch.count == page.count else { throw .protocolViolation("LRANGE did not answer the \(page.count) elements asked") }
-            size.observe(bytes: replies.batch.bytes.count, elements: replies.batch.count)
-            replayed.add(UInt64(replies.batch.count))
-            remaining = page.lowerBound
+            replies.batch = batch
             emit(shard, &o, replies, output: output)
-        }
+        })
         o.phase = .serving
     }
 }
