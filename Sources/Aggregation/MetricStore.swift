@@ -147,12 +147,12 @@ public final class MetricStore: Sendable {
         var order: [Int] = []
         order.reserveCapacity(16)
         let now = clock()
-        batch.samples.bytes.withUnsafeBytes { arena in
-            let s = batch.samples
+        let s = batch.samples
+        s.bytes.withUnsafeBytes { arena in s.labels.withUnsafeBufferPointer { labels in
             for i in s.records.indices where !s.records[i].isDropped {
                 let r = s.records[i]
                 let name = slice(arena, r.name)
-                let written = SeriesKey.write(r, batch: s, arena: arena, order: &order, into: &scratch)
+                let written = SeriesKey.write(r, labels: labels, arena: arena, order: &order, into: &scratch)
                 let nameHash = hashBytes(name)
                 // Borrowed, not retained and released per sample: `shards` (a `let`) holds every shard for the store's life.
                 let reason: DropReason? = Unmanaged.passUnretained(shards[Int(nameHash % UInt64(Self.shardCount))])
@@ -166,7 +166,7 @@ public final class MetricStore: Sendable {
                     }
                 if let reason { rejected.append((i, reason)) }
             }
-        }
+        } }
         for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
     }
 

@@ -22,7 +22,9 @@ import TestSupport
         let batch = sampleBatch([TestSample(.gauge, "g", 1, labels: labels)])
         var order: [Int] = [], buffer: [UInt8] = []
         let w = batch.samples.bytes.withUnsafeBytes { arena in
-            SeriesKey.write(batch.samples.records[0], batch: batch.samples, arena: arena, order: &order, into: &buffer)
+            batch.samples.labels.withUnsafeBufferPointer {
+                SeriesKey.write(batch.samples.records[0], labels: $0, arena: arena, order: &order, into: &buffer)
+            }
         }
         let start = buffer.withUnsafeMutableBytes { SeriesKey.prefix(schema, $0.baseAddress!) }
         return (Array(buffer[start..<w.valuesEnd]), Array(buffer[w.valuesEnd..<w.namesEnd]))

@@ -28,10 +28,13 @@ public final class ValidateTransform: Transform {
 
     public func process(_ batch: inout Batch, worker: Int) {
         var rejected: [(Int, DropReason)] = []
-        batch.samples.bytes.withUnsafeBytes { arena in
-            let s = batch.samples   // one reference for the loop, not four retains and releases per sample; gone before the drops
-            for i in s.records.indices where !s.records[i].isDropped {
-                if let reason = Self.check(i, in: s, arena: arena) { rejected.append((i, reason)) }
+        let s = batch.samples   // one reference for the loop, not four retains and releases per sample; gone before the drops
+        s.bytes.withUnsafeBytes { arena in
+            // Borrowed once: a slice of `numbers` per histogram or summary retained and released the array (4% of a drain).
+            s.numbers.withUnsafeBufferPointer { numbers in
+                for i in s.records.indices where !s.records[i].isDropped {
+                    if let reason = Self.check(i, in: s, arena: arena, numbers: numbers) { rejected.append((i, reason)) }
+                }
             }
         }
         for (i, reason) in rejected { batch.drop(sample: i, reason: reason) }
@@ -39,11 +42,15 @@ public final class ValidateTransform: Transform {
 
     /// The reason sample `i` is invalid, or nil.
     public static func check(_ i: Int, in s: SampleBatch) -> DropReason? {
-        s.bytes.withUnsafeBytes { check(i, in: s, arena: $0) }
+        s.bytes.withUnsafeBytes { arena in s.numbers.withUnsafeBufferPointer { check(i, in: s, arena: arena, numbers: $0) } }
     }
 
-    static func check(_ i: Int, in s: SampleBatch, arena: UnsafeRawBufferPointer) -> DropReason? {
+    static func check(_ i: Int, in s: SampleBatch, arena: UnsafeRawBufferPointer, numbers: UnsafeBufferPointer<Double>) -> DropReason? {
         @inline(__always) func bytes(_ span: ByteSpan) -> UnsafeRawBufferPointer { arena[span: span] }
+        @inline(__always) func list(_ span: NumberSpan) -> UnsafeBufferPointer<Double> {
+            span.count == 0 ? UnsafeBufferPointer(start: nil, count: 0) : UnsafeBufferPointer(start: numbers.baseAddress! + Int(span.start),
+                                                                                              count: Int(span.count))
+        }
         let r = s.records[i]
         guard NameSyntax.isValidMetricName(bytes(r.name)) else { return .invalidName }
         for l in r.labelRange {
@@ -64,12 +71,12 @@ public final class ValidateTransform: Transform {
         case .histogram:
             guard r.value.isFinite else { return .badValue }
             // No buckets at all is the sink's call: a native histogram needs none.
-            guard !s.numbers(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
+            guard !list(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
         case .summary:
             guard r.value.isFinite else { return .badValue }
             guard r.quantiles.count == r.epsilons.count else { return .badQuantiles }
-            for q in s.numbers(r.quantiles) where !(q > 0 && q < 1) { return .badQuantiles }
-            for e in s.numbers(r.epsilons) where !(e >= 0 && e < 1) { return .badQuantiles }
+            for q in list(r.quantiles) where !(q > 0 && q < 1) { return .badQuantiles }
+            for e in list(r.epsilons) where !(e >= 0 && e < 1) { return .badQuantiles }
         }
         return nil
     }
