@@ -67,6 +67,42 @@ import TestSupport
         #expect(d.fallbacks == 0, "every well-formed synthetic element took the fast path")
     }
 
+    /// Strings without escapes are read in place, eight bytes at a time: every length and
+    /// every place of a quote or backslash within a word decodes as jansson does, on the fast path.
+    @Test func strings_readInPlace_decodeAlike_atEveryLengthAndEscapePosition() {
+        var elements: [[UInt8]] = []
+        for length in 0...20 {
+            let plain = String((0..<length).map { Character(UnicodeScalar(UInt8(0x61 + $0 % 26))) })
+            var values = [plain]
+            for at in 0...length {
+                let head = String(plain.prefix(at)), tail = String(plain.dropFirst(at))
+                values += [head + #"\""# + tail, head + #"\\"# + tail, head + #"\n"# + tail, head + #"\u00e9"# + tail, head + "é" + tail]
+            }
+            for v in values {
+                let key = length == 0 ? "k" : String(plain.prefix(length))
+                elements.append(Array(#"{"type":"gauge","name":"n","value":1,"labels":{"\#(key)":"\#(v)","z\#(v)":"x"},"help":"\#(v)"}"#.utf8))
+            }
+        }
+        let d = ParserDifferential()
+        #expect(d.difference(elements) == nil)
+        #expect(d.fallbacks == 0)
+    }
+
+    /// A NUL fails the document on the fast path, which jansson then rejects: a NUL byte
+    /// (stage 1 refuses control characters in strings) or a `\u0000` escape.
+    @Test(arguments: [
+        (#"{"type":"gauge","name":"a","value":1,"labels":{"b":"x\u0000"}}"#, true),
+        (#"{"type":"gauge","name":"a","value":1,"labels":{"b\u0000":"x"}}"#, true),
+        (#"{"type":"gauge","name":"a","value":1,"labels":{"b":"x\\u0000"}}"#, false),
+        ("{\"type\":\"gauge\",\"name\":\"a\",\"value\":1,\"help\":\"h\u{0}\"}", true),
+        ("{\"type\":\"gauge\",\"name\":\"a\",\"value\":1,\"labels\":{\"b\u{0}\":\"x\"}}", true),
+    ])
+    func nul_fallsBack(_ payload: String, fallsBack: Bool) {
+        let d = ParserDifferential()
+        #expect(d.difference([Array(payload.utf8)]) == nil, "\(payload)")
+        #expect((d.fallbacks == 1) == fallsBack, "\(payload)")
+    }
+
     @Test(arguments: [
         #"{"type":"counter","name":"a","value":-0}"#,
         #"{"type":"gauge","name":"a","value":100000000000000000000}"#,
