@@ -96,7 +96,11 @@ inline bool unescaped_in_place(const char *raw, std::string_view &out) {
 void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
     if (take(v.type()) != ondemand::json_type::string) throw Fallback{};
     std::string_view s;
-    if (!unescaped_in_place(v.raw_json_token().data() + 1, s)) {   // a peek: the value is consumed only to unescape it
+    // Peeked, then consumed either way: a value left unconsumed is skipped by bracket depth
+    // alone, and what follows it — `"a":"b":"c"` — would go unchecked.
+    if (unescaped_in_place(v.raw_json_token().data() + 1, s)) {
+        take(v.get_raw_json_string());
+    } else {
         s = take(v.get_string());
         if (std::memchr(s.data(), 0, s.size())) throw Fallback{};   // `\u0000`
     }
