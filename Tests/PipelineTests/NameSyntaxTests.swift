@@ -17,6 +17,16 @@ import Testing
         }
         #expect(!check([], NameSyntax.isValidLabelName))
         #expect(!check([], NameSyntax.isValidMetricName))
+        // Long names are checked eight bytes at a time: every byte at every place of a word.
+        for c in UInt8.min...UInt8.max {
+            let labelRest = letter(c) || digit(c) || c == 0x5F, metricRest = labelRest || c == 0x3A
+            for at in 1..<19 {
+                var name = [UInt8](repeating: 0x61, count: 19)
+                name[at] = c
+                #expect(check(name, NameSyntax.isValidLabelName) == labelRest, "label byte \(c) at \(at)")
+                #expect(check(name, NameSyntax.isValidMetricName) == metricRest, "metric byte \(c) at \(at)")
+            }
+        }
         #expect(NameSyntax.isValidMetricName("http_requests_total:rate5m"))
         #expect(!NameSyntax.isValidLabelName("a:b"))
     }
