@@ -47,9 +47,10 @@ public final class ValidateTransform: Transform {
 
     static func check(_ i: Int, in s: SampleBatch, arena: UnsafeRawBufferPointer, numbers: UnsafeBufferPointer<Double>) -> DropReason? {
         @inline(__always) func bytes(_ span: ByteSpan) -> UnsafeRawBufferPointer { arena[span: span] }
+        // A pointer and a count, not a `Slice` of the buffer: that was a generic metadata lookup per call.
         @inline(__always) func list(_ span: NumberSpan) -> UnsafeBufferPointer<Double> {
-            span.count == 0 ? UnsafeBufferPointer(start: nil, count: 0) : UnsafeBufferPointer(start: numbers.baseAddress! + Int(span.start),
-                                                                                              count: Int(span.count))
+            guard span.count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+            return UnsafeBufferPointer(start: numbers.baseAddress! + Int(span.start), count: Int(span.count))
         }
         let r = s.records[i]
         guard NameSyntax.isValidMetricName(bytes(r.name)) else { return .invalidName }
