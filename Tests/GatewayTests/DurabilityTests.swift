@@ -20,11 +20,7 @@ import TestSupport
         return env
     }
 
-    func tempDir() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir
-    }
+    func tempDir() throws -> URL { try makeTemporaryDirectory("state") }
 
     /// Runs `gateway run` until the fault point kills it; returns its status.
     func runUntilKilled(_ env: [String: String]) throws -> (reason: Process.TerminationReason, status: Int32) {

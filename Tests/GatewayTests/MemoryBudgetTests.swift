@@ -96,8 +96,7 @@ import TestSupport
     /// rest, which a restart replays — every sample applied once across the two.
     @Test func sigtermDuringAReplay_stopsAtAPage_andARestartAppliesTheRestOnce() throws {
         let redis = try RedisServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stop-replay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("stop-replay")
         defer { try? FileManager.default.removeItem(at: dir) }
         let backlog = 200, processing = "prom-stream-gateway:metric-queue:processing:stop"
         try redis.push(Array(repeating: element(5000), count: backlog), key: processing)
@@ -118,8 +117,7 @@ import TestSupport
     /// and once, though Redis drops the connection mid-replay.
     @Test func shardedReplay_drainsWithinTheBudget_exactlyOnce_thoughTheConnectionDrops() throws {
         let redis = try RedisServer()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sharded-replay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try makeTemporaryDirectory("sharded-replay")
         defer { try? FileManager.default.removeItem(at: dir) }
         let pipeline = dir.appendingPathComponent("p.yaml")
         try """
