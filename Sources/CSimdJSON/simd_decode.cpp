@@ -92,8 +92,9 @@ inline bool unescaped_in_place(const char *raw, std::string_view &out) {
     return true;
 }
 
-// A string field's unescaped bytes appended to the arena (NUL falls back: jansson rejects it).
-void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
+// A string field's unescaped bytes: in place, or simdjson's copy when it holds an escape
+// (NUL falls back: jansson rejects it). Valid while the document is.
+std::string_view string_of(ondemand::value v, size_t max) {
     if (take(v.type()) != ondemand::json_type::string) throw Fallback{};
     std::string_view s;
     // Peeked, then consumed either way: a value left unconsumed is skipped by bracket depth
@@ -105,9 +106,29 @@ void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &
         if (std::memchr(s.data(), 0, s.size())) throw Fallback{};   // `\u0000`
     }
     if (s.size() > max) throw Fallback{};
+    return s;
+}
+
+// A string field appended to the batch's bytes.
+void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
+    std::string_view s = string_of(v, max);
     start = uint32_t(p.bytes.size);
     count = uint32_t(s.size());
     p.bytes.append(s);
+}
+
+// Byte equality of short strings (label names) inline: `std::memcmp` with a length
+// known only at run time is a call into libc.
+inline bool same_bytes(const char *a, const char *b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        if (x != y) return false;
+    }
+    for (; i < n; i++) if (a[i] != b[i]) return false;
+    return true;
 }
 
 std::string_view key_of(ondemand::field &f) {
@@ -150,7 +171,7 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
         seen |= which;
         ondemand::value v = field.value();
         switch (which) {
-        case TYPE: append_string(p, v, 9, r.type_start, r.type_count); break;   // "histogram" is the longest
+        case TYPE: r.type_code = type_code(string_of(v, 9)); break;   // not kept: "histogram" is the longest
         case NAME: append_string(p, v, l.max_name, r.name_start, r.name_count); break;
         case VALUE: r.value = number(v); break;
         case HELP: append_string(p, v, l.max_help, r.help_start, r.help_count); break;
@@ -163,7 +184,8 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
                 if (name.size() > l.max_label_name) throw Fallback{};
                 for (size_t i = r.label_start; i < p.labels.size(); i++) {   // duplicate names: jansson refuses the document
                     const psg_simd_label &o = p.labels[i];
-                    if (o.name_count == name.size() && std::memcmp(p.bytes.data() + o.name_start, name.data(), name.size()) == 0) throw Fallback{};
+                    const char *other = reinterpret_cast<const char *>(p.bytes.data()) + o.name_start;
+                    if (o.name_count == name.size() && same_bytes(other, name.data(), name.size())) throw Fallback{};
                 }
                 psg_simd_label out{};
                 out.name_start = uint32_t(p.bytes.size);
@@ -182,7 +204,6 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
         }
     }
     if ((seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE)) throw Fallback{};
-    r.type_code = type_code(std::string_view(reinterpret_cast<const char *>(p.bytes.data()) + r.type_start, r.type_count));
     p.records.push_back(r);
 }
 

@@ -52,6 +52,25 @@ import TestSupport
         #expect(parsed?.values == Array(key.dropFirst(2)))   // what follows the schema number
     }
 
+    /// Label names are ordered bytewise, a prefix first: every pair of names of length
+    /// 0–19 that differ at one position (or only in length), against the standard library.
+    @Test func precedes_ordersNamesBytewise() {
+        var names: [[UInt8]] = []
+        for n in 0..<20 {
+            let base = (0..<n).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            names.append(base)
+            for at in 0..<n {
+                for c: UInt8 in [0x30, 0x5F, 0x7A, 0xFF] { var v = base; v[at] = c; names.append(v) }
+            }
+        }
+        for a in names {
+            for b in names where a.count + b.count < 24 || a.count == b.count {
+                let got = a.withUnsafeBytes { x in b.withUnsafeBytes { y in SeriesKey.precedes(x, y) } }
+                #expect(got == a.lexicographicallyPrecedes(b), "\(a) vs \(b)")
+            }
+        }
+    }
+
     @Test func parse_refusesWhatIsNotLabelText() {
         for bad in [#"a"#, #"a="x"#, #"="x""#, #"a="x"b="y""#, #"a=x"#, #"a="x\""#] {
             #expect(SeriesKey.parse(text: Array(bad.utf8)) == nil, "\(bad)")

@@ -126,6 +126,16 @@ import TestSupport
         #"{"type":"gauge","name":"","value":0,"labels":{"":"":}}}"#,
         #"{"type":"gauge","name":"a","value":1,"labels":{"b":"x":"y","c":"z"}}"#,
         #"{"type":"gauge","name":"a":"n","value":1}"#,
+        // The type is read, not kept: escaped, followed by `:`, not a string, too long, with a NUL.
+        #"{"type":"c\u006funter","name":"a","value":1}"#,
+        #"{"type":"gauge":"x","name":"a","value":1}"#,
+        #"{"type":1,"name":"a","value":1}"#,
+        #"{"type":"histogramx","name":"a","value":1}"#,
+        #"{"type":"gauge\u0000","name":"a","value":1}"#,
+        #"{"name":"a","value":1,"type":"summary"}"#,
+        // Repeated label names longer than a word (compared eight bytes at a time), and near misses.
+        #"{"type":"gauge","name":"a","value":1,"labels":{"abcdefghijk":"x","abcdefghijk":"y"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"abcdefghijk":"x","abcdefghijK":"y","abcdefgh":"z","abcdefgH":"w"}}"#,
         #"{"type":"gauge","name":"a","value":1}   "#,
         #" [ {"type":"gauge","name":"a","value":1} , {"type":"counter","name":"b","value":2,"help":""} ] "#,
         #"[]"#,

@@ -27,8 +27,7 @@ typedef struct {
 // One sample; spans index the output's bytes/numbers/labels arrays.
 typedef struct {
     double value;
-    uint32_t type_start, type_count;   // the type's text
-    uint32_t type_code;                // 0 counter, 1 gauge, 2 histogram, 3 summary (other spellings fall back)
+    uint32_t type_code;   // 0 counter, 1 gauge, 2 histogram, 3 summary (other spellings fall back)
     uint32_t name_start, name_count, help_start, help_count;
     uint32_t label_start, label_count;
     uint32_t buckets_start, buckets_count, quantiles_start, quantiles_count, epsilons_start, epsilons_count;

@@ -113,7 +113,7 @@ package struct ByteKeyTable: Sendable {
 /// Byte equality, inline: keys are a few dozen bytes, where a call to `memcmp` costs
 /// more than the comparison (it was 6% of a drain).
 @inlinable @inline(__always)
-func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
+package func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int) -> Bool {
     guard n > 0, let b else { return true }
     var i = 0
     while i + 8 <= n {

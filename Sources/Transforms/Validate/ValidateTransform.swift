@@ -61,7 +61,7 @@ public final class ValidateTransform: Transform {
             if r.type == .summary && n.count == 8 && memcmp(n.baseAddress!, "quantile", 8) == 0 { return .reservedLabel }
             for m in r.labelRange.lowerBound..<l {
                 let other = bytes(s.labels[m].name)
-                if other.count == n.count && memcmp(other.baseAddress!, n.baseAddress!, n.count) == 0 { return .invalidLabelName }
+                if other.count == n.count && bytesEqual(other.baseAddress!, n.baseAddress!, n.count) { return .invalidLabelName }
             }
         }
         switch r.type {
