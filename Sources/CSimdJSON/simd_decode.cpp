@@ -31,6 +31,7 @@ struct psg_simd_parser {
     std::vector<double> numbers;
     std::vector<psg_simd_label> labels;
     std::vector<psg_simd_record> records;
+    unsigned oversized_batches = 0;   // calls in a row whose batch was much smaller than the buffers
 };
 
 namespace {
@@ -251,7 +252,13 @@ extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
 extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data, size_t size, const size_t *ends, size_t count,
                                         size_t max_payload, const psg_simd_limits *limits, uint32_t *record_ends, psg_simd_output *out) {
-    if (p->bytes.buffer.size() > 2 * size + (size_t(1) << 20)) {   // an earlier, much larger batch: give its memory back
+    // An earlier, much larger batch: its memory is given back once 32 batches in a row were much smaller.
+    // Not at the first: a backlog drain mixes full and small batches, and regrowing the four vectors
+    // mapped and faulted in 50 MB per 2M samples of arrays.
+    bool oversized = p->bytes.buffer.size() > 2 * size + (size_t(1) << 20);
+    p->oversized_batches = oversized ? p->oversized_batches + 1 : 0;
+    if (p->oversized_batches >= 32) {
+        p->oversized_batches = 0;
         std::vector<uint8_t>().swap(p->bytes.buffer);
         std::vector<double>().swap(p->numbers);
         std::vector<psg_simd_label>().swap(p->labels);
