@@ -48,8 +48,42 @@ public enum TextFormat {
             appendInt(Int(v), to: &out)
             return
         }
-        // Shortest round-trip digits from Swift (a small string: no allocation), re-laid out
-        // the way Go does, through a stack buffer (this runs once per fractional value on a page).
+        // Fast path: a decimal of up to six places in the range Go prints without an exponent.
+        // With m the integer nearest v·10^k, m / 10^k == v (division rounds correctly) says those
+        // digits round-trip; the first k that does is the shortest (a shorter decimal would have
+        // matched at a smaller k), and one m at most is that close. Double.description was a
+        // third of a page's render.
+        let a = abs(v)
+        if a >= 1e-4, a < 1e6 {
+            var scale = 10.0
+            for k in 1...6 {
+                let m = (a * scale).rounded()
+                if m / scale == a { appendDecimal(UInt64(m), places: k, negative: v < 0, to: &out); return }
+                scale *= 10
+            }
+        }
+        appendShortest(v, to: &out)
+    }
+
+    /// `m` with a decimal point `places` digits from its end: `0.05` for 5 and 2.
+    static func appendDecimal(_ m: UInt64, places: Int, negative: Bool, to out: inout [UInt8]) {
+        if negative { out.append(0x2D) }
+        var p: UInt64 = 1
+        for _ in 0..<places { p *= 10 }
+        appendInt(Int(m / p), to: &out)
+        out.append(0x2E)
+        var rest = m % p
+        for _ in 0..<places {
+            p /= 10
+            out.append(UInt8(rest / p) + 0x30)
+            rest %= p
+        }
+    }
+
+    /// The general case of `appendFloat` (finite, not zero, not a small integer): Swift's
+    /// shortest round-trip digits (a small string: no allocation), re-laid out the way Go
+    /// does, through a stack buffer.
+    static func appendShortest(_ v: Double, to out: inout [UInt8]) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
             var n = 0
             var dp = 0   // decimal point position relative to the digits

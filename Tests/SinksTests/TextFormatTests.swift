@@ -30,6 +30,33 @@ import Testing
         }
     }
 
+    /// The short-decimal fast path prints what the general path prints: every decimal of
+    /// one to seven places around the range's edges and at random, their neighbours one
+    /// ulp away, and random doubles in the range, positive and negative.
+    @Test func shortDecimals_printAsTheGeneralPathDoes() {
+        func general(_ v: Double) -> String {
+            var out: [UInt8] = []
+            TextFormat.appendShortest(v, to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        var values: [Double] = [1e-4, 0.1, 0.2, 0.3, 0.1 + 0.2, 0.5, 1.5, 2.675, 123.456, 999999.5, 999999.999999, 999999.9999999999,
+                                0.00010000000000000002, 0.00015, 0.000123456, 1.0000001, Double.leastNonzeroMagnitude, 1e-5, 1e6 - 0.1, 0.30000000000000004]
+        var rng = SystemRandomNumberGenerator()
+        for places in 1...7 {
+            let scale = (0..<places).reduce(1.0) { x, _ in x * 10 }
+            for _ in 0..<3_000 {
+                let m = Double(UInt64.random(in: 1...UInt64(1e6 * scale), using: &rng))
+                values.append(m / scale)
+            }
+            for m in [1.0, 9, 10, 11, 99, 100, 101] { values.append(m / scale) }
+        }
+        for _ in 0..<20_000 { values.append(Double.random(in: 1e-4..<1e6, using: &rng)) }
+        values += values.flatMap { [$0.nextUp, $0.nextDown] }
+        for v in values where v != v.rounded(.towardZero) {
+            for x in [v, -v] { #expect(TextFormat.formatFloat(x) == general(x), "\(x)") }
+        }
+    }
+
     @Test func labelValues_escapeBackslashQuoteAndNewlineOnly() {
         var out: [UInt8] = []
         Array("a\\b\"c\nd\te".utf8).withUnsafeBytes { TextFormat.appendLabelValue($0, to: &out) }
