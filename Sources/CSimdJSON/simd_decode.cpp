@@ -250,6 +250,11 @@ extern "C" psg_simd_parser *psg_simd_parser_new(void) {
 
 extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
+extern "C" size_t psg_simd_parser_held_bytes(const psg_simd_parser *p) {
+    return p->bytes.buffer.size() + p->numbers.capacity() * sizeof(double) + p->labels.capacity() * sizeof(psg_simd_label)
+        + p->records.capacity() * sizeof(psg_simd_record);
+}
+
 extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data, size_t size, const size_t *ends, size_t count,
                                         size_t max_payload, const psg_simd_limits *limits, uint32_t *record_ends, psg_simd_output *out) {
     // An earlier, much larger batch: its memory is given back once 32 batches in a row were much smaller.

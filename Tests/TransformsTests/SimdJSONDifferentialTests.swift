@@ -1,3 +1,4 @@
+import CSimdJSON
 import Foundation
 import Fuzzing
 import Logging
@@ -178,5 +179,38 @@ import TestSupport
             let difference = data.withUnsafeBytes { ParserDifferential().difference($0) }
             #expect(difference == nil, "\(file)\n\(difference ?? "")")
         }
+    }
+}
+
+/// The C parser's reused buffers: kept through a backlog drain's mix of full and small
+/// batches (regrowing them mapped and faulted in fresh pages each time), given back once
+/// 32 batches in a row were much smaller than them.
+@Suite struct SimdJSONParserBufferTests {
+    let limits = psg_simd_limits(max_samples: 100_000, max_labels: 64, max_name: 1024, max_label_name: 1024, max_label_value: 4096,
+                                 max_help: 4096, max_buckets: 256, max_quantiles: 32)
+
+    func decode(_ parser: SimdJSONParser, _ elements: [String]) {
+        var p = PayloadBatch()
+        for e in elements { p.append(Array(e.utf8), origin: 0) }
+        var out = SampleBatch()
+        parser.decode(p, maxPayload: 1 << 20, limits: limits, into: &out) { _, _, _ in Issue.record("fell back") }
+        #expect(out.records.count == elements.count)
+    }
+
+    @Test func buffers_areKeptThrough31SmallBatches_andAFullOneBetween_andGoBackAtThe32nd() {
+        let parser = SimdJSONParser()
+        let value = String(repeating: "v", count: 1000)
+        let full = (0..<2000).map { #"{"type":"gauge","name":"g","value":\#($0),"labels":{"a":"\#(value)"}}"# }   // 2 MB of strings
+        let small = [#"{"type":"gauge","name":"g","value":1}"#]
+        decode(parser, full)
+        let held = parser.heldBytes
+        #expect(held > 2 << 20)
+        for _ in 0..<31 { decode(parser, small) }
+        #expect(parser.heldBytes == held, "kept through 31 much smaller batches")
+        decode(parser, full)
+        for _ in 0..<31 { decode(parser, small) }
+        #expect(parser.heldBytes == held, "a full batch between starts the count again")
+        decode(parser, small)
+        #expect(parser.heldBytes < 64 << 10, "given back at the 32nd small batch in a row: \(parser.heldBytes) bytes held")
     }
 }

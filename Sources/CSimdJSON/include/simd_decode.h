@@ -45,6 +45,9 @@ typedef struct {
 
 psg_simd_parser *psg_simd_parser_new(void);
 void psg_simd_parser_free(psg_simd_parser *);
+// Bytes the parser's reused buffers hold: kept from batch to batch, given back once 32
+// batches in a row were much smaller than them.
+size_t psg_simd_parser_held_bytes(const psg_simd_parser *);
 
 // A whole batch in one call: document i is data[ends[i-1]..<ends[i]] (ends[-1] = 0),
 // `size` bytes in all, each parsed in place (the next document is the padding; the

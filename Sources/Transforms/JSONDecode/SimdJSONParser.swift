@@ -15,6 +15,9 @@ final class SimdJSONParser {
 
     deinit { psg_simd_parser_free(parser) }
 
+    /// Bytes its buffers hold between batches.
+    var heldBytes: Int { psg_simd_parser_held_bytes(parser) }
+
     /// Decodes every element of `payloads` in one call into `out`, in order; an element
     /// the fast path does not take (larger than `maxPayload`, invalid, dropping something, or using what the fast
     /// path does not take — see simd_decode.h) goes to
