@@ -32,11 +32,11 @@ enum SeriesKey {
         var sorted = true
         var bound = schemaRoom
         for l in r.labelRange where labels[l].value.count > 0 {
-            if let last = order.last, !precedes(slice(arena, labels[last].name), slice(arena, labels[l].name)) { sorted = false }
+            if let last = order.last, !bytesPrecede(slice(arena, labels[last].name), slice(arena, labels[l].name)) { sorted = false }
             order.append(l)
             bound += Int(labels[l].name.count) + 2 * Int(labels[l].value.count) + 20   // two varints; escaping at most doubles
         }
-        if !sorted { order.sort { precedes(slice(arena, labels[$0].name), slice(arena, labels[$1].name)) } }
+        if !sorted { order.sort { bytesPrecede(slice(arena, labels[$0].name), slice(arena, labels[$1].name)) } }
         if buffer.count < bound { buffer = [UInt8](repeating: 0, count: max(bound, 2 * buffer.count, 256)) }
         // `order` borrowed as a pointer: iterated inside the closure, the captured array was retained and released twice per sample.
         return order.withUnsafeBufferPointer { order in buffer.withUnsafeMutableBytes { out in
@@ -79,25 +79,6 @@ enum SeriesKey {
         let start = schemaRoom - ProtobufFormat.varintSize(UInt64(schema))
         _ = putVarint(schema, base, start)
         return start
-    }
-
-    /// Byte order of two label names (bytewise, then the shorter first). Inline, eight bytes
-    /// at a time: names are short, and `memcmp` was a libc call per pair (1.3 % of a drain).
-    @inline(__always)
-    static func precedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        let n = min(a.count, b.count)
-        var i = 0
-        while i + 8 <= n {
-            let x = a.loadUnaligned(fromByteOffset: i, as: UInt64.self).bigEndian, y = b.loadUnaligned(fromByteOffset: i, as: UInt64.self).bigEndian
-            if x != y { return x < y }
-            i += 8
-        }
-        while i < n {
-            let x = a[i], y = b[i]
-            if x != y { return x < y }
-            i += 1
-        }
-        return a.count < b.count
     }
 
     /// A stored key, `schema`'s number in front of `values` (a key's values), into `key` (emptied first).

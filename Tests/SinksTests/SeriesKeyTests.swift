@@ -65,7 +65,7 @@ import TestSupport
         }
         for a in names {
             for b in names where a.count + b.count < 24 || a.count == b.count {
-                let got = a.withUnsafeBytes { x in b.withUnsafeBytes { y in SeriesKey.precedes(x, y) } }
+                let got = a.withUnsafeBytes { x in b.withUnsafeBytes { y in bytesPrecede(x, y) } }
                 #expect(got == a.lexicographicallyPrecedes(b), "\(a) vs \(b)")
             }
         }

@@ -131,6 +131,26 @@ package func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer?, _ n: Int)
     return true
 }
 
+/// Byte order (bytewise, then the shorter first), as `lexicographicallyPrecedes`: label
+/// names in `sort_labels` and in the sink's series key. Inline, eight bytes at a time: names
+/// are short, and `memcmp` was a libc call per pair (1.3% of a drain).
+@inlinable @inline(__always)
+package func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    let n = min(a.count, b.count)
+    var i = 0
+    while i + 8 <= n {
+        let x = a.loadUnaligned(fromByteOffset: i, as: UInt64.self).bigEndian, y = b.loadUnaligned(fromByteOffset: i, as: UInt64.self).bigEndian
+        if x != y { return x < y }
+        i += 8
+    }
+    while i < n {
+        let x = a[i], y = b[i]
+        if x != y { return x < y }
+        i += 1
+    }
+    return a.count < b.count
+}
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -50,6 +50,6 @@ public final class SortLabelsTransform: Transform {
 
     @inline(__always)
     static func less(_ a: ByteSpan, _ b: ByteSpan, _ arena: UnsafeRawBufferPointer) -> Bool {
-        arena[span: a].lexicographicallyPrecedes(arena[span: b])
+        bytesPrecede(arena[span: a], arena[span: b])
     }
 }
