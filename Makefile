@@ -109,11 +109,16 @@ bench-tls: deps
 bench-steady: deps
 	./scripts/bench-steady.sh
 
+# The fuzz harness, with coverage and AddressSanitizer in the Swift and the C/C++ code alike
+# (json_decode's scanner and On-Demand walk are C++: an out-of-bounds read there is a finding).
+FUZZ_BUILD = swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address \
+  -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address
+
 # libFuzzer over decode → validate → relabel → sort → aggregate → render (FUZZ_SECONDS,
 # default 600). New inputs are merged into Tests/Fixtures/fuzz-corpus, which `make test` replays.
 FUZZ_SECONDS ?= 600
 fuzz: deps
-	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	$(FUZZ_BUILD)
 	mkdir -p .build-fuzz/corpus
 	SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=Tests/Fixtures/fuzz.dict \
 	  -artifact_prefix=.build-fuzz/crash- -print_final_stats=1 .build-fuzz/corpus Tests/Fixtures/fuzz-corpus
@@ -123,7 +128,7 @@ fuzz: deps
 # crash (FUZZ_SECONDS, default 600); findings go to .build-fuzz/crash-diff-*, new inputs
 # into the corpus.
 fuzz-diff: deps
-	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	$(FUZZ_BUILD)
 	mkdir -p .build-fuzz/corpus-diff
 	PSG_FUZZ=diff SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(or $(FUZZ_SECONDS_DIFF),600) -max_len=4096 \
 	  -dict=Tests/Fixtures/fuzz.dict -artifact_prefix=.build-fuzz/crash-diff- -print_final_stats=1 .build-fuzz/corpus-diff Tests/Fixtures/fuzz-corpus
@@ -132,7 +137,7 @@ fuzz-diff: deps
 # The otlp source's protobuf decoder and mapping, then aggregate → render (FUZZ_SECONDS,
 # default 600). New inputs are merged into Tests/Fixtures/otlp-corpus, which `make test` replays.
 fuzz-otlp: deps
-	swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+	$(FUZZ_BUILD)
 	mkdir -p .build-fuzz/corpus-otlp
 	PSG_FUZZ=otlp SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=.build-fuzz/crash-otlp- -print_final_stats=1 .build-fuzz/corpus-otlp Tests/Fixtures/otlp-corpus

@@ -1,67 +1,24 @@
-// The simdjson (On-Demand) fast path of json_decode; see simd_decode.h for the
-// contract: exact or a fallback to jansson, never a drop.
-#include "simd_decode.h"
+// The fast paths of json_decode — the scanner (scan_decode.cpp), then simdjson On-Demand
+// for what it does not take; see simd_decode.h for the contract: exact or a fallback to
+// jansson, never a drop.
+#include "decode_output.h"
 
 #include <simdjson.h>
 
-#include <algorithm>
-#include <cstring>
-#include <string_view>
-#include <vector>
-
 using namespace simdjson;
-
-// The batch's string bytes: appended with one memcpy (vector::insert's range path
-// was 3 % of a drain), rolled back by resetting `size`.
-struct Bytes {
-    std::vector<uint8_t> buffer;   // its size is the capacity; `size` bytes are used
-    size_t size = 0;
-    void append(std::string_view s) {
-        if (size + s.size() > buffer.size()) buffer.resize(std::max(size + s.size(), 2 * buffer.size()));
-        if (!s.empty()) std::memcpy(buffer.data() + size, s.data(), s.size());
-        size += s.size();
-    }
-    const uint8_t *data() const { return buffer.data(); }
-};
 
 struct psg_simd_parser {
     ondemand::parser parser;
     std::vector<uint8_t> padded;
-    Bytes bytes;
-    std::vector<double> numbers;
-    std::vector<psg_simd_label> labels;
-    std::vector<psg_simd_record> records;
+    DecodeOutput out;
+    bool scanner = true;              // off only for tests of the On-Demand path on its own
+    size_t scanned = 0;               // documents the scanner took, for tests
     unsigned oversized_batches = 0;   // calls in a row whose batch was much smaller than the buffers
 };
 
 namespace {
 
 struct Fallback {};
-
-// The known fields, as bits (a second occurrence falls back: jansson rejects duplicate keys).
-enum Field : unsigned { TYPE = 1, NAME = 2, VALUE = 4, LABELS = 8, HELP = 16, BUCKETS = 32, QUANTILES = 64, EPSILONS = 128 };
-
-Field field_of(std::string_view k) {
-    switch (k.size()) {
-    case 4: if (k == "type") return TYPE; if (k == "name") return NAME; if (k == "help") return HELP; break;
-    case 5: if (k == "value") return VALUE; break;
-    case 6: if (k == "labels") return LABELS; break;
-    case 7: if (k == "buckets") return BUCKETS; break;
-    case 8: if (k == "epsilons") return EPSILONS; break;
-    case 9: if (k == "quantiles") return QUANTILES; break;
-    }
-    throw Fallback{};
-}
-
-// Type codes (MetricType's raw values); 4: another spelling ("Counter"), which the
-// document falls back for (jansson matches case-insensitively).
-uint32_t type_code(std::string_view t) {
-    if (t == "counter") return 0;
-    if (t == "gauge") return 1;
-    if (t == "histogram") return 2;
-    if (t == "summary") return 3;
-    return 4;
-}
 
 template <typename T> T take(simdjson_result<T> &&r) {
     T v;
@@ -113,23 +70,9 @@ std::string_view string_of(ondemand::value v, size_t max) {
 // A string field appended to the batch's bytes.
 void append_string(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
     std::string_view s = string_of(v, max);
-    start = uint32_t(p.bytes.size);
+    start = uint32_t(p.out.bytes.size);
     count = uint32_t(s.size());
-    p.bytes.append(s);
-}
-
-// Byte equality of short strings (label names) inline: `std::memcmp` with a length
-// known only at run time is a call into libc.
-inline bool same_bytes(const char *a, const char *b, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        std::memcpy(&x, a + i, 8);
-        std::memcpy(&y, b + i, 8);
-        if (x != y) return false;
-    }
-    for (; i < n; i++) if (a[i] != b[i]) return false;
-    return true;
+    p.out.bytes.append(s);
 }
 
 std::string_view key_of(ondemand::field &f) {
@@ -153,13 +96,13 @@ double number(ondemand::value &v) {
 
 void numbers(psg_simd_parser &p, ondemand::value v, size_t max, uint32_t &start, uint32_t &count) {
     if (take(v.type()) != ondemand::json_type::array) throw Fallback{};
-    start = uint32_t(p.numbers.size());
+    start = uint32_t(p.out.numbers.size());
     for (auto item : take(v.get_array())) {
         ondemand::value x = take(std::move(item));
-        p.numbers.push_back(number(x));
-        if (p.numbers.size() - start > max) throw Fallback{};
+        p.out.numbers.push_back(number(x));
+        if (p.out.numbers.size() - start > max) throw Fallback{};
     }
-    count = uint32_t(p.numbers.size() - start);
+    count = uint32_t(p.out.numbers.size() - start);
 }
 
 void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &l) {
@@ -167,8 +110,8 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
     unsigned seen = 0;
     for (auto f : object) {
         ondemand::field field = take(std::move(f));
-        Field which = field_of(key_of(field));
-        if (seen & which) throw Fallback{};
+        unsigned which = field_of(key_of(field));
+        if (which == 0 || (seen & which)) throw Fallback{};
         seen |= which;
         ondemand::value v = field.value();
         switch (which) {
@@ -178,25 +121,21 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
         case HELP: append_string(p, v, l.max_help, r.help_start, r.help_count); break;
         case LABELS: {
             if (take(v.type()) != ondemand::json_type::object) throw Fallback{};
-            r.label_start = uint32_t(p.labels.size());
+            r.label_start = uint32_t(p.out.labels.size());
             for (auto lf : take(v.get_object())) {
                 ondemand::field label = take(std::move(lf));
                 std::string_view name = key_of(label);
                 if (name.size() > l.max_label_name) throw Fallback{};
-                for (size_t i = r.label_start; i < p.labels.size(); i++) {   // duplicate names: jansson refuses the document
-                    const psg_simd_label &o = p.labels[i];
-                    const char *other = reinterpret_cast<const char *>(p.bytes.data()) + o.name_start;
-                    if (o.name_count == name.size() && same_bytes(other, name.data(), name.size())) throw Fallback{};
-                }
+                if (repeats_label(p.out, r.label_start, name)) throw Fallback{};
                 psg_simd_label out{};
-                out.name_start = uint32_t(p.bytes.size);
+                out.name_start = uint32_t(p.out.bytes.size);
                 out.name_count = uint32_t(name.size());
-                p.bytes.append(name);
+                p.out.bytes.append(name);
                 append_string(p, label.value(), l.max_label_value, out.value_start, out.value_count);
-                p.labels.push_back(out);
-                if (p.labels.size() - r.label_start > l.max_labels) throw Fallback{};
+                p.out.labels.push_back(out);
+                if (p.out.labels.size() - r.label_start > l.max_labels) throw Fallback{};
             }
-            r.label_count = uint32_t(p.labels.size() - r.label_start);
+            r.label_count = uint32_t(p.out.labels.size() - r.label_start);
             break;
         }
         case BUCKETS: numbers(p, v, l.max_buckets, r.buckets_start, r.buckets_count); break;
@@ -205,7 +144,7 @@ void sample(psg_simd_parser &p, ondemand::object object, const psg_simd_limits &
         }
     }
     if ((seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE)) throw Fallback{};
-    p.records.push_back(r);
+    p.out.records.push_back(r);
 }
 
 void document(psg_simd_parser &p, const uint8_t *data, size_t size, size_t readable, const psg_simd_limits &l) {
@@ -226,12 +165,12 @@ void document(psg_simd_parser &p, const uint8_t *data, size_t size, size_t reada
         sample(p, take(doc.get_object()), l);
         break;
     case ondemand::json_type::array: {
-        size_t first = p.records.size();   // the batch call's buffers hold earlier documents
+        size_t first = p.out.records.size();   // the batch call's buffers hold earlier documents
         for (auto item : take(doc.get_array())) {
             ondemand::value v = take(std::move(item));
             if (take(v.type()) != ondemand::json_type::object) throw Fallback{};
             sample(p, take(v.get_object()), l);
-            if (p.records.size() - first > l.max_samples) throw Fallback{};
+            if (p.out.records.size() - first > l.max_samples) throw Fallback{};
         }
         break;
     }
@@ -250,9 +189,13 @@ extern "C" psg_simd_parser *psg_simd_parser_new(void) {
 
 extern "C" void psg_simd_parser_free(psg_simd_parser *p) { delete p; }
 
+extern "C" void psg_simd_parser_use_scanner(psg_simd_parser *p, int on) { p->scanner = on != 0; }
+
+extern "C" size_t psg_simd_parser_scanned(const psg_simd_parser *p) { return p->scanned; }
+
 extern "C" size_t psg_simd_parser_held_bytes(const psg_simd_parser *p) {
-    return p->bytes.buffer.size() + p->numbers.capacity() * sizeof(double) + p->labels.capacity() * sizeof(psg_simd_label)
-        + p->records.capacity() * sizeof(psg_simd_record);
+    return p->out.bytes.buffer.size() + p->out.numbers.capacity() * sizeof(double) + p->out.labels.capacity() * sizeof(psg_simd_label)
+        + p->out.records.capacity() * sizeof(psg_simd_record);
 }
 
 extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data, size_t size, const size_t *ends, size_t count,
@@ -260,47 +203,54 @@ extern "C" size_t psg_simd_decode_batch(psg_simd_parser *p, const uint8_t *data,
     // An earlier, much larger batch: its memory is given back once 32 batches in a row were much smaller.
     // Not at the first: a backlog drain mixes full and small batches, and regrowing the four vectors
     // mapped and faulted in 50 MB per 2M samples of arrays.
-    bool oversized = p->bytes.buffer.size() > 2 * size + (size_t(1) << 20);
+    bool oversized = p->out.bytes.buffer.size() > 2 * size + (size_t(1) << 20);
     p->oversized_batches = oversized ? p->oversized_batches + 1 : 0;
     if (p->oversized_batches >= 32) {
         p->oversized_batches = 0;
-        std::vector<uint8_t>().swap(p->bytes.buffer);
-        std::vector<double>().swap(p->numbers);
-        std::vector<psg_simd_label>().swap(p->labels);
-        std::vector<psg_simd_record>().swap(p->records);
+        std::vector<uint8_t>().swap(p->out.bytes.buffer);
+        std::vector<double>().swap(p->out.numbers);
+        std::vector<psg_simd_label>().swap(p->out.labels);
+        std::vector<psg_simd_record>().swap(p->out.records);
     }
-    p->bytes.size = 0;
-    p->numbers.clear();
-    p->labels.clear();
-    p->records.clear();
+    p->out.bytes.size = 0;
+    p->out.numbers.clear();
+    p->out.labels.clear();
+    p->out.records.clear();
     size_t start = 0, decoded = 0;
     for (size_t i = 0; i < count; i++) {
         size_t end = ends[i];
-        size_t marks[4] = {p->bytes.size, p->numbers.size(), p->labels.size(), p->records.size()};
+        size_t marks[4] = {p->out.bytes.size, p->out.numbers.size(), p->out.labels.size(), p->out.records.size()};
+        auto roll_back = [&] {
+            p->out.bytes.size = marks[0];
+            p->out.numbers.resize(marks[1]);
+            p->out.labels.resize(marks[2]);
+            p->out.records.resize(marks[3]);
+        };
         bool ok = end - start <= max_payload;
-        if (ok) {
+        // The scanner first; what it does not take, On-Demand from the same marks.
+        if (ok && p->scanner && scan_document(p->out, data + start, end - start, *limits)) {
+            p->scanned++;
+        } else if (ok) {
+            roll_back();
             try {
                 document(*p, data + start, end - start, size - start, *limits);
-                for (size_t r = marks[3]; r < p->records.size() && ok; r++) ok = p->records[r].type_code < 4;
+                for (size_t r = marks[3]; r < p->out.records.size() && ok; r++) ok = p->out.records[r].type_code < 4;
             } catch (...) {
                 ok = false;
             }
         }
         if (ok) {
-            record_ends[i] = uint32_t(p->records.size());
+            record_ends[i] = uint32_t(p->out.records.size());
             decoded++;
         } else {
-            p->bytes.size = marks[0];
-            p->numbers.resize(marks[1]);
-            p->labels.resize(marks[2]);
-            p->records.resize(marks[3]);
+            roll_back();
             record_ends[i] = UINT32_MAX;
         }
         start = end;
     }
-    out->bytes = p->bytes.data(); out->bytes_count = p->bytes.size;
-    out->numbers = p->numbers.data(); out->numbers_count = p->numbers.size();
-    out->labels = p->labels.data(); out->labels_count = p->labels.size();
-    out->records = p->records.data(); out->records_count = p->records.size();
+    out->bytes = p->out.bytes.data(); out->bytes_count = p->out.bytes.size;
+    out->numbers = p->out.numbers.data(); out->numbers_count = p->out.numbers.size();
+    out->labels = p->out.labels.data(); out->labels_count = p->out.labels.size();
+    out->records = p->out.records.data(); out->records_count = p->out.records.size();
     return decoded;
 }

@@ -6,17 +6,21 @@ import Transforms
 /// `json_decode` with `parser: simdjson` against `parser: jansson` on the same
 /// input (the element whole, and split at newlines into several): any difference
 /// in what a later stage can see — samples, their labels in order, numbers to the
-/// bit, exemplars, drops and their notes — is a finding. Used by `make fuzz-diff`
-/// and by the differential test. One instance per thread.
+/// bit, exemplars, drops and their notes — is a finding. simdjson is checked twice:
+/// as configured (the scanner, then On-Demand) and with On-Demand alone, so that each
+/// fast path is held to jansson on every input. Used by `make fuzz-diff` and by the
+/// differential test. One instance per thread.
 public final class ParserDifferential {
     let jansson = ParserDifferential.decoder(.jansson)
     let simdjson = ParserDifferential.decoder(.simdjson)
+    let onDemand = ParserDifferential.decoder(.simdjson, scanner: false)
 
     public init() {}
 
-    static func decoder(_ parser: JSONDecodeConfig.Parser) -> JSONDecodeTransform {
+    static func decoder(_ parser: JSONDecodeConfig.Parser, scanner: Bool = true) -> JSONDecodeTransform {
         var c = JSONDecodeConfig(options: OptionReader(describing: "d"))
         c.parser = parser
+        c.scanner = scanner
         let context = StageContext(id: "d", logger: Logger(label: "d", factory: { _ in SwiftLogNoOpLogHandler() }),
                                    telemetry: Telemetry(), health: HealthBoard(), workers: 1)
         return JSONDecodeTransform(config: c, context: context)
@@ -24,6 +28,8 @@ public final class ParserDifferential {
 
     /// Elements the simdjson side handed to jansson so far.
     public var fallbacks: UInt64 { simdjson.fallbacks.value }
+    /// Elements the scanner decoded so far (the rest went to On-Demand or jansson).
+    public var scanned: Int { simdjson.scanned }
 
     public func difference(_ data: UnsafeRawBufferPointer) -> String? {
         var parts: [[UInt8]] = [Array(data)]
@@ -32,10 +38,14 @@ public final class ParserDifferential {
     }
 
     public func difference(_ elements: [[UInt8]]) -> String? {
-        let a = Self.reading(elements, simdjson), b = Self.reading(elements, jansson)
-        guard a != b else { return nil }
-        for (x, y) in zip(a, b) where x != y { return "simdjson: \(x)\njansson:  \(y)" }
-        return "simdjson: \(a.count) lines, jansson: \(b.count)"
+        let b = Self.reading(elements, jansson)
+        for (name, d) in [("simdjson", simdjson), ("on-demand", onDemand)] {
+            let a = Self.reading(elements, d)
+            guard a != b else { continue }
+            for (x, y) in zip(a, b) where x != y { return "\(name): \(x)\njansson:   \(y)" }
+            return "\(name): \(a.count) lines, jansson: \(b.count)"
+        }
+        return nil
     }
 
     /// Everything a later stage can see of a decoded batch, as text.

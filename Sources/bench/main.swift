@@ -418,6 +418,9 @@ var simdConfig = JSONDecodeConfig(options: OptionReader(describing: "d"))
 simdConfig.parser = .simdjson
 let simdDecoder = JSONDecodeTransform(config: simdConfig, context: context)
 rows.append(("json_decode, parser: simdjson (parse + extract)", measure(totalSamples) { _ = decoded(simdDecoder) }))
+simdConfig.scanner = false
+let onDemandDecoder = JSONDecodeTransform(config: simdConfig, context: context)
+rows.append(("… On-Demand alone, without the scanner", measure(totalSamples) { _ = decoded(onDemandDecoder) }))
 
 let samples = decoded(decoder)
 let validator = ValidateTransform()

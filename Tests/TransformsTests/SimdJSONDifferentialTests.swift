@@ -172,6 +172,158 @@ import TestSupport
         Self.check([Array(payload.utf8)], "\(payload)")
     }
 
+    /// The scanner takes the shape senders write — single samples and arrays, the four
+    /// types, help, empty labels and buckets, whitespace anywhere JSON allows it.
+    @Test func scanner_takesTheCommonShape() {
+        var elements = Array(SyntheticPayloads(series: 1_000, samplesPerElement: 1).elements().prefix(1_000))
+        elements += Array(SyntheticPayloads(series: 1_000, samplesPerElement: 50).elements().prefix(20))
+        elements += [
+            #" { "type" : "counter" , "name" : "a" , "value" : 1 , "labels" : { } , "help" : "" }"# + "\t\r\n ",
+            "{\"type\":\"histogram\",\n\"name\":\"h\",\t\"value\":1,\"buckets\":[ ],\"labels\":{\"k\":\"~\u{7F}\"}}",
+            #"[ {"type":"gauge","name":"g","value":-0.5e-3} ,{"type":"summary","name":"s","value":0,"quantiles":[],"epsilons":[]} ]"#,
+        ].map { Array($0.utf8) }
+        let d = ParserDifferential()
+        #expect(d.difference(elements) == nil)
+        #expect(d.scanned == elements.count)
+        #expect(d.fallbacks == 0)
+    }
+
+    /// Numbers the scanner converts (an integer of digits m ≤ 2^53 and a power of ten
+    /// within 10^±22: one rounding) and those it leaves to On-Demand or jansson, all alike.
+    @Test(arguments: [
+        ("0", true), ("-0", true), ("-0.0", true), ("0.0", true), ("0e5", true), ("1", true), ("-1", true),
+        ("9007199254740992", true), ("9007199254740993", false), ("123456789012345678", false),
+        ("9999999999999999999", false), ("99999999999999999999", false), ("0.1", true), ("0.3", true), ("4.35", true),
+        ("1e22", true), ("1e23", false), ("1e-22", true), ("1.5e-22", false), ("2.5E+3", true), ("1e-0", true),
+        ("1e0005", true), ("1e00005", false), ("123.456e-10", true), ("0.000001", true), ("1e308", false),
+        ("0.0000000000000000001", true), ("1.7976931348623157e308", false), ("4.9e-324", false),
+    ])
+    func scanner_numbers_decodeAlike(_ token: String, scanned: Bool) {
+        let d = ParserDifferential()
+        let payload = #"{"type":"gauge","name":"a","value":\#(token),"labels":{}}"#
+        #expect(d.difference([Array(payload.utf8)]) == nil, "\(token)")
+        #expect((d.scanned == 1) == scanned, "\(token)")
+    }
+
+    /// What is not JSON, or not the common shape: the scanner leaves it, and the element
+    /// decodes (or is dropped) exactly as jansson decides.
+    @Test(arguments: [
+        "01", "1.", ".5", "-", "1e", "1e+", "+1", "--1", "1.e5", "0x10", "Infinity", "NaN", "-NaN", "1.0e", "1f", "1 2", "1,",
+    ])
+    func scanner_invalidNumbers_decodeAlike(_ token: String) {
+        let d = ParserDifferential()
+        let payload = #"{"type":"gauge","name":"a","value":\#(token)}"#
+        #expect(d.difference([Array(payload.utf8)]) == nil, "\(token)")
+        #expect(d.scanned == 0, "\(token)")
+    }
+
+    @Test(arguments: [
+        #"{"type":"gauge","name":"a","value":1,}"#,
+        #"[{"type":"gauge","name":"a","value":1},]"#,
+        #"[{"type":"gauge","name":"a","value":1} {"type":"gauge","name":"a","value":1}]"#,
+        #"[[{"type":"gauge","name":"a","value":1}]]"#,
+        #"{}"#, #"{"labels":{}}"#, #"{"type":"gauge","name":"a"}"#, #"{"type":"gauge","value":1}"#, #"{"name":"a","value":1}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"k":"v",}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"k" "v"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"k":"v"}"#,
+        #"{"type":"gauge","name":"a","value":1,"buckets":[1,]}"#,
+        #"{"type":"gauge","name":"a","value":1,"buckets":[1 2]}"#,
+        #"{"type":"gauge","name":"a","value":1,"buckets":{}}"#,
+        #"{"type":"gauge","name":"a","value":1,"type":"gauge"}"#,
+        #"{"type":"gauge","name":"a","value":1,"value":2}"#,
+        #"{"type":"gauge","name":"a","value":1,"labels":{"k":"v"},"labels":{"k":"v"}}"#,
+        #"{"type":"gauge","name":"a","value":1,"help":null}"#,
+        #"{"type":"gauge","name":"a","value":1}{"type":"gauge","name":"a","value":1}"#,
+        #"{"type":"gauge","name":"a","value":1}]"#,
+        #"{'type':"gauge","name":"a","value":1}"#,
+        "{\"type\":\"gauge\",\"name\":\"a\tb\",\"value\":1}",
+        "{\"type\":\"gauge\",\"name\":\"a\",\"value\":1,\"labels\":{\"k\":\"\u{1F}\"}}",
+        "\u{FEFF}{\"type\":\"gauge\",\"name\":\"a\",\"value\":1}",
+        "{\"type\":\"gauge\",\"name\":\"a\",\"value\":1}\u{0C}",
+    ])
+    func scanner_notTheCommonShape_decodesAlike(_ payload: String) {
+        Self.check([Array(payload.utf8)], "\(payload)")
+    }
+
+    /// UTF-8 in strings: every sequence RFC 3629 allows is taken by the scanner, at every
+    /// place in and across an eight-byte word; every one it forbids (overlong, surrogate, above
+    /// U+10FFFF, a lone or missing continuation byte) is left to the others, and all decode alike.
+    @Test func scanner_utf8_decodesAlike() {
+        let valid: [[UInt8]] = [[0xC2, 0x80], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xEF, 0xBF, 0xBF], [0xED, 0x9F, 0xBF], [0xEE, 0x80, 0x80],
+                                [0xE1, 0x80, 0x80], [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF], [0xF3, 0xBF, 0xBF, 0xBF],
+                                Array("é😀€".utf8)]
+        let invalid: [[UInt8]] = [[0xC0, 0x80], [0xC1, 0xBF], [0xE0, 0x9F, 0xBF], [0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF], [0xF0, 0x8F, 0xBF, 0xBF],
+                                  [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0xFE], [0x80], [0xBF], [0xC2], [0xC2, 0x41],
+                                  [0xE0, 0xA0], [0xE1, 0x80, 0x41], [0xF0, 0x90, 0x80], [0xF1, 0x80, 0x80, 0xC0], [0xC2, 0x80, 0x80]]
+        func payload(_ text: [UInt8], at offset: Int) -> [UInt8] {
+            let head = Array(#"{"type":"gauge","name":"a","value":1,"labels":{"k":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: offset)
+            return head + text + Array(#"y"},"help":"h"#.utf8) + text + Array(#""}"#.utf8)
+        }
+        let d = ParserDifferential()
+        for offset in 0...10 {
+            for text in valid { #expect(d.difference([payload(text, at: offset)]) == nil, "\(text) at \(offset)") }
+        }
+        #expect(d.scanned == 11 * valid.count)
+        for offset in 0...10 {
+            for text in invalid { #expect(d.difference([payload(text, at: offset)]) == nil, "\(text) at \(offset)") }
+        }
+        #expect(d.scanned == 11 * valid.count, "no invalid sequence on the scanner")
+    }
+
+    /// Every prefix of a document is decoded alike — as the batch's last element (nothing
+    /// after it to read) and followed by another: the scanner reads only inside the element.
+    @Test func scanner_everyPrefix_decodesAlike() {
+        let whole = #"[{"type":"histogram","name":"h_seconds","value":0.25,"labels":{"path":"/api/v1/x","code":"200"},"#
+            + #""buckets":[0.005,0.1,1,1e1],"help":"Latency."},{"type":"summary","name":"s","value":-3,"quantiles":[0.5,0.99],"#
+            + #""epsilons":[0.05,0.001]}]"#
+        let bytes = Array(whole.utf8)
+        let d = ParserDifferential()
+        for n in 0...bytes.count {
+            let prefix = Array(bytes.prefix(n))
+            #expect(d.difference([prefix]) == nil, "\(String(decoding: prefix, as: UTF8.self))")
+            #expect(d.difference([prefix, Array(#"{"type":"gauge","name":"g","value":1}"#.utf8)]) == nil)
+        }
+        // No proper prefix is a document: the scanner took the whole one twice, and the gauge after every prefix.
+        #expect(d.scanned == 2 + bytes.count + 1)
+    }
+
+    /// Each limit at its value and one past it: the scanner holds it as On-Demand and jansson do.
+    @Test func scanner_limits_decodeAlike() {
+        func labels(_ n: Int) -> String { (0..<n).map { #""l\#($0)":"v""# }.joined(separator: ",") }
+        func numbers(_ n: Int) -> String { (0..<n).map { "\($0)" }.joined(separator: ",") }
+        let long = { (n: Int) in String(repeating: "a", count: n) }
+        let payloads = [64, 65].map { #"{"type":"gauge","name":"a","value":1,"labels":{\#(labels($0))}}"# }
+            + [1024, 1025].map { #"{"type":"gauge","name":"\#(long($0))","value":1}"# }
+            + [1024, 1025].map { #"{"type":"gauge","name":"a","value":1,"labels":{"\#(long($0))":"v"}}"# }
+            + [4096, 4097].map { #"{"type":"gauge","name":"a","value":1,"labels":{"k":"\#(long($0))"}}"# }
+            + [4096, 4097].map { #"{"type":"gauge","name":"a","value":1,"help":"\#(long($0))"}"# }
+            + [256, 257].map { #"{"type":"histogram","name":"a","value":1,"buckets":[\#(numbers($0))]}"# }
+            + [32, 33].map { #"{"type":"summary","name":"a","value":1,"quantiles":[\#(numbers($0))],"epsilons":[\#(numbers($0))]}"# }
+        let d = ParserDifferential()
+        for p in payloads { #expect(d.difference([Array(p.utf8)]) == nil, "\(p.prefix(120))") }
+        #expect(d.scanned == payloads.count / 2, "each limit's value on the scanner, one past it not")
+    }
+
+    /// Random decimals, both signs and a range of exponents: every one alike, most on the scanner.
+    @Test func scanner_randomNumbers_decodeAlike() {
+        var g = SystemRandomNumberGenerator()
+        var elements: [[UInt8]] = []
+        for _ in 0..<4_000 {
+            let digits = String((0..<Int.random(in: 1...20, using: &g)).map { _ in Character(String(Int.random(in: 0...9, using: &g))) })
+            let mantissa = digits.count > 1 && digits.first == "0" ? "1" + digits.dropFirst() : digits
+            let dot = Int.random(in: 0...mantissa.count, using: &g)
+            var token = (Bool.random(using: &g) ? "-" : "") + mantissa
+            if dot > 0 && dot < mantissa.count {
+                token = (token.hasPrefix("-") ? "-" : "") + mantissa.prefix(dot) + "." + mantissa.dropFirst(dot)
+            }
+            if Bool.random(using: &g) { token += "e\(Int.random(in: -30...30, using: &g))" }
+            elements.append(Array(#"{"type":"gauge","name":"a","value":\#(token)}"#.utf8))
+        }
+        let d = ParserDifferential()
+        #expect(d.difference(elements) == nil)
+        #expect(d.scanned > elements.count / 3)
+    }
+
     @Test func fuzzCorpus_decodesAlike() throws {
         let dir = packageRoot.appendingPathComponent("Tests/Fixtures/fuzz-corpus")
         for file in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() {

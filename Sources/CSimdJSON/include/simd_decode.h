@@ -1,6 +1,7 @@
-// The simdjson fast path of json_decode: a C ABI over simdjson's On-Demand API.
+// The fast paths of json_decode: a scanner for the common shape (scan_decode.cpp), then
+// simdjson's On-Demand API for what the scanner does not take. A C ABI.
 //
-// It decodes only what it can decode exactly as the jansson path would: a
+// Together they decode only what they can decode exactly as the jansson path would: a
 // document whose every sample is well-formed, within the limits, and holds only
 // the known fields (type, name, value, labels, help, buckets, quantiles, epsilons)
 // with their common JSON types. Anything else — invalid JSON, a drop of any kind,
@@ -48,6 +49,11 @@ void psg_simd_parser_free(psg_simd_parser *);
 // Bytes the parser's reused buffers hold: kept from batch to batch, given back once 32
 // batches in a row were much smaller than them.
 size_t psg_simd_parser_held_bytes(const psg_simd_parser *);
+// Whether the scanner goes first (the default); off, every document goes to On-Demand —
+// for the tests that hold each path to jansson on its own.
+void psg_simd_parser_use_scanner(psg_simd_parser *, int on);
+// Documents the scanner decoded since the parser was made (for tests).
+size_t psg_simd_parser_scanned(const psg_simd_parser *);
 
 // A whole batch in one call: document i is data[ends[i-1]..<ends[i]] (ends[-1] = 0),
 // `size` bytes in all, each parsed in place (the next document is the padding; the

@@ -60,6 +60,9 @@ public struct JSONDecodeConfig: StageConfig {
     public var maxQuantiles: Int
     /// Which JSON parser decodes the elements.
     public var parser: Parser
+    /// With `simdjson`, whether the scanner goes before On-Demand; off only in the tests
+    /// that hold On-Demand to jansson on its own. Not an option.
+    package var scanner = true
 
     /// `simdjson` decodes what it can decode exactly as `jansson` would — well-formed
     /// samples with the known fields only — and hands every other element to the
@@ -83,8 +86,9 @@ public struct JSONDecodeConfig: StageConfig {
         maxBuckets = o.int("max_buckets", default: Self.defaultMaxBuckets, range: 1...100_000, doc: "Most histogram buckets (`too_long`).")
         maxQuantiles = o.int("max_quantiles", default: Self.defaultMaxQuantiles, range: 1...10_000, doc: "Most summary quantiles (`too_long`).")
         parser = o.choice("parser", default: Parser.jansson, doc:
-            "jansson, or simdjson: its On-Demand API for well-formed samples of the known fields, jansson for every other element (invalid, "
-            + "dropping something, an exemplar, an unknown field), so both decode every input alike (Metrics__JsonParser).")
+            "jansson, or simdjson: a one-pass scanner, then simdjson's On-Demand API, for well-formed samples of the known fields, jansson for "
+            + "every other element (invalid, dropping something, an exemplar, an unknown field), so both decode every input alike "
+            + "(Metrics__JsonParser).")
     }
 
     public func makeStage(context: StageContext) throws -> Stage {
@@ -100,6 +104,8 @@ public final class JSONDecodeTransform: Transform {
     let simdLimits: psg_simd_limits
     /// Elements the simdjson path handed to jansson.
     public let fallbacks = MetaCounter()
+    /// Elements the simdjson path's scanner decoded, over all workers (for tests).
+    package var scanned: Int { simd.map { slots in (0..<slots.count).reduce(0) { sum, w in sum + slots.with(w) { $0.scanned } } } ?? 0 }
     /// The largest payload buffer worth handing back for reuse (`BatchBuffers`).
     private let memoryShare: Int
 
@@ -107,7 +113,7 @@ public final class JSONDecodeTransform: Transform {
         self.config = config
         memoryShare = context.memoryBudget.readShare
         exemplarDrops = ExemplarDrops(context: context)
-        simd = config.parser == .simdjson ? WorkerSlots(count: max(1, context.workers)) { _ in SimdJSONParser() } : nil
+        simd = config.parser == .simdjson ? WorkerSlots(count: max(1, context.workers)) { _ in SimdJSONParser(scanner: config.scanner) } : nil
         simdLimits = psg_simd_limits(max_samples: config.maxSamplesPerPayload, max_labels: config.maxLabels, max_name: config.maxNameBytes,
                                      max_label_name: config.maxLabelNameBytes, max_label_value: config.maxLabelValueBytes,
                                      max_help: config.maxHelpBytes, max_buckets: config.maxBuckets, max_quantiles: config.maxQuantiles)

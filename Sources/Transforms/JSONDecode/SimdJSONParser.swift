@@ -1,19 +1,24 @@
 import CSimdJSON
 import Pipeline
 
-/// One simdjson On-Demand parser (its buffers reused document after document),
+/// The C fast paths' parser — the scanner, then simdjson On-Demand — its buffers reused batch after batch,
 /// for one worker at a time; lends what it decoded only inside a closure.
 final class SimdJSONParser {
     private let parser: OpaquePointer
     /// The batch call's per-document record ends, reused.
     private var recordEnds: [UInt32] = []
 
-    init() {
+    /// `scanner: false` sends every element to On-Demand (for tests of that path on its own).
+    init(scanner: Bool = true) {
         guard let p = psg_simd_parser_new() else { fatalError("simdjson: cannot allocate a parser") }
         parser = p
+        psg_simd_parser_use_scanner(p, scanner ? 1 : 0)
     }
 
     deinit { psg_simd_parser_free(parser) }
+
+    /// Elements the scanner decoded (the rest went to On-Demand or jansson).
+    var scanned: Int { psg_simd_parser_scanned(parser) }
 
     /// Bytes its buffers hold between batches.
     var heldBytes: Int { psg_simd_parser_held_bytes(parser) }
