@@ -1,12 +1,12 @@
 import Foundation
 import Fuzzing
 
-// libFuzzer entry point. `make fuzz` builds this with `-sanitize=fuzzer -DFUZZING`:
+// libFuzzer entry point. `make fuzz` builds this with `-sanitize=fuzzer,address -DFUZZING`:
 // libFuzzer then supplies `main`, and any crash — or a rendered page that does not
 // re-parse — stops the fuzzer with the offending input saved. Built normally it is
 // a replayer: `fuzz FILE…` runs each file through the same harness.
 // With PSG_FUZZ=diff (`make fuzz-diff`) it runs the parser differential instead:
-// simdjson and jansson must decode every input alike. libFuzzer calls one input at a time.
+// jansson, the simdjson path (scanner, then On-Demand) and On-Demand alone must decode every input alike. libFuzzer calls one input at a time.
 // With PSG_FUZZ=otlp (`make fuzz-otlp`) it runs the otlp source's protobuf decoder and mapping.
 nonisolated(unsafe) let differential = ProcessInfo.processInfo.environment["PSG_FUZZ"] == "diff" ? ParserDifferential() : nil
 let otlp = ProcessInfo.processInfo.environment["PSG_FUZZ"] == "otlp" ? OTLPHarness() : nil
