@@ -115,8 +115,8 @@ struct Scanner {
         bool negative = *q == '-';
         if (negative) q++;
         if (q >= end || !digit(*q)) return false;
-        uint64_t m = 0;
-        int digits = 0, exponent = 0;
+        uint64_t m = 0;   // wraps past 19 digits, which are refused below
+        int64_t digits = 0, exponent = 0;
         if (*q == '0') q++;   // a leading zero stands alone
         else
             for (; q < end && digit(*q); q++, digits++) m = m * 10 + (*q - '0');
@@ -128,8 +128,8 @@ struct Scanner {
             bool minus = ++q < end && *q == '-';
             if (q < end && (*q == '-' || *q == '+')) q++;
             if (q >= end || !digit(*q)) return false;
-            int e = 0, n = 0;
-            for (; q < end && digit(*q); q++, n++) e = e * 10 + (*q - '0');
+            int64_t e = 0, n = 0;
+            for (; q < end && digit(*q); q++, n++) if (n < 4) e = e * 10 + (*q - '0');   // more than 4 digits: refused
             if (n > 4) return false;
             exponent += minus ? -e : e;
         }

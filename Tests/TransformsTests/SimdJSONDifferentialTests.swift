@@ -197,6 +197,10 @@ import TestSupport
         ("1e22", true), ("1e23", false), ("1e-22", true), ("1.5e-22", false), ("2.5E+3", true), ("1e-0", true),
         ("1e0005", true), ("1e00005", false), ("123.456e-10", true), ("0.000001", true), ("1e308", false),
         ("0.0000000000000000001", true), ("1.7976931348623157e308", false), ("4.9e-324", false),
+        // Digits that would overflow the mantissa, the exponent or their counts: refused, never wrapped into a value.
+        ("1e-0000", true), ("1e99999999999999999999999", false), ("1e-99999999999999999999999", false),
+        (String(repeating: "9", count: 5_000), false), ("0." + String(repeating: "0", count: 5_000) + "1", false),
+        ("18446744073709551617", false), ("184467440737095516170e-20", false),
     ])
     func scanner_numbers_decodeAlike(_ token: String, scanned: Bool) {
         let d = ParserDifferential()
