@@ -2,12 +2,13 @@
 # Where a drain's CPU goes: `scripts/perf-drain.sh [jansson|simdjson]` records the
 # release gateway with perf while it drains N samples (default 2 000 000) and prints
 # the share of samples per library and the top functions. PERF_EVENT=page-faults
-# samples minor faults instead of CPU time (its event count is the faults, about).
+# samples minor faults instead of CPU time (its event count is the faults, about);
+# GATEWAY_BIN profiles another binary (a copy of an older build), PERF_KEEP=FILE keeps perf.data.
 # A program, not a test.
 PARSER=${1:-simdjson}
 source "$(dirname "$0")/bench-env.sh"
 fill "$KEY:staging"
-Metrics__JsonParser=$PARSER GATEWAY_BIN="$G" start_gateway
+Metrics__JsonParser=$PARSER GATEWAY_BIN="${GATEWAY_BIN:-$G}" start_gateway
 until curl -sf "127.0.0.1:$HTTP/ready" >/dev/null; do sleep 0.05; done
 perf record ${PERF_EVENT:+-e "$PERF_EVENT"} -F 999 -g -p "$PID" -o "$DIR/perf.data" 2>/dev/null &
 PERF=$!
