@@ -37,6 +37,15 @@ import Testing
         let reused = (0..<(BatchBuffers.kept + 3)).filter { _ in BatchBuffers.take(payloads: 0, bytes: 0).bytes.capacity >= 4096 }.count
         #expect(reused == BatchBuffers.kept, "at most `kept` wait")
 
+        // Each 1.5 shares: four shares in all take two of them.
+        for _ in 0..<3 {
+            var b = PayloadBatch()
+            b.reserve(payloads: 1, bytes: share * 3 / 2)
+            BatchBuffers.recycle(b, share: share)
+        }
+        let large = (0..<3).filter { _ in BatchBuffers.take(payloads: 0, bytes: 0).bytes.capacity >= share }.count
+        #expect(large == 2, "at most four shares wait in all")
+
         var s = BatchBuffers.takeSamples(100, bytes: 8192)
         s.bytes.append(contentsOf: [1, 2, 3])
         s.records.append(SampleRecord(type: .counter, origin: 0, value: 1, name: ByteSpan(start: 0, count: 3)))

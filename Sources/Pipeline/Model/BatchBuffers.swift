@@ -5,30 +5,54 @@ import Synchronization
 /// decoder's next batch. A batch of large elements is megabytes: a fresh buffer each
 /// time is mapped, page-faulted and zeroed by the kernel (measured: 148 000 minor
 /// faults per million samples in arrays of 50), a reused one is already resident.
-/// Bounded by the memory budget: at most `kept` buffers of each kind wait here, each
-/// of at most two of the source's read shares (`MemoryBudget.readShare`, an eighth of
-/// the budget): the budget in all, idle memory no drain of elements larger than that
-/// ever keeps. (A source reserves up to one share for a batch, which the allocator
-/// rounds up: a bound of one share turned away every buffer of large elements, each
-/// then mapped and faulted in anew.)
+/// Bounded by the memory budget: each kind's buffers waiting here hold at most four of
+/// the source's read shares in all (`MemoryBudget.readShare`, an eighth of the budget),
+/// so both kinds together the budget, idle memory no drain of elements larger than
+/// that ever keeps; each buffer at most two shares (a source reserves up to one share
+/// for a batch, which the allocator rounds up: a bound of one share turned away every
+/// buffer of large elements, each then mapped and faulted in anew). At most `kept` of
+/// each kind: a pipeline has about that many batches in flight (two were too few:
+/// small batches were mapped anew too — 2026-12-07 in docs/performance.md).
 package enum BatchBuffers {
-    static let kept = 2
-    private static let pool = Mutex<[PayloadBatch]>([])
+    static let kept = 8
+    /// What each kind's waiting buffers may hold in all, in read shares.
+    static let sharesKept = 4
+    private static let pool = Mutex(Pool<PayloadBatch>())
+
+    /// Waiting buffers of one kind, with the bytes they hold.
+    struct Pool<Buffer> {
+        private var buffers: [(buffer: Buffer, held: Int)] = []
+        private(set) var held = 0
+
+        mutating func take() -> Buffer? {
+            guard let last = buffers.popLast() else { return nil }
+            held -= last.held
+            return last.buffer
+        }
+
+        /// Keeps `buffer` (holding `n` bytes) unless that passes a bound.
+        mutating func keep(_ buffer: Buffer, held n: Int, share: Int) {
+            guard n <= 2 * share, buffers.count < kept, held + n <= sharesKept * share else { return }
+            buffers.append((buffer, n))
+            held += n
+        }
+    }
 
     /// An empty batch with room for `payloads` elements of `bytes` in all (a recycled one when there is one).
     package static func take(payloads: Int, bytes: Int) -> PayloadBatch {
-        var b = pool.withLock { $0.popLast() } ?? PayloadBatch()
+        var b = pool.withLock { $0.take() } ?? PayloadBatch()
         b.reserve(payloads: payloads, bytes: bytes)
         return b
     }
 
-    /// Keeps `batch`'s storage for a later `take`, unless the pool is full or the buffer
-    /// holds more than two `share`s (a shared one is not reused: emptying it allocates anew).
+    /// Keeps `batch`'s storage for a later `take`, within the bounds above (a shared one
+    /// is not reused: emptying it allocates anew).
     package static func recycle(_ batch: consuming PayloadBatch, share: Int) {
         var b = batch
-        guard b.bytes.capacity + b.ends.capacity * 10 <= 2 * share else { return }
+        let held = b.bytes.capacity + b.ends.capacity * 10
+        guard held <= 2 * share else { return }
         b.removeAll(keepingCapacity: true)
-        pool.withLock { if $0.count < kept { $0.append(b) } }
+        pool.withLock { $0.keep(b, held: held, share: share) }
     }
 
     /// The reservation for a batch of `elements` elements of `average` bytes so far,
@@ -39,18 +63,18 @@ package enum BatchBuffers {
 }
 
 extension BatchBuffers {
-    private static let samplePool = Mutex<[SampleBatch]>([])
+    private static let samplePool = Mutex(Pool<SampleBatch>())
 
     /// An empty sample batch with room for `samples` samples and `bytes` of arena.
     package static func takeSamples(_ samples: Int, bytes: Int) -> SampleBatch {
-        var b = samplePool.withLock { $0.popLast() } ?? SampleBatch()
+        var b = samplePool.withLock { $0.take() } ?? SampleBatch()
         b.records.reserveWithHeadroom(samples)
         b.bytes.reserveWithHeadroom(bytes)
         return b
     }
 
     /// Moves `batch`'s buffers out (leaving it empty) and keeps them for `takeSamples`,
-    /// unless the pool is full or they hold more than two `share`s.
+    /// within the bounds above.
     package static func recycle(_ batch: inout SampleBatch, share: Int) {
         var b = SampleBatch()
         swap(&b, &batch)
@@ -58,6 +82,6 @@ extension BatchBuffers {
             + b.labels.capacity * MemoryLayout<LabelRef>.stride + b.numbers.capacity * 8 + b.exemplars.capacity * MemoryLayout<ExemplarRef>.stride
         guard held <= 2 * share else { return }
         b.removeAll()
-        samplePool.withLock { if $0.count < kept { $0.append(b) } }
+        samplePool.withLock { $0.keep(b, held: held, share: share) }
     }
 }
