@@ -22,7 +22,7 @@ package enum BatchBuffers {
     /// Waiting buffers of one kind, with the bytes they hold.
     struct Pool<Buffer> {
         private var buffers: [(buffer: Buffer, held: Int)] = []
-        private(set) var held = 0
+        private var held = 0
 
         mutating func take() -> Buffer? {
             guard let last = buffers.popLast() else { return nil }
@@ -49,10 +49,8 @@ package enum BatchBuffers {
     /// is not reused: emptying it allocates anew).
     package static func recycle(_ batch: consuming PayloadBatch, share: Int) {
         var b = batch
-        let held = b.bytes.capacity + b.ends.capacity * 10
-        guard held <= 2 * share else { return }
         b.removeAll(keepingCapacity: true)
-        pool.withLock { $0.keep(b, held: held, share: share) }
+        pool.withLock { $0.keep(b, held: b.bytes.capacity + b.ends.capacity * 10, share: share) }
     }
 
     /// The reservation for a batch of `elements` elements of `average` bytes so far,
@@ -80,7 +78,6 @@ extension BatchBuffers {
         swap(&b, &batch)
         let held = b.bytes.capacity + b.records.capacity * MemoryLayout<SampleRecord>.stride
             + b.labels.capacity * MemoryLayout<LabelRef>.stride + b.numbers.capacity * 8 + b.exemplars.capacity * MemoryLayout<ExemplarRef>.stride
-        guard held <= 2 * share else { return }
         b.removeAll()
         samplePool.withLock { $0.keep(b, held: held, share: share) }
     }
