@@ -6,7 +6,7 @@
 // the gateway reported as a ratio of it says how close it is to the limit.
 //
 //   c++ -O2 -std=c++17 scripts/c-ceiling.cpp -lhiredis -lsimdjson -o c-ceiling
-//   c-ceiling HOST PORT KEY N   # drains until N samples were applied; prints rate=…
+//   c-ceiling HOST PORT KEY N   # drains until N samples were applied; prints rate=… and its CPU per sample
 #include <hiredis/hiredis.h>
 #include <simdjson.h>
 
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     long want = std::atol(argv[4]), applied = 0;
     ondemand::parser parser;
     std::vector<char> padded;
-    timespec t0{}, t1{};
+    timespec t0{}, t1{}, c0{}, c1{};   // wall and CPU time from the first reply with elements
     bool started = false;
     while (applied < want) {
         for (int p = 0; p < 8; p++) redisAppendCommand(c, "RPOP %s 256", queue);
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
             redisReply *r;
             if (redisGetReply(c, (void **)&r) != REDIS_OK) { std::fprintf(stderr, "redis: %s\n", c->errstr); return 1; }
             if (r->type == REDIS_REPLY_ARRAY) {
-                if (!started) { clock_gettime(CLOCK_MONOTONIC, &t0); started = true; }
+                if (!started) { clock_gettime(CLOCK_MONOTONIC, &t0); clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0); started = true; }
                 for (size_t e = 0; e < r->elements; e++) {
                     const redisReply *el = r->element[e];
                     padded.resize(el->len + SIMDJSON_PADDING);   // hiredis's buffer has no padding
@@ -107,7 +107,9 @@ int main(int argc, char **argv) {
         }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double secs = double(t1.tv_sec - t0.tv_sec) + double(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    std::printf("samples=%ld seconds=%.3f rate=%.0f\n", applied, secs, double(applied) / secs);
+    double cpu = double(c1.tv_sec - c0.tv_sec) + double(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    std::printf("samples=%ld seconds=%.3f rate=%.0f cpu_us_per_sample=%.3f\n", applied, secs, double(applied) / secs, cpu / double(applied) * 1e6);
     return 0;
 }
