@@ -19,7 +19,8 @@ DIR=$(mktemp -d)
 GW=()
 PORTS=()
 cleanup() {
-  for p in "${GW[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  # Waited for with stderr closed: bash would report each gateway "Killed", as if something failed.
+  for p in "${GW[@]:-}"; do [ -n "$p" ] && { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
   for p in "${PORTS[@]:-}"; do [ -n "$p" ] && redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
   rm -rf "$DIR"
 }
