@@ -19,22 +19,16 @@ package enum BatchBuffers {
     static let sharesKept = 4
     private static let pool = Mutex(Pool<PayloadBatch>())
 
-    /// Waiting buffers of one kind, with the bytes they hold.
+    /// Waiting buffers of one kind, with the bytes each holds (at most `kept`: summed when one is offered).
     struct Pool<Buffer> {
         private var buffers: [(buffer: Buffer, held: Int)] = []
-        private var held = 0
 
-        mutating func take() -> Buffer? {
-            guard let last = buffers.popLast() else { return nil }
-            held -= last.held
-            return last.buffer
-        }
+        mutating func take() -> Buffer? { buffers.popLast()?.buffer }
 
         /// Keeps `buffer` (holding `n` bytes) unless that passes a bound.
         mutating func keep(_ buffer: Buffer, held n: Int, share: Int) {
-            guard n <= 2 * share, buffers.count < kept, held + n <= sharesKept * share else { return }
+            guard n <= 2 * share, buffers.count < kept, buffers.reduce(n, { $0 + $1.held }) <= sharesKept * share else { return }
             buffers.append((buffer, n))
-            held += n
         }
     }
 
