@@ -32,18 +32,25 @@ struct DecodeOutput {
 };
 
 // The known fields, as bits (a second occurrence falls back: jansson rejects duplicate keys); 0: another key.
-enum Field : unsigned { TYPE = 1, NAME = 2, VALUE = 4, LABELS = 8, HELP = 16, BUCKETS = 32, QUANTILES = 64, EPSILONS = 128 };
+enum Field : unsigned { TYPE = 1, NAME = 2, VALUE = 4, LABELS = 8, HELP = 16, BUCKETS = 32, QUANTILES = 64, EPSILONS = 128, COUNTS = 256 };
 
 inline unsigned field_of(std::string_view k) {
     switch (k.size()) {
     case 4: if (k == "type") return TYPE; if (k == "name") return NAME; if (k == "help") return HELP; break;
     case 5: if (k == "value") return VALUE; break;
-    case 6: if (k == "labels") return LABELS; break;
+    case 6: if (k == "labels") return LABELS; if (k == "counts") return COUNTS; break;
     case 7: if (k == "buckets") return BUCKETS; break;
     case 8: if (k == "epsilons") return EPSILONS; break;
     case 9: if (k == "quantiles") return QUANTILES; break;
     }
     return 0;
+}
+
+// Bucket counts' total, added left to right as the jansson path adds them (the same double).
+inline double sum_of(const double *v, uint32_t n) {
+    double sum = 0;
+    for (uint32_t k = 0; k < n; k++) sum += v[k];
+    return sum;
 }
 
 // Type codes (MetricType's raw values); 4: another spelling ("Counter"), which the

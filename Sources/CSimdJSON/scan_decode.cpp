@@ -201,6 +201,16 @@ struct Scanner {
         case BUCKETS: return numbers(l.max_buckets, r.buckets_start, r.buckets_count);
         case QUANTILES: return numbers(l.max_quantiles, r.quantiles_start, r.quantiles_count);
         case EPSILONS: return numbers(l.max_quantiles, r.epsilons_start, r.epsilons_count);
+        case COUNTS: {
+            size_t total = out.numbers.size();
+            out.numbers.push_back(0);
+            uint32_t start, count;
+            if (!numbers(l.max_buckets + 1, start, count)) return false;
+            out.numbers[total] = sum_of(out.numbers.data() + start, count);
+            r.counts_start = uint32_t(total);
+            r.counts_count = count + 1;
+            return true;
+        }
         }
         return false;
     }
@@ -217,7 +227,7 @@ struct Scanner {
             if (which == 0 || (seen & which) || !expect(':') || !field(which, r)) return false;
             seen |= which;
         } while (next('}', ok));
-        if (!ok || (seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE)) return false;
+        if (!ok || (seen & (TYPE | NAME | VALUE)) != (TYPE | NAME | VALUE) || ((seen & COUNTS) && r.type_code != 2)) return false;
         out.records.push_back(r);
         return true;
     }

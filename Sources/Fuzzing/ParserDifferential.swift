@@ -61,7 +61,7 @@ public final class ParserDifferential {
             let e = s.exemplar(of: r).map { e in
                 "\(s.labels[e.labelRange].map { s.string($0.name) + "=" + s.string($0.value) }) \(e.value.bitPattern) \(e.timestamp.bitPattern)"
             } ?? "-"
-            out.append("\(r.type) \(r.origin) \(r.value.bitPattern) \(Array(s.name(at: i).utf8)) [\(s.string(r.help))] \(labels) "
+            out.append("\(r.type) \(r.shape) \(r.origin) \(r.value.bitPattern) \(Array(s.name(at: i).utf8)) [\(s.string(r.help))] \(labels) "
                        + "\(s.numbers(r.buckets).map(\.bitPattern)) \(s.numbers(r.quantiles).map(\.bitPattern)) "
                            + "\(s.numbers(r.epsilons).map(\.bitPattern)) \(e)")
         }

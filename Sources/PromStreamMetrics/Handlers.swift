@@ -31,12 +31,15 @@ final class GaugeSeries: RecorderHandler, MeterHandler {
     func decrement(by amount: Double) { set(current.withLock { $0 -= amount; return $0 }) }
 }
 
-/// `Recorder` (aggregating) and `Timer` (in seconds): observations of a histogram.
+/// `Recorder` (aggregating) and `Timer` (in seconds): observations of a histogram, counted into its buckets.
 final class HistogramSeries: RecorderHandler, TimerHandler {
     let series: Int
+    let bounds: [Double]
     let backend: PromStreamMetrics
-    init(series: Int, backend: PromStreamMetrics) { self.series = series; self.backend = backend }
+    init(series: (number: Int, bounds: [Double]), backend: PromStreamMetrics) {
+        self.series = series.number; bounds = series.bounds; self.backend = backend
+    }
     func record(_ value: Int64) { record(Double(value)) }
-    func record(_ value: Double) { backend.buffer.withLock { $0.observe(series, value) } }
+    func record(_ value: Double) { backend.buffer.withLock { $0.observe(series, value, bounds: bounds) } }
     func recordNanoseconds(_ duration: Int64) { record(Double(duration) / 1e9) }
 }

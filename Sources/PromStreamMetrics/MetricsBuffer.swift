@@ -1,20 +1,23 @@
 /// What was recorded since the last flush, per series: counters as their sum, gauges
-/// as their last value, histogram observations one by one (the gateway aggregates
-/// them). A pure value: `take` hands the content over as JSON elements per shard,
-/// `restore` puts a failed flush back (counters add up again, newer gauges win,
-/// observations up to the cap), so a Redis outage loses nothing it can keep.
+/// as their last value, histograms as their observations counted into buckets and
+/// summed (one sample with `counts` each). A pure value: `take` hands the content over as
+/// JSON elements per shard, `restore` puts a failed flush back (counters and histograms
+/// add up again, newer gauges win), so a Redis outage loses nothing: the buffer holds one
+/// entry per series, however many observations it counts.
 struct MetricsBuffer: Sendable {
-    /// Observations kept at most between flushes; more are counted in `dropped`.
-    let maxObservations: Int
+    /// A histogram series' observations: a count per bucket (the last for `+Inf`) and their sum.
+    struct Buckets: Sendable, Equatable {
+        var counts: [UInt64]
+        var sum: Double
+    }
+
     private(set) var counters: [Int: Double] = [:]
     private(set) var gauges: [Int: Double] = [:]
-    private(set) var observations: [(series: Int, value: Double)] = []
-    /// Observations dropped because the buffer was full, and values that were not finite.
+    private(set) var histograms: [Int: Buckets] = [:]
+    /// Values that were not finite, and increments or observations whose sum would not be.
     private(set) var dropped = 0
-    var isEmpty: Bool { counters.isEmpty && gauges.isEmpty && observations.isEmpty }
-    var count: Int { counters.count + gauges.count + observations.count }
-
-    init(maxObservations: Int) { self.maxObservations = maxObservations }
+    var isEmpty: Bool { counters.isEmpty && gauges.isEmpty && histograms.isEmpty }
+    var count: Int { counters.count + gauges.count + histograms.count }
 
     mutating func add(_ series: Int, _ delta: Double) {
         guard delta.isFinite else { dropped += 1; return }
@@ -29,15 +32,23 @@ struct MetricsBuffer: Sendable {
         gauges[series] = value
     }
 
-    mutating func observe(_ series: Int, _ value: Double) {
-        guard value.isFinite, observations.count < maxObservations else { dropped += 1; return }
-        observations.append((series, value))
+    /// Counts `value` into the first bucket whose bound is at least it (Prometheus's `le`);
+    /// `bounds` sorted, as `SampleJSON.bounds` makes them.
+    mutating func observe(_ series: Int, _ value: Double, bounds: [Double]) {
+        guard value.isFinite else { dropped += 1; return }
+        let sum = (histograms[series]?.sum ?? 0) + value
+        guard sum.isFinite else { dropped += 1; return }
+        var i = 0
+        while i < bounds.count && value > bounds[i] { i += 1 }
+        let empty = Buckets(counts: Array(repeating: 0, count: bounds.count + 1), sum: 0)   // made only for a new series
+        histograms[series, default: empty].counts[i] += 1
+        histograms[series, default: empty].sum = sum
     }
 
     /// Empties the buffer.
     mutating func take() -> MetricsBuffer {
         let taken = self
-        counters = [:]; gauges = [:]; observations = []
+        counters = [:]; gauges = [:]; histograms = [:]
         return taken
     }
 
@@ -45,9 +56,14 @@ struct MetricsBuffer: Sendable {
     mutating func restore(_ old: MetricsBuffer) {
         for (s, v) in old.counters { add(s, v) }
         for (s, v) in old.gauges where gauges[s] == nil { gauges[s] = v }
-        let room = max(0, maxObservations - observations.count)
-        dropped += max(0, old.observations.count - room)
-        observations = Array(old.observations.prefix(room)) + observations
+        for (s, h) in old.histograms {
+            guard var now = histograms[s] else { histograms[s] = h; continue }
+            let sum = now.sum + h.sum
+            guard sum.isFinite, now.counts.count == h.counts.count else { dropped += Int(h.counts.reduce(0, +)); continue }
+            for k in now.counts.indices { now.counts[k] += h.counts[k] }
+            now.sum = sum
+            histograms[s] = now
+        }
     }
 
     /// The samples as JSON arrays of at most `maxElementBytes` (one sample may exceed
@@ -68,7 +84,7 @@ struct MetricsBuffer: Sendable {
         }
         for (s, v) in counters.sorted(by: { $0.key < $1.key }) { emit(shardOf(s), series[s].sample(v)) }
         for (s, v) in gauges.sorted(by: { $0.key < $1.key }) { emit(shardOf(s), series[s].sample(v)) }
-        for o in observations { emit(shardOf(o.series), series[o.series].sample(o.value)) }
+        for (s, h) in histograms.sorted(by: { $0.key < $1.key }) { emit(shardOf(s), series[s].sample(h.sum, counts: h.counts)) }
         for (shard, var e) in open {
             e.append(UInt8(ascii: "]"))
             out[shard, default: []].append(e)

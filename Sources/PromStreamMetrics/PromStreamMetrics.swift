@@ -16,13 +16,14 @@ import Synchronization
 ///
 /// Mapping: `Counter` and `FloatingPointCounter` → counter (increments summed per
 /// series between flushes); `Gauge` and `Meter` → gauge (last value); `Recorder`
-/// → histogram; `Timer` → histogram of seconds. Histograms use `buckets[label]`, else
-/// `defaultBuckets`. Labels become metric names with every character Prometheus does
-/// not allow replaced by `_`.
+/// → histogram; `Timer` → histogram of seconds, its observations counted into
+/// `buckets[label]` (else `defaultBuckets`) and sent as one sample with `counts` per
+/// series. Labels become metric names with every character Prometheus does not allow
+/// replaced by `_`.
 ///
 /// Never throws into the application: a failed flush is counted (`failures`), passed
-/// to `onError`, and what it took is put back (counters add up, observations up to
-/// `maxObservations`), so the next flush sends it.
+/// to `onError`, and what it took is put back (counters and histograms add up, the
+/// newer gauge wins), so the next flush sends it.
 public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public struct Configuration: Sendable {
         public var key = ShardRouting.defaultQueueKey
@@ -34,8 +35,6 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
         /// Buckets per metric label (before renaming), for recorders and timers.
         public var buckets: [String: [Double]] = [:]
         public var maxElementBytes = 512 * 1024
-        /// Observations kept between flushes (and across a failed one); more are dropped and counted.
-        public var maxObservations = 100_000
         /// Called from the flushing thread with the error of a failed flush.
         public var onError: (@Sendable (any Error) -> Void)?
         public init() {}
@@ -65,7 +64,7 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public init(redis: RedisOptions, configuration: Configuration = Configuration()) {
         self.redis = redis
         self.configuration = configuration
-        buffer = Mutex(MetricsBuffer(maxObservations: configuration.maxObservations))
+        buffer = Mutex(MetricsBuffer())
         if configuration.flushInterval > .zero {
             let t = Thread { [weak self] in self?.flushLoop() }
             t.name = "prom-stream-metrics"
@@ -78,7 +77,7 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public var failures: Int { stats.withLock { $0.failures } }
     /// Samples sent so far.
     public var sent: Int { stats.withLock { $0.sent } }
-    /// Observations and values dropped: not finite, or over `maxObservations`.
+    /// Values dropped: not finite, or a sum that would not be.
     public var dropped: Int { buffer.withLock { $0.dropped } }
 
     /// Sends what is buffered now, in one round trip per shard (pipelined on one
@@ -140,7 +139,12 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
         }
     }
 
-    private func buckets(_ label: String) -> [Double] { configuration.buckets[label] ?? configuration.defaultBuckets }
+    /// A histogram series' number and the bounds its observations are counted into.
+    private func histogram(_ label: String, _ dimensions: [(String, String)]) -> (number: Int, bounds: [Double]) {
+        let buckets = configuration.buckets[label] ?? configuration.defaultBuckets
+        let n = seriesNumber(type: "histogram", label: label, dimensions: dimensions, buckets: buckets)
+        return (n, series.withLock { $0.json[n].bounds })
+    }
 
     // MARK: MetricsFactory
 
@@ -158,12 +162,12 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
 
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
         aggregate
-            ? HistogramSeries(series: seriesNumber(type: "histogram", label: label, dimensions: dimensions, buckets: buckets(label)), backend: self)
+            ? HistogramSeries(series: histogram(label, dimensions), backend: self)
             : GaugeSeries(series: seriesNumber(type: "gauge", label: label, dimensions: dimensions), backend: self)
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler {
-        HistogramSeries(series: seriesNumber(type: "histogram", label: label, dimensions: dimensions, buckets: buckets(label)), backend: self)
+        HistogramSeries(series: histogram(label, dimensions), backend: self)
     }
 
     public func destroyCounter(_ handler: CounterHandler) {}

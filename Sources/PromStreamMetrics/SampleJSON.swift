@@ -6,12 +6,15 @@ struct SampleJSON: Sendable {
     let name: String
     let prefix: String
     let suffix: String
+    /// A histogram's bounds, finite, sorted and de-duplicated (what `counts` go with); else empty.
+    let bounds: [Double]
 
     /// `type` is the gateway's sample type; `buckets` only for histograms.
     init(type: String, label: String, dimensions: [(String, String)], buckets: [Double]? = nil) {
         name = Self.metricName(label)
+        bounds = buckets.map(Self.bounds) ?? []
         var p = "{\"type\":\"\(type)\",\"name\":" + Self.string(name)
-        if let buckets { p += ",\"buckets\":[" + buckets.filter(\.isFinite).map(Self.number).joined(separator: ",") + "]" }
+        if buckets != nil { p += ",\"buckets\":[" + bounds.map(Self.number).joined(separator: ",") + "]" }
         if !dimensions.isEmpty {
             p += ",\"labels\":{" + dimensions.map { Self.string(Self.labelName($0.0)) + ":" + Self.string($0.1) }.joined(separator: ",") + "}"
         }
@@ -20,6 +23,17 @@ struct SampleJSON: Sendable {
     }
 
     func sample(_ value: Double) -> String { prefix + Self.number(value) + suffix }
+
+    /// A histogram series' observations counted into `bounds`' buckets: `value` their sum.
+    func sample(_ sum: Double, counts: [UInt64]) -> String {
+        prefix + Self.number(sum) + ",\"counts\":[" + counts.map(String.init).joined(separator: ",") + "]" + suffix
+    }
+
+    static func bounds(_ buckets: [Double]) -> [Double] {
+        var out: [Double] = []
+        for b in buckets.filter(\.isFinite).sorted() where out.last != b { out.append(b) }
+        return out
+    }
 
     /// swift-metrics labels are free text (`http.requests`); Prometheus names are not:
     /// every other character becomes `_`, a leading digit gets one in front.

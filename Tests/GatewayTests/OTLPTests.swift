@@ -194,12 +194,14 @@ import TestSupport
         let partial = try setup.post(Array(#"""
             {"resourceMetrics":[{"scopeMetrics":[{"metrics":[
              {"name":"queue.depth","sum":{"aggregationTemporality":1,"isMonotonic":false,"dataPoints":[{"asInt":"3"}]}},
+             {"name":"lat","histogram":{"aggregationTemporality":1,"dataPoints":[{"count":"2","sum":1,"bucketCounts":["1","1","0"],"explicitBounds":[2,1]}]}},
              {"name":"ok","gauge":{"dataPoints":[{"asInt":"7"}]}}]}]}]}
             """#.utf8))
         #expect(partial.status == 200)
-        #expect(partial.text.contains(#""rejectedDataPoints":"1""#) && partial.text.contains("non-monotonic"), "\(partial.text)")
+        #expect(partial.text.contains(#""rejectedDataPoints":"2""#) && partial.text.contains("non-monotonic"), "\(partial.text)")
         #expect(try gateway.value("ok") == 7)
-        #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"unsupported_point\"}") == 1)
+        #expect(try gateway.value("prom_stream_gateway_dropped_metrics_total{source=\"otel\",reason=\"unsupported_point\"}") == 2,
+                "the non-monotonic delta sum, and the bounds out of order")
 
         // Exemplars: trace and span ids in hex, then the filtered attributes, on the OpenMetrics page.
         let traced = try setup.post(Array(#"""

@@ -44,6 +44,21 @@ import Transforms
             "a value JSON cannot carry is not written")
     }
 
+    @Test func bucketCounts_areWrittenAsTheyWereRead_exponentialBucketsAreNot() throws {
+        let d = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")),
+                                    context: StageContext(id: "d", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1))
+        let json = #"{"type":"histogram","name":"h","value":2.5,"labels":{"q":"a"},"buckets":[1,2],"counts":[1,0,1]}"#
+        var payloads = PayloadBatch()
+        payloads.append(Array(json.utf8), origin: 0)
+        var batch = Batch(payloads: payloads)
+        d.process(&batch, worker: 0)
+        let s = batch.samples
+        #expect(s.bytes.withUnsafeBytes { RedisListSink.json(s.records[0], s, $0) }.map { String(decoding: $0, as: UTF8.self) } == json)
+        var e = s
+        e.records[0].shape = .exponential
+        #expect(e.bytes.withUnsafeBytes { RedisListSink.json(e.records[0], e, $0) } == nil)
+    }
+
     @Test(arguments: [
         ("sources: {q: {type: redis_list, group: g}}", "group", "needs shards"),
         ("sources: {q: {type: redis_list, shards: 4, group: g}}", "group", "needs a prometheus sink with `state: redis` below it"),

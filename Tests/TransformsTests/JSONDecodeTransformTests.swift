@@ -78,6 +78,26 @@ func reasons(_ b: Batch) -> [String] {
         #expect(b.drops.isEmpty)
     }
 
+    @Test func bucketCounts_makeABinnedHistogram_withTheirTotalFirst() {
+        let b = run(decoder(), [
+            #"{"type":"histogram","name":"h","value":12.5,"buckets":[0.1,0.5,1],"counts":[3,5,1,2]}"#,
+            #"{"type":"histogram","name":"o","value":0.3,"buckets":[1],"counts":null}"#,   // null: an observation
+            #"{"type":"counter","name":"c","value":1,"counts":[1,2]}"#,                     // not a histogram's: ignored
+            #"{"type":"histogram","name":"x","value":1,"buckets":[1],"counts":[1,"2"]}"#,
+            #"{"type":"histogram","name":"e","value":2,"counts":[2],"exemplar":{"labels":{"t":"a"},"value":0.7}}"#,
+            #"{"type":"histogram","name":"n","value":2,"counts":[2],"exemplar":{"labels":{"t":"a"}}}"#,
+        ])
+        let s = b.samples
+        #expect(s.count == 5 && reasons(b) == ["bad_buckets"])
+        #expect(s.records[0].shape == .binned && Array(s.numbers(s.records[0].bins)) == [11, 3, 5, 1, 2])
+        #expect(Array(s.numbers(s.records[0].buckets)) == [0.1, 0.5, 1] && s.records[0].value == 12.5)
+        #expect(s.records[1].shape == .observation && s.records[2].shape == .observation)
+        #expect(s.exemplar(of: s.records[3])?.value == 0.7)
+        #expect(s.exemplar(of: s.records[4]) == nil, "a sum is no observation for an exemplar to stand for")
+        let tooMany = "[" + Array(repeating: "0", count: JSONDecodeConfig.defaultMaxBuckets + 2).joined(separator: ",") + "]"
+        #expect(reasons(run(decoder(), [#"{"type":"histogram","name":"h","value":0,"counts":\#(tooMany)}"#])) == ["too_long"])
+    }
+
     @Test func arrayElement_yieldsOneSamplePerObjectAndDropsTheBadOnes() {
         let b = run(decoder(), [#"[{"type":"counter","name":"a","value":1},{"type":"gauge","name":"b","value":2},3,{"type":"nope","name":"c","value":1}]"#])
         #expect(b.samples.count == 2)

@@ -160,6 +160,17 @@ import TestSupport
         #"[]"#,
         #"[1]"#,
         #"{"type":"histogram","name":"h","value":1,"buckets":[]}"#,
+        #"{"type":"histogram","name":"h","value":12.5,"buckets":[0.1,0.5,1],"counts":[3,5,1,2]}"#,
+        #"[{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[1,0]},{"type":"counter","name":"c","value":1}]"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":[1,"x"]}"#,
+        #"{"counts":[2,1e0,0.5,-1],"type":"histogram","name":"h","value":1,"buckets":[1,2,3]}"#,
+        #"{"type":"counter","name":"c","value":1,"counts":[1,2]}"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":null}"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":[]}"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":[1],"counts":[2]}"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":[0.1,0.2,0.3,1e16,1]}"#,
+        #"{"type":"histogram","name":"h","value":1,"counts":[1],"exemplar":{"labels":{"t":"x"}}}"#,
+        #"[{"type":"histogram","name":"h","value":1,"counts":[1]},{"type":"summary","name":"s","value":1,"counts":[1]}]"#,
         #"{"type":"histogram","name":"h","value":1,"buckets":[1,2,1e308,-0]}"#,
         #"{"type":"summary","name":"s","value":1,"quantiles":[0.5],"epsilons":[0.05,0.01]}"#,
         #"{"type":"counter","name":"a","value":1,"exemplar":{"labels":{"t":"x"}}}"#,
@@ -181,6 +192,8 @@ import TestSupport
             #" { "type" : "counter" , "name" : "a" , "value" : 1 , "labels" : { } , "help" : "" }"# + "\t\r\n ",
             "{\"type\":\"histogram\",\n\"name\":\"h\",\t\"value\":1,\"buckets\":[ ],\"labels\":{\"k\":\"~\u{7F}\"}}",
             #"[ {"type":"gauge","name":"g","value":-0.5e-3} ,{"type":"summary","name":"s","value":0,"quantiles":[],"epsilons":[]} ]"#,
+            // What the client libraries send: a histogram series as its bucket counts.
+            #"[{"type":"counter","name":"c","value":50},{"type":"histogram","name":"h","value":4950,"buckets":[10.0,50.0],"counts":[11,40,49],"labels":{"q":"a"}}]"#,
         ].map { Array($0.utf8) }
         let d = ParserDifferential()
         #expect(d.difference(elements) == nil)
@@ -302,6 +315,7 @@ import TestSupport
             + [4096, 4097].map { #"{"type":"gauge","name":"a","value":1,"labels":{"k":"\#(long($0))"}}"# }
             + [4096, 4097].map { #"{"type":"gauge","name":"a","value":1,"help":"\#(long($0))"}"# }
             + [256, 257].map { #"{"type":"histogram","name":"a","value":1,"buckets":[\#(numbers($0))]}"# }
+            + [257, 258].map { #"{"type":"histogram","name":"a","value":1,"counts":[\#(numbers($0))]}"# }
             + [32, 33].map { #"{"type":"summary","name":"a","value":1,"quantiles":[\#(numbers($0))],"epsilons":[\#(numbers($0))]}"# }
         let d = ParserDifferential()
         for p in payloads { #expect(d.difference([Array(p.utf8)]) == nil, "\(p.prefix(120))") }

@@ -34,6 +34,18 @@ import Testing
         // Without buckets it is the sink's call (native histograms need none).
         Case(payload: #"{"type":"histogram","name":"h","value":1}"#, reason: nil),
         Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[]}"#, reason: nil),
+        // Bucket counts: one whole count per bucket and +Inf, over strictly increasing bounds.
+        Case(payload: #"{"type":"histogram","name":"h","value":12.5,"buckets":[0.1,0.5,1],"counts":[3,5,1,2]}"#, reason: nil),
+        Case(payload: #"{"type":"histogram","name":"h","value":0,"counts":[4]}"#, reason: nil),
+        Case(payload: #"{"type":"histogram","name":"h","value":0,"buckets":[1],"counts":[0,0]}"#, reason: nil),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1,2],"counts":[1,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[1,1,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[2,1],"counts":[1,1,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1,1],"counts":[1,1,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[0.5,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[-1,2]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[1e16,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"counts":[]}"#, reason: "bad_buckets"),
         Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5]}"#, reason: "bad_quantiles"),
         Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[1],"epsilons":[0.1]}"#, reason: "bad_quantiles"),
         Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0],"epsilons":[0.1]}"#, reason: "bad_quantiles"),

@@ -2,7 +2,10 @@
 // Send Prometheus measurements to prom-stream-gateway in one Redis round trip per
 // invocation. Measurements are buffered; `await m.flush()` sends one LPUSH per shard
 // (per queue key without shards, several shards pipelined in one round trip), each
-// element a JSON array of samples, split only above maxElementBytes. A Redis failure
+// element a JSON array of samples, split only above maxElementBytes. Counter increments
+// of one series are summed, a gauge series sends its last value and a histogram series its
+// observations counted into its buckets (`counts`; bucketHistograms: false sends each
+// observation, as the .NET gateway reads them). A Redis failure
 // (or a flush slower than timeoutMs) is never thrown into the application: it is
 // counted (m.failures), passed to onError, and the buffer is dropped.
 // Works with node-redis 4 (client.lPush) and ioredis (client.lpush).
@@ -45,11 +48,20 @@ function numbers(values) {
   return JSON.stringify(Array.from(values, Number).filter(Number.isFinite));
 }
 
+/** A histogram's bounds as the gateway takes bucket counts: finite, sorted, de-duplicated. */
+function boundsOf(buckets) {
+  return [...new Set(Array.from(buckets, Number).filter(Number.isFinite))].sort((a, b) => a - b);
+}
+
+function sameList(a, b) {
+  return a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]));
+}
+
 class Metrics {
   /**
    * @param client node-redis 4 or ioredis client
    * @param {{key?: string, shards?: number, maxElementBytes?: number, timeoutMs?: number,
-   *          onError?: (e: Error) => void, autoFlush?: boolean}} options
+   *          onError?: (e: Error) => void, autoFlush?: boolean, bucketHistograms?: boolean}} options
    */
   constructor(client, options = {}) {
     this.client = client;
@@ -62,6 +74,9 @@ class Metrics {
     this.invalid = 0;
     this.buffer = new Map();
     this.series = new Map(); // counter and gauge series, combined until flush
+    this.histograms = new Map(); // histogram series: counts per bucket and sum, until flush
+    this.boundsCache = new Map(); // name → [the caller's buckets, bounds, their JSON]
+    this.bucketHistograms = options.bucketHistograms ?? true;
     this.count = 0;
     this.shardCache = new Map();
     if (options.autoFlush ?? true) {
@@ -90,9 +105,34 @@ class Metrics {
     this.count++;
   }
 
+  /** Observations of one series (name, labels, buckets) are counted into its buckets here and sent as one sample. */
   histogram(name, value, buckets, labels) {
-    const json = `{"type":"histogram","name":${JSON.stringify(name)},"value":${Number(value)},"buckets":${numbers(buckets)}${labelsJSON(labels)}}`;
-    this.add(name, value, json);
+    const v = Number(value);
+    if (!Number.isFinite(v)) { this.invalid++; return; }
+    let cached = this.boundsCache.get(name);
+    if (!cached || !sameList(cached[0], buckets)) {
+      if (this.boundsCache.size >= 1024) this.boundsCache.clear();
+      const bounds = boundsOf(buckets);
+      cached = [buckets, bounds, JSON.stringify(bounds)];
+      this.boundsCache.set(name, cached);
+    }
+    const [, bounds, json] = cached;
+    const l = labelsJSON(labels);
+    if (!this.bucketHistograms) {
+      this.add(name, v, `{"type":"histogram","name":${JSON.stringify(name)},"value":${v},"buckets":${json}${l}}`);
+      return;
+    }
+    const key = `${name}\0${json}\0${l}`;
+    let s = this.histograms.get(key);
+    if (!s) {
+      s = { name, json, labels: l, counts: new Array(bounds.length + 1).fill(0), sum: 0 };
+      this.histograms.set(key, s);
+    }
+    let i = 0;
+    while (i < bounds.length && v > bounds[i]) i++; // a bucket holds what is <= its bound, as Prometheus' le
+    s.counts[i]++;
+    s.sum += v;
+    this.count++;
   }
 
   /** objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}. */
@@ -157,6 +197,15 @@ class Metrics {
       else this.invalid++;
     }
     this.series = new Map();
+    for (const h of this.histograms.values()) {
+      if (Number.isFinite(h.sum)) {
+        const counts = `"buckets":${h.json},"counts":[${h.counts}]`;
+        this.push(h.name, `{"type":"histogram","name":${JSON.stringify(h.name)},"value":${h.sum},${counts}${h.labels}}`);
+      } else {
+        this.invalid += h.counts.reduce((a, b) => a + b, 0);
+      }
+    }
+    this.histograms = new Map();
     const buffer = this.buffer;
     const count = this.count;
     this.buffer = new Map();

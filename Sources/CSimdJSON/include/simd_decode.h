@@ -3,8 +3,8 @@
 //
 // Together they decode only what they can decode exactly as the jansson path would: a
 // document whose every sample is well-formed, within the limits, and holds only
-// the known fields (type, name, value, labels, help, buckets, quantiles, epsilons)
-// with their common JSON types. Anything else — invalid JSON, a drop of any kind,
+// the known fields (type, name, value, labels, help, buckets, counts, quantiles,
+// epsilons) with their common JSON types (`counts` on histograms only). Anything else — invalid JSON, a drop of any kind,
 // an unknown field, an exemplar, a null, a number or boolean label value, a
 // numeric type, another spelling of a type, duplicate keys, a NUL in a string —
 // falls back: the caller decodes that document with jansson. So a fallback is never
@@ -32,6 +32,7 @@ typedef struct {
     uint32_t name_start, name_count, help_start, help_count;
     uint32_t label_start, label_count;
     uint32_t buckets_start, buckets_count, quantiles_start, quantiles_count, epsilons_start, epsilons_count;
+    uint32_t counts_start, counts_count;   // bucket counts, their total first (BinnedHistogram's layout); 0: none
 } psg_simd_record;
 
 typedef struct { uint32_t name_start, name_count, value_start, value_count; } psg_simd_label;

@@ -18,10 +18,10 @@ public struct BinnedHistogram: Sendable, Equatable {
 
     public init(count: Double, counts: ArraySlice<Double>) { self.count = count; self.counts = counts }
 
-    /// Nil unless every number is a finite count and `count` is the buckets' sum (as
-    /// OTLP requires; a page whose buckets disagree with its count is invalid).
+    /// Nil unless every number is a whole count up to 2^53 and `count` is the buckets' sum
+    /// (as OTLP requires; a page whose buckets disagree with its count is invalid).
     public init?(numbers n: ArraySlice<Double>) {
-        guard let c = n.first, n.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Self.maxExact }) else { return nil }
+        guard let c = n.first, n.allSatisfy(Self.isCount) else { return nil }
         count = c
         counts = n.dropFirst()
         guard counts.reduce(0, +) == c else { return nil }
@@ -29,6 +29,23 @@ public struct BinnedHistogram: Sendable, Equatable {
 
     /// Counts beyond 2^53 are not exact as doubles: sums of them would not add up.
     public static let maxExact = 9_007_199_254_740_992.0
+
+    /// A whole number from 0 to `maxExact` (JSON senders may write any number).
+    @inline(__always)
+    public static func isCount(_ v: Double) -> Bool { v >= 0 && v <= maxExact && v == v.rounded(.towardZero) }
+
+    /// Whether `bounds` and `numbers` (`[count, c0, c1, …]`) make a delta `add` takes exactly:
+    /// bounds strictly increasing, one count per bucket and `+Inf`, whole counts summing to `count`.
+    public static func isWellFormed(bounds: UnsafeBufferPointer<Double>, numbers: UnsafeBufferPointer<Double>) -> Bool {
+        guard numbers.count == bounds.count + 2 else { return false }
+        for k in 1..<max(1, bounds.count) where !(bounds[k - 1] < bounds[k]) { return false }
+        var sum = 0.0
+        for k in 1..<numbers.count {
+            guard isCount(numbers[k]) else { return false }
+            sum += numbers[k]
+        }
+        return sum == numbers[0]
+    }
 
     public var numbers: [Double] { [count] + counts }
 }

@@ -130,9 +130,9 @@ public final class RedisListSink: Sink {
     }
 
     /// The sample as the compact JSON the decoder reads; nil for a value JSON cannot carry
-    /// (a histogram already counted into buckets, as an OTLP sender's, has no JSON form).
+    /// (exponential buckets, as an OTLP sender's, have no JSON form; explicit ones are `counts`).
     public static func json(_ r: SampleRecord, _ s: SampleBatch, _ arena: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard r.value.isFinite, r.shape == .observation else { return nil }
+        guard r.value.isFinite, r.shape != .exponential else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(96)
         func text(_ span: ByteSpan) { string(arena[span: span], into: &out) }
@@ -151,7 +151,10 @@ public final class RedisListSink: Sink {
             add("}")
         }
         if r.help.count > 0 { add(",\"help\":"); text(r.help) }
-        for (field, span) in [("buckets", r.buckets), ("quantiles", r.quantiles), ("epsilons", r.epsilons)] where span.count > 0 {
+        let lists = r.shape == .binned   // bins: the total, then the counts the JSON carries
+            ? [("buckets", r.buckets), ("counts", NumberSpan(start: r.bins.start + 1, count: max(1, r.bins.count) - 1))]
+            : [("buckets", r.buckets), ("quantiles", r.quantiles), ("epsilons", r.epsilons)]
+        for (field, span) in lists where span.count > 0 {
             add(",\"\(field)\":[")
             for (n, v) in s.numbers(span).enumerated() {
                 guard v.isFinite else { return nil }

@@ -121,6 +121,10 @@ struct OTLPMapping: Sendable {
                 return reject(.histogram, .unsupportedPoint, "\(p.bucketCounts.count) bucket counts for \(p.bounds.count) bounds")
             }
             guard Self.adds(up: buckets, to: p.count) else { return reject(.histogram, .unsupportedPoint, "count is not the buckets' sum") }
+            // OTLP's bounds are strictly increasing; out of order, the counts would land in the wrong buckets.
+            guard zip(p.bounds, p.bounds.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                return reject(.histogram, .unsupportedPoint, "bounds not strictly increasing")
+            }
             let value = CumulativePoint.histogram(count: p.count, sum: p.hasValue ? p.value : 0, bounds: p.bounds, buckets: buckets)
             histogramPoint(value)
         case .exponentialHistogram?:

@@ -7,8 +7,10 @@ import Pipeline
 /// Decodes queue elements (the wire format) into samples with jansson.
 ///
 /// An element is one JSON object or an array of objects. Fields: `type`, `name`,
-/// `value` (required), `labels`, `help`, `buckets`, `quantiles`, `epsilons`,
-/// `exemplar`; other fields are ignored. `type` is matched case-insensitively and may be the .NET
+/// `value` (required), `labels`, `help`, `buckets`, `counts`, `quantiles`, `epsilons`,
+/// `exemplar`; other fields are ignored. A histogram with `counts` is a delta the sender
+/// already counted into its `buckets` (one count per bucket, the last for `+Inf`; `value`
+/// is the observations' sum); its record is `binned`, laid out as `BinnedHistogram`. `type` is matched case-insensitively and may be the .NET
 /// enum's number (0 counter, 1 gauge, 2 summary, 3 histogram). Every number is a
 /// double, however many digits it has. `labels: []` (PHP's empty map) means no
 /// labels. Label values that are numbers or booleans become text (shortest
@@ -202,7 +204,7 @@ public final class JSONDecodeTransform: Transform {
         var value: Double?
         var help = ByteSpan.empty
         var labelStart = UInt32(out.labels.count), labelCount: UInt32 = 0
-        var buckets = NumberSpan.empty, quantiles = NumberSpan.empty, epsilons = NumberSpan.empty
+        var buckets = NumberSpan.empty, quantiles = NumberSpan.empty, epsilons = NumberSpan.empty, counts = NumberSpan.empty
         var failure: DropReason?
         var exemplar: (ref: ExemplarRef, valueGiven: Bool)?
         var exemplarProblem: ExemplarDrops.Reason?
@@ -258,6 +260,16 @@ public final class JSONDecodeTransform: Transform {
                 case .success(let span): buckets = span
                 case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badBuckets : wrap.reason; break fieldLoop
                 }
+            case 6 where key.equals("counts"):
+                if JSONType(v) == .null { break }
+                let slot = out.numbers.count
+                out.numbers.append(0)   // the total in front of the buckets' counts: `BinnedHistogram`'s layout
+                switch decodeNumbers(v, max: config.maxBuckets + 1, into: &out) {
+                case .success(let span):
+                    counts = NumberSpan(start: UInt32(slot), count: span.count + 1)
+                    out.numbers[slot] = out.numbers[(slot + 1)...].reduce(0, +)
+                case .failure(let wrap): failure = wrap.reason == .wrongFieldType ? .badBuckets : wrap.reason; break fieldLoop
+                }
             case 8 where key.equals("exemplar"):
                 if JSONType(v) == .null { break }
                 switch decodeExemplar(v, into: &out) {
@@ -287,8 +299,14 @@ public final class JSONDecodeTransform: Transform {
         record.buckets = buckets
         record.quantiles = quantiles
         record.epsilons = epsilons
+        if record.type == .histogram && counts.count > 0 {
+            record.shape = .binned
+            record.bins = counts
+        }
         if var e = exemplar {
-            if record.type == .counter || record.type == .histogram {
+            if record.shape == .binned && !e.valueGiven {
+                exemplarProblem = .invalid   // the sample's value is a sum, not an observation to stand for
+            } else if record.type == .counter || record.type == .histogram {
                 if !e.valueGiven { e.ref.value = record.value }
                 out.exemplars.append(e.ref)
                 record.exemplar = UInt32(out.exemplars.count)

@@ -78,6 +78,10 @@ final class SimdJSONParser {
                         record.buckets = numbers(r.buckets_start, r.buckets_count)
                         record.quantiles = numbers(r.quantiles_start, r.quantiles_count)
                         record.epsilons = numbers(r.epsilons_start, r.epsilons_count)
+                        if r.counts_count > 0 {
+                            record.shape = .binned
+                            record.bins = numbers(r.counts_start, r.counts_count)
+                        }
                         out.records.append(record)
                     }
                 }

@@ -6,7 +6,8 @@ import Glibc
 /// Enforces the wire format's rules on decoded samples: metric and label name syntax, no `__`
 /// label prefix, no repeated label names, the reserved `le` (histograms) and
 /// `quantile` (summaries), finite values (`>= 0` for counters), histogram buckets
-/// non-NaN, summary objectives well-formed. Gauges may be any number. A histogram
+/// non-NaN (and, for bucket counts, strictly increasing with one whole count per bucket
+/// and `+Inf`), summary objectives well-formed. Gauges may be any number. A histogram
 /// without buckets passes: the `prometheus` sink drops it (`bad_buckets`) unless
 /// it keeps that name as a native histogram.
 /// Failing samples are dropped and counted; nothing is rewritten.
@@ -73,6 +74,7 @@ public final class ValidateTransform: Transform {
             guard r.value.isFinite else { return .badValue }
             // No buckets at all is the sink's call: a native histogram needs none.
             guard !list(r.buckets).contains(where: \.isNaN) else { return .badBuckets }
+            if r.shape == .binned, !BinnedHistogram.isWellFormed(bounds: list(r.buckets), numbers: list(r.bins)) { return .badBuckets }
         case .summary:
             guard r.value.isFinite else { return .badValue }
             guard r.quantiles.count == r.epsilons.count else { return .badQuantiles }

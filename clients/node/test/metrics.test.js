@@ -72,28 +72,43 @@ test('one LPUSH carries every measurement and the page adds up', async () => {
   await c.quit();
 });
 
-test('counters and gauges are combined per series', async () => {
+test('counters, gauges and histograms are combined per series', async () => {
   const c = await client();
   const key = `node-combine-${process.pid}`;
   const m = new Metrics(c, { key, autoFlush: false });
   for (let i = 0; i < 100; i++) {
     m.counter('c_total', 0.5, { q: 'a' });
     m.gauge('g', i);
-    m.histogram('h', i, [10, 50]);
+    m.histogram('h', i, [50, 10, 10]); // sorted and de-duplicated: [10, 50]
   }
+  m.histogram('h', 3, [10, 50], { q: 'b' });
   m.counter('c_total', 1, { q: 'b' });
-  assert.strictEqual(await m.flush(), 301);
+  assert.strictEqual(await m.flush(), 302);
   const elements = await c.lRange(key, 0, -1);
   await c.del(key);
   assert.strictEqual(elements.length, 1);
   const samples = JSON.parse(elements[0]);
-  assert.strictEqual(samples.length, 103);
+  assert.strictEqual(samples.length, 5);
   const by = {};
-  for (const s of samples) (by[s.name + JSON.stringify(s.labels ?? {})] ??= []).push(s.value);
-  assert.deepStrictEqual(by['c_total{"q":"a"}'], [50]);
-  assert.deepStrictEqual(by['c_total{"q":"b"}'], [1]);
-  assert.deepStrictEqual(by['g{}'], [99]);
-  assert.strictEqual(by['h{}'].length, 100);
+  for (const s of samples) (by[s.name + JSON.stringify(s.labels ?? {})] ??= []).push(s);
+  assert.deepStrictEqual(by['c_total{"q":"a"}'].map((s) => s.value), [50]);
+  assert.deepStrictEqual(by['c_total{"q":"b"}'].map((s) => s.value), [1]);
+  assert.deepStrictEqual(by['g{}'].map((s) => s.value), [99]);
+  const h = by['h{}'][0];
+  assert.deepStrictEqual([h.buckets, h.counts, h.value], [[10, 50], [11, 40, 49], 4950], '10 is in le="10"');
+  assert.deepStrictEqual(by['h{"q":"b"}'][0].counts, [1, 0, 0]);
+  await c.quit();
+});
+
+test('bucketHistograms: false sends each observation', async () => {
+  const c = await client();
+  const key = `node-observations-${process.pid}`;
+  const m = new Metrics(c, { key, autoFlush: false, bucketHistograms: false });
+  for (let i = 0; i < 10; i++) m.histogram('h', i, [5]);
+  assert.strictEqual(await m.flush(), 10);
+  const samples = JSON.parse((await c.lRange(key, 0, -1))[0]);
+  await c.del(key);
+  assert.deepStrictEqual([samples.length, samples[9].value, 'counts' in samples[9]], [10, 9, false]);
   await c.quit();
 });
 

@@ -8,8 +8,10 @@ namespace PromStreamGateway;
  * in one round trip: flush() sends one LPUSH per shard (per queue key without
  * shards; several shards pipelined, except on a phpredis RedisCluster), each
  * element a JSON array of samples, split only above max_element_bytes. Increments of
- * one counter series are summed and only a gauge series' last value is sent (the page
- * shows the same); histogram and summary observations are sent one by one.
+ * one counter series are summed, only a gauge series' last value is sent, and a histogram
+ * series' observations are counted into its buckets and sent as one sample with `counts`
+ * (the page shows the same); summary observations are sent one by one. With
+ * bucket_histograms false each histogram observation is sent, as the .NET gateway reads them.
  *
  * Never throws into the application: a Redis failure is counted (failures()),
  * passed to on_error, and the buffer is dropped (a Lambda invocation that could not
@@ -40,14 +42,17 @@ final class Metrics
     private array $shardOf = [];
     /** @var array<string, string> name → its JSON string */
     private array $names = [];
-    /** @var array<string, array{0: float[], 1: string}> histogram name → its last bucket list and that list's JSON */
+    /** @var array<string, array{0: float[], 1: string, 2: float[]}> histogram name → its last bucket list, its bounds' JSON, the bounds */
     private array $bounds = [];
+    /** @var array<string, array{0: string, 1: string, 2: float[], 3: string, 4: int[], 5: float}> name, bounds JSON, bounds, labels, counts, sum */
+    private array $histograms = [];
+    private bool $bucketHistograms;
     private const CACHE_LIMIT = 1024;
     private const JSON = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_PRESERVE_ZERO_FRACTION;
 
     /**
      * @param object $redis phpredis \Redis / \RedisCluster or a Predis client
-     * @param array{key?: string, shards?: int, max_element_bytes?: int, on_error?: callable, auto_flush?: bool} $options
+     * @param array{key?: string, shards?: int, max_element_bytes?: int, on_error?: callable, auto_flush?: bool, bucket_histograms?: bool} $options
      */
     public function __construct($redis, array $options = [])
     {
@@ -56,6 +61,7 @@ final class Metrics
         $this->shards = max(0, (int)($options['shards'] ?? 0));
         $this->maxElementBytes = max(1024, (int)($options['max_element_bytes'] ?? self::DEFAULT_MAX_ELEMENT_BYTES));
         $this->onError = $options['on_error'] ?? null;
+        $this->bucketHistograms = (bool)($options['bucket_histograms'] ?? true);
         if ($options['auto_flush'] ?? true) {
             register_shutdown_function(function (): void { $this->flush(); });
         }
@@ -107,18 +113,36 @@ final class Metrics
     }
 
     /**
-     * @param float[] $buckets upper bounds (+Inf implied)
+     * Observations of one series (name, labels, bucket list) are counted into its buckets
+     * here and sent as one sample: its count per bucket and their sum.
+     * @param float[] $buckets upper bounds (+Inf implied; sorted and de-duplicated here)
      * @param array<string, string|int|float|bool> $labels
      */
     public function histogram(string $name, float $value, array $buckets, array $labels = []): void
     {
-        if (is_finite($value)) {
-            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
-                . ',"value":' . self::num($value) . ',"buckets":' . $this->bounds($name, $buckets) . $this->labels($labels) . '}';
-            $this->buffered++;
-        } else {
+        if (!is_finite($value)) {
             $this->invalid++;   // JSON cannot carry NaN or ±Inf
+            return;
         }
+        [, $json, $bounds] = $this->bounds($name, $buckets);
+        $l = $this->labels($labels);
+        $this->buffered++;
+        if (!$this->bucketHistograms) {
+            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
+                . ',"value":' . self::num($value) . ',"buckets":' . $json . $l . '}';
+            return;
+        }
+        $k = $name . "\0" . $json . "\0" . $l;
+        if (!isset($this->histograms[$k])) {
+            $this->histograms[$k] = [$name, $json, $bounds, $l, array_fill(0, count($bounds) + 1, 0), 0.0];
+        }
+        $i = 0;
+        $n = count($bounds);
+        while ($i < $n && $value > $bounds[$i]) {   // a bucket holds what is <= its bound, as Prometheus' le
+            $i++;
+        }
+        $this->histograms[$k][4][$i]++;
+        $this->histograms[$k][5] += $value;
     }
 
     /**
@@ -170,10 +194,19 @@ final class Metrics
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] =
                 '{"type":"' . $type . '","name":' . ($this->names[$name] ?? $this->name($name)) . ',"value":' . self::num($value) . $l . '}';
         }
+        foreach ($this->histograms as [$name, $json, , $l, $counts, $sum]) {
+            if (!is_finite($sum)) {   // observations summing past the largest double
+                $this->invalid += array_sum($counts);
+                continue;
+            }
+            $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
+                . ',"value":' . self::num($sum) . ',"buckets":' . $json . ',"counts":[' . implode(',', $counts) . ']' . $l . '}';
+        }
         $buffer = $this->buffer;
         $count = $this->buffered;
         $this->buffer = [];
         $this->series = [];
+        $this->histograms = [];
         $this->buffered = 0;
         if (!$buffer) {
             return 0;
@@ -257,22 +290,30 @@ final class Metrics
     }
 
     /**
-     * A histogram's bucket list as JSON, cached per name while the caller passes the same
-     * array: formatting eleven doubles costs more than everything else a sample needs.
+     * A histogram's bounds (finite, sorted, de-duplicated) and their JSON, cached per name
+     * while the caller passes the same array: formatting eleven doubles costs more than
+     * everything else a measurement needs.
      * @param float[] $buckets
+     * @return array{0: float[], 1: string, 2: float[]}
      */
-    private function bounds(string $name, array $buckets): string
+    private function bounds(string $name, array $buckets): array
     {
         $cached = $this->bounds[$name] ?? null;
         if ($cached !== null && $cached[0] === $buckets) {
-            return $cached[1];
+            return $cached;
         }
         if (count($this->bounds) >= self::CACHE_LIMIT) {
             $this->bounds = [];
         }
-        $json = self::numbers($buckets);
-        $this->bounds[$name] = [$buckets, $json];
-        return $json;
+        $sorted = array_map('floatval', array_values(array_filter($buckets, 'is_finite')));
+        sort($sorted);
+        $bounds = [];
+        foreach ($sorted as $b) {
+            if (!$bounds || $bounds[count($bounds) - 1] !== $b) {
+                $bounds[] = $b;
+            }
+        }
+        return $this->bounds[$name] = [$buckets, json_encode($bounds, self::JSON), $bounds];
     }
 
     /**

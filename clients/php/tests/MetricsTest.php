@@ -120,8 +120,8 @@ final class MetricsTest extends TestCase
         $this->assertSame(4.0, $this->awaitValue($port, 'php_fallback_total', 4.0));
     }
 
-    /** 100 increments of one series travel as one sample; a gauge as its last value; histograms one by one. */
-    public function testCountersAndGauges_areCombinedPerSeries(): void
+    /** 100 increments of one series travel as one sample; a gauge as its last value; a histogram series as its bucket counts. */
+    public function testCountersGaugesAndHistograms_areCombinedPerSeries(): void
     {
         $r = $this->phpredis();
         $key = 'php-combine-' . getmypid();
@@ -129,21 +129,40 @@ final class MetricsTest extends TestCase
         for ($i = 0; $i < 100; $i++) {
             $m->counter('c_total', 0.5, ['q' => 'a']);
             $m->gauge('g', $i);
-            $m->histogram('h', $i, [10, 50]);
+            $m->histogram('h', $i, [50, 10, 10]);   // sorted and de-duplicated: [10, 50]
         }
+        $m->histogram('h', 3, [10, 50], ['q' => 'b']);
         $m->counter('c_total', 1, ['q' => 'b']);
-        $this->assertSame(301, $m->flush());
+        $this->assertSame(302, $m->flush());
         $elements = $r->lRange($key, 0, -1);
         $r->del($key);
         $this->assertCount(1, $elements);
         $samples = json_decode($elements[0], true);
-        $this->assertCount(103, $samples);
+        $this->assertCount(5, $samples);
         $byName = [];
-        foreach ($samples as $s) { $byName[$s['name'] . json_encode($s['labels'] ?? [])][] = $s['value']; }
-        $this->assertSame([50], $byName['c_total{"q":"a"}']);
-        $this->assertSame([1], $byName['c_total{"q":"b"}']);
-        $this->assertSame([99], $byName['g[]']);
-        $this->assertCount(100, $byName['h[]']);
+        foreach ($samples as $s) { $byName[$s['name'] . json_encode($s['labels'] ?? [])][] = $s; }
+        $this->assertSame(50, $byName['c_total{"q":"a"}'][0]['value']);
+        $this->assertSame(1, $byName['c_total{"q":"b"}'][0]['value']);
+        $this->assertSame(99, $byName['g[]'][0]['value']);
+        $h = $byName['h[]'][0];
+        $this->assertSame([[10.0, 50.0], [11, 40, 49], 4950], [$h['buckets'], $h['counts'], $h['value']], 'le semantics: 10 is in le="10"');
+        $this->assertSame([1, 0, 0], $byName['h{"q":"b"}'][0]['counts']);
+    }
+
+    /** bucket_histograms false: each observation travels alone, as the .NET gateway reads them. */
+    public function testBucketHistogramsOff_sendsEachObservation(): void
+    {
+        $r = $this->phpredis();
+        $key = 'php-observations-' . getmypid();
+        $m = new Metrics($r, ['key' => $key, 'auto_flush' => false, 'bucket_histograms' => false]);
+        for ($i = 0; $i < 10; $i++) {
+            $m->histogram('h', $i, [5]);
+        }
+        $this->assertSame(10, $m->flush());
+        $samples = json_decode($r->lRange($key, 0, -1)[0], true);
+        $r->del($key);
+        $this->assertCount(10, $samples);
+        $this->assertSame([9, [5.0], false], [$samples[9]['value'], $samples[9]['buckets'], isset($samples[9]['counts'])]);
     }
 
     public function testShards_routeAsTheGatewaySays_oneLpushPerShard(): void

@@ -2,12 +2,15 @@
 
 Measurements are buffered in memory; flush() sends one LPUSH per shard (per queue key
 without shards), each element a JSON array of samples, split only above
-max_element_bytes. A Redis failure is never raised into the application: it is counted
-(failures), passed to on_error, and the buffer is dropped.
+max_element_bytes. Counter increments of one series are summed, a gauge series sends its
+last value and a histogram series its observations counted into its buckets (`counts`);
+summary observations travel one by one. A Redis failure is never raised into the
+application: it is counted (failures), passed to on_error, and the buffer is dropped.
 """
 from __future__ import annotations
 
 import atexit
+import bisect
 import functools
 import inspect
 import json
@@ -54,9 +57,17 @@ def _number(v: Any) -> Optional[float]:
     return f if math.isfinite(f) else None
 
 
+def _bounds(buckets: Iterable[Any]) -> list[float]:
+    """A histogram's bounds as the gateway takes bucket counts: finite, sorted, de-duplicated."""
+    return sorted({f for f in map(_number, buckets) if f is not None})
+
+
 class _Buffer:
-    def __init__(self, key: str, shards: int, max_element_bytes: int, on_error: Optional[Callable[[BaseException], None]]):
+    def __init__(self, key: str, shards: int, max_element_bytes: int, on_error: Optional[Callable[[BaseException], None]],
+                 bucket_histograms: bool = True):
         self.key = key
+        self.bucket_histograms = bucket_histograms
+        self._bounds_cache: dict[str, tuple[Any, list[float]]] = {}
         self.shards = max(0, int(shards))
         self.max_element_bytes = max(1024, int(max_element_bytes))
         self.on_error = on_error
@@ -116,9 +127,31 @@ class _Buffer:
             self.count += 1
 
     def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
+        """Observations of one series (name, labels, buckets) are counted into its buckets here
+        and sent as one sample; with bucket_histograms=False each is sent (the .NET gateway's form)."""
         value = float(value)
-        if self._finite(value):
+        if not self._finite(value):
+            return
+        if not self.bucket_histograms:
             self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": buckets}, labels)
+            return
+        cached = self._bounds_cache.get(name)
+        if cached is None or (cached[0] is not buckets and cached[0] != buckets):
+            if len(self._bounds_cache) >= 1024:
+                self._bounds_cache.clear()
+            cached = self._bounds_cache[name] = (buckets, _bounds(buckets))
+        bounds = cached[1]
+        # The bounds list by identity: each sample keeps its list alive, so no other list takes its id.
+        key = ("histogram", name, tuple(labels.items()) if labels else (), id(bounds))
+        sample = self._series.get(key)
+        if sample is None:
+            sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
+                                          "counts": [0] * (len(bounds) + 1)}
+            if labels:
+                sample["labels"] = _labels(labels)
+        sample["counts"][bisect.bisect_left(bounds, value)] += 1   # a bucket holds what is <= its bound
+        sample["value"] += value
+        self.count += 1
 
     def summary(self, name: str, value: float, objectives: Optional[Mapping[float, float]] = None,
                 labels: Optional[Mapping[str, Any]] = None) -> None:
@@ -203,8 +236,8 @@ class Metrics(_Buffer):
     """
 
     def __init__(self, redis_client, key: str = DEFAULT_KEY, shards: int = 0, max_element_bytes: int = DEFAULT_MAX_ELEMENT_BYTES,
-                 on_error: Optional[Callable[[BaseException], None]] = None, auto_flush: bool = True):
-        super().__init__(key, shards, max_element_bytes, on_error)
+                 on_error: Optional[Callable[[BaseException], None]] = None, auto_flush: bool = True, bucket_histograms: bool = True):
+        super().__init__(key, shards, max_element_bytes, on_error, bucket_histograms)
         self.redis = redis_client
         if auto_flush:
             atexit.register(self.flush)
@@ -260,8 +293,8 @@ class AsyncMetrics(_Buffer):
     """For redis-py's asyncio client (redis.asyncio.Redis): `await m.flush()`, `async with`."""
 
     def __init__(self, redis_client, key: str = DEFAULT_KEY, shards: int = 0, max_element_bytes: int = DEFAULT_MAX_ELEMENT_BYTES,
-                 on_error: Optional[Callable[[BaseException], None]] = None):
-        super().__init__(key, shards, max_element_bytes, on_error)
+                 on_error: Optional[Callable[[BaseException], None]] = None, bucket_histograms: bool = True):
+        super().__init__(key, shards, max_element_bytes, on_error, bucket_histograms)
         self.redis = redis_client
 
     async def flush(self) -> int:

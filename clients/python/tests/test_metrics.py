@@ -63,27 +63,40 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value(self.port, "py_payload_bytes_sum", 512), 512)
         self.assertEqual(m.failures, 0)
 
-    def test_counters_and_gauges_are_combined_per_series(self):
+    def test_counters_gauges_and_histograms_are_combined_per_series(self):
         key = f"py-combine-{os.getpid()}"
         m = Metrics(self.r, key=key, auto_flush=False)
         for i in range(100):
             m.counter("c_total", 0.5, {"q": "a"})
             m.gauge("g", i)
-            m.histogram("h", i, [10, 50])
+            m.histogram("h", i, [50, 10, 10])   # sorted and de-duplicated: [10, 50]
+        m.histogram("h", 3, (10, 50), {"q": "b"})
         m.counter("c_total", 1, {"q": "b"})
-        self.assertEqual(m.flush(), 301)
+        self.assertEqual(m.flush(), 302)
         elements = self.r.lrange(key, 0, -1)
         self.r.delete(key)
         self.assertEqual(len(elements), 1)
         samples = json.loads(elements[0])
-        self.assertEqual(len(samples), 103)
+        self.assertEqual(len(samples), 5)
         by = {}
         for s in samples:
-            by.setdefault(s["name"] + json.dumps(s.get("labels", {})), []).append(s["value"])
-        self.assertEqual(by['c_total{"q": "a"}'], [50])
-        self.assertEqual(by['c_total{"q": "b"}'], [1])
-        self.assertEqual(by["g{}"], [99])
-        self.assertEqual(len(by["h{}"]), 100)
+            by.setdefault(s["name"] + json.dumps(s.get("labels", {})), []).append(s)
+        self.assertEqual(by['c_total{"q": "a"}'][0]["value"], 50)
+        self.assertEqual(by['c_total{"q": "b"}'][0]["value"], 1)
+        self.assertEqual(by["g{}"][0]["value"], 99)
+        h = by["h{}"][0]
+        self.assertEqual((h["buckets"], h["counts"], h["value"]), ([10, 50], [11, 40, 49], 4950), "10 is in le=10")
+        self.assertEqual(by['h{"q": "b"}'][0]["counts"], [1, 0, 0])
+
+    def test_bucket_histograms_off_sends_each_observation(self):
+        key = f"py-observations-{os.getpid()}"
+        m = Metrics(self.r, key=key, auto_flush=False, bucket_histograms=False)
+        for i in range(10):
+            m.histogram("h", i, [5])
+        self.assertEqual(m.flush(), 10)
+        samples = json.loads(self.r.lrange(key, 0, -1)[0])
+        self.r.delete(key)
+        self.assertEqual([len(samples), samples[9]["value"], "counts" in samples[9]], [10, 9, False])
 
     def test_labels_escapes_and_non_ascii_arrive_byte_for_byte(self):
         m = Metrics(self.r, auto_flush=False)

@@ -9,7 +9,7 @@ use PromStreamGateway\Metrics;
 /**
  * Laravel: one Metrics per request on the default Redis connection (phpredis or
  * Predis, as config/database.php says), flushed by FlushMetrics after the response.
- * config/prom-stream-gateway.php (optional): ['key' => …, 'shards' => 0, 'connection' => 'default'].
+ * config/prom-stream-gateway.php (optional): ['key' => …, 'shards' => 0, 'connection' => 'default', 'bucket_histograms' => true].
  */
 final class MetricsServiceProvider extends ServiceProvider
 {
@@ -19,7 +19,7 @@ final class MetricsServiceProvider extends ServiceProvider
             $config = $app['config']->get('prom-stream-gateway', []);
             $client = $app['redis']->connection($config['connection'] ?? 'default')->client();
             return new Metrics($client, ['key' => $config['key'] ?? Metrics::DEFAULT_KEY, 'shards' => $config['shards'] ?? 0,
-                'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
+                'bucket_histograms' => $config['bucket_histograms'] ?? true, 'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
         });
     }
 }
