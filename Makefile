@@ -111,8 +111,9 @@ bench-steady: deps
 
 # The fuzz harness, with coverage and AddressSanitizer in the Swift and the C/C++ code alike
 # (json_decode's scanner and On-Demand walk are C++: an out-of-bounds read there is a finding).
-FUZZ_BUILD = swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -sanitize=address \
-  -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address
+# One -sanitize= list: swiftc keeps only the last of several (scripts/fuzz-instrumented.sh checks).
+FUZZ_BUILD = swift build --scratch-path .build-fuzz -c release --product fuzz -Xswiftc -sanitize=fuzzer,address \
+  -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address && ./scripts/fuzz-instrumented.sh
 
 # libFuzzer over decode → validate → relabel → sort → aggregate → render (FUZZ_SECONDS,
 # default 600). New inputs are merged into Tests/Fixtures/fuzz-corpus, which `make test` replays.
