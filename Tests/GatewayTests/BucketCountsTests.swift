@@ -35,8 +35,8 @@ import TestSupport
             job_seconds_sum{q="a"} 5.75
             """#), "\(page)")
         func badBuckets() -> Double {
-            (0..<2).compactMap { try? gateway.value(#"prom_stream_gateway_dropped_metrics_total{worker="\#($0)",queueKey="\#(Self.key)",reason="bad_buckets"}"#) }
-                .reduce(0, +)
+            let series = { (w: Int) in #"prom_stream_gateway_dropped_metrics_total{worker="\#(w)",queueKey="\#(Self.key)",reason="bad_buckets"}"# }
+            return (0..<2).compactMap { try? gateway.value(series($0)) }.reduce(0, +)
         }
         #expect(eventually { badBuckets() == 3 }, "unsorted bounds, a fractional count, a count missing")
     }
@@ -44,8 +44,8 @@ import TestSupport
     /// The router writes bucket counts as `counts`: the shard's owner adds them as the router's source read them.
     @Test func bucketCounts_passTheRouter_fromARedisList() throws {
         let redis = try RedisServer()
-        let router = try GatewayProcess(args: ["--config", packageRoot.appendingPathComponent("pipelines/router.yaml").path],
-                                        environment: ["REDIS_URL": "redis://127.0.0.1:\(redis.port)/0", "QUEUE_KEY": "in", "SHARDS": "2", "INSTANCE": "r"])
+        let router = try GatewayProcess(args: ["--config", packageRoot.appendingPathComponent("pipelines/router.yaml").path], environment: [
+            "REDIS_URL": "redis://127.0.0.1:\(redis.port)/0", "QUEUE_KEY": "in", "SHARDS": "2", "INSTANCE": "r"])
         let owner = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Redis__MetricQueueKey": "in",
                                                      "Redis__MetricQueueShards": "2"])
         try redis.push([#"[{"type":"histogram","name":"routed_seconds","value":2.5,"buckets":[1,2],"counts":[1,0,1]}]"#], key: "in")

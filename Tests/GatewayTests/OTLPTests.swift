@@ -194,7 +194,8 @@ import TestSupport
         let partial = try setup.post(Array(#"""
             {"resourceMetrics":[{"scopeMetrics":[{"metrics":[
              {"name":"queue.depth","sum":{"aggregationTemporality":1,"isMonotonic":false,"dataPoints":[{"asInt":"3"}]}},
-             {"name":"lat","histogram":{"aggregationTemporality":1,"dataPoints":[{"count":"2","sum":1,"bucketCounts":["1","1","0"],"explicitBounds":[2,1]}]}},
+             {"name":"lat","histogram":{"aggregationTemporality":1,
+               "dataPoints":[{"count":"2","sum":1,"bucketCounts":["1","1","0"],"explicitBounds":[2,1]}]}},
              {"name":"ok","gauge":{"dataPoints":[{"asInt":"7"}]}}]}]}]}
             """#.utf8))
         #expect(partial.status == 200)

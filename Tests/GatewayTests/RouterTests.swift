@@ -45,8 +45,8 @@ import Transforms
     }
 
     @Test func bucketCounts_areWrittenAsTheyWereRead_exponentialBucketsAreNot() throws {
-        let d = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")),
-                                    context: StageContext(id: "d", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1))
+        let context = StageContext(id: "d", logger: Logger(label: "t"), telemetry: Telemetry(), health: HealthBoard(), workers: 1)
+        let d = JSONDecodeTransform(config: JSONDecodeConfig(options: OptionReader(describing: "d")), context: context)
         let json = #"{"type":"histogram","name":"h","value":2.5,"labels":{"q":"a"},"buckets":[1,2],"counts":[1,0,1]}"#
         var payloads = PayloadBatch()
         payloads.append(Array(json.utf8), origin: 0)

@@ -193,7 +193,8 @@ import TestSupport
             "{\"type\":\"histogram\",\n\"name\":\"h\",\t\"value\":1,\"buckets\":[ ],\"labels\":{\"k\":\"~\u{7F}\"}}",
             #"[ {"type":"gauge","name":"g","value":-0.5e-3} ,{"type":"summary","name":"s","value":0,"quantiles":[],"epsilons":[]} ]"#,
             // What the client libraries send: a histogram series as its bucket counts.
-            #"[{"type":"counter","name":"c","value":50},{"type":"histogram","name":"h","value":4950,"buckets":[10.0,50.0],"counts":[11,40,49],"labels":{"q":"a"}}]"#,
+            #"[{"type":"counter","name":"c","value":50},"#
+                + #"{"type":"histogram","name":"h","value":4950,"buckets":[10.0,50.0],"counts":[11,40,49],"labels":{"q":"a"}}]"#,
         ].map { Array($0.utf8) }
         let d = ParserDifferential()
         #expect(d.difference(elements) == nil)

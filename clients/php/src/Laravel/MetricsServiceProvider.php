@@ -19,7 +19,8 @@ final class MetricsServiceProvider extends ServiceProvider
             $config = $app['config']->get('prom-stream-gateway', []);
             $client = $app['redis']->connection($config['connection'] ?? 'default')->client();
             return new Metrics($client, ['key' => $config['key'] ?? Metrics::DEFAULT_KEY, 'shards' => $config['shards'] ?? 0,
-                'bucket_histograms' => $config['bucket_histograms'] ?? true, 'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
+                'bucket_histograms' => $config['bucket_histograms'] ?? true,
+                'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
         });
     }
 }
