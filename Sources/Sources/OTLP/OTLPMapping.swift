@@ -236,13 +236,14 @@ struct OTLPMapping: Sendable {
         return s.records.count - 1
     }
 
-    /// The point's last exemplar: `trace_id`, `span_id` and its filtered attributes,
-    /// while they fit OpenMetrics' 128 characters.
+    /// The point's last exemplar: `trace_id`, `span_id` (when they have OTLP's sizes) and its
+    /// filtered attributes, while they fit OpenMetrics' 128 characters.
     private func exemplar(_ p: OTLPPoint, into s: inout SampleBatch, record i: Int) {
         guard let e = p.exemplars.last else { return }
         var pairs: [(String, String)] = []
-        if !e.traceID.isEmpty { pairs.append(("trace_id", OTLPText.hex(e.traceID))) }
-        if !e.spanID.isEmpty { pairs.append(("span_id", OTLPText.hex(e.spanID))) }
+        // OTLP's ids are 16 and 8 bytes; others are not ids (and a long one alone broke the 128).
+        if e.traceID.count == 16 { pairs.append(("trace_id", OTLPText.hex(e.traceID))) }
+        if e.spanID.count == 8 { pairs.append(("span_id", OTLPText.hex(e.spanID))) }
         // OpenMetrics counts code points, not Swift's characters.
         var length = pairs.reduce(0) { $0 + $1.0.unicodeScalars.count + $1.1.unicodeScalars.count }
         for (k, v) in e.attributes {
