@@ -40,9 +40,10 @@ struct MetricsBuffer: Sendable {
         guard sum.isFinite else { dropped += 1; return }
         var i = 0
         while i < bounds.count && value > bounds[i] { i += 1 }
-        let empty = Buckets(counts: Array(repeating: 0, count: bounds.count + 1), sum: 0)   // made only for a new series
-        histograms[series, default: empty].counts[i] += 1
-        histograms[series, default: empty].sum = sum
+        // `default:` is an autoclosure: the empty buckets are made only for a new series.
+        func empty() -> Buckets { Buckets(counts: Array(repeating: 0, count: bounds.count + 1), sum: 0) }
+        histograms[series, default: empty()].counts[i] += 1
+        histograms[series, default: empty()].sum = sum
     }
 
     /// Empties the buffer.
