@@ -140,7 +140,7 @@ fuzz-diff: deps
 fuzz-otlp: deps
 	$(FUZZ_BUILD)
 	mkdir -p .build-fuzz/corpus-otlp
-	PSG_FUZZ=otlp SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(FUZZ_OTLP_FLAGS) \
+	PSG_FUZZ=otlp SWIFT_BACKTRACE=enable=no .build-fuzz/release/fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=.build-fuzz/crash-otlp- -print_final_stats=1 .build-fuzz/corpus-otlp Tests/Fixtures/otlp-corpus
 	PSG_FUZZ=otlp .build-fuzz/release/fuzz -merge=1 Tests/Fixtures/otlp-corpus .build-fuzz/corpus-otlp
 

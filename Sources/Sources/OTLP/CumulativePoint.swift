@@ -26,15 +26,26 @@ enum CumulativePoint: CumulativeValue, Equatable {
 
 /// Exponential buckets as counted so far (OTLP's layout: bucket `offset + i`).
 struct ExponentialCounts: Equatable, Sendable {
+    // The two arrays are stored first, where the other cases of `CumulativePoint` hold numbers.
+    // Stored last, `negative` lay in bytes only this case uses, and Swift kept the enum's case
+    // tag in its pointer's spare bits: LeakSanitizer then saw no reference to the array and
+    // reported it leaked from the stream table (make fuzz-otlp; a false report, but it stopped
+    // every run). Now no case has a pointer of its own to tag.
+    var positive: [UInt64]
+    var negative: [UInt64]
     var count: UInt64
     var sum: Double
     var scale: Int
     var zeroCount: UInt64
     var zeroThreshold: Double
     var positiveOffset: Int
-    var positive: [UInt64]
     var negativeOffset: Int
-    var negative: [UInt64]
+
+    init(count: UInt64, sum: Double, scale: Int, zeroCount: UInt64, zeroThreshold: Double, positiveOffset: Int, positive: [UInt64],
+         negativeOffset: Int, negative: [UInt64]) {
+        self.positive = positive; self.negative = negative; self.count = count; self.sum = sum; self.scale = scale
+        self.zeroCount = zeroCount; self.zeroThreshold = zeroThreshold; self.positiveOffset = positiveOffset; self.negativeOffset = negativeOffset
+    }
 
     /// The same counts at a coarser `scale` (bucket `i` → `i >> d`, as OTLP downscales).
     func downscaled(to target: Int) -> ExponentialCounts {
