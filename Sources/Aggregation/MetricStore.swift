@@ -193,11 +193,7 @@ public final class MetricStore: Sendable {
             case .histogram:
                 family.native = nativeOptions(for: family.name)
                 guard r.buckets.count > 0 || family.native != nil || r.shape == .binned else { return .badBuckets }
-                var b = s.numbers(r.buckets).filter(\.isFinite)
-                b.sort()
-                var bounds: [Double] = []
-                for x in b where bounds.last != x { bounds.append(x) }
-                family.bounds = bounds
+                family.bounds = histogramBounds(s.numbers(r.buckets))
             case .summary:
                 let q = Array(s.numbers(r.quantiles)), e = Array(s.numbers(r.epsilons))
                 if q.count == e.count {

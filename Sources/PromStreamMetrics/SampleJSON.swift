@@ -12,7 +12,7 @@ struct SampleJSON: Sendable {
     /// `type` is the gateway's sample type; `buckets` only for histograms.
     init(type: String, label: String, dimensions: [(String, String)], buckets: [Double]? = nil) {
         name = Self.metricName(label)
-        bounds = buckets.map(Self.bounds) ?? []
+        bounds = buckets.map(histogramBounds) ?? []
         var p = "{\"type\":\"\(type)\",\"name\":" + Self.string(name)
         if buckets != nil { p += ",\"buckets\":[" + bounds.map(Self.number).joined(separator: ",") + "]" }
         if !dimensions.isEmpty {
@@ -27,12 +27,6 @@ struct SampleJSON: Sendable {
     /// A histogram series' observations counted into `bounds`' buckets: `value` their sum.
     func sample(_ sum: Double, counts: [UInt64]) -> String {
         prefix + Self.number(sum) + ",\"counts\":[" + counts.map(String.init).joined(separator: ",") + "]" + suffix
-    }
-
-    static func bounds(_ buckets: [Double]) -> [Double] {
-        var out: [Double] = []
-        for b in buckets.filter(\.isFinite).sorted() where out.last != b { out.append(b) }
-        return out
     }
 
     /// swift-metrics labels are free text (`http.requests`); Prometheus names are not:
