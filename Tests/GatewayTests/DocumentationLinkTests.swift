@@ -60,4 +60,18 @@ import TestSupport
             }
         }
     }
+
+    /// The README names what `make run` and `make test` install: the Makefile's two lists, word for word.
+    @Test func readmePackageLists_areTheMakefiles() throws {
+        let makefile = try document("Makefile"), readme = try document("README.md")
+        func makeList(_ variable: String) throws -> Set<Substring> {
+            let line = try #require(makefile.split(separator: "\n").first { $0.hasPrefix("\(variable) := ") })
+            return Set(line.dropFirst(variable.count + 4).split(separator: " "))
+        }
+        let start = try #require(readme.range(of: "Both work on")), end = try #require(readme.range(of: "Then push"))
+        let quoted = readme[start.upperBound..<end.lowerBound].split(separator: "`", omittingEmptySubsequences: false).enumerated()
+            .filter { $0.offset % 2 == 1 }.map { Set($0.element.split(whereSeparator: \.isWhitespace)) }
+        #expect(quoted.contains(try makeList("APT_PACKAGES")), "README.md's apt-get list is not the Makefile's APT_PACKAGES")
+        #expect(quoted.contains(try makeList("TEST_APT_PACKAGES")), "README.md's test package list is not the Makefile's TEST_APT_PACKAGES")
+    }
 }

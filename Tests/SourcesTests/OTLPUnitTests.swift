@@ -39,6 +39,19 @@ import Testing
     ])
     func labelNames(key: String, expected: String) { #expect(OTLPNames.label(key) == expected) }
 
+    /// The store adds counts as doubles: a total of 2^53 or more may already have rounded there.
+    @Test(arguments: [
+        ([3, 4], 7, true), ([3, 4], 8, false), ([], 0, true),
+        ([1 << 52, (1 << 52) - 1], (1 << 53) - 1, true), ([1 << 52, 1 << 52], 1 << 53, false),
+        ([UInt64.max, 2], 1, false),            // the sum wraps: not the count
+    ] as [([UInt64], UInt64, Bool)])
+    func histogramCounts_addUpExactly(counts: [UInt64], count: UInt64, expected: Bool) {
+        #expect(OTLPMapping.adds(up: counts, to: count) == expected)
+        let numbers = [Double(count)] + counts.map { Double($0) }
+        let binned = BinnedHistogram(numbers: numbers[...])
+        #expect((binned != nil) == expected || counts.contains(.max), "\(numbers) \(String(describing: binned))")
+    }
+
     @Test func resourceLabels_jobFromNamespaceAndName_noInstance_promotedAttributes() {
         let m = OTLPMapping(promoted: ["cloud.region", "absent"], table: StreamTable(ttl: .seconds(60), capacity: 10))
         let labels = m.resourceLabels([("service.name", "api"), ("service.namespace", "shop"), ("service.instance.id", "i-1"), ("cloud.region", "eu")])

@@ -45,6 +45,10 @@ import Testing
         Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[0.5,1]}"#, reason: "bad_buckets"),
         Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[-1,2]}"#, reason: "bad_buckets"),
         Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[1e16,1]}"#, reason: "bad_buckets"),
+        // Each count exact, their sum not: 2^53 + 1 rounds to 2^53 (and the sum may not reach 2^53 at all).
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[9007199254740992,1]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[4503599627370496,4503599627370496]}"#, reason: "bad_buckets"),
+        Case(payload: #"{"type":"histogram","name":"h","value":1,"buckets":[1],"counts":[4503599627370495,4503599627370496]}"#, reason: nil),
         Case(payload: #"{"type":"histogram","name":"h","value":1,"counts":[]}"#, reason: "bad_buckets"),
         Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[0.5]}"#, reason: "bad_quantiles"),
         Case(payload: #"{"type":"summary","name":"s","value":1,"quantiles":[1],"epsilons":[0.1]}"#, reason: "bad_quantiles"),

@@ -24,11 +24,16 @@ public struct BinnedHistogram: Sendable, Equatable {
         guard let c = n.first, n.allSatisfy(Self.isCount) else { return nil }
         count = c
         counts = n.dropFirst()
-        guard counts.reduce(0, +) == c else { return nil }
+        guard counts.reduce(0, +) == c, Self.isExactTotal(c) else { return nil }
     }
 
     /// Counts beyond 2^53 are not exact as doubles: sums of them would not add up.
     public static let maxExact = 9_007_199_254_740_992.0
+
+    /// Whether a sum of whole counts, added in any order, was exact: an addition that rounded had a
+    /// true result above 2^53, and rounding is monotonic, so every sum after it is at least 2^53.
+    @inline(__always)
+    public static func isExactTotal(_ sum: Double) -> Bool { sum < maxExact }
 
     /// A whole number from 0 to `maxExact` (JSON senders may write any number).
     @inline(__always)
@@ -44,7 +49,7 @@ public struct BinnedHistogram: Sendable, Equatable {
             guard isCount(numbers[k]) else { return false }
             sum += numbers[k]
         }
-        return sum == numbers[0]
+        return sum == numbers[0] && isExactTotal(sum)
     }
 
     public var numbers: [Double] { [count] + counts }
@@ -96,7 +101,7 @@ public struct ExponentialHistogram: Sendable, Equatable {
         guard let count = next(), exact(count), let scale = integer(Self.scales),
               let zt = next(), zt.isFinite, zt >= 0, let zc = next(), exact(zc),
               let (po, p) = counts(), let (no, neg) = counts(), i == n.endIndex,
-              zc + p.reduce(0, +) + neg.reduce(0, +) == count else { return nil }
+              zc + p.reduce(0, +) + neg.reduce(0, +) == count, BinnedHistogram.isExactTotal(count) else { return nil }
         self.init(count: count, scale: scale, zeroThreshold: zt, zeroCount: zc, positiveOffset: po, positive: p, negativeOffset: no, negative: neg)
     }
 

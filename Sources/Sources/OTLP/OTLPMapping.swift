@@ -207,7 +207,7 @@ struct OTLPMapping: Sendable {
         return i
     }
 
-    /// OTLP requires a histogram's count to be its buckets' sum; counts beyond 2^53 are refused
+    /// OTLP requires a histogram's count to be its buckets' sum; a count of 2^53 or more is refused
     /// (a double would not hold them exactly).
     static func adds(up counts: [UInt64], to count: UInt64) -> Bool {
         var sum: UInt64 = 0
@@ -216,7 +216,7 @@ struct OTLPMapping: Sendable {
             guard !overflow else { return false }
             sum = s
         }
-        return sum == count && count <= 1 << 53
+        return sum == count && count < 1 << 53
     }
 
     static func exponential(_ e: ExponentialCounts) -> ExponentialHistogram {
