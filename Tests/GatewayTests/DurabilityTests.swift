@@ -141,6 +141,7 @@ import TestSupport
                     #"{"type":"gauge","name":"r_gauge","value":\#(n)}"#,
                     #"{"type":"histogram","name":"r_seconds","value":\#(v),"buckets":[0.45]}"#,
                     #"{"type":"summary","name":"r_bytes","value":\#(n),"quantiles":[0.5],"epsilons":[0.05]}"#,
+                    #"{"type":"histogram","name":"r_binned_seconds","value":2.5,"buckets":[1,2],"counts":[1,0,2]}"#,   // sender-counted
                 ]
                 c.append([Array("LPUSH".utf8), Array(Self.key.utf8)] + batch.map { Array($0.utf8) })
                 guard (try? c.withReply({ _ in 0 })) != nil else { break }
@@ -152,8 +153,9 @@ import TestSupport
             }
         }
         var kills = 0
-        for _ in 0..<10 {
-            let gateway = try GatewayProcess(environment: environment(redis, dir))
+        for k in 0..<10 {
+            // Both parsers, alternately: what one snapshot holds the other continues.
+            let gateway = try GatewayProcess(environment: environment(redis, dir).merging(["Metrics__JsonParser": k % 2 == 0 ? "simdjson" : "jansson"]) { $1 })
             usleep(UInt32.random(in: 200_000...900_000))
             kill(gateway.process.processIdentifier, SIGKILL)
             gateway.process.waitUntilExit()
@@ -168,6 +170,9 @@ import TestSupport
         #expect(try gateway.value("r_seconds_count") == Double(p.histogram))
         #expect(try gateway.value(#"r_seconds_bucket{le="0.45"}"#) == Double(p.histogramLow))
         #expect(try gateway.value("r_bytes_count") == Double(p.summary))
+        #expect(try gateway.value("r_binned_seconds_count") == Double(3 * p.histogram))
+        #expect(try gateway.value(#"r_binned_seconds_bucket{le="2"}"#) == Double(p.histogram))
+        #expect(try gateway.value("r_binned_seconds_sum") == 2.5 * Double(p.histogram))
         #expect(eventually(timeout: 10) { (try? redis.llen(Self.key + ":processing:test")) == 0 })
         #expect(try redis.llen(Self.key) == 0)
         print("kills=\(kills) pushed=\(p.counter) replayed=\((try? gateway.value(#"prom_stream_gateway_replayed_elements_total{queueKey="\#(Self.key)"}"#)) ?? nil ?? -1)")
