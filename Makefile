@@ -9,8 +9,9 @@ APT_PACKAGES := libhiredis-dev libjansson-dev libsimdjson-dev libsnappy-dev libp
 # htpasswd (bcrypt hashes made independently of the gateway), curl (an HTTPS client),
 # debootstrap (the image's runtime stage, checked without a Docker engine) and protoc
 # (compiles metrics.proto for the independent protobuf decoder), node (docs/scale-out.md's Node routing snippet);
-# phpunit and node-redis (the sender libraries' tests), php-curl and prometheus-pushgateway (make bench-senders' baseline).
-TEST_APT_PACKAGES := php-cli php-redis php-predis phpunit php-curl prometheus-pushgateway node-redis redis-sentinel apache2-utils curl debootstrap protobuf-compiler nodejs
+# phpunit and node-redis (the sender libraries' tests), Illuminate's container, config and Redis (the Laravel provider's test),
+# php-curl and prometheus-pushgateway (make bench-senders' baseline).
+TEST_APT_PACKAGES := php-cli php-redis php-predis phpunit php-illuminate-container php-illuminate-config php-illuminate-redis php-curl prometheus-pushgateway node-redis redis-sentinel apache2-utils curl debootstrap protobuf-compiler nodejs
 LISTEN ?= 0.0.0.0:9091
 REDIS_HOST ?= 127.0.0.1
 REDIS_PORT ?= 6379

@@ -33,19 +33,26 @@ import TestSupport
         #expect(try httpGet(port: gateway.port, path: "/-/ready").status == 503, "Redis on port 1 is unreachable")
     }
 
-    /// The README's first sending snippet: the PHP library, one LPUSH for both measurements.
-    @Test func phpLibrarySnippet_reachesTheGateway() throws {
+    /// The README's first sending snippet: the PHP library, one LPUSH for both measurements; and, with
+    /// nothing listening on its port, the same script ends normally (a Redis that is down throws nothing).
+    @Test func phpLibrarySnippet_reachesTheGateway_andRunsWithRedisDown() throws {
         let php = try #require(RedisServer.which("php"), "php not installed (apt-get install php-cli php-redis)")
         let redis = try RedisServer()
         let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
         let readme = try document("README.md")
         let start = try #require(readme.range(of: "```php\n// PHP, clients/php\n"))
         let end = try #require(readme[start.upperBound...].range(of: "```"))
-        let script = String(readme[start.upperBound..<end.lowerBound])
+        let snippet = String(readme[start.upperBound..<end.lowerBound])
             .replacingOccurrences(of: "'clients/php/autoload.php'", with: "'\(packageRoot.appendingPathComponent("clients/php/autoload.php").path)'")
-            .replacingOccurrences(of: "connect('127.0.0.1', 6379)", with: "connect('127.0.0.1', \(redis.port))")
-        let (status, output) = try runCommand(php, ["-r", script + "\necho $m->flush();"])
-        #expect(status == 0 && output.hasSuffix("0"), "everything was sent by the snippet's flush: \(output)")
+        #expect(snippet.contains("connect('127.0.0.1', 6379)"))
+        func run(port: Int) throws -> (Int32, String) {
+            try runCommand(php, ["-r", snippet.replacingOccurrences(of: "connect('127.0.0.1', 6379)", with: "connect('127.0.0.1', \(port))")
+                                 + "\necho $m->flush(), ' ', $m->failures();"])
+        }
+        let (downStatus, downOutput) = try run(port: freePort())
+        #expect(downStatus == 0 && downOutput.hasSuffix("0 1"), "the flush failed, counted, nothing thrown: \(downOutput)")
+        let (status, output) = try run(port: redis.port)
+        #expect(status == 0 && output.hasSuffix("0 0"), "everything was sent by the snippet's flush: \(output)")
         let both = { (try? gateway.value("jobs_total{queue=\"mail\"}")) == 1 && (try? gateway.value("job_duration_seconds_count{queue=\"mail\"}")) == 1 }
         #expect(eventually(both), "\((try? gateway.metrics()) ?? "")")
     }

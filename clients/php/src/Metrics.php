@@ -16,6 +16,8 @@ namespace PromStreamGateway;
  * Never throws into the application: a Redis failure is counted (failures()),
  * passed to on_error, and the buffer is dropped (a Lambda invocation that could not
  * send has nowhere to keep it). Flushes at shutdown unless auto_flush is false.
+ * Given a function that returns the client, it connects at the first flush that sends,
+ * inside that error handling: an application whose Redis is down still starts.
  *
  * Works with phpredis (\Redis, \RedisCluster) and Predis (Predis\ClientInterface).
  */
@@ -24,7 +26,7 @@ final class Metrics
     public const DEFAULT_KEY = 'prom-stream-gateway:metric-queue';
     public const DEFAULT_MAX_ELEMENT_BYTES = 524288;
 
-    /** @var object phpredis or Predis client */
+    /** @var object|callable phpredis or Predis client, or a function that returns one (until a flush called it) */
     private $redis;
     private string $key;
     private int $shards;
@@ -51,7 +53,7 @@ final class Metrics
     private const JSON = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_PRESERVE_ZERO_FRACTION;
 
     /**
-     * @param object $redis phpredis \Redis / \RedisCluster or a Predis client
+     * @param object|callable $redis phpredis \Redis / \RedisCluster or a Predis client, or a function returning one
      * @param array{key?: string, shards?: int, max_element_bytes?: int, on_error?: callable, auto_flush?: bool, bucket_histograms?: bool} $options
      */
     public function __construct($redis, array $options = [])
@@ -67,7 +69,10 @@ final class Metrics
         }
     }
 
-    /** A phpredis client with bounded connect and read time-outs (seconds). */
+    /**
+     * A phpredis client with bounded connect and read time-outs (seconds). It connects now and throws
+     * a \RedisException if it cannot: pass `fn () => Metrics::connect(…)` to connect at the first flush.
+     */
     public static function connect(string $host = '127.0.0.1', int $port = 6379, float $timeout = 0.5): \Redis
     {
         $r = new \Redis();
@@ -217,6 +222,9 @@ final class Metrics
         }
         try {
             $r = $this->redis;
+            if (!is_object($r) || $r instanceof \Closure) {   // a factory: called until it returns a client
+                $r = $this->redis = $r();
+            }
             if ($r instanceof \Redis) {
                 // Several shards: one LPUSH each, pipelined in one round trip.
                 $replies = count($pushes) > 1 ? $this->pipelined($r, $pushes) : [$r->lPush(array_key_first($pushes), ...reset($pushes))];

@@ -265,4 +265,101 @@ final class MetricsTest extends TestCase
         $middleware->terminate('request', $response);
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_laravel_total', 1.0));
     }
+
+    /** A loopback port nothing listens on. */
+    private static function closedPort(): int
+    {
+        $s = stream_socket_server('tcp://127.0.0.1:0');
+        $port = (int)substr(strrchr(stream_socket_get_name($s, false), ':'), 1);
+        fclose($s);
+        return $port;
+    }
+
+    public function testClientFactory_connectsAtTheFirstFlush_andARedisThatIsDownIsCountedNotThrown(): void
+    {
+        $down = self::closedPort();
+        $calls = 0;
+        $errors = [];
+        $m = new Metrics(function () use (&$calls, $down) {
+            return ++$calls === 1 ? Metrics::connect('127.0.0.1', $down) : $this->phpredis();
+        }, ['auto_flush' => false, 'on_error' => function (\Throwable $e) use (&$errors) { $errors[] = $e; }]);
+        $this->assertSame(0, $calls, 'nothing connects before a flush sends');
+        $m->counter('php_factory_total', 2);
+        $this->assertSame(0, $m->flush());
+        $this->assertSame([1, 1], [$calls, $m->failures()]);
+        $this->assertInstanceOf(\RedisException::class, $errors[0]);
+        $m->counter('php_factory_total', 5);
+        $this->assertSame(1, $m->flush(), 'the next flush calls the function again');
+        $m->counter('php_factory_total', 1);
+        $this->assertSame(1, $m->flush());
+        $this->assertSame(2, $calls, 'the client it returned is kept');
+        $this->assertSame(6.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_factory_total', 6.0));
+    }
+
+    /** Illuminate's container, config and Redis manager (Debian's php-illuminate-*), as a Laravel application wires them. */
+    private function laravel(array $config, array &$warnings): \Illuminate\Container\Container
+    {
+        require_once 'Illuminate/Container/autoload.php';
+        require_once 'Illuminate/Config/autoload.php';
+        require_once 'Illuminate/Redis/autoload.php';
+        $app = new \Illuminate\Container\Container();
+        $app->instance('config', new \Illuminate\Config\Repository(['prom-stream-gateway' => $config]));
+        $app->instance('redis', new \Illuminate\Redis\RedisManager($app, 'phpredis', [
+            'default' => ['host' => '127.0.0.1', 'port' => (int)self::env('REDIS_PORT'), 'database' => 0, 'timeout' => 0.5],
+            'down' => ['host' => '127.0.0.1', 'port' => self::closedPort(), 'database' => 0, 'timeout' => 0.5],
+        ]));
+        $app->instance('log', new class($warnings) {
+            private array $w;
+            public function __construct(array &$w) { $this->w = &$w; }
+            public function warning(string $message): void { $this->w[] = $message; }
+        });
+        (new \PromStreamGateway\Laravel\MetricsServiceProvider($app))->register();
+        return $app;
+    }
+
+    /** @return array<int, array<string, mixed>> the samples of the one element LPUSHed to $key */
+    private function popSamples(string $key): array
+    {
+        $elements = $this->phpredis()->lRange($key, 0, -1);
+        $this->assertCount(1, $elements);
+        $this->phpredis()->del($key);
+        return json_decode($elements[0], true);
+    }
+
+    public function testLaravelProvider_passesItsConfig_andOneMetricsPerRequest(): void
+    {
+        $warnings = [];
+        $key = 'php-laravel-config:' . getmypid();
+        $app = $this->laravel(['key' => $key, 'bucket_histograms' => false], $warnings);
+        $m = $app->make(Metrics::class);
+        $this->assertSame($m, $app->make(Metrics::class), 'one per request');
+        $m->histogram('php_laravel_seconds', 0.3, [1]);
+        $m->histogram('php_laravel_seconds', 0.7, [1]);
+        $this->assertSame(2, $m->flush());
+        $samples = $this->popSamples($key);
+        $this->assertSame([0.3, 0.7], array_column($samples, 'value'), 'bucket_histograms: false sends each observation');
+        $this->assertArrayNotHasKey('counts', $samples[0]);
+
+        $app->forgetScopedInstances();   // the next request
+        $app['config']->set('prom-stream-gateway.bucket_histograms', true);
+        $next = $app->make(Metrics::class);
+        $this->assertNotSame($m, $next);
+        $next->histogram('php_laravel_seconds', 0.3, [1]);
+        $next->histogram('php_laravel_seconds', 0.7, [1]);
+        $this->assertSame(2, $next->flush());
+        $this->assertSame([[1.0, 2, 0]], array_map(fn ($x) => [(float)$x['value'], ...$x['counts']], $this->popSamples($key)));
+        $this->assertSame([], $warnings);
+    }
+
+    public function testLaravelProvider_withRedisDown_resolvesAndLogsTheFailedFlush(): void
+    {
+        $warnings = [];
+        $app = $this->laravel(['connection' => 'down'], $warnings);
+        $m = $app->make(Metrics::class);   // phpredis would connect here, and throw, if the provider asked for the client now
+        $m->counter('php_laravel_down_total');
+        $this->assertSame(0, $m->flush());
+        $this->assertSame(1, $m->failures());
+        $this->assertCount(1, $warnings);
+        $this->assertStringStartsWith('prom-stream-gateway: ', $warnings[0]);
+    }
 }

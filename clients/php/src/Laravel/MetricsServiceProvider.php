@@ -17,7 +17,9 @@ final class MetricsServiceProvider extends ServiceProvider
     {
         $this->app->scoped(Metrics::class, function ($app) {
             $config = $app['config']->get('prom-stream-gateway', []);
-            $client = $app['redis']->connection($config['connection'] ?? 'default')->client();
+            // Connected at the first flush: phpredis connects when the connection is made, and a Redis
+            // that is down must not fail the request that resolves Metrics.
+            $client = fn () => $app['redis']->connection($config['connection'] ?? 'default')->client();
             return new Metrics($client, ['key' => $config['key'] ?? Metrics::DEFAULT_KEY, 'shards' => $config['shards'] ?? 0,
                 'bucket_histograms' => $config['bucket_histograms'] ?? true,
                 'auto_flush' => false, 'on_error' => fn (\Throwable $e) => $app['log']->warning('prom-stream-gateway: ' . $e->getMessage())]);
