@@ -88,8 +88,7 @@ final class Metrics
      */
     public function counter(string $name, float $value = 1, array $labels = []): void
     {
-        if (is_finite($value)) {
-            $l = $this->labels($labels);
+        if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
             $k = "c\0" . $name . "\0" . $l;
             if (isset($this->series[$k])) {
                 $this->series[$k][2] += $value;
@@ -98,7 +97,7 @@ final class Metrics
             }
             $this->buffered++;
         } else {
-            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
     }
 
@@ -108,8 +107,7 @@ final class Metrics
      */
     public function gauge(string $name, float $value, array $labels = []): void
     {
-        if (is_finite($value)) {
-            $l = $this->labels($labels);
+        if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
             $this->series["g\0" . $name . "\0" . $l] = ['gauge', $name, $value, $l];
             $this->buffered++;
         } else {
@@ -125,12 +123,11 @@ final class Metrics
      */
     public function histogram(string $name, float $value, array $buckets, array $labels = []): void
     {
-        if (!is_finite($value)) {
-            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+        if (!is_finite($value) || ($l = $this->labels($labels)) === null) {
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
             return;
         }
         [, $json, $bounds] = $this->bounds($name, $buckets);
-        $l = $this->labels($labels);
         $this->buffered++;
         if (!$this->bucketHistograms) {
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
@@ -159,13 +156,13 @@ final class Metrics
      */
     public function summary(string $name, float $value, array $quantiles = [], array $epsilons = [], array $labels = []): void
     {
-        if (is_finite($value)) {
+        if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"summary","name":' . ($this->names[$name] ?? $this->name($name))
                 . ',"value":' . self::num($value) . ($quantiles ? ',"quantiles":' . self::numbers($quantiles) . ',"epsilons":' . self::numbers($epsilons) : '')
-                . $this->labels($labels) . '}';
+                . $l . '}';
             $this->buffered++;
         } else {
-            $this->invalid++;   // JSON cannot carry NaN or ±Inf
+            $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
     }
 
@@ -271,7 +268,7 @@ final class Metrics
     /** Flushes that failed (their samples are dropped). */
     public function failures(): int { return $this->failures; }
 
-    /** Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf). */
+    /** Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf), a label value without text (an array). */
     public function invalid(): int { return $this->invalid; }
 
     /** The shard a metric name goes to: crc32(name) mod shards, as `gateway shard-of`. */
@@ -342,14 +339,21 @@ final class Metrics
     }
 
     /** @param array<string, string|int|float|bool> $labels */
-    private function labels(array $labels): string
+    /** The labels' JSON member, or null when a value has no text (an array, an object without __toString). */
+    private function labels(array $labels): ?string
     {
         if (!$labels) {
             return '';
         }
         foreach ($labels as $k => $v) {
             if (!is_string($v)) {
-                $labels[$k] = is_bool($v) ? ($v ? 'true' : 'false') : (string)$v;
+                if (is_bool($v)) {
+                    $labels[$k] = $v ? 'true' : 'false';
+                } elseif (is_scalar($v) || $v === null || $v instanceof \Stringable) {
+                    $labels[$k] = (string)$v;
+                } else {
+                    return null;   // (string) would warn or throw: the measurement is counted as invalid instead
+                }
             }
         }
         // {"0": "x"}, not ["x"]: keys PHP turned into integers stay an object.

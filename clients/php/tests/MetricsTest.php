@@ -107,6 +107,25 @@ final class MetricsTest extends TestCase
         $this->assertSame(1e20, $this->awaitValue($port, 'php_big', 1e20));
     }
 
+    /** A label value from request input may be an array: counted as invalid, never a warning (which Laravel turns into an exception). */
+    public function testLabelValuesWithoutText_areCountedInvalid_andNothingWarnsOrThrows(): void
+    {
+        set_error_handler(function (int $no, string $message) { throw new \ErrorException($message, 0, $no); });
+        try {
+            $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+            $m->counter('php_arraylabel_total', 1, ['tag' => ['a', 'b']]);
+            $m->gauge('php_arraylabel', 1, ['o' => new \stdClass()]);
+            $m->histogram('php_arraylabel_seconds', 1, [1], ['tag' => []]);
+            $m->summary('php_arraylabel_bytes', 1, [], [], ['tag' => [1]]);
+            $m->counter('php_textlabel_total', 1, ['s' => new class { public function __toString(): string { return 'text'; } }, 'z' => null]);
+            $this->assertSame(1, $m->flush());
+            $this->assertSame(4, $m->invalid());
+        } finally {
+            restore_error_handler();
+        }
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_textlabel_total{s="text"}', 1.0));
+    }
+
     /** A non-finite bucket fails the one-shot encoding: each sample is then encoded alone, the bad bound dropped. */
     public function testANonFiniteBucket_dropsTheBound_notTheFlush(): void
     {
