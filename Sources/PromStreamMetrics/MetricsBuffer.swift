@@ -14,13 +14,13 @@ struct MetricsBuffer: Sendable {
     private(set) var counters: [Int: Double] = [:]
     private(set) var gauges: [Int: Double] = [:]
     private(set) var histograms: [Int: Buckets] = [:]
-    /// Values that were not finite, and increments or observations whose sum would not be.
+    /// Values that were not finite, negative counter increments, and increments or observations whose sum would not be.
     private(set) var dropped = 0
     var isEmpty: Bool { counters.isEmpty && gauges.isEmpty && histograms.isEmpty }
     var count: Int { counters.count + gauges.count + histograms.count }
 
     mutating func add(_ series: Int, _ delta: Double) {
-        guard delta.isFinite else { dropped += 1; return }
+        guard delta.isFinite, delta >= 0 else { dropped += 1; return }   // a counter only goes up (the gateway: bad_value)
         let sum = counters[series, default: 0] + delta
         if sum.isFinite { counters[series] = sum } else { dropped += 1 }
     }

@@ -77,7 +77,7 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public var failures: Int { stats.withLock { $0.failures } }
     /// Samples sent so far.
     public var sent: Int { stats.withLock { $0.sent } }
-    /// Values dropped: not finite, or a sum that would not be.
+    /// Values dropped: not finite, a negative counter increment, or a sum that would not be.
     public var dropped: Int { buffer.withLock { $0.dropped } }
 
     /// Sends what is buffered now, in one round trip per shard (pipelined on one

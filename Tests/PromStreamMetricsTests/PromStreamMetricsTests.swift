@@ -32,10 +32,10 @@ import TestSupport
 
     @Test func nonFiniteValuesAndSumsThatWouldNotBe_areDroppedAndCounted() {
         var b = MetricsBuffer()
-        b.add(0, .nan); b.set(1, .infinity); b.observe(2, .nan, bounds: [1])
+        b.add(0, .nan); b.set(1, .infinity); b.observe(2, .nan, bounds: [1]); b.add(0, -1)   // a counter only goes up
         b.add(0, .greatestFiniteMagnitude); b.add(0, .greatestFiniteMagnitude)
         b.observe(2, .greatestFiniteMagnitude, bounds: [1]); b.observe(2, .greatestFiniteMagnitude, bounds: [1])
-        #expect(b.dropped == 5)
+        #expect(b.dropped == 6)
         #expect(b.count == 2)
         #expect(b.histograms[2] == MetricsBuffer.Buckets(counts: [0, 1], sum: .greatestFiniteMagnitude))
     }

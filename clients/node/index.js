@@ -88,7 +88,7 @@ class Metrics {
   /** Increments of one series are summed here and sent as one sample (the page shows the same total). */
   counter(name, value = 1, labels) {
     const v = Number(value);
-    if (!Number.isFinite(v)) { this.invalid++; return; }
+    if (!Number.isFinite(v) || v < 0) { this.invalid++; return; }   // a counter only goes up (the gateway: bad_value)
     const l = labelsJSON(labels);
     const key = `c\0${name}\0${l}`;
     const s = this.series.get(key);

@@ -88,7 +88,7 @@ final class Metrics
      */
     public function counter(string $name, float $value = 1, array $labels = []): void
     {
-        if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
+        if (is_finite($value) && $value >= 0 && ($l = $this->labels($labels)) !== null) {   // a counter only goes up
             $k = "c\0" . $name . "\0" . $l;
             if (isset($this->series[$k])) {
                 $this->series[$k][2] += $value;
@@ -268,7 +268,7 @@ final class Metrics
     /** Flushes that failed (their samples are dropped). */
     public function failures(): int { return $this->failures; }
 
-    /** Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf), a label value without text (an array). */
+    /** Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf), a negative counter increment, a label value without text. */
     public function invalid(): int { return $this->invalid; }
 
     /** The shard a metric name goes to: crc32(name) mod shards, as `gateway shard-of`. */

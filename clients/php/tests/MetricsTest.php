@@ -118,8 +118,9 @@ final class MetricsTest extends TestCase
             $m->histogram('php_arraylabel_seconds', 1, [1], ['tag' => []]);
             $m->summary('php_arraylabel_bytes', 1, [], [], ['tag' => [1]]);
             $m->counter('php_textlabel_total', 1, ['s' => new class { public function __toString(): string { return 'text'; } }, 'z' => null]);
+            $m->counter('php_textlabel_total', -1, ['s' => 'text']);   // a counter only goes up: dropped, counted
             $this->assertSame(1, $m->flush());
-            $this->assertSame(4, $m->invalid());
+            $this->assertSame(5, $m->invalid());
         } finally {
             restore_error_handler();
         }

@@ -105,7 +105,9 @@ class _Buffer:
     def counter(self, name: str, value: float = 1, labels: Optional[Mapping[str, Any]] = None) -> None:
         """Increments of one series are summed here and sent as one sample (the page shows the same total)."""
         value = float(value)
-        if self._finite(value):
+        if value < 0:  # a counter only goes up: the gateway would drop it as bad_value
+            self.invalid += 1
+        elif self._finite(value):
             key = ("counter", name, tuple(labels.items()) if labels else ())
             sample = self._series.get(key)
             if sample is None:

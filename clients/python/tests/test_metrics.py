@@ -72,6 +72,8 @@ class MetricsTest(unittest.TestCase):
             m.histogram("h", i, [50, 10, 10])   # sorted and de-duplicated: [10, 50]
         m.histogram("h", 3, (10, 50), {"q": "b"})
         m.counter("c_total", 1, {"q": "b"})
+        m.counter("c_total", -5, {"q": "b"})   # a counter only goes up: dropped, counted
+        self.assertEqual(m.invalid, 1)
         self.assertEqual(m.flush(), 302)
         elements = self.r.lrange(key, 0, -1)
         self.r.delete(key)
