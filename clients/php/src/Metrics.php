@@ -72,11 +72,13 @@ final class Metrics
     /**
      * A phpredis client with bounded connect and read time-outs (seconds). It connects now and throws
      * a \RedisException if it cannot: pass `fn () => Metrics::connect(…)` to connect at the first flush.
+     * $persistent keeps the connection in the PHP process for the next request (PHP-FPM, Bref's web
+     * runtime): without it every request pays one more round trip to connect.
      */
-    public static function connect(string $host = '127.0.0.1', int $port = 6379, float $timeout = 0.5): \Redis
+    public static function connect(string $host = '127.0.0.1', int $port = 6379, float $timeout = 0.5, bool $persistent = false): \Redis
     {
         $r = new \Redis();
-        $r->connect($host, $port, $timeout);
+        $persistent ? $r->pconnect($host, $port, $timeout) : $r->connect($host, $port, $timeout);
         $r->setOption(\Redis::OPT_READ_TIMEOUT, $timeout);
         return $r;
     }

@@ -316,6 +316,19 @@ final class MetricsTest extends TestCase
         $this->assertSame(6.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_factory_total', 6.0));
     }
 
+    public function testPersistentConnect_reusesTheProcesssConnection(): void
+    {
+        $port = (int)self::env('REDIS_PORT');
+        $id = fn (\Redis $r) => $r->rawCommand('CLIENT', 'ID');
+        $first = $id(Metrics::connect('127.0.0.1', $port, 0.5, true));
+        $this->assertSame($first, $id(Metrics::connect('127.0.0.1', $port, 0.5, true)), 'the next request finds it open');
+        $this->assertNotSame($first, $id(Metrics::connect('127.0.0.1', $port)));
+        $m = new Metrics(fn () => Metrics::connect('127.0.0.1', $port, 0.5, true), ['auto_flush' => false]);
+        $m->counter('php_persistent_total');
+        $this->assertSame(1, $m->flush());
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_persistent_total', 1.0));
+    }
+
     /** Illuminate's container, config and Redis manager (Debian's php-illuminate-*), as a Laravel application wires them. */
     private function laravel(array $config, array &$warnings): \Illuminate\Container\Container
     {
