@@ -142,6 +142,21 @@ class MetricsTest(unittest.TestCase):
         self.assertGreater(len(elements), 1)
         self.assertTrue(all(len(e) <= 2048 for e in elements))
 
+    def test_values_that_are_not_numbers_and_unhashable_label_values_never_raise(self):
+        m = Metrics(self.r, auto_flush=False)
+        for record in (m.counter, m.gauge, m.summary):
+            record("py_odd", None)
+            record("py_odd", "not a number")
+        m.histogram("py_odd_seconds", None, [1])
+        self.assertEqual(m.invalid, 7)
+        m.counter("py_listlabel_total", 1, {"tag": ["a", "b"]})   # a request parameter can be a list
+        m.counter("py_listlabel_total", "2", {"tag": ["a", "b"]})   # a numeric string is a number
+        m.gauge("py_listlabel", 3, {"tag": ["a"]})
+        m.histogram("py_listlabel_seconds", 0.5, [1], {"tag": {"x": 1}})
+        self.assertEqual(m.flush(), 4)
+        self.assertEqual(value(self.port, 'py_listlabel_total{tag="[\'a\', \'b\']"}', 3), 3)
+        self.assertEqual(value(self.port, 'py_listlabel_seconds_count{tag="{\'x\': 1}"}', 1), 1)
+
     def test_a_redis_failure_is_counted_and_reported_never_raised(self):
         errors = []
         start = time.monotonic()
