@@ -84,7 +84,9 @@ test('counters, gauges and histograms are combined per series', async () => {
   m.histogram('h', 3, [10, 50], { q: 'b' });
   m.counter('c_total', 1, { q: 'b' });
   m.counter('c_total', -5, { q: 'b' }); // a counter only goes up: dropped, counted
-  assert.strictEqual(m.invalid, 1);
+  m.gauge('g', undefined);
+  m.histogram('h', 'abc', [10]);
+  assert.strictEqual(m.invalid, 3, 'what is not a number is counted, never thrown');
   assert.strictEqual(await m.flush(), 302);
   const elements = await c.lRange(key, 0, -1);
   await c.del(key);
