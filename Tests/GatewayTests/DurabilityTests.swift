@@ -155,7 +155,8 @@ import TestSupport
         var kills = 0
         for k in 0..<10 {
             // Both parsers, alternately: what one snapshot holds the other continues.
-            let gateway = try GatewayProcess(environment: environment(redis, dir).merging(["Metrics__JsonParser": k % 2 == 0 ? "simdjson" : "jansson"]) { $1 })
+            let parser = ["Metrics__JsonParser": k % 2 == 0 ? "simdjson" : "jansson"]
+            let gateway = try GatewayProcess(environment: environment(redis, dir).merging(parser) { $1 })
             usleep(UInt32.random(in: 200_000...900_000))
             kill(gateway.process.processIdentifier, SIGKILL)
             gateway.process.waitUntilExit()
