@@ -153,6 +153,20 @@ class Metrics {
     }
   }
 
+  /**
+   * `handler` (sync or async) wrapped to flush after every call, also when it throws: a Lambda
+   * keeps the process between invocations, and beforeExit does not come while it does.
+   */
+  flushAfter(handler) {
+    return async (...args) => {
+      try {
+        return await handler(...args);
+      } finally {
+        await this.flush();
+      }
+    };
+  }
+
   add(name, value, json) {
     if (!Number.isFinite(Number(value))) { this.invalid++; return; }
     this.push(name, json);

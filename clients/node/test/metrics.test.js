@@ -200,6 +200,21 @@ test('the timer observes and returns', async () => {
   await c.quit();
 });
 
+test('flushAfter flushes after every invocation, also when the handler throws', async () => {
+  const c = await client();
+  const m = new Metrics(c, { autoFlush: false });
+  const handler = m.flushAfter(async (event, context) => {
+    m.counter('node_invocations_total');
+    if (event.fail) throw new Error('handler failed');
+    return { ok: context };
+  });
+  assert.deepStrictEqual(await handler({}, 'ctx'), { ok: 'ctx' });
+  assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_invocations_total', 1), 1);
+  await assert.rejects(handler({ fail: true }, 'ctx'), /handler failed/);
+  assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_invocations_total', 2), 2);
+  await c.quit();
+});
+
 test('beforeExit flushes what a process left behind', async () => {
   const script = `
     const { createClient } = require('redis');

@@ -184,6 +184,22 @@ final class Metrics
         }
     }
 
+    /**
+     * $handler wrapped to flush after every call, also when it throws: for a runtime that keeps
+     * the process between invocations (Bref's function runtime), where the shutdown flush
+     * would wait for the environment's end.
+     */
+    public function flushAfter(callable $handler): \Closure
+    {
+        return function (...$args) use ($handler) {
+            try {
+                return $handler(...$args);
+            } finally {
+                $this->flush();
+            }
+        };
+    }
+
     /** Sends what is buffered; returns the number of measurements sent (0 on failure). */
     public function flush(): int
     {

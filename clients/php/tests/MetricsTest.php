@@ -329,6 +329,27 @@ final class MetricsTest extends TestCase
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_persistent_total', 1.0));
     }
 
+    public function testFlushAfter_sendsAfterEveryInvocation_alsoWhenTheHandlerThrows(): void
+    {
+        $m = new Metrics($this->phpredis(), ['auto_flush' => false]);
+        $handler = $m->flushAfter(function (array $event, $context) use ($m) {
+            $m->counter('php_invocations_total');
+            if ($event['fail'] ?? false) {
+                throw new \RuntimeException('handler failed');
+            }
+            return ['ok' => $context];
+        });
+        $this->assertSame(['ok' => 'ctx'], $handler([], 'ctx'));
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_invocations_total', 1.0));
+        try {
+            $handler(['fail' => true], 'ctx');
+            $this->fail('the exception goes on');
+        } catch (\RuntimeException $e) {
+            $this->assertSame('handler failed', $e->getMessage());
+        }
+        $this->assertSame(2.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_invocations_total', 2.0));
+    }
+
     /** Illuminate's container, config and Redis manager (Debian's php-illuminate-*), as a Laravel application wires them. */
     private function laravel(array $config, array &$warnings): \Illuminate\Container\Container
     {
