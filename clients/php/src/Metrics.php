@@ -328,7 +328,7 @@ final class Metrics
         if (count($this->bounds) >= self::CACHE_LIMIT) {
             $this->bounds = [];
         }
-        $sorted = array_map('floatval', array_values(array_filter($buckets, 'is_finite')));
+        $sorted = self::finite($buckets);
         sort($sorted);
         $bounds = [];
         foreach ($sorted as $b) {
@@ -353,7 +353,23 @@ final class Metrics
     /** @param float[] $values finite ones only */
     private static function numbers(array $values): string
     {
-        return json_encode(array_values(array_map('floatval', array_filter($values, 'is_finite'))), self::JSON);
+        return json_encode(self::finite($values), self::JSON);
+    }
+
+    /**
+     * The finite numbers of $values as floats; anything else is left out (is_finite() alone
+     * would throw a TypeError at a string that is not a number).
+     * @return float[]
+     */
+    private static function finite(array $values): array
+    {
+        $out = [];
+        foreach ($values as $v) {
+            if (is_numeric($v) && is_finite($f = (float)$v)) {
+                $out[] = $f;
+            }
+        }
+        return $out;
     }
 
     /** @param array<string, string|int|float|bool> $labels */

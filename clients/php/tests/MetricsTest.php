@@ -108,7 +108,7 @@ final class MetricsTest extends TestCase
     }
 
     /** A label value from request input may be an array: counted as invalid, never a warning (which Laravel turns into an exception). */
-    public function testLabelValuesWithoutText_areCountedInvalid_andNothingWarnsOrThrows(): void
+    public function testLabelValuesWithoutText_andBoundsThatAreNotNumbers_neverWarnOrThrow(): void
     {
         set_error_handler(function (int $no, string $message) { throw new \ErrorException($message, 0, $no); });
         try {
@@ -116,15 +116,19 @@ final class MetricsTest extends TestCase
             $m->counter('php_arraylabel_total', 1, ['tag' => ['a', 'b']]);
             $m->gauge('php_arraylabel', 1, ['o' => new \stdClass()]);
             $m->histogram('php_arraylabel_seconds', 1, [1], ['tag' => []]);
+            $m->histogram('php_oddbounds_seconds', 1.5, ['abc', 1, '2', null, [3]]);   // only the numbers are bounds
+            $m->summary('php_oddbounds_bytes', 1, ['x', 0.5], [0.05]);
             $m->summary('php_arraylabel_bytes', 1, [], [], ['tag' => [1]]);
             $m->counter('php_textlabel_total', 1, ['s' => new class { public function __toString(): string { return 'text'; } }, 'z' => null]);
             $m->counter('php_textlabel_total', -1, ['s' => 'text']);   // a counter only goes up: dropped, counted
-            $this->assertSame(1, $m->flush());
+            $this->assertSame(3, $m->flush());
             $this->assertSame(5, $m->invalid());
         } finally {
             restore_error_handler();
         }
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_textlabel_total{s="text"}', 1.0));
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_oddbounds_seconds_bucket{le="2"}', 1.0));
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_oddbounds_bytes_count', 1.0));
     }
 
     /** A non-finite bucket fails the one-shot encoding: each sample is then encoded alone, the bad bound dropped. */
