@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "TransformsTests", dependencies: ["Transforms", "CJanssonArena", "Synthetic", "Fuzzing", "TestSupport"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Aggregation", "Redis", "TLS", "Web", "Fuzzing", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PromStreamMetricsTests", dependencies: [
-            "PromStreamMetrics", "Redis", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
+            "PromStreamMetrics", "Redis", "TLS", "TestSupport", .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .testTarget(name: "GatewayTests", dependencies: [
             "Pipeline", "Redis", "Aggregation", "Sources", "Transforms", "Sinks", "Web", "Builtins", "Synthetic", "TestSupport",

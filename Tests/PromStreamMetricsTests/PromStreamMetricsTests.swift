@@ -4,6 +4,7 @@ import Metrics
 @testable import PromStreamMetrics
 import Redis
 import Synchronization
+import TLS
 import Testing
 import TestSupport
 
@@ -174,5 +175,26 @@ import TestSupport
         try redis.restart()
         #expect(eventually { backend.flush() == 1 })
         #expect(try list(redis, ShardRouting.defaultQueueKey).contains { $0.contains(#""value":3"#) })
+    }
+
+    /// rediss:// with a private CA, as the gateway's stages take it: the samples cross TLS twice
+    /// (client → Redis → gateway) and arrive exact; without the CA the flush fails, counted and kept.
+    @Test func overTLS_withThePrivateCA_reachesAGatewayOnTheSameRedis() throws {
+        let certs = try TestCertificates()
+        let redis = try RedisServer(tls: certs)
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "rediss://localhost:\(redis.port)", "Redis__TlsCaFile": certs.caFile])
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        let url = try RedisURL.parse("rediss://localhost:\(redis.port)/0").get()
+        let untrusted = PromStreamMetrics(redis: RedisOptions(url: url, tls: TLSClientSettings(caFile: certs.otherCAFile),
+                                                              connectTimeout: .seconds(2), readTimeout: .seconds(2)), configuration: config)
+        untrusted.makeCounter(label: "swift_tls_total", dimensions: []).increment(by: 1)
+        #expect(untrusted.flush() == 0 && untrusted.failures == 1, "a server its CA did not sign")
+        let backend = PromStreamMetrics(redis: RedisOptions(url: url, tls: TLSClientSettings(caFile: certs.caFile),
+                                                            connectTimeout: .seconds(2), readTimeout: .seconds(2)), configuration: config)
+        backend.makeCounter(label: "swift_tls_total", dimensions: [("via", "tls")]).increment(by: 2)
+        backend.makeTimer(label: "swift_tls_seconds", dimensions: []).recordNanoseconds(20_000_000)
+        #expect(backend.flush() == 2)
+        #expect(eventually { (try? gateway.value(#"swift_tls_total{via="tls"}"#)) == 2 && (try? gateway.value("swift_tls_seconds_count")) == 1 })
     }
 }
