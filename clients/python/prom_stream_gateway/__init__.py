@@ -80,26 +80,20 @@ class _Buffer:
 
     # Recording ---------------------------------------------------------------
 
-    def _value(self, value: Any) -> Optional[float]:
-        """The value as a finite float; None, counted, for what JSON cannot carry (NaN, ±Inf) or what is
-        not a number (None, a string that is not one): a measurement never raises into the application."""
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            f = math.nan
-        if math.isfinite(f):
-            return f
-        self.invalid += 1
-        return None
+    # The recording methods are the hot path: their checks are inline, not calls. A value that is
+    # not a number (None, "abc") becomes NaN, counted as invalid like NaN and ±Inf; label values
+    # that cannot be hashed (a list) key their series by their text, as they are sent.
 
-    def _series_of(self, key: tuple, labels: Optional[Mapping[str, Any]]) -> tuple[tuple, Optional[dict]]:
-        """The series `key` names (kind, name, label items, …) and its sample. Label values that
-        cannot be hashed (a list) are keyed by their text, as they are sent."""
-        try:
-            return key, self._series.get(key)
-        except TypeError:
-            key = key[:2] + (tuple(_labels(labels or {}).items()),) + key[3:]
-            return key, self._series.get(key)
+    def _finite(self, value: float) -> bool:
+        """JSON cannot carry NaN or ±Inf: such a measurement is dropped and counted."""
+        if math.isfinite(value):
+            return True
+        self.invalid += 1
+        return False
+
+    @staticmethod
+    def _text_key(key: tuple, labels: Mapping[str, Any]) -> tuple:
+        return key[:2] + (tuple(_labels(labels).items()),) + key[3:]
 
     def _add(self, name: str, sample: dict, labels: Optional[Mapping[str, Any]]) -> None:
         """Keeps the sample as a dict: flush encodes a shard's buffer in one call."""
@@ -118,11 +112,19 @@ class _Buffer:
 
     def counter(self, name: str, value: float = 1, labels: Optional[Mapping[str, Any]] = None) -> None:
         """Increments of one series are summed here and sent as one sample (the page shows the same total)."""
-        value = self._value(value)
-        if value is not None and value < 0:  # a counter only goes up: the gateway would drop it as bad_value
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if value < 0:  # a counter only goes up: the gateway would drop it as bad_value
             self.invalid += 1
-        elif value is not None:
-            key, sample = self._series_of(("counter", name, tuple(labels.items()) if labels else ()), labels)
+        elif self._finite(value):
+            key = ("counter", name, tuple(labels.items()) if labels else ())
+            try:
+                sample = self._series.get(key)
+            except TypeError:
+                key = self._text_key(key, labels)
+                sample = self._series.get(key)
             if sample is None:
                 sample = self._series[key] = {"type": "counter", "name": name, "value": value}
                 if labels:
@@ -133,19 +135,29 @@ class _Buffer:
 
     def gauge(self, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
         """Only a series' last value is sent: the gateway keeps the last one anyway."""
-        value = self._value(value)
-        if value is not None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if self._finite(value):
             sample = {"type": "gauge", "name": name, "value": value}
             if labels:
                 sample["labels"] = _labels(labels)
-            self._series[self._series_of(("gauge", name, tuple(labels.items()) if labels else ()), labels)[0]] = sample
+            key = ("gauge", name, tuple(labels.items()) if labels else ())
+            try:
+                self._series[key] = sample
+            except TypeError:
+                self._series[self._text_key(key, labels)] = sample
             self.count += 1
 
     def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
         """Observations of one series (name, labels, buckets) are counted into its buckets here
         and sent as one sample; with bucket_histograms=False each is sent (the .NET gateway's form)."""
-        value = self._value(value)
-        if value is None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not self._finite(value):
             return
         if not self.bucket_histograms:
             self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": buckets}, labels)
@@ -157,7 +169,12 @@ class _Buffer:
             cached = self._bounds_cache[name] = (buckets, _bounds(buckets))
         bounds = cached[1]
         # The bounds list by identity: each sample keeps its list alive, so no other list takes its id.
-        key, sample = self._series_of(("histogram", name, tuple(labels.items()) if labels else (), id(bounds)), labels)
+        key = ("histogram", name, tuple(labels.items()) if labels else (), id(bounds))
+        try:
+            sample = self._series.get(key)
+        except TypeError:
+            key = self._text_key(key, labels)
+            sample = self._series.get(key)
         if sample is None:
             sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
                                           "counts": [0] * (len(bounds) + 1)}
@@ -170,8 +187,11 @@ class _Buffer:
     def summary(self, name: str, value: float, objectives: Optional[Mapping[float, float]] = None,
                 labels: Optional[Mapping[str, Any]] = None) -> None:
         """objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}."""
-        value = self._value(value)
-        if value is None:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not self._finite(value):
             return
         sample = {"type": "summary", "name": name, "value": value}
         if objectives:
