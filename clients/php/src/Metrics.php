@@ -238,7 +238,11 @@ final class Metrics
         try {
             $r = $this->redis;
             if (!is_object($r) || $r instanceof \Closure) {   // a factory: called until it returns a client
-                $r = $this->redis = $r();
+                $r = $r();
+                if (!is_object($r) || $r instanceof \Closure) {
+                    throw new \UnexpectedValueException('the client function returned ' . get_debug_type($r) . ', not a Redis client');
+                }
+                $this->redis = $r;
             }
             if ($r instanceof \Redis) {
                 // Several shards: one LPUSH each, pipelined in one round trip.

@@ -308,6 +308,10 @@ final class MetricsTest extends TestCase
             return ++$calls === 1 ? Metrics::connect('127.0.0.1', $down) : $this->phpredis();
         }, ['auto_flush' => false, 'on_error' => function (\Throwable $e) use (&$errors) { $errors[] = $e; }]);
         $this->assertSame(0, $calls, 'nothing connects before a flush sends');
+        $wrong = new Metrics(fn () => true, ['auto_flush' => false, 'on_error' => function (\Throwable $e) use (&$errors) { $errors[] = $e; }]);
+        $wrong->counter('php_factory_total');
+        $this->assertSame([0, 1], [$wrong->flush(), $wrong->failures()]);
+        $this->assertStringContainsString('returned bool', array_pop($errors)->getMessage(), 'e.g. fn () => $redis->connect(…)');
         $m->counter('php_factory_total', 2);
         $this->assertSame(0, $m->flush());
         $this->assertSame([1, 1], [$calls, $m->failures()]);
