@@ -4,24 +4,31 @@ import TestSupport
 
 /// The sender libraries in clients/ (PHP with phpredis and Predis, Python with
 /// redis-py and its asyncio client, Node with node-redis 4), each through its own
-/// test runner against a real redis-server and two real gateways: the default
-/// pipeline on the default key, and one draining a queue of 4 shards.
+/// test runner against a real redis-server and three real gateways: the default
+/// pipeline on the default key, one draining a queue of 4 shards, and one draining 4 shards
+/// on a Redis Cluster (PHP's `\RedisCluster` and redis-py's `RedisCluster` send there).
 @Suite(.serialized) struct ClientLibraryTests {
     final class Servers: Sendable {
         let redis: RedisServer
         let plain: GatewayProcess
         let sharded: GatewayProcess
+        let cluster: RedisClusterSet
+        let clustered: GatewayProcess
         let key = "clients:sharded"
         init() throws {
             redis = try RedisServer()
             plain = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)"])
             sharded = try GatewayProcess(environment: ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Redis__MetricQueueKey": key,
                                                        "Redis__MetricQueueShards": "4", "Gateway__Instance": "clients"])
+            cluster = try RedisClusterSet()
+            clustered = try GatewayProcess(environment: ["Redis__ConnectionString": cluster.seeds, "Redis__MetricQueueKey": key,
+                                                         "Redis__MetricQueueShards": "4", "Gateway__Instance": "clients"])
         }
         var environment: [String: String] {
             ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(),
              "REDIS_PORT": String(redis.port), "GATEWAY_PORT": String(plain.port), "SHARDED_KEY": key,
-             "SHARDED_GATEWAY_PORT": String(sharded.port), "GATEWAY_BIN": GatewayProcess.binary, "NODE_PATH": "/usr/share/nodejs"]
+             "SHARDED_GATEWAY_PORT": String(sharded.port), "GATEWAY_BIN": GatewayProcess.binary, "NODE_PATH": "/usr/share/nodejs",
+             "CLUSTER_SEEDS": cluster.seeds, "CLUSTER_GATEWAY_PORT": String(clustered.port)]
         }
     }
 

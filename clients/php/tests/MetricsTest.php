@@ -10,7 +10,8 @@ use PromStreamGateway\Metrics;
 /**
  * Against a real redis-server and real gateways (started by the Swift suite
  * ClientLibraryTests, which passes their ports): REDIS_PORT, GATEWAY_PORT (default
- * pipeline on the default key), SHARDED_KEY and SHARDED_GATEWAY_PORT (shards: 4), GATEWAY_BIN.
+ * pipeline on the default key), SHARDED_KEY and SHARDED_GATEWAY_PORT (shards: 4), GATEWAY_BIN,
+ * CLUSTER_SEEDS and CLUSTER_GATEWAY_PORT (a Redis Cluster, SHARDED_KEY with 4 shards).
  */
 final class MetricsTest extends TestCase
 {
@@ -288,6 +289,25 @@ final class MetricsTest extends TestCase
         $this->assertSame('response', $response);
         $middleware->terminate('request', $response);
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_laravel_total', 1.0));
+    }
+
+    /** \RedisCluster: one LPUSH per shard, each to the node that holds its slot. */
+    public function testRedisCluster_eachShardReachesItsNode_andTheGateway(): void
+    {
+        $cluster = new \RedisCluster(null, explode(',', self::env('CLUSTER_SEEDS')), 0.5, 0.5);
+        $m = new Metrics($cluster, ['key' => self::env('SHARDED_KEY'), 'shards' => 4, 'auto_flush' => false]);
+        $names = ['php_cluster_a_total', 'php_cluster_b_total', 'php_cluster_c_total', 'php_cluster_d_total', 'php_cluster_e_total'];
+        $this->assertGreaterThan(2, count(array_unique(array_map(fn ($n) => Metrics::shardOf($n, 4), $names))), 'several shards');
+        foreach ($names as $i => $name) {
+            $m->counter($name, $i + 1);
+        }
+        $m->histogram('php_cluster_seconds', 0.2, [0.1, 1]);
+        $this->assertSame(6, $m->flush());
+        $this->assertSame(0, $m->failures());
+        foreach ($names as $i => $name) {
+            $this->assertSame((float)($i + 1), $this->awaitValue(self::env('CLUSTER_GATEWAY_PORT'), $name, (float)($i + 1)));
+        }
+        $this->assertSame(1.0, $this->awaitValue(self::env('CLUSTER_GATEWAY_PORT'), 'php_cluster_seconds_bucket{le="1"}', 1.0));
     }
 
     /** A loopback port nothing listens on. */

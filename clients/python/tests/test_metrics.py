@@ -157,6 +157,21 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value(self.port, 'py_listlabel_total{tag="[\'a\', \'b\']"}', 3), 3)
         self.assertEqual(value(self.port, 'py_listlabel_seconds_count{tag="{\'x\': 1}"}', 1), 1)
 
+    def test_redis_cluster_pipelines_every_shard_to_its_node(self):
+        host, port = env("CLUSTER_SEEDS").split(",")[0].split(":")
+        rc = redis.RedisCluster(host=host, port=int(port), socket_timeout=0.5)
+        m = Metrics(rc, key=env("SHARDED_KEY"), shards=4, auto_flush=False)
+        names = [f"py_cluster_{c}_total" for c in "abcde"]
+        self.assertGreater(len({shard_of(n, 4) for n in names}), 2, "several shards")
+        for i, name in enumerate(names):
+            m.counter(name, i + 1)
+        m.histogram("py_cluster_seconds", 0.2, [0.1, 1])
+        self.assertEqual((m.flush(), m.failures), (6, 0))
+        for i, name in enumerate(names):
+            self.assertEqual(value(env("CLUSTER_GATEWAY_PORT"), name, i + 1), i + 1)
+        self.assertEqual(value(env("CLUSTER_GATEWAY_PORT"), 'py_cluster_seconds_bucket{le="1"}', 1), 1)
+        rc.close()
+
     def test_a_redis_failure_is_counted_and_reported_never_raised(self):
         errors = []
         start = time.monotonic()
