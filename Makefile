@@ -154,7 +154,7 @@ readme: build
 	./scripts/readme-stages.sh
 
 validate: build
-	@for f in pipelines/*.yaml; do .build/debug/gateway validate --config $$f || exit 1; done
+	.build/debug/gateway validate pipelines/*.yaml
 
 stages: build
 	@.build/debug/gateway stages

@@ -265,20 +265,30 @@ struct Validate: ParsableCommand {
 
     @OptionGroup var options: ConfigOptions
 
+    @Argument(help: "Pipeline files to check, as `promtool check config` takes them: each as with --config, all of them reported.")
+    var files: [String] = []
+
     func run() throws {
+        var each = files.map { file in var o = options; o.config = file; return o }
+        if each.isEmpty || options.config != nil { each.insert(options, at: 0) }
+        // Every file is checked, the exit status says whether all passed.
+        if !each.map(check).allSatisfy({ $0 }) { throw ExitCode(1) }
+    }
+
+    private func check(_ options: ConfigOptions) -> Bool {
         do {
             let spec = try options.load()
             for w in spec.warnings { FileHandle.standardError.write(Data("\(options.name): warning: \(w)\n".utf8)) }
             print("ok: \(options.name): \(spec.summary)")
+            return true
         } catch let e as ConfigErrors {
             for error in e.errors {
                 FileHandle.standardError.write(Data("\(options.name): \(error)\n".utf8))
             }
-            throw ExitCode(1)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
         }
+        return false
     }
 }
 

@@ -53,6 +53,21 @@ import TestSupport
         #expect(output.contains("--listen 127.0.0.1:1234 has no effect"), "\(output)")
     }
 
+    /// `gateway validate FILE…` as `promtool check config FILE…`: every file checked and reported, exit 1 if one fails.
+    @Test func validate_takesFilesAsArguments_andChecksEachOfThem() throws {
+        let files = ["default", "router", "two-queues"].map { packageRoot.appendingPathComponent("pipelines/\($0).yaml").path }
+        let good = try gateway(["validate"] + files)
+        #expect(good.status == 0)
+        #expect(good.output.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count == 3, "\(good.output)")
+        let bad = try file("sources: {}\n")
+        let mixed = try gateway(["validate", files[0], bad, files[1]])
+        #expect(mixed.status == 1)
+        #expect(mixed.output.contains("ok: \(files[0])") && mixed.output.contains("ok: \(files[1])"), "\(mixed.output)")
+        #expect(mixed.output.contains("\(bad): sinks: at least one sink is required"), "\(mixed.output)")
+        let both = try gateway(["validate", "--config", files[0], files[1]])
+        #expect(both.status == 0 && both.output.contains("ok: \(files[0])") && both.output.contains("ok: \(files[1])"), "\(both.output)")
+    }
+
     @Test func validate_reportsEveryMistakeAtOnce() throws {
         let path = try file("""
         sources:
