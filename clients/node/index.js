@@ -57,6 +57,11 @@ function sameList(a, b) {
   return a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]));
 }
 
+// Instances holding measurements not flushed yet, for the one beforeExit listener: a listener
+// per instance would keep every instance an application made (one per request) alive forever.
+const pending = new Set();
+let exitHook = false;
+
 class Metrics {
   /**
    * @param client node-redis 4 or ioredis client
@@ -79,10 +84,17 @@ class Metrics {
     this.bucketHistograms = options.bucketHistograms ?? true;
     this.count = 0;
     this.shardCache = new Map();
-    if (options.autoFlush ?? true) {
+    this.autoFlush = options.autoFlush ?? true;
+    if (this.autoFlush && !exitHook) {
+      exitHook = true;
       // The event loop ran empty: send what is left (once per batch of measurements).
-      process.on('beforeExit', () => { if (this.count > 0) this.flush(); });
+      process.on('beforeExit', () => { for (const m of pending) m.flush(); });
     }
+  }
+
+  /** One more measurement buffered; the first makes this instance one that beforeExit flushes. */
+  recorded() {
+    if (this.count++ === 0 && this.autoFlush) pending.add(this);
   }
 
   /** Increments of one series are summed here and sent as one sample (the page shows the same total). */
@@ -93,7 +105,7 @@ class Metrics {
     const key = `c\0${name}\0${l}`;
     const s = this.series.get(key);
     if (s) s.value += v; else this.series.set(key, { type: 'counter', name, value: v, labels: l });
-    this.count++;
+    this.recorded();
   }
 
   /** Only a series' last value is sent: the gateway keeps the last one anyway. */
@@ -102,7 +114,7 @@ class Metrics {
     if (!Number.isFinite(v)) { this.invalid++; return; }
     const l = labelsJSON(labels);
     this.series.set(`g\0${name}\0${l}`, { type: 'gauge', name, value: v, labels: l });
-    this.count++;
+    this.recorded();
   }
 
   /** Observations of one series (name, labels, buckets) are counted into its buckets here and sent as one sample. */
@@ -132,7 +144,7 @@ class Metrics {
     while (i < bounds.length && v > bounds[i]) i++; // a bucket holds what is <= its bound, as Prometheus' le
     s.counts[i]++;
     s.sum += v;
-    this.count++;
+    this.recorded();
   }
 
   /** objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}. */
@@ -170,7 +182,7 @@ class Metrics {
   add(name, value, json) {
     if (!Number.isFinite(Number(value))) { this.invalid++; return; }
     this.push(name, json);
-    this.count++;
+    this.recorded();
   }
 
   push(name, json) {
@@ -221,6 +233,7 @@ class Metrics {
     }
     this.histograms = new Map();
     const buffer = this.buffer;
+    pending.delete(this);
     const count = this.count;
     this.buffer = new Map();
     this.count = 0;

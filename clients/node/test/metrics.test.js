@@ -4,7 +4,7 @@
 // SHARDED_GATEWAY_PORT, GATEWAY_BIN. node-redis 4 is Debian's node-redis.
 const test = require('node:test');
 const assert = require('node:assert');
-const { execFileSync, execFileSync: run } = require('node:child_process');
+const { execFileSync, execFileSync: run, spawnSync } = require('node:child_process');
 const http = require('node:http');
 const path = require('node:path');
 const { createClient } = require('redis');
@@ -198,6 +198,22 @@ test('the timer observes and returns', async () => {
   assert.strictEqual(await m.flush(), 1);
   assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_timed_seconds_count', 1), 1);
   await c.quit();
+});
+
+test('many instances (one per request) share one beforeExit listener, and each is flushed', async () => {
+  const script = `
+    const { createClient } = require('redis');
+    const { Metrics } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const c = createClient({ socket: { host: '127.0.0.1', port: ${Number(env('REDIS_PORT'))} } });
+    for (let i = 0; i < 30; i++) new Metrics(c).counter('node_many_total');
+    for (let i = 0; i < 30; i++) new Metrics(c);   // nothing recorded: nothing kept
+    if (process.listenerCount('beforeExit') !== 1) throw new Error('listeners: ' + process.listenerCount('beforeExit'));
+    c.connect().then(() => c.unref());
+    process.once('beforeExit', () => setTimeout(() => c.quit().catch(() => {}), 100));`;
+  const out = spawnSync(process.execPath, ['-e', script], { env: process.env, timeout: 10000, encoding: 'utf8' });
+  assert.strictEqual(out.status, 0, String(out.stderr));
+  assert.ok(!String(out.stderr).includes('MaxListenersExceededWarning'), String(out.stderr));
+  assert.strictEqual(await value(env('GATEWAY_PORT'), 'node_many_total', 30), 30);
 });
 
 test('flushAfter flushes after every invocation, also when the handler throws', async () => {

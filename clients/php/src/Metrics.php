@@ -49,6 +49,11 @@ final class Metrics
     /** @var array<string, array{0: string, 1: string, 2: float[], 3: string, 4: int[], 5: float}> name, bounds JSON, bounds, labels, counts, sum */
     private array $histograms = [];
     private bool $bucketHistograms;
+    private bool $autoFlush;
+    /** @var array<int, self> instances holding measurements, flushed by the one shutdown function (a closure per
+     *  instance would keep every instance a long-running worker made, one per request, until the process ends) */
+    private static array $pending = [];
+    private static bool $shutdownRegistered = false;
     private const CACHE_LIMIT = 1024;
     private const JSON = JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE | JSON_INVALID_UTF8_SUBSTITUTE | JSON_PRESERVE_ZERO_FRACTION;
 
@@ -64,8 +69,14 @@ final class Metrics
         $this->maxElementBytes = max(1024, (int)($options['max_element_bytes'] ?? self::DEFAULT_MAX_ELEMENT_BYTES));
         $this->onError = $options['on_error'] ?? null;
         $this->bucketHistograms = (bool)($options['bucket_histograms'] ?? true);
-        if ($options['auto_flush'] ?? true) {
-            register_shutdown_function(function (): void { $this->flush(); });
+        $this->autoFlush = (bool)($options['auto_flush'] ?? true);
+        if ($this->autoFlush && !self::$shutdownRegistered) {
+            self::$shutdownRegistered = true;
+            register_shutdown_function(static function (): void {
+                foreach (self::$pending as $m) {
+                    $m->flush();
+                }
+            });
         }
     }
 
@@ -97,7 +108,7 @@ final class Metrics
             } else {
                 $this->series[$k] = ['counter', $name, $value, $l];
             }
-            $this->buffered++;
+            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
         } else {
             $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
@@ -111,7 +122,7 @@ final class Metrics
     {
         if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
             $this->series["g\0" . $name . "\0" . $l] = ['gauge', $name, $value, $l];
-            $this->buffered++;
+            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
         } else {
             $this->invalid++;
         }
@@ -130,7 +141,7 @@ final class Metrics
             return;
         }
         [, $json, $bounds] = $this->bounds($name, $buckets);
-        $this->buffered++;
+        if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
         if (!$this->bucketHistograms) {
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
                 . ',"value":' . self::num($value) . ',"buckets":' . $json . $l . '}';
@@ -162,7 +173,7 @@ final class Metrics
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"summary","name":' . ($this->names[$name] ?? $this->name($name))
                 . ',"value":' . self::num($value) . ($quantiles ? ',"quantiles":' . self::numbers($quantiles) . ',"epsilons":' . self::numbers($epsilons) : '')
                 . $l . '}';
-            $this->buffered++;
+            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
         } else {
             $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
@@ -206,6 +217,7 @@ final class Metrics
         if ($this->buffered === 0) {
             return 0;
         }
+        unset(self::$pending[spl_object_id($this)]);
         foreach ($this->series as [$type, $name, $value, $l]) {
             if (!is_finite($value)) {   // a sum past the largest double: the gateway would drop it too
                 $this->invalid++;

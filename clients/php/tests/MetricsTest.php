@@ -279,6 +279,17 @@ final class MetricsTest extends TestCase
         exec('php -r ' . escapeshellarg($script), $out, $status);
         $this->assertSame(0, $status);
         $this->assertSame(3.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_shutdown_total', 3.0));
+        // A long-running worker making one per request: what was flushed, or never recorded, is not kept
+        // for the shutdown; what was not flushed is sent then.
+        $script = sprintf('require %s; $r = \PromStreamGateway\Metrics::connect("127.0.0.1", %d);
+            for ($i = 0; $i < 30; $i++) { (new \PromStreamGateway\Metrics($r))->counter("php_many_total"); }
+            $flushed = new \PromStreamGateway\Metrics($r); $flushed->counter("php_many_total"); $flushed->flush();
+            $gone = [WeakReference::create($flushed), WeakReference::create(new \PromStreamGateway\Metrics($r))]; unset($flushed);
+            foreach ($gone as $w) { if ($w->get() !== null) { fwrite(STDERR, "kept\n"); exit(2); } }',
+            var_export(__DIR__ . '/../autoload.php', true), (int)self::env('REDIS_PORT'));
+        exec('php -r ' . escapeshellarg($script) . ' 2>&1', $out, $status);
+        $this->assertSame(0, $status, implode("\n", $out));
+        $this->assertSame(31.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_many_total', 31.0));
     }
 
     public function testLaravelMiddleware_flushesAfterTheResponse(): void

@@ -36,6 +36,17 @@ def connect(url: str = "redis://127.0.0.1:6379/0", timeout: float = 0.5):
     return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
 
 
+# Instances holding measurements not flushed yet, for the one atexit hook: a hook per instance
+# would keep every instance an application made (one per request) alive until exit.
+_PENDING: set = set()
+_EXIT_HOOK: list = []
+
+
+def _flush_pending() -> None:
+    for m in list(_PENDING):
+        m.flush()
+
+
 # One encoder, made once: json.dumps with non-default arguments builds a new encoder per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -73,6 +84,7 @@ class _Buffer:
         self.on_error = on_error
         self.samples: dict[int, list[str]] = {}
         self.count = 0
+        self._flush_at_exit = False
         self.failures = 0
         self.invalid = 0
         self._shard_cache: dict[str, int] = {}
@@ -100,6 +112,8 @@ class _Buffer:
         if labels:
             sample["labels"] = _labels(labels)
         self._shard_list(name).append(sample)
+        if not self.count and self._flush_at_exit:
+            _PENDING.add(self)
         self.count += 1
 
     def _shard_list(self, name: str) -> list:
@@ -125,10 +139,12 @@ class _Buffer:
             except TypeError:
                 key = self._text_key(key, labels)
                 sample = self._series.get(key)
-            if sample is None:
+            if sample is None:   # also the first measurement since a flush
                 sample = self._series[key] = {"type": "counter", "name": name, "value": value}
                 if labels:
                     sample["labels"] = _labels(labels)
+                if not self.count and self._flush_at_exit:
+                    _PENDING.add(self)
             else:
                 sample["value"] += value
             self.count += 1
@@ -148,6 +164,8 @@ class _Buffer:
                 self._series[key] = sample
             except TypeError:
                 self._series[self._text_key(key, labels)] = sample
+            if not self.count and self._flush_at_exit:
+                _PENDING.add(self)
             self.count += 1
 
     def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
@@ -175,11 +193,13 @@ class _Buffer:
         except TypeError:
             key = self._text_key(key, labels)
             sample = self._series.get(key)
-        if sample is None:
+        if sample is None:   # also the first measurement since a flush
             sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
                                           "counts": [0] * (len(bounds) + 1)}
             if labels:
                 sample["labels"] = _labels(labels)
+            if not self.count and self._flush_at_exit:
+                _PENDING.add(self)
         sample["counts"][bisect.bisect_left(bounds, value)] += 1   # a bucket holds what is <= its bound
         sample["value"] += value
         self.count += 1
@@ -204,6 +224,7 @@ class _Buffer:
     def _take(self) -> tuple[int, list[tuple[str, list[bytes]]]]:
         for sample in self._series.values():
             self._shard_list(sample["name"]).append(sample)
+        _PENDING.discard(self)
         samples, count = self.samples, self.count
         self.samples, self.count, self._series = {}, 0, {}
         out = []
@@ -273,8 +294,9 @@ class Metrics(_Buffer):
                  on_error: Optional[Callable[[BaseException], None]] = None, auto_flush: bool = True, bucket_histograms: bool = True):
         super().__init__(key, shards, max_element_bytes, on_error, bucket_histograms)
         self.redis = redis_client
-        if auto_flush:
-            atexit.register(self.flush)
+        self._flush_at_exit = auto_flush
+        if auto_flush and not _EXIT_HOOK:
+            _EXIT_HOOK.append(atexit.register(_flush_pending))
 
     def flush(self) -> int:
         """Sends what is buffered; returns the number of samples sent (0 on failure)."""

@@ -198,6 +198,16 @@ class MetricsTest(unittest.TestCase):
             os.path.join(os.path.dirname(__file__), ".."), env("REDIS_PORT"))
         subprocess.run([sys.executable, "-c", script], check=True)
         self.assertEqual(value(self.port, "py_atexit_total", 3), 3)
+        # One instance per request: one atexit hook for all, holding only those with measurements.
+        script = ("import atexit, gc, sys, weakref; sys.path.insert(0, %r); import prom_stream_gateway as p; "
+                  "r = p.connect('redis://127.0.0.1:%s/0'); n = atexit._ncallbacks(); "
+                  "[p.Metrics(r).counter('py_many_total') for _ in range(30)]; "
+                  "empty = [weakref.ref(p.Metrics(r)) for _ in range(30)]; gc.collect(); "
+                  "assert atexit._ncallbacks() - n == 1, atexit._ncallbacks() - n; "
+                  "assert len(p._PENDING) == 30 and not any(w() for w in empty)") % (
+            os.path.join(os.path.dirname(__file__), ".."), env("REDIS_PORT"))
+        subprocess.run([sys.executable, "-c", script], check=True)
+        self.assertEqual(value(self.port, "py_many_total", 30), 30)
 
     def test_asyncio_client(self):
         async def main():
