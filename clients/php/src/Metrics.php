@@ -105,10 +105,11 @@ final class Metrics
             $k = "c\0" . $name . "\0" . $l;
             if (isset($this->series[$k])) {
                 $this->series[$k][2] += $value;
-            } else {
+            } else {   // a new series; so is the first measurement since a flush
+                $this->buffered === 0 && $this->holdForShutdown();
                 $this->series[$k] = ['counter', $name, $value, $l];
             }
-            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
+            $this->buffered++;
         } else {
             $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
@@ -122,7 +123,7 @@ final class Metrics
     {
         if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
             $this->series["g\0" . $name . "\0" . $l] = ['gauge', $name, $value, $l];
-            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
+            $this->buffered++ === 0 && $this->holdForShutdown();
         } else {
             $this->invalid++;
         }
@@ -141,16 +142,18 @@ final class Metrics
             return;
         }
         [, $json, $bounds] = $this->bounds($name, $buckets);
-        if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
         if (!$this->bucketHistograms) {
+            $this->buffered++ === 0 && $this->holdForShutdown();
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"histogram","name":' . ($this->names[$name] ?? $this->name($name))
                 . ',"value":' . self::num($value) . ',"buckets":' . $json . $l . '}';
             return;
         }
         $k = $name . "\0" . $json . "\0" . $l;
-        if (!isset($this->histograms[$k])) {
+        if (!isset($this->histograms[$k])) {   // a new series; so is the first measurement since a flush
+            $this->buffered === 0 && $this->holdForShutdown();
             $this->histograms[$k] = [$name, $json, $bounds, $l, array_fill(0, count($bounds) + 1, 0), 0.0];
         }
+        $this->buffered++;
         $i = 0;
         $n = count($bounds);
         while ($i < $n && $value > $bounds[$i]) {   // a bucket holds what is <= its bound, as Prometheus' le
@@ -173,7 +176,7 @@ final class Metrics
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"summary","name":' . ($this->names[$name] ?? $this->name($name))
                 . ',"value":' . self::num($value) . ($quantiles ? ',"quantiles":' . self::numbers($quantiles) . ',"epsilons":' . self::numbers($epsilons) : '')
                 . $l . '}';
-            if ($this->buffered++ === 0 && $this->autoFlush) { self::$pending[spl_object_id($this)] = $this; }   // the shutdown flush holds it
+            $this->buffered++ === 0 && $this->holdForShutdown();
         } else {
             $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
         }
@@ -209,6 +212,14 @@ final class Metrics
                 $this->flush();
             }
         };
+    }
+
+    /** The one shutdown function flushes this instance; flush() lets it go. */
+    private function holdForShutdown(): void
+    {
+        if ($this->autoFlush) {
+            self::$pending[spl_object_id($this)] = $this;
+        }
     }
 
     /** Sends what is buffered; returns the number of measurements sent (0 on failure). */
