@@ -177,15 +177,15 @@ class _Buffer:
             value = math.nan
         if not self._finite(value):
             return
-        if not self.bucket_histograms:
-            self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": buckets}, labels)
-            return
         cached = self._bounds_cache.get(name)
         if cached is None or (cached[0] is not buckets and cached[0] != buckets):
             if len(self._bounds_cache) >= 1024:
                 self._bounds_cache.clear()
             cached = self._bounds_cache[name] = (buckets, _bounds(buckets))
         bounds = cached[1]
+        if not self.bucket_histograms:   # the bounds cleaned as in PHP and Node: a string among them would fail the sample
+            self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": bounds}, labels)
+            return
         # The bounds list by identity: each sample keeps its list alive, so no other list takes its id.
         key = ("histogram", name, tuple(labels.items()) if labels else (), id(bounds))
         try:

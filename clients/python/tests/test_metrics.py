@@ -95,10 +95,12 @@ class MetricsTest(unittest.TestCase):
         m = Metrics(self.r, key=key, auto_flush=False, bucket_histograms=False)
         for i in range(10):
             m.histogram("h", i, [5])
-        self.assertEqual(m.flush(), 10)
+        m.histogram("h2", 1, ["x", 5, 2, 5, None])   # only numbers are bounds, sorted and de-duplicated
+        self.assertEqual(m.flush(), 11)
         samples = json.loads(self.r.lrange(key, 0, -1)[0])
         self.r.delete(key)
-        self.assertEqual([len(samples), samples[9]["value"], "counts" in samples[9]], [10, 9, False])
+        self.assertEqual([len(samples), samples[9]["value"], "counts" in samples[9]], [11, 9, False])
+        self.assertEqual(samples[10]["buckets"], [2, 5])
 
     def test_labels_escapes_and_non_ascii_arrive_byte_for_byte(self):
         m = Metrics(self.r, auto_flush=False)
