@@ -214,8 +214,8 @@ class _Buffer:
         if not self._finite(value):
             return
         sample = {"type": "summary", "name": name, "value": value}
-        if objectives:
-            items = sorted(objectives.items())
+        if objectives:   # numbers only: sorting a str beside a float would raise
+            items = sorted((q, e) for q, e in ((_number(k), _number(v)) for k, v in objectives.items()) if q is not None and e is not None)
             sample["quantiles"], sample["epsilons"] = [k for k, _ in items], [v for _, v in items]
         self._add(name, sample, labels)
 

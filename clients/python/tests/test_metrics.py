@@ -151,6 +151,8 @@ class MetricsTest(unittest.TestCase):
             record("py_odd", "not a number")
         m.histogram("py_odd_seconds", None, [1])
         self.assertEqual(m.invalid, 7)
+        m.summary("py_odd_bytes", 1, {0.5: 0.05, "x": 1, 0.9: None})   # only numbers are objectives
+        self.assertEqual(m._take()[1][0][1], [b'[{"type":"summary","name":"py_odd_bytes","value":1.0,"quantiles":[0.5],"epsilons":[0.05]}]'])
         m.counter("py_listlabel_total", 1, {"tag": ["a", "b"]})   # a request parameter can be a list
         m.counter("py_listlabel_total", "2", {"tag": ["a", "b"]})   # a numeric string is a number
         m.gauge("py_listlabel", 3, {"tag": ["a"]})
