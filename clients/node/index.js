@@ -150,7 +150,9 @@ class Metrics {
   /** objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}. */
   summary(name, value, objectives, labels) {
     let q = '';
-    const entries = Object.entries(objectives ?? {}).map(([k, v]) => [Number(k), Number(v)]).sort((a, b) => a[0] - b[0]);
+    const entries = Object.entries(objectives ?? {}).map(([k, v]) => [Number(k), Number(v)])
+      .filter(([k, v]) => Number.isFinite(k) && Number.isFinite(v)) // a pair, both numbers: the lists stay aligned
+      .sort((a, b) => a[0] - b[0]);
     if (entries.length) q = `,"quantiles":${numbers(entries.map((e) => e[0]))},"epsilons":${numbers(entries.map((e) => e[1]))}`;
     this.add(name, value, `{"type":"summary","name":${JSON.stringify(name)},"value":${Number(value)}${q}${labelsJSON(labels)}}`);
   }

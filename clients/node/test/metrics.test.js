@@ -87,12 +87,15 @@ test('counters, gauges and histograms are combined per series', async () => {
   m.gauge('g', undefined);
   m.histogram('h', 'abc', [10]);
   assert.strictEqual(m.invalid, 3, 'what is not a number is counted, never thrown');
-  assert.strictEqual(await m.flush(), 302);
+  m.summary('s', 1, { 0.9: 0.01, x: 1, 0.5: 'y', 0.1: 0.05 }); // only pairs of numbers are objectives
+  assert.deepStrictEqual(JSON.parse(m.buffer.get(0).at(-1)).quantiles, [0.1, 0.9]);
+  assert.deepStrictEqual(JSON.parse(m.buffer.get(0).at(-1)).epsilons, [0.05, 0.01]);
+  assert.strictEqual(await m.flush(), 303);
   const elements = await c.lRange(key, 0, -1);
   await c.del(key);
   assert.strictEqual(elements.length, 1);
   const samples = JSON.parse(elements[0]);
-  assert.strictEqual(samples.length, 5);
+  assert.strictEqual(samples.length, 6);
   const by = {};
   for (const s of samples) (by[s.name + JSON.stringify(s.labels ?? {})] ??= []).push(s);
   assert.deepStrictEqual(by['c_total{"q":"a"}'].map((s) => s.value), [50]);
