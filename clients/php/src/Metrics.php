@@ -172,13 +172,12 @@ final class Metrics
      */
     public function summary(string $name, float $value, array $quantiles = [], array $epsilons = [], array $labels = []): void
     {
-        if (is_finite($value) && ($l = $this->labels($labels)) !== null) {
+        if (is_finite($value) && count($quantiles) === count($epsilons) && ($l = $this->labels($labels)) !== null) {
             $this->buffer[$this->shards > 0 ? $this->shard($name) : 0][] = '{"type":"summary","name":' . ($this->names[$name] ?? $this->name($name))
-                . ',"value":' . self::num($value) . ($quantiles ? ',"quantiles":' . self::numbers($quantiles) . ',"epsilons":' . self::numbers($epsilons) : '')
-                . $l . '}';
+                . ',"value":' . self::num($value) . ($quantiles ? self::objectives($quantiles, $epsilons) : '') . $l . '}';
             $this->buffered++ === 0 && $this->holdForShutdown();
         } else {
-            $this->invalid++;   // JSON cannot carry NaN or ±Inf; a label value without text
+            $this->invalid++;   // NaN or ±Inf, a label value without text, or quantiles without their epsilons
         }
     }
 
@@ -377,10 +376,18 @@ final class Metrics
         return (float)$s === $v ? $s : sprintf('%.17g', $v);
     }
 
-    /** @param float[] $values finite ones only */
-    private static function numbers(array $values): string
+    /** Quantiles and epsilons as pairs of finite numbers: a pair with anything else is left out, not one side of it. */
+    private static function objectives(array $quantiles, array $epsilons): string
     {
-        return json_encode(self::finite($values), self::JSON);
+        $q = $e = [];
+        $epsilons = array_values($epsilons);
+        foreach (array_values($quantiles) as $i => $v) {
+            if (is_numeric($v) && is_numeric($epsilons[$i]) && is_finite($a = (float)$v) && is_finite($b = (float)$epsilons[$i])) {
+                $q[] = $a;
+                $e[] = $b;
+            }
+        }
+        return ',"quantiles":' . json_encode($q, self::JSON) . ',"epsilons":' . json_encode($e, self::JSON);
     }
 
     /**

@@ -118,18 +118,20 @@ final class MetricsTest extends TestCase
             $m->gauge('php_arraylabel', 1, ['o' => new \stdClass()]);
             $m->histogram('php_arraylabel_seconds', 1, [1], ['tag' => []]);
             $m->histogram('php_oddbounds_seconds', 1.5, ['abc', 1, '2', null, [3]]);   // only the numbers are bounds
-            $m->summary('php_oddbounds_bytes', 1, ['x', 0.5], [0.05]);
+            $m->summary('php_oddbounds_bytes', 1, ['x', 0.5, 0.9], [0.1, 0.05, 'y']);   // only pairs of numbers: 0.5 with 0.05
+            $m->summary('php_oddbounds_bytes', 1, [0.5, 0.9], [0.05]);   // quantiles without their epsilons: invalid
             $m->summary('php_arraylabel_bytes', 1, [], [], ['tag' => [1]]);
             $m->counter('php_textlabel_total', 1, ['s' => new class { public function __toString(): string { return 'text'; } }, 'z' => null]);
             $m->counter('php_textlabel_total', -1, ['s' => 'text']);   // a counter only goes up: dropped, counted
             $this->assertSame(3, $m->flush());
-            $this->assertSame(5, $m->invalid());
+            $this->assertSame(6, $m->invalid());
         } finally {
             restore_error_handler();
         }
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_textlabel_total{s="text"}', 1.0));
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_oddbounds_seconds_bucket{le="2"}', 1.0));
         $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_oddbounds_bytes_count', 1.0));
+        $this->assertNotNull($this->awaitValue(self::env('GATEWAY_PORT'), 'php_oddbounds_bytes{quantile="0.5"}', 1.0));
     }
 
     /** A non-finite bucket fails the one-shot encoding: each sample is then encoded alone, the bad bound dropped. */
