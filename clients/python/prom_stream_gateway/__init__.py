@@ -103,9 +103,10 @@ class _Buffer:
         self.invalid += 1
         return False
 
-    @staticmethod
-    def _text_key(key: tuple, labels: Mapping[str, Any]) -> tuple:
-        return key[:2] + (tuple(_labels(labels).items()),) + key[3:]
+    def _by_text(self, key: tuple, labels: Mapping[str, Any]) -> tuple[tuple, Optional[dict]]:
+        """The series key with the labels as text (the rare case of a value that cannot be hashed) and its sample."""
+        key = key[:2] + (tuple(_labels(labels).items()),) + key[3:]
+        return key, self._series.get(key)
 
     def _add(self, name: str, sample: dict, labels: Optional[Mapping[str, Any]]) -> None:
         """Keeps the sample as a dict: flush encodes a shard's buffer in one call."""
@@ -137,8 +138,7 @@ class _Buffer:
             try:
                 sample = self._series.get(key)
             except TypeError:
-                key = self._text_key(key, labels)
-                sample = self._series.get(key)
+                key, sample = self._by_text(key, labels)
             if sample is None:   # also the first measurement since a flush
                 sample = self._series[key] = {"type": "counter", "name": name, "value": value}
                 if labels:
@@ -163,7 +163,7 @@ class _Buffer:
             try:
                 self._series[key] = sample
             except TypeError:
-                self._series[self._text_key(key, labels)] = sample
+                self._series[self._by_text(key, labels)[0]] = sample
             if not self.count and self._flush_at_exit:
                 _PENDING.add(self)
             self.count += 1
@@ -191,8 +191,7 @@ class _Buffer:
         try:
             sample = self._series.get(key)
         except TypeError:
-            key = self._text_key(key, labels)
-            sample = self._series.get(key)
+            key, sample = self._by_text(key, labels)
         if sample is None:   # also the first measurement since a flush
             sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
                                           "counts": [0] * (len(bounds) + 1)}
