@@ -6,7 +6,7 @@ import TestSupport
 /// redis-py and its asyncio client, Node with node-redis 4), each through its own
 /// test runner against a real redis-server and three real gateways: the default
 /// pipeline on the default key, one draining a queue of 4 shards, and one draining 4 shards
-/// on a Redis Cluster (PHP's `\RedisCluster` and redis-py's `RedisCluster` send there).
+/// on a Redis Cluster (PHP's `\RedisCluster`, redis-py's `RedisCluster` and node-redis' `createCluster` send there).
 @Suite(.serialized) struct ClientLibraryTests {
     final class Servers: Sendable {
         let redis: RedisServer

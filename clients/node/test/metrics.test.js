@@ -156,6 +156,23 @@ test('shards route as the gateway says, one LPUSH per shard in one round trip', 
   await c.quit();
 });
 
+test('a node-redis cluster client sends each shard to its node', async () => {
+  const { createCluster } = require('redis');
+  const rootNodes = env('CLUSTER_SEEDS').split(',').map((hp) => ({ url: `redis://${hp}` }));
+  const cluster = createCluster({ rootNodes });
+  await cluster.connect();
+  const m = new Metrics(cluster, { key: env('SHARDED_KEY'), shards: 4, autoFlush: false });
+  const names = [...'abcde'].map((x) => `node_cluster_${x}_total`);
+  assert.ok(new Set(names.map((n) => shardOf(n, 4))).size > 2, 'several shards');
+  names.forEach((n, i) => m.counter(n, i + 1));
+  m.histogram('node_cluster_seconds', 0.2, [0.1, 1]);
+  assert.strictEqual(await m.flush(), 6);
+  assert.strictEqual(m.failures, 0);
+  for (const [i, n] of names.entries()) assert.strictEqual(await value(env('CLUSTER_GATEWAY_PORT'), n, i + 1), i + 1);
+  assert.strictEqual(await value(env('CLUSTER_GATEWAY_PORT'), 'node_cluster_seconds_bucket{le="1"}', 1), 1);
+  await cluster.quit();
+});
+
 test('large flushes split above the element cap', async () => {
   const c = await client();
   const m = new Metrics(c, { key: 'node:split', maxElementBytes: 2048, autoFlush: false });
