@@ -29,6 +29,7 @@ help:
 	@echo "make bench-remote-write  one remote-write round of 100 000 series, and the drain with and without a remote_write sink"
 	@echo "make bench-otlp    what the otlp source costs per point, in process and end to end against the Redis path"
 	@echo "make bench-senders the sender's cost per invocation: LPUSH per measurement, the libraries, a Pushgateway (docs/senders.*)"
+	@echo "scripts/senders/library-ab.sh REV  the PHP and Python libraries' CPU per measurement, REV against the working tree, interleaved"
 	@echo "make fuzz-diff the simdjson and jansson parsers on every fuzzer input; any difference is a finding (FUZZ_SECONDS_DIFF, default 600)"
 
 # Installs only what is missing; `apt-get update` only when something is.

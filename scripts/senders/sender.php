@@ -11,7 +11,7 @@
 // Connections are made once (a warm Lambda keeps them) and 20 warm-up invocations are
 // not measured. Prints: invocations wall_p50_us wall_p99_us cpu_us_per_invocation
 declare(strict_types=1);
-require __DIR__ . '/../../clients/php/autoload.php';
+require (getenv('CLIENTS_DIR') ?: __DIR__ . '/../../clients') . '/php/autoload.php';   // another version's: library-ab.sh
 
 [$_, $method, $m, $maxInvocations, $maxSeconds, $redisPort, $pgwPort] = $argv;
 $m = (int)$m;

@@ -11,7 +11,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+# CLIENTS_DIR: another version's clients/ (scripts/senders/library-ab.sh).
+sys.path.insert(0, os.path.join(os.environ.get("CLIENTS_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "clients"), "python"))
 import redis  # noqa: E402
 from prom_stream_gateway import Metrics  # noqa: E402
 
