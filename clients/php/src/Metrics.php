@@ -312,7 +312,10 @@ final class Metrics
     /** Flushes that failed (their samples are dropped). */
     public function failures(): int { return $this->failures; }
 
-    /** Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf), a negative counter increment, a label value without text. */
+    /**
+     * Measurements dropped before sending: a value JSON cannot carry (NaN, ±Inf), a negative counter
+     * increment, a label value without text (an array), quantiles without their epsilons.
+     */
     public function invalid(): int { return $this->invalid; }
 
     /** The shard a metric name goes to: crc32(name) mod shards, as `gateway shard-of`. */
