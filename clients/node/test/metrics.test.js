@@ -173,6 +173,21 @@ test('a node-redis cluster client sends each shard to its node', async () => {
   await cluster.quit();
 });
 
+test('a node-redis client over TLS with the private CA', async () => {
+  const fs = require('node:fs');
+  const tls = createClient({ socket: { host: 'localhost', port: Number(env('TLS_REDIS_PORT')), tls: true,
+    ca: fs.readFileSync(env('TLS_CA_FILE')), connectTimeout: 1000 } });
+  await tls.connect();
+  const key = `node-tls-${process.pid}`;
+  const m = new Metrics(tls, { key, autoFlush: false });
+  m.counter('node_tls_total', 2);
+  assert.strictEqual(await m.flush(), 1);
+  const elements = await tls.lRange(key, 0, -1);
+  await tls.del(key);
+  assert.ok(elements.length === 1 && elements[0].includes('"node_tls_total"'), String(elements));
+  await tls.quit();
+});
+
 test('large flushes split above the element cap', async () => {
   const c = await client();
   const m = new Metrics(c, { key: 'node:split', maxElementBytes: 2048, autoFlush: false });

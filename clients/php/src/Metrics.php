@@ -84,12 +84,16 @@ final class Metrics
      * A phpredis client with bounded connect and read time-outs (seconds). It connects now and throws
      * a \RedisException if it cannot: pass `fn () => Metrics::connect(…)` to connect at the first flush.
      * $persistent keeps the connection in the PHP process for the next request (PHP-FPM, Bref's web
-     * runtime): without it every request pays one more round trip to connect.
+     * runtime): without it every request pays one more round trip to connect. $tls (PHP's ssl context
+     * options, e.g. ['cafile' => 'ca.crt']) connects over TLS.
      */
-    public static function connect(string $host = '127.0.0.1', int $port = 6379, float $timeout = 0.5, bool $persistent = false): \Redis
+    public static function connect(string $host = '127.0.0.1', int $port = 6379, float $timeout = 0.5, bool $persistent = false,
+                                   ?array $tls = null): \Redis
     {
         $r = new \Redis();
-        $persistent ? $r->pconnect($host, $port, $timeout) : $r->connect($host, $port, $timeout);
+        // phpredis 5 takes a context only as an array: the arguments after $timeout only with TLS.
+        $args = $tls === null ? [$host, $port, $timeout] : ['tls://' . $host, $port, $timeout, null, 0, 0, ['stream' => $tls]];
+        $persistent ? $r->pconnect(...$args) : $r->connect(...$args);
         $r->setOption(\Redis::OPT_READ_TIMEOUT, $timeout);
         return $r;
     }

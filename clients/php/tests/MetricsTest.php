@@ -323,6 +323,25 @@ final class MetricsTest extends TestCase
         $this->assertSame(1.0, $this->awaitValue(self::env('CLUSTER_GATEWAY_PORT'), 'php_cluster_seconds_bucket{le="1"}', 1.0));
     }
 
+    /** connect() with $tls: a TLS-only Redis with a private CA; another CA is refused, and through a factory only counted. */
+    public function testTls_withThePrivateCA_andAnUntrustedServerCounted(): void
+    {
+        $port = (int)self::env('TLS_REDIS_PORT');
+        $key = 'php-tls:' . getmypid();
+        $m = new Metrics(fn () => Metrics::connect('localhost', $port, 0.5, false, ['cafile' => self::env('TLS_CA_FILE')]),
+            ['key' => $key, 'auto_flush' => false]);
+        $m->counter('php_tls_total', 2);
+        $this->assertSame(1, $m->flush());
+        $tls = Metrics::connect('localhost', $port, 0.5, false, ['cafile' => self::env('TLS_CA_FILE')]);
+        $this->assertStringContainsString('"php_tls_total"', $tls->lRange($key, 0, -1)[0]);
+        $untrusted = new Metrics(fn () => Metrics::connect('localhost', $port, 0.5, false, ['cafile' => self::env('TLS_OTHER_CA_FILE')]),
+            ['key' => $key, 'auto_flush' => false]);
+        $untrusted->counter('php_tls_total');
+        $this->assertSame([0, 1], [$untrusted->flush(), $untrusted->failures()]);
+        $this->assertSame(1, $tls->lLen($key));
+        $tls->del($key);
+    }
+
     /** A loopback port nothing listens on. */
     private static function closedPort(): int
     {

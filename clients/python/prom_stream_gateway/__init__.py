@@ -30,10 +30,12 @@ def shard_of(name: str, shards: int) -> int:
     return zlib.crc32(name.encode("utf-8")) % shards if shards > 0 else 0
 
 
-def connect(url: str = "redis://127.0.0.1:6379/0", timeout: float = 0.5):
-    """A redis-py client with bounded connect and read/write time-outs (seconds)."""
+def connect(url: str = "redis://127.0.0.1:6379/0", timeout: float = 0.5, **options: Any):
+    """A redis-py client with bounded connect and read/write time-outs (seconds); `options` go to
+    redis.Redis.from_url, e.g. ssl_ca_certs="ca.crt" with a rediss:// url for a private CA. Lazy:
+    it connects at the first command, so a Redis that is down is one more failed flush."""
     import redis
-    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    return redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout, **options)
 
 
 # Instances holding measurements not flushed yet, for the one atexit hook: a hook per instance

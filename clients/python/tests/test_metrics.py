@@ -176,6 +176,20 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(value(env("CLUSTER_GATEWAY_PORT"), 'py_cluster_seconds_bucket{le="1"}', 1), 1)
         rc.close()
 
+    def test_tls_with_the_private_ca_and_an_untrusted_server_counted(self):
+        url, key = f"rediss://localhost:{env('TLS_REDIS_PORT')}/0", f"py-tls-{os.getpid()}"
+        tls = connect(url, ssl_ca_certs=env("TLS_CA_FILE"))
+        m = Metrics(tls, key=key, auto_flush=False)
+        m.counter("py_tls_total", 2)
+        self.assertEqual((m.flush(), m.failures), (1, 0))
+        untrusted = Metrics(connect(url, ssl_ca_certs=env("TLS_OTHER_CA_FILE")), key=key, auto_flush=False)
+        untrusted.counter("py_tls_total")
+        self.assertEqual((untrusted.flush(), untrusted.failures), (0, 1))
+        elements = tls.lrange(key, 0, -1)
+        tls.delete(key)
+        self.assertEqual(len(elements), 1)
+        self.assertIn(b'"py_tls_total"', elements[0])
+
     def test_a_redis_failure_is_counted_and_reported_never_raised(self):
         errors = []
         start = time.monotonic()
