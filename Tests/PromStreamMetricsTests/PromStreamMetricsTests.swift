@@ -182,7 +182,8 @@ import TestSupport
     @Test func overTLS_withThePrivateCA_reachesAGatewayOnTheSameRedis() throws {
         let certs = try TestCertificates()
         let redis = try RedisServer(tls: certs)
-        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "rediss://localhost:\(redis.port)", "Redis__TlsCaFile": certs.caFile])
+        let gateway = try GatewayProcess(environment: ["Redis__ConnectionString": "rediss://localhost:\(redis.port)",
+                                                       "Redis__TlsCaFile": certs.caFile])
         var config = PromStreamMetrics.Configuration()
         config.flushInterval = .zero
         let url = try RedisURL.parse("rediss://localhost:\(redis.port)/0").get()
