@@ -207,8 +207,8 @@ struct OTLPMapping: Sendable {
         return i
     }
 
-    /// OTLP requires a histogram's count to be its buckets' sum; a count of 2^53 or more is refused
-    /// (a double would not hold them exactly).
+    /// OTLP requires a histogram's count to be its buckets' sum; a count the store could not add
+    /// exactly as a double is refused, by the store's own bound.
     static func adds(up counts: [UInt64], to count: UInt64) -> Bool {
         var sum: UInt64 = 0
         for c in counts {
@@ -216,7 +216,7 @@ struct OTLPMapping: Sendable {
             guard !overflow else { return false }
             sum = s
         }
-        return sum == count && count < 1 << 53
+        return sum == count && BinnedHistogram.isExactTotal(Double(count))   // 2^53 and above round to at least 2^53
     }
 
     static func exponential(_ e: ExponentialCounts) -> ExponentialHistogram {
