@@ -1,6 +1,7 @@
 import Aggregation
 import Web
 import Foundation
+import Redis
 import Synchronization
 import Testing
 import TestSupport
@@ -446,7 +447,71 @@ import TestSupport
         #expect(eventually { (try? gateway.value("orders_total{job=\"shop/both\",method=\"card\"}")) == 106 })
         #expect(try gateway.value("prom_stream_gateway_ready{source=\"otlp\"}") == 1)
     }
+
+    /// Three durable inputs into one state file: the default pipeline with a sharded queue
+    /// (`Redis__MetricQueueShards`), `Metrics__StateFile` and `Otlp__Listen`, killed with SIGKILL
+    /// four times while Redis arrays wait in every shard and the SDK exports, restarted with the
+    /// parsers alternating. The Redis counters end exact; OTLP between what was answered 200 and
+    /// what was attempted.
+    @Test func theDefaultPipeline_shardsStateFileAndOTLP_kill9WhileBothSend_redisExact_otlpWithinItsBounds() throws {
+        let redis = try RedisServer()
+        let otlpPort = freePort()
+        let dir = try makeTemporaryDirectory("otlp-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func start(_ parser: String) throws -> GatewayProcess {
+            let g = try GatewayProcess(environment: [
+                "Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Redis__MetricQueueShards": "4", "Gateway__Instance": "k9",
+                "Metrics__StateFile": dir.appendingPathComponent("state").path, "Metrics__SnapshotInterval": "200ms",
+                "Otlp__Listen": "127.0.0.1:\(otlpPort)", "Metrics__JsonParser": parser,
+            ])
+            #expect(eventually(timeout: 15) { portAccepts(otlpPort) }, "the otlp source did not listen:\n\(g.log)")
+            return g
+        }
+        let names = (0..<6).map { "fam\($0)_total" }
+        func push(_ arrays: Int) throws {
+            for name in names {
+                let key = ShardRouting.queueKey(ShardRouting.defaultQueueKey, shard: ShardRouting.shard(of: name, shards: 4))
+                let array = "[" + (0..<10).map { #"{"type":"counter","name":"\#(name)","value":1,"labels":{"k":"\#($0)"}}"# }.joined(separator: ",") + "]"
+                try redis.push(Array(repeating: array, count: arrays), key: key)
+            }
+        }
+        try push(500)
+        var gateway: GatewayProcess? = try start("jansson")
+        let log = dir.appendingPathComponent("sender.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let sender = Process()
+        sender.executableURL = URL(fileURLWithPath: python3)
+        sender.arguments = [Self.sender, "http://127.0.0.1:\(otlpPort)/v1/metrics", "delta", "80", "--service", "k", "--values", "1", "--timeout", "1"]
+        sender.standardOutput = try FileHandle(forWritingTo: log)
+        sender.standardError = FileHandle.nullDevice
+        try sender.run()
+        for round in 0..<4 {
+            usleep(UInt32.random(in: 800_000...2_500_000))
+            try push(200)
+            if let g = gateway { kill(g.process.processIdentifier, SIGKILL); g.process.waitUntilExit() }
+            gateway = nil
+            usleep(UInt32.random(in: 0...300_000))
+            gateway = try start(round % 2 == 0 ? "simdjson" : "jansson")
+        }
+        sender.waitUntilExit()
+        let g = try #require(gateway)
+        let pushed = Double((500 + 4 * 200) * 10)
+        #expect(eventually(timeout: 30) { names.allSatisfy { name in (try? self.total(g, name)) == pushed } },
+                "every shard's counters exact after four kills: \(names.map { (try? self.total(g, $0)) ?? -1 }) of \(pushed)")
+        let exports = try String(contentsOf: log, encoding: .utf8).split(separator: "\n").filter { $0.contains("exports") }
+        let acknowledged = exports.filter { $0.contains("[true]") }.count
+        #expect(exports.count == 80)
+        #expect(acknowledged < exports.count, "some exports fell on a dead gateway (else the kills proved nothing)")
+        let otlp = try #require(try g.value("orders_total{job=\"shop/k\",method=\"card\"}"))
+        #expect(otlp >= Double(acknowledged) && otlp <= Double(exports.count), "answered \(acknowledged), attempted \(exports.count), counted \(otlp)")
+        #expect(try (0..<4).map { try redis.llen(ShardRouting.queueKey(ShardRouting.defaultQueueKey, shard: $0)) }.reduce(0, +) == 0)
+    }
+
+    func total(_ gateway: GatewayProcess, _ name: String) throws -> Double {
+        try gateway.metrics().split(separator: "\n").filter { $0.hasPrefix(name + "{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+    }
 }
+
 
 /// A gzip body made by the gateway's own zlib wrapper.
 enum GzipBody {
