@@ -360,6 +360,70 @@ import TestSupport
         }, "the backlog gauges the dashboard and alerts use are there, summed over the owned shards")
     }
 
+    /// A series deleted through the admin API stays deleted across kill -9 though no sample
+    /// arrived after the deletion: the snapshot is written for the removal itself (a state file,
+    /// and a group's shard state in Redis). It came back from the last snapshot before.
+    @Test(arguments: ["state file", "group"])
+    func deletedSeries_stayDeletedAfterKill9_withoutAnotherSample(mode: String) throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var env = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Gateway__Instance": "adm", "Metrics__SnapshotInterval": "200ms"]
+        var shards = 0
+        if mode == "group" {
+            shards = 2
+            env.merge(["Redis__MetricQueueShards": "2", "Gateway__Group": "g", "Gateway__LeaseTtl": "1s"]) { $1 }
+        } else {
+            env["Metrics__StateFile"] = dir.appendingPathComponent("state").path
+        }
+        func push(_ name: String, _ labels: String) throws {
+            let key = shards == 0 ? Self.key : ShardRouting.queueKey(Self.key, shard: ShardRouting.shard(of: name, shards: shards))
+            try redis.push([#"{"type":"counter","name":"\#(name)","value":2,"labels":{\#(labels)}}"#], key: key)
+        }
+        var gateway = try GatewayProcess(args: ["--web.enable-admin-api"], environment: env)
+        try push("tmp_total", #""q":"a""#)
+        try push("tmp_total", #""q":"b""#)
+        try push("keep_total", #""q":"c""#)
+        #expect(eventually(timeout: 10) { (try? gateway.value(#"keep_total{q="c"}"#)) == 2 && (try? gateway.value(#"tmp_total{q="b"}"#)) == 2 })
+        usleep(600_000)   // snapshots hold all three
+        let deleted = try httpGet(port: gateway.port, path: "/api/v1/series?match%5B%5D=" + #"tmp_total{q="a"}"#
+            .addingPercentEncoding(withAllowedCharacters: .alphanumerics)!, method: "DELETE")
+        #expect(deleted.text.contains(#""deleted":1"#), "\(deleted.text)")
+        usleep(800_000)   // snapshot rounds pass; no sample arrives
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        gateway = try GatewayProcess(args: ["--web.enable-admin-api"], environment: env)
+        #expect(eventually(timeout: 10) { (try? gateway.value(#"keep_total{q="c"}"#)) == 2 && (try? gateway.value(#"tmp_total{q="b"}"#)) == 2 })
+        #expect(try gateway.value(#"tmp_total{q="a"}"#) == nil, "the deleted series came back from the state")
+    }
+
+    /// The same for a series `expire_after` removed: not brought back by a restart (to expire a second
+    /// time, counted again and, for remote write, sent again until then).
+    @Test func expiredSeries_stayExpiredAfterKill9() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: eq}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state_file: "\(dir.path)/state", snapshot_interval: 200ms,
+                        expire_after_by_name: {"short_*": 1s}}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        var gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        try redis.push([#"{"type":"gauge","name":"short_g","value":1}"#, #"{"type":"gauge","name":"long_g","value":1}"#], key: "eq")
+        #expect(eventually { (try? gateway.value("long_g")) == 1 })
+        #expect(eventually(timeout: 10) { (try? gateway.value("prom_stream_gateway_series_expired_total")) == 1 })
+        usleep(800_000)   // snapshot rounds pass; no sample arrives
+        kill(gateway.process.processIdentifier, SIGKILL)
+        gateway.process.waitUntilExit()
+        gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(eventually { (try? gateway.value("long_g")) == 1 })
+        usleep(1_500_000)   // a series brought back would have expired again by now
+        #expect(try gateway.value("short_g") == nil)
+        #expect(try gateway.value("prom_stream_gateway_series_expired_total") == 0, "the expired series came back from the state file")
+    }
+
     /// A shard key that is not a list (WRONGTYPE) is retried on its own, counted and
     /// logged; the other shards keep draining.
     @Test func brokenShard_doesNotHoldUpTheOthers() throws {

@@ -471,7 +471,8 @@ import TestSupport
         func push(_ arrays: Int) throws {
             for name in names {
                 let key = ShardRouting.queueKey(ShardRouting.defaultQueueKey, shard: ShardRouting.shard(of: name, shards: 4))
-                let array = "[" + (0..<10).map { #"{"type":"counter","name":"\#(name)","value":1,"labels":{"k":"\#($0)"}}"# }.joined(separator: ",") + "]"
+                let samples = (0..<10).map { #"{"type":"counter","name":"\#(name)","value":1,"labels":{"k":"\#($0)"}}"# }
+                let array = "[" + samples.joined(separator: ",") + "]"
                 try redis.push(Array(repeating: array, count: arrays), key: key)
             }
         }
@@ -481,7 +482,8 @@ import TestSupport
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let sender = Process()
         sender.executableURL = URL(fileURLWithPath: python3)
-        sender.arguments = [Self.sender, "http://127.0.0.1:\(otlpPort)/v1/metrics", "delta", "80", "--service", "k", "--values", "1", "--timeout", "1"]
+        sender.arguments = [Self.sender, "http://127.0.0.1:\(otlpPort)/v1/metrics", "delta", "80", "--service", "k",
+                            "--values", "1", "--timeout", "1"]
         sender.standardOutput = try FileHandle(forWritingTo: log)
         sender.standardError = FileHandle.nullDevice
         try sender.run()
@@ -503,12 +505,14 @@ import TestSupport
         #expect(exports.count == 80)
         #expect(acknowledged < exports.count, "some exports fell on a dead gateway (else the kills proved nothing)")
         let otlp = try #require(try g.value("orders_total{job=\"shop/k\",method=\"card\"}"))
-        #expect(otlp >= Double(acknowledged) && otlp <= Double(exports.count), "answered \(acknowledged), attempted \(exports.count), counted \(otlp)")
+        #expect(otlp >= Double(acknowledged) && otlp <= Double(exports.count),
+                "answered \(acknowledged), attempted \(exports.count), counted \(otlp)")
         #expect(try (0..<4).map { try redis.llen(ShardRouting.queueKey(ShardRouting.defaultQueueKey, shard: $0)) }.reduce(0, +) == 0)
     }
 
     func total(_ gateway: GatewayProcess, _ name: String) throws -> Double {
-        try gateway.metrics().split(separator: "\n").filter { $0.hasPrefix(name + "{") }.compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
+        try gateway.metrics().split(separator: "\n").filter { $0.hasPrefix(name + "{") }
+            .compactMap { Double($0.split(separator: " ").last!) }.reduce(0, +)
     }
 }
 

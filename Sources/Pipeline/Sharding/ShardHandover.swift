@@ -3,7 +3,7 @@ import Synchronization
 /// The sink that keeps the state of a group's shards (`state: redis`). It only
 /// answers the handover: load, capture and drop a shard's families.
 package protocol ShardStateHolder: AnyObject, Sendable {
-    /// How often the handover writes each shard that took batches.
+    /// How often the handover writes each shard that took batches (or lost series).
     var snapshotInterval: Duration { get }
     /// Serve shard `shard` of `shards`, whose batches come on `stream`, from
     /// `state` (its snapshot as this holder wrote it; nil: none). Returns the stream
@@ -14,7 +14,7 @@ package protocol ShardStateHolder: AnyObject, Sendable {
     /// `seconds` passed first.
     func waitConsumed(stream: UInt16, through: UInt64, seconds: Double) -> Bool
     /// The shard's families with every batch applied so far and the position they
-    /// reach (at least `written`); `.unchanged` when nothing arrived since `written` and not `force`.
+    /// reach (at least `written`); `.unchanged` when nothing arrived or was removed since `written`, and not `force`.
     func capture(_ shard: Int, stream: UInt16, written: UInt64, force: Bool) -> ShardCapture
     /// The handover wrote a capture (`through`: nil when the write failed).
     func recordWrite(stream: UInt16, bytes: Int, through: UInt64?)

@@ -67,9 +67,10 @@ public final class Aggregate: Sendable {
         if limits.expireAfter != nil || !limits.expireByName.isEmpty {
             let shortest = ([limits.expireAfter].compactMap { $0 } + limits.expireByName.map(\.after)).min() ?? .seconds(1)
             let period = min(1.0, max(0.01, shortest.inSeconds / 4))
-            startLoop("expiry") { [store, expired] control in
+            startLoop("expiry") { [self] control in
                 while !control.isStopping {
-                    expired.add(UInt64(store.sweep()))
+                    let removed = store.sweep()
+                    if removed > 0 { expired.add(UInt64(removed)); removedSeries() }
                     control.sleep(seconds: period)
                 }
             }
@@ -115,7 +116,16 @@ public final class Aggregate: Sendable {
 
     /// Removes the series any selector selects (the admin API), under the apply lock.
     public func delete(matching selectors: [SeriesSelector]) -> (count: Int, series: [String]) {
-        applying.withLock { _ in store.delete(matching: selectors) }
+        let deleted = applying.withLock { _ in store.delete(matching: selectors) }
+        if deleted.count > 0 { removedSeries() }
+        return deleted
+    }
+
+    /// Series left outside a batch (deleted, expired): the next snapshot must be written though no batch
+    /// came, or a restart would bring them back from the last one.
+    private func removedSeries() {
+        applying.withLock { $0.applied.changes &+= 1 }
+        sharded?.removedSeries()
     }
 
     /// A reload: this aggregate (not yet started) continues `previous` (stopped, its

@@ -29,6 +29,9 @@ final class ShardedState: ShardStateHolder {
         var held: Set<Int> = []
         var shards = 0
         var consumed: [UInt16: UInt64] = [:]
+        /// Held shards whose series were removed (admin API, expiry) since their last write:
+        /// written at the next round though no batch arrived, or the removal is undone by a restart.
+        var edited: Set<Int> = []
     }
     private let book = Mutex(Book())
     /// Broadcast after each batch `admit` books, for `waitConsumed`.
@@ -153,25 +156,46 @@ final class ShardedState: ShardStateHolder {
         }
     }
 
+    /// Series were removed outside a batch: every held shard is written at the next round.
+    func removedSeries() {
+        book.withLock { $0.edited.formUnion($0.held) }
+    }
+
     func capture(_ shard: Int, stream: UInt16, written: UInt64, force: Bool) -> ShardCapture {
         guard let name = context.checkpoints.streamName(stream) else { return .notServed }
-        let captured = applying.withLock { a -> (families: [Family], windows: [[SummaryWindow.State]], now: UInt64, through: UInt64)? in
-            let (held, shards) = book.withLock { b in (b.held.contains(shard) && b.shardOf[stream] == shard, b.shards) }
-            guard held else { return nil }
+        let outcome = applying.withLock { a -> Taken in
+            let (held, shards, edited) = book.withLock { b in
+                (b.held.contains(shard) && b.shardOf[stream] == shard, b.shards, b.edited.contains(shard))
+            }
+            guard held else { return .notServed }
             let through = max(a.applied.positions[stream] ?? 0, written)
-            if !force, through <= written { return ([], [], 0, through) }
+            if !force, !edited, through <= written { return .unchanged }
+            if edited { book.withLock { _ = $0.edited.remove(shard) } }
             let c = store.captureFamilies { ShardRouting.shard(ofName: $0, shards: shards) == shard }
-            return (c.families, c.windows, c.now, through)
+            return .families(c.families, c.windows, now: c.now, through: through)
         }
-        guard let captured else { return .notServed }
-        if !force, captured.through <= written { return .unchanged }
-        var state = MetricStore.state(of: (captured.families, captured.windows, captured.now))
-        state.positions = [(name, captured.through)]
-        return .state(bytes: StateFile.encode(state), through: captured.through)
+        switch outcome {
+        case .notServed: return .notServed
+        case .unchanged: return .unchanged
+        case .families(let families, let windows, let now, let through):
+            var state = MetricStore.state(of: (families, windows, now))
+            state.positions = [(name, through)]
+            return .state(bytes: StateFile.encode(state), through: through)
+        }
+    }
+
+    /// What `capture` took under the apply lock.
+    private enum Taken {
+        case notServed, unchanged
+        case families([Family], [[SummaryWindow.State]], now: UInt64, through: UInt64)
     }
 
     func recordWrite(stream: UInt16, bytes: Int, through: UInt64?) {
-        guard let through else { failures.add(); return }
+        guard let through else {
+            failures.add()
+            book.withLock { b in if let shard = b.shardOf[stream], b.held.contains(shard) { b.edited.insert(shard) } }   // try it again
+            return
+        }
         writes.add()
         lastBytes.set(Double(bytes))
         context.checkpoints.markDurable([Acknowledgement(stream: stream, first: 1, through: through)], by: context.id)
