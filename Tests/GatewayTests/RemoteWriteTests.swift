@@ -129,6 +129,24 @@ import TestSupport
         #expect(try setup.gateway.value("prom_stream_gateway_remote_write_stale_markers_sent_total{sink=\"remote\"}") == 1)
     }
 
+    /// The page's admin API deletes from every aggregate of the pipeline: the remote gets a
+    /// staleness marker, as for expiry, instead of the deleted series every interval for ever.
+    @Test func aSeriesDeletedThroughTheAdminAPI_leavesTheRemoteToo() throws {
+        let prometheus = try PrometheusServer(extraArguments: ["--web.enable-remote-write-receiver"])
+        let setup = try Setup(remote: "http://127.0.0.1:\(prometheus.port)/api/v1/write", pageOptions: "        enable_admin_api: true")
+        defer { setup.cleanup() }
+        try setup.redis.push([#"{"type":"gauge","name":"rw_doomed","value":1,"labels":{"q":"tmp"}}"#,
+                              #"{"type":"gauge","name":"rw_doomed","value":2,"labels":{"q":"keep"}}"#])
+        #expect(eventually(timeout: 10) { Self.value(prometheus, #"rw_doomed{q="tmp"}"#) == 1 && Self.value(prometheus, #"rw_doomed{q="keep"}"#) == 2 })
+        let selector = #"rw_doomed{q="tmp"}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        let deleted = try httpGet(port: setup.gateway.port, path: "/api/v1/series?match%5B%5D=\(selector)", method: "DELETE")
+        #expect(deleted.status == 200 && deleted.text.contains(#""deleted":1"#) && deleted.text.contains(#""sinks":{"page":1,"remote":1}"#),
+                "\(deleted.text)")
+        #expect(eventually(timeout: 10) { Self.value(prometheus, #"rw_doomed{q="tmp"}"#) == nil }, "the remote still shows the deleted series")
+        #expect(Self.value(prometheus, #"rw_doomed{q="keep"}"#) == 2)
+        #expect(try setup.gateway.value("prom_stream_gateway_remote_write_stale_markers_sent_total{sink=\"remote\"}") == 1)
+    }
+
     @Test func aReceiverThatWasDown_getsTheLatestState_andTheCounterHasNoReset() throws {
         let prometheus = try PrometheusServer(extraArguments: ["--web.enable-remote-write-receiver"])
         let setup = try Setup(remote: "http://127.0.0.1:\(prometheus.port)/api/v1/write")

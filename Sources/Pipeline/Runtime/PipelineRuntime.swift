@@ -156,6 +156,7 @@ public final class PipelineRuntime: Sendable {
     public let checkpoints: Checkpoints
     /// Bytes of batches in flight (`memory_budget`).
     package let memoryBudget: MemoryBudget
+    public let peers = Peers()
 
     /// Broadcast when a stage or the whole pipeline stopped.
     private let changed = ConditionLock()
@@ -405,7 +406,7 @@ public final class PipelineRuntime: Sendable {
         var stageLogger = logger
         stageLogger[metadataKey: "stage"] = "\(d.id)"
         let context = StageContext(id: d.id, logger: stageLogger, telemetry: telemetry, health: health, workers: d.workers,
-                                   checkpoints: checkpoints, memoryBudget: memoryBudget)
+                                   checkpoints: checkpoints, memoryBudget: memoryBudget, peers: peers)
         let stage: Stage
         do { stage = try d.config.makeStage(context: context) } catch {
             throw ConfigErrors([ConfigError(path: d.path, line: d.line, message: "\(error)")])

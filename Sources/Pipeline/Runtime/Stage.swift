@@ -107,12 +107,14 @@ public struct StageContext: Sendable {
     public var owner: UInt64
     /// The pipeline's bytes in flight: a source sizes its reads from it (`readShare`).
     package var memoryBudget: MemoryBudget
+    /// The pipeline's running stages that offer something to the others (`Peers`).
+    public var peers: Peers
 
     package init(id: String, logger: Logger, telemetry: Telemetry, health: HealthBoard, workers: Int,
                 checkpoints: Checkpoints = Checkpoints(), owner: UInt64 = Telemetry.newOwner(),
-                memoryBudget: MemoryBudget = MemoryBudget(limit: PipelineSpec.defaultMemoryBudget)) {
+                memoryBudget: MemoryBudget = MemoryBudget(limit: PipelineSpec.defaultMemoryBudget), peers: Peers = Peers()) {
         self.id = id; self.logger = logger; self.telemetry = telemetry; self.health = health; self.workers = workers
-        self.checkpoints = checkpoints; self.owner = owner; self.memoryBudget = memoryBudget
+        self.checkpoints = checkpoints; self.owner = owner; self.memoryBudget = memoryBudget; self.peers = peers
     }
 
     /// Reports more families at scrape time, for as long as this stage instance runs.

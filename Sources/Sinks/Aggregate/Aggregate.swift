@@ -173,3 +173,10 @@ final class ApplyLock: Sendable {
 public protocol AggregateHolding: AnyObject {
     var aggregate: Aggregate { get }
 }
+
+/// A sink whose series the admin API deletes. Each adds itself to the pipeline's `Peers` while it
+/// runs, so the API of any `prometheus` sink reaches them all (a `remote_write` sink's too).
+public protocol SeriesDeleting: AnyObject, Sendable {
+    /// Removes the series any selector selects; how many.
+    func deleteSeries(matching selectors: [SeriesSelector]) -> Int
+}

@@ -61,7 +61,8 @@ public struct PrometheusSinkConfig: StageConfig {
             "exporter-toolkit web config: tls_server_config (TLS, mTLS), basic_auth_users (bcrypt) on /metrics, http_server_config.headers "
             + "(`gateway run --web.config.file`, GATEWAY_WEB_CONFIG_FILE). Empty: plain HTTP, no auth.")
         enableAdminAPI = o.bool("enable_admin_api", default: false, doc:
-            "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series (`gateway run --web.enable-admin-api`, "
+            "Serve DELETE/POST /api/v1/series?match[]=SELECTOR, which removes the selected series from every sink of the pipeline "
+            + "(`gateway run --web.enable-admin-api`, "
             + "GATEWAY_ENABLE_ADMIN_API). Off: 404.")
         enableLifecycle = o.bool("enable_lifecycle", default: false, doc:
             "Serve POST /-/reload, which re-reads the pipeline file as SIGHUP does (`gateway run --web.enable-lifecycle`, "
@@ -95,7 +96,7 @@ public struct PrometheusSinkConfig: StageConfig {
     }
 }
 
-public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
+public final class PrometheusSink: Sink, StatefulStage, AggregateHolding, SeriesDeleting {
     public let aggregate: Aggregate
     public var store: MetricStore { aggregate.store }
     public let exposition: Exposition
@@ -153,6 +154,7 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
     public func start() throws {
         guard let (host, port) = PrometheusSinkConfig.parseListen(config.listen) else { return }
         aggregate.start()
+        context.peers.add(owner: context.owner, id: context.id, self)
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
         var certificates: ServerCertificates?
@@ -179,9 +181,12 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
     }
 
     public func shutdown() {
+        context.peers.remove(owner: context.owner)
         aggregate.shutdown()
         server.withLock { s in s?.shutdown(); s = nil }
     }
+
+    public func deleteSeries(matching selectors: [SeriesSelector]) -> Int { aggregate.delete(matching: selectors).count }
 
     public func consume(_ batch: inout Batch, worker: Int) { aggregate.consume(&batch) }
 
@@ -267,9 +272,15 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding {
             do { selectors.append(try SeriesSelector(parsing: t)) } catch { return failure(.badRequest, error.description) }
         }
         let (count, series) = aggregate.delete(matching: selectors)
-        context.logger.info("deleted series through the admin API", metadata: ["match": "\(texts)", "deleted": "\(count)"])
+        // Every other sink of the pipeline too (a remote_write sink's backend would keep getting the series).
+        var bySink = [(context.id, count)]
+        for p in context.peers.all where p.peer !== self {
+            if let other = p.peer as? any SeriesDeleting { bySink.append((p.id, other.deleteSeries(matching: selectors))) }
+        }
+        context.logger.info("deleted series through the admin API", metadata: ["match": "\(texts)", "deleted": "\(bySink)"])
         let list = series.map { "\"\(jsonEscape($0))\"" }.joined(separator: ",")
-        let body = "{\"status\":\"success\",\"data\":{\"deleted\":\(count),\"series\":[\(list)]}}\n"
+        let sinks = bySink.map { "\"\(jsonEscape($0.0))\":\($0.1)" }.joined(separator: ",")
+        let body = "{\"status\":\"success\",\"data\":{\"deleted\":\(count),\"series\":[\(list)],\"sinks\":{\(sinks)}}}\n"
         return HTTPResponse(status: .ok, contentType: "application/json", body: Array(body.utf8))
     }
 }

@@ -16,7 +16,7 @@ import Glibc
 /// sends the state as it is then. Sending never touches ingestion: it reads the
 /// store's copy-on-write snapshot. With expiry, series that disappear get one
 /// staleness marker, after a round that completed.
-public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
+public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, SeriesDeleting {
     public let aggregate: Aggregate
     let config: RemoteWriteConfig
     let context: StageContext
@@ -32,6 +32,11 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
         var compressed: [UInt8] = []
     }
     private let sender: Mutex<SenderState>
+    /// Series the admin API deleted need staleness markers: label sets are tracked from the first
+    /// deletion on (always with expiry); until a tracked round completed, `baseline` holds what
+    /// was there before each deletion. Not under `sender`, which a round holds while it sends.
+    private struct Removals { var track = false, tracked = false, baseline: Set<[UInt8]>? }
+    private let removals = Mutex(Removals())
     private let stats = Stats()
 
     final class Stats: Sendable {
@@ -94,6 +99,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
 
     public func start() throws {
         aggregate.start()
+        context.peers.add(owner: context.owner, id: context.id, self)
         let control = SourceControl()
         let period = config.interval.inSeconds
         let thread = OSThread.spawn(name: "remote-write") { [self] in
@@ -112,12 +118,30 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
     }
 
     public func shutdown() {
+        context.peers.remove(owner: context.owner)
         if let l = loop.withLock({ l in defer { l = nil }; return l }) {
             l.control.requestStop()
             l.thread.join()
         }
         sender.withLock { $0.client.close() }
         aggregate.shutdown()
+    }
+
+    /// The admin API: the series leave the aggregate, and the next round sends their staleness markers.
+    public func deleteSeries(matching selectors: [SeriesSelector]) -> Int {
+        let before = removals.withLock { $0.tracked } ? nil : aggregate.store.snapshot()
+        let n = aggregate.delete(matching: selectors).count
+        guard n > 0, let before else { return n }
+        var encoder = encoder(tracking: true)
+        encoder.encode(before, timestamp: 0) { _ in }
+        let sent = encoder.sent ?? []
+        removals.withLock { r in r.track = true; r.baseline = r.baseline.map { $0.union(sent) } ?? sent }
+        return n
+    }
+
+    private func encoder(tracking: Bool) -> WriteRequestEncoder {
+        WriteRequestEncoder(externalLabels: config.externalLabels, maxSamplesPerSend: config.maxSamplesPerSend, tracking: tracking,
+                            sendNative: config.sendNativeHistograms, sendMetadata: config.sendMetadata)
     }
 
     public func takeOver(from previous: any StageLifecycle) {
@@ -137,10 +161,10 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
     /// Sends every series once (one round), until `deadline`.
     func round(deadline: Double, control: SourceControl?, retrying: Bool) {
         let t0 = Self.now()
+        let (deletions, baseline) = removals.withLock { ($0.track, $0.baseline) }
         let families = aggregate.store.snapshot()
-        let tracking = config.aggregate.limits.expireAfter != nil || !config.aggregate.limits.expireByName.isEmpty
-        var encoder = WriteRequestEncoder(externalLabels: config.externalLabels, maxSamplesPerSend: config.maxSamplesPerSend, tracking: tracking,
-                                          sendNative: config.sendNativeHistograms, sendMetadata: config.sendMetadata)
+        let tracking = deletions || config.aggregate.limits.expireAfter != nil || !config.aggregate.limits.expireByName.isEmpty
+        var encoder = encoder(tracking: tracking)
         let timestamp = Int64(t0 * 1000)
         var complete = true
         var series = 0, stale = 0
@@ -152,7 +176,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
                 complete = self.send(r, state: &s, deadline: deadline, control: control, retrying: retrying)
             }
             encoder.encode(families, timestamp: timestamp, emit: emit)
-            if let previous = s.previous, let sent = encoder.sent {
+            if let previous = baseline.map({ s.previous?.union($0) ?? $0 }) ?? s.previous, let sent = encoder.sent {
                 let gone = previous.subtracting(sent)
                 stale = gone.count
                 encoder.stale(gone, timestamp: timestamp, emit: emit)
@@ -160,6 +184,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding {
             encoder.flush(emit)
             if complete {
                 s.previous = encoder.sent
+                if tracking { removals.withLock { $0.tracked = true; $0.baseline = nil } }
                 stats.stale.add(UInt64(stale))
                 stats.lastSuccess.set(Self.now())
             }
