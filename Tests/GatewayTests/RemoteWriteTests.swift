@@ -137,7 +137,9 @@ import TestSupport
         defer { setup.cleanup() }
         try setup.redis.push([#"{"type":"gauge","name":"rw_doomed","value":1,"labels":{"q":"tmp"}}"#,
                               #"{"type":"gauge","name":"rw_doomed","value":2,"labels":{"q":"keep"}}"#])
-        #expect(eventually(timeout: 10) { Self.value(prometheus, #"rw_doomed{q="tmp"}"#) == 1 && Self.value(prometheus, #"rw_doomed{q="keep"}"#) == 2 })
+        #expect(eventually(timeout: 10) {
+            Self.value(prometheus, #"rw_doomed{q="tmp"}"#) == 1 && Self.value(prometheus, #"rw_doomed{q="keep"}"#) == 2
+        })
         let selector = #"rw_doomed{q="tmp"}"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         let deleted = try httpGet(port: setup.gateway.port, path: "/api/v1/series?match%5B%5D=\(selector)", method: "DELETE")
         #expect(deleted.status == 200 && deleted.text.contains(#""deleted":1"#) && deleted.text.contains(#""sinks":{"page":1,"remote":1}"#),
