@@ -336,6 +336,28 @@ import TestSupport
         })
     }
 
+    /// `tls_config` files are read at every new connection, as Prometheus does: a CA file that is
+    /// fixed (or a client certificate renewed) while the gateway runs is used without a restart.
+    @Test func aCAFileReplacedWhileRunning_isUsedAtTheNextConnection() throws {
+        let certs = try TestCertificates()
+        let dir = try makeTemporaryDirectory("rw-rotate")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ca = dir.appendingPathComponent("ca.crt")
+        try FileManager.default.copyItem(atPath: certs.otherCAFile, toPath: ca.path)   // the wrong CA first
+        let receiver = try Receiver(["--tls", certs.serverCert, certs.serverKey])
+        let setup = try Setup(remote: "https://localhost:\(receiver.port)/push", sinkOptions: """
+                    tls_config: {ca_file: "\(ca.path)"}
+            """)
+        defer { setup.cleanup() }
+        try setup.redis.push([#"{"type":"counter","name":"rw_rotated_total","value":1}"#])
+        let failed = "prom_stream_gateway_remote_write_requests_failed_total{sink=\"remote\",reason=\"connection\"}"
+        #expect(eventually(timeout: 10) { (try? setup.gateway.value(failed)).map { $0 >= 1 } == true })
+        #expect(try receiver.received(https: certs).isEmpty)
+        try Data(contentsOf: URL(fileURLWithPath: certs.caFile)).write(to: ca, options: .atomic)
+        #expect(eventually(timeout: 10) { ((try? receiver.received(https: certs)) ?? []).contains { $0["status"] as? Int == 200 } },
+                "the replaced CA file was not read again")
+    }
+
     @Test func aStoppingGateway_sendsTheLastStateOnce() throws {
         let receiver = try Receiver()
         let setup = try Setup(remote: "http://127.0.0.1:\(receiver.port)/", interval: "1h")

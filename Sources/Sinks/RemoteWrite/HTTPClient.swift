@@ -61,14 +61,14 @@ package struct HTTPClientResponse: Sendable {
 /// thread uses it at a time (the remote-write sender).
 package final class HTTPClient {
     let endpoint: HTTPEndpoint
-    private let tls: (TLSClientContext, TLSClientSettings)?
+    private let tls: TLSClientSettings?
     private let timeout: Double
     private var stream: ClientStream?
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
     private var pending: [UInt8] = []
     static let maxBody = 64 * 1024
 
-    package init(endpoint: HTTPEndpoint, tls: (TLSClientContext, TLSClientSettings)?, timeout: Double) {
+    package init(endpoint: HTTPEndpoint, tls: TLSClientSettings?, timeout: Double) {
         self.endpoint = endpoint
         self.tls = tls
         self.timeout = timeout
@@ -91,8 +91,12 @@ package final class HTTPClient {
 
     private func exchange(headers: [(String, String)], body: [UInt8]) throws(StreamError) -> HTTPClientResponse {
         if stream == nil {
-            stream = try ClientStream(host: endpoint.host, port: endpoint.port, tls: endpoint.https ? tls : nil, timeout: timeout,
-                                      readTimeout: timeout)
+            // Each connection reads the tls_config files again, so rotated certificates are used, as Prometheus does.
+            var context: (TLSClientContext, TLSClientSettings)?
+            if endpoint.https, let tls {
+                do { context = (try TLSClientContext(tls), tls) } catch { throw StreamError("tls_config: \(error)") }
+            }
+            stream = try ClientStream(host: endpoint.host, port: endpoint.port, tls: context, timeout: timeout, readTimeout: timeout)
             pending.removeAll()
         }
         guard let stream else { throw StreamError("no connection") }

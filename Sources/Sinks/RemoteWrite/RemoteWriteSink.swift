@@ -21,7 +21,6 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
     let config: RemoteWriteConfig
     let context: StageContext
     private let relabel: RelabelTransform?
-    private let tlsContext: TLSClientContext?
     private let loop = Mutex<(thread: OSThread, control: SourceControl)?>(nil)
     private let warnings: RateLimitedLog
     /// Only the sender thread uses these.
@@ -52,14 +51,12 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
         self.context = context
         aggregate = Aggregate(options: config.aggregate, context: context)
         relabel = config.relabel.isEmpty ? nil : RelabelTransform(rules: config.relabel, workers: 1)
-        if config.endpoint.https {
-            do { tlsContext = try TLSClientContext(config.tls) } catch {
+        if config.endpoint.https {   // the files are read again at every connection; a start with broken ones fails here
+            do { _ = try TLSClientContext(config.tls) } catch {
                 throw ConfigError.invalid(key: "tls_config", reason: "\(error)")
             }
-        } else {
-            tlsContext = nil
         }
-        let client = HTTPClient(endpoint: config.endpoint, tls: tlsContext.map { ($0, config.tls) }, timeout: config.remoteTimeout.inSeconds)
+        let client = HTTPClient(endpoint: config.endpoint, tls: config.endpoint.https ? config.tls : nil, timeout: config.remoteTimeout.inSeconds)
         sender = Mutex(SenderState(client: client))
         warnings = RateLimitedLog(logger: context.logger, interval: .seconds(10))
         stats.lastSuccess.set(0)
