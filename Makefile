@@ -91,7 +91,8 @@ bench-cluster: deps
 bench-memory: deps
 	./scripts/bench-memory.sh
 
-# Sender cost per invocation through a 0.5 ms round trip (RTT_US); writes docs/senders.csv and docs/senders.svg.
+# Sender cost per invocation through a 0.5 ms round trip (RTT_US), PHP with opcache as on Lambda (PHP_OPCACHE=0: without);
+# writes docs/senders.csv and docs/senders.svg.
 bench-senders: deps pydeps
 	./scripts/bench-senders.sh
 
