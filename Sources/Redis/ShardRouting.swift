@@ -11,6 +11,11 @@ public enum ShardRouting {
     /// `…:state`, `…:owner`) share its slot and one script may touch them all.
     public static func queueKey(_ key: String, shard: Int) -> String { "\(key):{\(shard)}" }
 
+    /// Why a sharded queue's key may not hold a hash tag: Redis Cluster hashes a key by its first `{…}`,
+    /// so every `key:{s}` would share one slot, one node — no scale-out, and no error to say so.
+    public static let taggedKeyRefusal = "must not contain a Redis Cluster hash tag `{…}` with shards: every shard K:{s} "
+        + "would hash by it to one slot, on one node"
+
     public static func shard<C: Collection>(ofName name: C, shards: Int) -> Int where C.Element == UInt8 {
         Int(crc32(name) % UInt32(shards))
     }

@@ -67,6 +67,8 @@ import Transforms
         ("sinks: {p: {type: prometheus, inputs: [q], state: redis, state_file: /tmp/x}}", "state", "not both"),
         ("sinks: {p: {type: prometheus, inputs: [q], state: disk}}", "state", "expected redis"),
         ("sinks: {r: {type: redis_list, inputs: [q]}}", "shards", "must be set"),
+        ("sources: {q: {type: redis_list, shards: 4, key: \"metrics{eu}\"}}", "key", "hash tag"),
+        ("sinks: {r: {type: redis_list, inputs: [q], shards: 4, key: \"m{x}:q\"}}", "key", "hash tag"),
         ("sources: {q: {type: redis_list, shards: 4, group: g}}\nsinks: {p: {type: prometheus, inputs: [q], state: redis, listen: \"127.0.0.1:0\"}, "
          + "rw: {type: remote_write, inputs: [q], url: \"http://127.0.0.1:1/\", state: redis}}", "state", "second sink with `state: redis`"),
         // A shard-state sink takes only the group's shards: an otlp source (or a plain list) beside it has none.

@@ -44,6 +44,7 @@ public struct RedisListSinkConfig: StageConfig {
         shards = o.int("shards", default: 0, range: 0...16384, doc: "Shards of the queue, as the draining gateways' `shards` (required).")
         if shards == 0 { o.fail("shards", "must be set (1 or more), as on the gateways draining K:{0} … K:{shards-1}") }
         if redis.sentinel != nil { o.fail("sentinel", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
+        if HashSlot.hasTag(key) { o.fail("key", ShardRouting.taggedKeyRefusal) }
     }
 
     public func makeStage(context: StageContext) throws -> Stage {

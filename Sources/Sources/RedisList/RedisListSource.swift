@@ -168,6 +168,7 @@ public struct RedisListConfig: StageConfig {
         if shards > 0 { reliable = true }
         if !group.isEmpty && shards == 0 { o.fail("group", "needs shards") }
         if shards > 0 && redis.sentinel != nil { o.fail("shards", "a sharded queue is on a Redis Cluster or one Redis, not behind Sentinel") }
+        if shards > 0 && HashSlot.hasTag(key) { o.fail("key", ShardRouting.taggedKeyRefusal) }
     }
 
     public func validate() throws {
