@@ -14,8 +14,8 @@ import Glibc
 /// Values are cumulative, so a resend is harmless and an outage needs no backlog:
 /// a round that cannot finish before the next is due is abandoned, and the next
 /// sends the state as it is then. Sending never touches ingestion: it reads the
-/// store's copy-on-write snapshot. With expiry, series that disappear get one
-/// staleness marker, after a round that completed.
+/// store's copy-on-write snapshot. Series that disappear (expired, or deleted by the
+/// admin API) get one staleness marker, after a round that completed.
 public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, SeriesDeleting {
     public let aggregate: Aggregate
     let config: RemoteWriteConfig
