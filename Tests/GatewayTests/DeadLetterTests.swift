@@ -71,6 +71,45 @@ import TestSupport
         #expect(text.contains("bad 49") && text.contains("late arrival"), "\(text)")
     }
 
+    /// Hostile elements — 60 KB of control bytes, each letter 360 KB of `\\u0001` escapes — while the
+    /// dead-letter Redis takes connections and never answers: every good sample is aggregated, and the
+    /// letters waiting are bounded in bytes (`DeadLetterQueue.byteCapacity`), not only in number
+    /// (10 000 such letters are 3.6 GB). Escaping them cost ~10 ms each on the decoder's thread before.
+    @Test func hostileLetters_withASilentDeadLetterRedis_keepIngestionGoing_withinBoundedMemory() throws {
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("dl-hostile")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)   // listens, never accepts or reads
+        defer { close(silent) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &len) } }
+        #expect(listen(silent, 16) == 0)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let gateway = try startGateway(redis, deadLetter: "{ url: \"127.0.0.1:\(port)\", key: dl }", in: dir)
+        let pid = gateway.process.processIdentifier
+        try redis.push([#"{"type":"counter","name":"ok_total","value":1}"#])
+        #expect(eventually { (try? gateway.value("ok_total")) == 1 })
+        let idle = MemoryBudgetTests().status(pid, "VmRSS")
+        let hostile = "{" + String(repeating: "\u{01}", count: 60_000)
+        for _ in 0..<15 {
+            try redis.push((0..<100).flatMap { _ in [hostile, #"{"type":"counter","name":"ok_total","value":1}"#] })
+        }
+        var peak = 0
+        #expect(eventually(timeout: 120) {
+            peak = max(peak, MemoryBudgetTests().status(pid, "VmRSS"))
+            return (try? gateway.value("ok_total")) == 1501
+        })
+        let grew = max(peak, MemoryBudgetTests().status(pid, "VmHWM")) - idle
+        #expect(grew < 120 << 20, "RSS grew \(grew >> 20) MiB over \(idle >> 20) MiB idle")
+        print("hostile dead letters: RSS grew \(grew >> 20) MiB over \(idle >> 20) MiB idle")
+        #expect(metaTotal(gateway, #"prom_stream_gateway_dead_letters_total{result="dropped""#) > 0)
+        #expect(gateway.process.isRunning)
+    }
+
     @Test func unreachableDeadLetterRedis_neverStopsIngestion() throws {
         let redis = try RedisServer()
         let dir = try makeTemporaryDirectory("dl")

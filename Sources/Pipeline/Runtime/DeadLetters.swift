@@ -13,17 +13,20 @@ public protocol DeadLetterWriter: AnyObject {
 
 /// One stage's dead letters on their way to Redis; intended drops (`relabel_drop`)
 /// are not letters. Stages never wait for it: a batch hands over at most `perBatch` letters, the queue holds at most
-/// `capacity`, and what does not fit — or what Redis refuses — is counted as
-/// dropped, so a flood of bad input or a dead Redis cannot slow ingestion. A
+/// `capacity` letters and `byteCapacity` bytes (a letter's payload is at most 64 KiB escaped: 10 000
+/// of them would be 640 MB), and what does not fit — or what Redis refuses — is counted as
+/// dropped, so a flood of bad input or a dead Redis cannot slow ingestion or grow memory. A
 /// thread of its own writes what is queued every `interval`, pipelined.
 final class DeadLetterQueue: Sendable {
     static let perBatch = 100
     static let capacity = 10_000
+    static let byteCapacity = 8 << 20
     static let interval = 0.1
 
     let config: DeadLetterConfig
     let stage: String
-    private let pending = Mutex<[[UInt8]]>([])
+    private struct Pending { var lines: [[UInt8]] = []; var bytes = 0 }
+    private let pending = Mutex(Pending())
     let written = MetaCounter()
     let dropped = MetaCounter()
     private let control = SourceControl()
@@ -42,13 +45,18 @@ final class DeadLetterQueue: Sendable {
         guard !drops.letters.isEmpty else { return }
         let now = rfc3339Now()
         let lines = drops.letters.map { l in
-            Array(("{\"ts\":\"\(now)\",\"stage\":\"\(jsonEscape(stage))\",\"reason\":\"\(jsonEscape(l.reason.name))\","
-                   + "\"note\":\"\(jsonEscape(l.note))\",\"payload\":\"\(jsonEscape(String(decoding: l.payload, as: UTF8.self)))\"}").utf8)
+            let payload = jsonEscape(String(decoding: l.payload, as: UTF8.self), limit: DeadLetterConfig.maxPayloadBytes)
+            return Array(("{\"ts\":\"\(now)\",\"stage\":\"\(jsonEscape(stage))\",\"reason\":\"\(jsonEscape(l.reason.name))\","
+                          + "\"note\":\"\(jsonEscape(l.note))\",\"payload\":\"\(payload)\"}").utf8)
         }
         let refused = pending.withLock { p -> Int in
-            let room = max(0, Self.capacity - p.count)
-            p.append(contentsOf: lines.prefix(room))
-            return lines.count - min(room, lines.count)
+            var taken = 0
+            for line in lines where p.lines.count < Self.capacity && p.bytes + line.count <= Self.byteCapacity {
+                p.lines.append(line)
+                p.bytes += line.count
+                taken += 1
+            }
+            return lines.count - taken
         }
         if refused > 0 { dropped.add(UInt64(refused)) }
     }
@@ -58,7 +66,7 @@ final class DeadLetterQueue: Sendable {
             var writer: (any DeadLetterWriter)?
             while true {
                 let stopping = control.isStopping
-                let batch = pending.withLock { p in defer { p.removeAll(keepingCapacity: true) }; return p }
+                let batch = pending.withLock { p in defer { p = Pending() }; return p.lines }
                 if !batch.isEmpty {
                     do {
                         if writer == nil { writer = try makeWriter() }
