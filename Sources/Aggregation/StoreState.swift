@@ -149,7 +149,7 @@ extension MetricStore {
                     f.counts.append(s.count)
                     if !f.objectives.isEmpty {
                         let w = s.window.map { SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets,
-                                now: now, state: $0) }
+                                now: now, state: $0, elapsed: downtime) }
                             ?? SummaryWindow(objectives: f.objectives, maxAge: summaryMaxAge, ageBuckets: summaryAgeBuckets, now: now)
                         f.windows.append(w)
                         f.quantiles.append(contentsOf: repeatElement(.nan, count: f.objectives.count))

@@ -177,14 +177,18 @@ public final class SummaryWindow: @unchecked Sendable {
         State(streams: streams, recent: recent, head: head, rotatesIn: headExpires > now ? headExpires - now : 0)
     }
 
-    init(objectives: [(Double, Double)], maxAge: Duration, ageBuckets: Int, now: UInt64, state: State) {
+    /// `elapsed`: how long ago `state` was taken (a restart's downtime, a shard's time in Redis): the
+    /// window ages by it as by wall time, so a restart does not keep observations past `maxAge`.
+    init(objectives: [(Double, Double)], maxAge: Duration, ageBuckets: Int, now: UInt64, state: State, elapsed: UInt64 = 0) {
         self.objectives = objectives
         let total = UInt64(max(0.001, maxAge.inSeconds) * 1e9)
         bucketNanos = max(1, total / UInt64(max(1, ageBuckets)))
         var streams = state.streams
         if streams.count == max(1, ageBuckets) {
             head = min(max(0, state.head), streams.count - 1)
-            headExpires = now + min(state.rotatesIn, bucketNanos)
+            let left = min(state.rotatesIn, bucketNanos)
+            // Past due: as far in the past as it fell due, so the first rotation turns every bucket that aged out.
+            headExpires = left > elapsed ? now + (left - elapsed) : (now > elapsed - left ? now - (elapsed - left) : 0)
         } else {   // another window layout now: keep the observations, restart the rotation
             streams = Array(repeating: state.streams.first ?? QuantileStream(targets: objectives), count: max(1, ageBuckets))
             headExpires = now + bucketNanos
@@ -202,6 +206,7 @@ public final class SummaryWindow: @unchecked Sendable {
         }
         self.streams = streams
         recent = shared ?? []
+        rotate(now)
     }
 
     /// One list whose last `lists[i].count` elements are, as a multiset, `lists[i]` for

@@ -424,6 +424,30 @@ import TestSupport
         #expect(try gateway.value("prom_stream_gateway_series_expired_total") == 0, "the expired series came back from the state file")
     }
 
+    /// A summary's quantile window ages while the gateway is down, as wall time: restarted after
+    /// longer than `summary_max_age`, its quantiles are empty (NaN) — `_sum` and `_count` go on.
+    /// The window came back as it was at the last snapshot before.
+    @Test func aSummaryWindow_agesWhileTheGatewayIsDown() throws {
+        let redis = try RedisServer()
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("p.yaml")
+        try """
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: sq}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state_file: "\(dir.path)/state", snapshot_interval: 200ms,
+                        summary_max_age: 2s}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        var gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        try redis.push((0..<50).map { _ in #"{"type":"summary","name":"lat","value":3,"quantiles":[0.5],"epsilons":[0.05]}"# }, key: "sq")
+        #expect(eventually { (try? gateway.value(#"lat{quantile="0.5"}"#)) == 3 && (try? gateway.value("lat_count")) == 50 })
+        #expect(gateway.terminate().status == 0)
+        usleep(3_000_000)   // down longer than summary_max_age
+        gateway = try GatewayProcess(args: ["--config", pipeline.path])
+        #expect(try gateway.value("lat_count") == 50 && gateway.value("lat_sum") == 150)
+        #expect(try gateway.value(#"lat{quantile="0.5"}"#).map { $0.isNaN } == true, "observations older than summary_max_age came back")
+    }
+
     /// A shard key that is not a list (WRONGTYPE) is retried on its own, counted and
     /// logged; the other shards keep draining.
     @Test func brokenShard_doesNotHoldUpTheOthers() throws {

@@ -41,6 +41,26 @@ import Testing
         #expect(s.count == 100_000)
     }
 
+    /// A window restored from a state taken `elapsed` ago (a restart's downtime) answers as the
+    /// window that lived on would have: observations older than `maxAge` are gone.
+    @Test(arguments: [0, 3, 6, 8, 30])
+    func aRestoredWindow_agesByTheTimeSinceItsStateWasTaken(elapsedSeconds: UInt64) {
+        let second: UInt64 = 1_000_000_000
+        func filled() -> SummaryWindow {
+            let w = SummaryWindow(objectives: [(0.5, 0.05)], maxAge: .seconds(10), ageBuckets: 5, now: 0)
+            for _ in 0..<100 { w.observe(1, now: 0) }
+            for _ in 0..<100 { w.observe(5, now: 5 * second) }
+            return w
+        }
+        let state = filled().state(now: 5 * second)
+        let restart: UInt64 = 1000 * second   // the new process's clock
+        let restored = SummaryWindow(objectives: [(0.5, 0.05)], maxAge: .seconds(10), ageBuckets: 5, now: restart, state: state,
+                                     elapsed: elapsedSeconds * second)
+        let livedOn = filled().quantiles(now: (5 + elapsedSeconds) * second)
+        let answer = restored.quantiles(now: restart)
+        #expect(answer == livedOn || answer.first?.isNaN == true && livedOn.first?.isNaN == true, "\(answer) vs \(livedOn)")
+    }
+
     @Test func window_forgetsObservationsOlderThanMaxAge() {
         let second: UInt64 = 1_000_000_000
         let window = SummaryWindow(objectives: [(0.5, 0.05)], maxAge: .seconds(10), ageBuckets: 5, now: 0)
