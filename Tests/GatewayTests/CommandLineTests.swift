@@ -111,6 +111,36 @@ import TestSupport
         #expect(output.contains("sinks.prometheus: cannot listen on 127.0.0.1:\(holder.port): Address already in use (errno 98)"), "\(output)")
     }
 
+    /// One gateway per state file: a second process on the same file does not start, naming the file
+    /// and the holder; two sinks of one pipeline on one file are refused by `validate`. Once the holder
+    /// is killed (-9: the kernel lets go of the lock) the file is free again.
+    @Test func aStateFileInUse_isRefused_byAnotherGateway_andByASecondSink() throws {
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let env = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Metrics__StateFile": dir.appendingPathComponent("state").path]
+        let holder = try GatewayProcess(environment: env.merging(["Gateway__Instance": "a"]) { $1 })
+        let (status, output) = try gateway(["run", "--listen", "127.0.0.1:0"], env: env.merging(["Gateway__Instance": "b"]) { $1 })
+        #expect(status == 1)
+        #expect(output.contains("sinks.prometheus: state_file: \(dir.path)/state is in use by another gateway (process "
+                                + "\(holder.process.processIdentifier) holds"), "\(output)")
+        kill(holder.process.processIdentifier, SIGKILL)
+        holder.process.waitUntilExit()
+        let next = try GatewayProcess(environment: env.merging(["Gateway__Instance": "a"]) { $1 })
+        #expect(next.process.isRunning)
+
+        let path = try file("""
+        sinks:
+          a: { type: prometheus, inputs: [q], listen: "127.0.0.1:0", state_file: /tmp/one }
+          b: { type: remote_write, inputs: [q], url: "http://127.0.0.1:1/", state_file: /tmp/one }
+        sources:
+          q: { type: redis_list, reliable: true }
+        """)
+        let refused = try gateway(["validate", "--config", path])
+        #expect(refused.status == 1 && refused.output.contains("sinks.b.state_file: the state file /tmp/one is also used by sinks.a"),
+                "\(refused.output)")
+    }
+
     @Test func stateFileFedByASourceThatCannotRedeliver_isAWarning() throws {
         let path = try file("""
         sources:

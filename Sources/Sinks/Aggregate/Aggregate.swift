@@ -19,6 +19,8 @@ public final class Aggregate: Sendable {
     private let expired = MetaCounter()
     /// A reload hands the previous sink's aggregate to this one (before `start`).
     private let adopted = Mutex<StoreState?>(nil)
+    /// Holds a share of the state file's lock (`StateFileLock`), from `start` to `shutdown`.
+    private let locked = Mutex(false)
 
     public init(options: AggregateOptions, context: StageContext) {
         self.options = options
@@ -50,7 +52,11 @@ public final class Aggregate: Sendable {
         return families
     }
 
-    public func start() {
+    public func start() throws {
+        if let path = options.stateFile, !locked.withLock({ $0 }) {
+            do { try StateFileLock.acquire(path) } catch { throw ConfigError.invalid(key: "state_file", reason: error.description) }
+            locked.withLock { $0 = true }
+        }
         if let handed = adopted.withLock({ a in defer { a = nil }; return a }) {
             if let snapshotter {
                 snapshotter.adopt(handed) { [self] in takeSnapshot() }
@@ -93,6 +99,7 @@ public final class Aggregate: Sendable {
 
     public func shutdown() {
         snapshotter?.stop { [self] in takeSnapshot() }
+        if let path = options.stateFile, locked.withLock({ l in defer { l = false }; return l }) { StateFileLock.release(path) }
         if let sharded { context.checkpoints.shards.detach(holder: sharded) }
         for loop in loops.withLock({ l in defer { l = [] }; return l }) {
             loop.control.requestStop()

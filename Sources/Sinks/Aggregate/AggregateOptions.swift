@@ -23,6 +23,8 @@ public struct AggregateOptions: Sendable {
     public var nativeHistograms: [(pattern: String, options: NativeHistogramOptions)] = []
 
     public var needsRedelivery: Bool { stateFile != nil || stateInRedis }
+    /// Two sinks writing one state file would overwrite each other's aggregate.
+    public var exclusiveResources: [(key: String, resource: String)] { stateFile.map { [("state_file", "the state file \($0)")] } ?? [] }
 
     public init(options o: OptionReader) {
         summaryMaxAge = o.duration("summary_max_age", default: Self.defaultSummaryMaxAge, positive: true, doc:

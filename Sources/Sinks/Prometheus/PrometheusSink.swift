@@ -81,8 +81,8 @@ public struct PrometheusSinkConfig: StageConfig {
 
     /// Port 0 (any free port) is never shared.
     public var exclusiveResources: [(key: String, resource: String)] {
-        guard let (_, port) = Self.parseListen(listen), port != 0 else { return [] }
-        return [("listen", "TCP port \(port)")]
+        guard let (_, port) = Self.parseListen(listen), port != 0 else { return aggregate.exclusiveResources }
+        return [("listen", "TCP port \(port)")] + aggregate.exclusiveResources
     }
 
     /// Splits `HOST:PORT` (`[::1]:9091` for IPv6).
@@ -153,7 +153,7 @@ public final class PrometheusSink: Sink, StatefulStage, AggregateHolding, Series
 
     public func start() throws {
         guard let (host, port) = PrometheusSinkConfig.parseListen(config.listen) else { return }
-        aggregate.start()
+        try aggregate.start()
         context.peers.add(owner: context.owner, id: context.id, self)
         let c = config.idleTimeout.components
         let idle = TimeAmount.nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)

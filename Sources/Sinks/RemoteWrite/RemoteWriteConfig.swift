@@ -67,6 +67,7 @@ public struct RemoteWriteConfig: StageConfig {
     public var sendMetadata: Bool
     /// The aggregate: summaries, limits, expiry, native histograms, durability — as on `prometheus`.
     public var aggregate: AggregateOptions
+    public var exclusiveResources: [(key: String, resource: String)] { aggregate.exclusiveResources }
 
     public init(options o: OptionReader) {
         url = o.string("url", default: "", doc:

@@ -95,7 +95,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
     public var wantsOrderedInput: Bool { true }
 
     public func start() throws {
-        aggregate.start()
+        try aggregate.start()
         context.peers.add(owner: context.owner, id: context.id, self)
         let control = SourceControl()
         let period = config.interval.inSeconds
