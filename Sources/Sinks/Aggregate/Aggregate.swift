@@ -123,12 +123,16 @@ public final class Aggregate: Sendable {
 
     /// Removes the series any selector selects (the admin API), under the apply lock.
     public func delete(matching selectors: [SeriesSelector]) -> (count: Int, series: [String]) {
-        let deleted = applying.withLock { _ in store.delete(matching: selectors) }
-        if deleted.count > 0 { removedSeries() }
+        let deleted = applying.withLock { a in
+            let d = store.delete(matching: selectors)
+            if d.count > 0 { a.applied.changes &+= 1 }
+            return d
+        }
+        if deleted.count > 0 { sharded?.removedSeries() }
         return deleted
     }
 
-    /// Series left outside a batch (deleted, expired): the next snapshot must be written though no batch
+    /// Series left outside a batch (expired): the next snapshot must be written though no batch
     /// came, or a restart would bring them back from the last one.
     private func removedSeries() {
         applying.withLock { $0.applied.changes &+= 1 }

@@ -34,7 +34,11 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
     /// Series the admin API deleted need staleness markers: label sets are tracked from the first
     /// deletion on (always with expiry); until a tracked round completed, `baseline` holds what
     /// was there before each deletion. Not under `sender`, which a round holds while it sends.
-    private struct Removals { var track = false, tracked = false, baseline: Set<[UInt8]>? }
+    private struct Removals {
+        var tracked = false, baseline: Set<[UInt8]>?
+        /// A deletion happened: every round tracks from then on.
+        var deleted: Bool { tracked || baseline != nil }
+    }
     private let removals = Mutex(Removals())
     private let stats = Stats()
 
@@ -132,7 +136,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
         var encoder = encoder(tracking: true)
         encoder.encode(before, timestamp: 0) { _ in }
         let sent = encoder.sent ?? []
-        removals.withLock { r in r.track = true; r.baseline = r.baseline.map { $0.union(sent) } ?? sent }
+        removals.withLock { r in r.baseline = r.baseline.map { $0.union(sent) } ?? sent }
         return n
     }
 
@@ -158,7 +162,7 @@ public final class RemoteWriteSink: Sink, StatefulStage, AggregateHolding, Serie
     /// Sends every series once (one round), until `deadline`.
     func round(deadline: Double, control: SourceControl?, retrying: Bool) {
         let t0 = Self.now()
-        let (deletions, baseline) = removals.withLock { ($0.track, $0.baseline) }
+        let (deletions, baseline) = removals.withLock { ($0.deleted, $0.baseline) }
         let families = aggregate.store.snapshot()
         let tracking = deletions || config.aggregate.limits.expireAfter != nil || !config.aggregate.limits.expireByName.isEmpty
         var encoder = encoder(tracking: tracking)
