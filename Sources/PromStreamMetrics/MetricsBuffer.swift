@@ -53,6 +53,15 @@ struct MetricsBuffer: Sendable {
         return taken
     }
 
+    /// The part of the buffer whose series `keep` selects (what a failed shard's push held).
+    func only(_ keep: (Int) -> Bool) -> MetricsBuffer {
+        var part = MetricsBuffer()
+        part.counters = counters.filter { keep($0.key) }
+        part.gauges = gauges.filter { keep($0.key) }
+        part.histograms = histograms.filter { keep($0.key) }
+        return part
+    }
+
     /// Puts back what a failed flush took, under what was recorded since.
     mutating func restore(_ old: MetricsBuffer) {
         for (s, v) in old.counters { add(s, v) }

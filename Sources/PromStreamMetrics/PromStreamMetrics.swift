@@ -22,8 +22,9 @@ import Synchronization
 /// replaced by `_`.
 ///
 /// Never throws into the application: a failed flush is counted (`failures`), passed
-/// to `onError`, and what it took is put back (counters and histograms add up, the
-/// newer gauge wins), so the next flush sends it.
+/// to `onError`, and the series of each push Redis did not take are put back (counters
+/// and histograms add up, the newer gauge wins), so the next flush sends them; the
+/// shards Redis took are not sent again.
 public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public struct Configuration: Sendable {
         public var key = ShardRouting.defaultQueueKey
@@ -81,7 +82,8 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
     public var dropped: Int { buffer.withLock { $0.dropped } }
 
     /// Sends what is buffered now, in one round trip per shard (pipelined on one
-    /// Redis; per node on a cluster). Returns the number of samples sent (0 on failure).
+    /// Redis; per node on a cluster). Returns the number of samples Redis took (0 when
+    /// every push failed): a push that failed puts only its own shard's series back.
     @discardableResult
     public func flush() -> Int {
         sending.withLock { sender in
@@ -89,20 +91,21 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
             guard !taken.isEmpty else { return 0 }
             let json = series.withLock { $0.json }
             let shards = configuration.shards
-            let elements = taken.elements(series: json, shardOf: { shards > 0 ? ShardRouting.shard(of: json[$0].name, shards: shards) : 0 },
-                                          maxElementBytes: configuration.maxElementBytes)
-            let pushes = elements.map { (key: shards > 0 ? ShardRouting.queueKey(configuration.key, shard: $0.key) : configuration.key,
-                    elements: $0.value) }
-            do {
-                try sender.push(pushes, redis: redis)
-                stats.withLock { $0.sent += taken.count }
-                return taken.count
-            } catch {
-                buffer.withLock { $0.restore(taken) }
+            let shardOf = { (s: Int) in shards > 0 ? ShardRouting.shard(of: json[s].name, shards: shards) : 0 }
+            let pushes = taken.elements(series: json, shardOf: shardOf, maxElementBytes: configuration.maxElementBytes)
+                .map { (shard: $0.key, elements: $0.value) }
+            let outcome = sender.push(pushes.map { (key: shards > 0 ? ShardRouting.queueKey(configuration.key, shard: $0.shard) : configuration.key,
+                                                    elements: $0.elements) }, redis: redis)
+            let failedShards = Set(outcome.unconfirmed.map { pushes[$0].shard })
+            let kept = taken.only { failedShards.contains(shardOf($0)) }
+            let sent = taken.count - kept.count
+            stats.withLock { $0.sent += sent }
+            if let error = outcome.error {
+                buffer.withLock { $0.restore(kept) }
                 stats.withLock { $0.failures += 1 }
                 configuration.onError?(error)
-                return 0
             }
+            return sent
         }
     }
 
@@ -183,27 +186,48 @@ struct Sender: Sendable {
     private var connection: UnsafeSendable<RedisConnection>?
     private var cluster: UnsafeSendable<RedisCluster>?
 
-    mutating func push(_ pushes: [(key: String, elements: [[UInt8]])], redis: RedisOptions) throws(RedisError) {
-        do throws(RedisError) {
-            if redis.cluster.isEmpty {
+    /// Pushes each shard's elements with one LPUSH; returns the pushes Redis did not
+    /// confirm (by index) and the first error. An error reply was not applied, so keeping
+    /// its series is exact; a push whose reply never came (a time-out, a broken
+    /// connection) may have been: kept too, so that one case is at-least-once.
+    mutating func push(_ pushes: [(key: String, elements: [[UInt8]])], redis: RedisOptions) -> (unconfirmed: [Int], error: RedisError?) {
+        var unconfirmed: [Int] = [], first: RedisError?
+        func failed(_ i: Int, _ error: RedisError) {
+            unconfirmed.append(i)
+            if first == nil { first = error }
+        }
+        if redis.cluster.isEmpty {
+            do throws(RedisError) {
                 let c: RedisConnection
                 if let open = connection?.value { c = open } else { c = try redis.connector.connect() }
                 connection = UnsafeSendable(c)
                 for p in pushes { c.append([Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) }
-                for _ in pushes { try c.reply() }
-            } else {
-                let c = cluster?.value ?? RedisCluster(connector: redis.connector, seeds: redis.cluster)
-                c.retryFor = redis.readTimeout.inSeconds
-                cluster = UnsafeSendable(c)
-                for p in pushes {
-                    if case .error(let m) = try c.run(key: p.key, [Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) { throw RedisError.reply(m) }
+                for i in pushes.indices {
+                    do throws(RedisError) {
+                        try c.reply()
+                    } catch .reply(let m) {
+                        failed(i, .reply(m))   // not applied; the connection is fine
+                    } catch {
+                        connection = nil   // this and every later reply are unknown
+                        for j in i..<pushes.count { failed(j, error) }
+                        break
+                    }
                 }
+            } catch {
+                connection = nil
+                for i in pushes.indices { failed(i, error) }
             }
-        } catch {
-            connection = nil
-            cluster = nil
-            throw error
+        } else {
+            let c = cluster?.value ?? RedisCluster(connector: redis.connector, seeds: redis.cluster)
+            c.retryFor = redis.readTimeout.inSeconds
+            cluster = UnsafeSendable(c)
+            for (i, p) in pushes.enumerated() {   // shards live on different nodes: one that fails leaves the others
+                do throws(RedisError) {
+                    if case .error(let m) = try c.run(key: p.key, [Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) { failed(i, .reply(m)) }
+                } catch { failed(i, error) }
+            }
         }
+        return (unconfirmed, first)
     }
 }
 

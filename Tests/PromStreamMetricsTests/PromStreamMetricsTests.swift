@@ -55,6 +55,14 @@ import TestSupport
         #expect(b.dropped == 0)
     }
 
+    @Test func only_keepsTheSelectedSeriesOfEveryKind() {
+        var b = MetricsBuffer()
+        b.add(0, 1); b.add(1, 2); b.set(2, 3); b.set(3, 4); b.observe(4, 1, bounds: [1]); b.observe(5, 1, bounds: [1])
+        let part = b.only { $0 % 2 == 1 }
+        #expect(part.counters == [1: 2] && part.gauges == [3: 4] && Array(part.histograms.keys) == [5])
+        #expect(b.only { _ in false }.isEmpty && b.only { _ in true }.count == b.count)
+    }
+
     @Test func elements_splitAboveTheCap_eachAValidArray() throws {
         var b = MetricsBuffer()
         let series = (0..<300).map { SampleJSON(type: "counter", label: "c\($0)", dimensions: [("k", String(repeating: "v", count: 20))]) }
@@ -175,6 +183,48 @@ import TestSupport
         try redis.restart()
         #expect(eventually { backend.flush() == 1 })
         #expect(try list(redis, ShardRouting.defaultQueueKey).contains { $0.contains(#""value":3"#) })
+    }
+
+    /// An error reply (here `WRONGTYPE`; Redis at `maxmemory` answers `OOM` alike) is a
+    /// failure, and only the shard it answered is kept: the shards Redis took are not sent
+    /// again (that would count them twice). On one Redis (pipelined) and on a cluster.
+    @Test(arguments: [false, true])
+    func anErrorReply_keepsOnlyItsShard_andTheOthersAreSentOnce(cluster: Bool) throws {
+        let set = cluster ? try RedisClusterSet() : nil
+        let single = cluster ? nil : try RedisServer()
+        let servers = set?.servers ?? [single!]
+        /// On the node that holds the key's slot (the others answer MOVED).
+        func run(_ args: String...) throws -> RedisValue {
+            for server in servers {
+                do { return try server.client().command(contentsOf: args) } catch RedisError.reply(let m) where m.hasPrefix("MOVED") { continue }
+            }
+            throw RedisError.reply("no node holds \(args[1])")
+        }
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        config.shards = 4
+        config.key = "swift-partial"
+        let errors = Mutex<[String]>([])
+        config.onError = { e in errors.withLock { $0.append("\(e)") } }
+        let url = try RedisURL.parse("redis://127.0.0.1:\(servers[0].port)/0").get()
+        let seeds = cluster ? servers.map { RedisEndpoint(host: "127.0.0.1", port: $0.port) } : []
+        let backend = PromStreamMetrics(redis: RedisOptions(url: url, cluster: seeds, connectTimeout: .seconds(2), readTimeout: .seconds(2)),
+                                        configuration: config)
+        let (good, bad) = ("a_total", "b_total")
+        let (goodKey, badKey) = (ShardRouting.queueKey(config.key, shard: ShardRouting.shard(of: good, shards: 4)),
+                                 ShardRouting.queueKey(config.key, shard: ShardRouting.shard(of: bad, shards: 4)))
+        #expect(goodKey != badKey)
+        _ = try run("SET", badKey, "not a list")
+        backend.makeCounter(label: good, dimensions: []).increment(by: 1)
+        backend.makeCounter(label: bad, dimensions: []).increment(by: 2)
+        #expect(backend.flush() == 1, "the good shard's series was taken")
+        #expect(backend.failures == 1 && errors.withLock { $0.count == 1 && $0[0].contains("WRONGTYPE") })
+        _ = try run("DEL", badKey)
+        #expect(backend.flush() == 1, "only the failed shard's series is sent again")
+        func length(_ key: String) throws -> Int { if case .integer(let n) = try run("LLEN", key) { return Int(n) }; return -1 }
+        #expect(try length(goodKey) == 1, "sent once, not twice")
+        #expect(try length(badKey) == 1)
+        #expect(backend.flush() == 0 && backend.failures == 1)
     }
 
     /// rediss:// with a private CA, as the gateway's stages take it: the samples cross TLS twice
