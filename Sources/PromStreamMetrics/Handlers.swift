@@ -1,5 +1,4 @@
 import CoreMetrics
-import Synchronization
 
 /// swift-metrics' handlers: each knows its series' number in the backend and records
 /// into the shared buffer under one lock (a dictionary update, no I/O).
@@ -13,22 +12,18 @@ final class CounterSeries: CounterHandler, FloatingPointCounterHandler {
     func reset() { backend.buffer.withLock { $0.forget(series) } }
 }
 
-/// `Gauge` (a recorder that does not aggregate) and `Meter`: the last value wins.
+/// `Gauge` (a recorder that does not aggregate) and `Meter`: the last value wins; a
+/// meter moves the series' current value, which every handler of the series shares.
 final class GaugeSeries: RecorderHandler, MeterHandler {
     let series: Int
     let backend: PromStreamMetrics
-    /// A meter's current value, for increment and decrement.
-    private let current = Mutex<Double>(0)
     init(series: Int, backend: PromStreamMetrics) { self.series = series; self.backend = backend }
     func record(_ value: Int64) { set(Double(value)) }
     func record(_ value: Double) { set(value) }
     func set(_ value: Int64) { set(Double(value)) }
-    func set(_ value: Double) {
-        current.withLock { $0 = value }
-        backend.buffer.withLock { $0.set(series, value) }
-    }
-    func increment(by amount: Double) { set(current.withLock { $0 += amount; return $0 }) }
-    func decrement(by amount: Double) { set(current.withLock { $0 -= amount; return $0 }) }
+    func set(_ value: Double) { backend.buffer.withLock { $0.set(series, value) } }
+    func increment(by amount: Double) { backend.buffer.withLock { $0.move(series, by: amount) } }
+    func decrement(by amount: Double) { backend.buffer.withLock { $0.move(series, by: -amount) } }
 }
 
 /// `Recorder` (aggregating) and `Timer` (in seconds): observations of a histogram, counted into its buckets.

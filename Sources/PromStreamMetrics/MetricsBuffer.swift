@@ -14,6 +14,9 @@ struct MetricsBuffer: Sendable {
     private(set) var counters: [Int: Double] = [:]
     private(set) var gauges: [Int: Double] = [:]
     private(set) var histograms: [Int: Buckets] = [:]
+    /// Every gauge series' current value, kept across flushes: a meter moves from it. Per
+    /// series, not per handler: swift-metrics makes a handler for every `Meter(label:)`.
+    private(set) var levels: [Int: Double] = [:]
     /// Values that were not finite, negative counter increments, and increments or observations whose sum would not be.
     private(set) var dropped = 0
     var isEmpty: Bool { counters.isEmpty && gauges.isEmpty && histograms.isEmpty }
@@ -30,6 +33,12 @@ struct MetricsBuffer: Sendable {
     mutating func set(_ series: Int, _ value: Double) {
         guard value.isFinite else { dropped += 1; return }
         gauges[series] = value
+        levels[series] = value
+    }
+
+    /// A meter's increment (or, negative, decrement) of its series' current value.
+    mutating func move(_ series: Int, by amount: Double) {
+        set(series, levels[series, default: 0] + amount)
     }
 
     /// Counts `value` into the first bucket whose bound is at least it (Prometheus's `le`);

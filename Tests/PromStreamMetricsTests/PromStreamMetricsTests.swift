@@ -55,6 +55,19 @@ import TestSupport
         #expect(b.dropped == 0)
     }
 
+    @Test func aMeter_movesItsSeriesValue_acrossFlushes_andASetMovesItToo() {
+        var b = MetricsBuffer()
+        b.move(0, by: 3); b.move(0, by: -1)
+        #expect(b.gauges[0] == 2)
+        _ = b.take()
+        b.move(0, by: 1)
+        #expect(b.gauges[0] == 3)
+        b.set(0, 10); b.move(0, by: -4)
+        #expect(b.gauges[0] == 6)
+        b.move(0, by: .infinity)
+        #expect(b.gauges[0] == 6 && b.dropped == 1)
+    }
+
     @Test func only_keepsTheSelectedSeriesOfEveryKind() {
         var b = MetricsBuffer()
         b.add(0, 1); b.add(1, 2); b.set(2, 3); b.set(3, 4); b.observe(4, 1, bounds: [1]); b.observe(5, 1, bounds: [1])
@@ -112,8 +125,8 @@ import TestSupport
         FloatingPointCounter(label: "swift_bytes_total").increment(by: 1.5)
         Gauge(label: "swift_depth").record(7)
         Gauge(label: "swift_depth").record(42)
-        let meter = Meter(label: "swift_inflight")
-        meter.increment(by: 3); meter.decrement(by: 1)
+        Meter(label: "swift_inflight").increment(by: 3)   // a handler per call, as middleware makes them: one value
+        Meter(label: "swift_inflight").decrement(by: 1)
         Recorder(label: "swift_size").record(2)
         Recorder(label: "swift_last", aggregate: false).record(5)
         Recorder(label: "swift_last", aggregate: false).record(3)
@@ -130,6 +143,9 @@ import TestSupport
         #expect(try gateway.value(#"swift_job_seconds_bucket{le="0.1"}"#) == 1)
         #expect(try gateway.value("swift_job_seconds_count") == 2)
         #expect(backend.flush() == 0, "nothing new")
+        Meter(label: "swift_inflight").increment(by: 1)
+        #expect(backend.flush() == 1)
+        #expect(eventually { (try? gateway.value("swift_inflight")) == 3 }, "a meter moves from its value before the flush")
     }
 
     /// The interval thread flushes without being asked; shutdown sends the rest.
