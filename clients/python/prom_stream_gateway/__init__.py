@@ -6,6 +6,7 @@ max_element_bytes. Counter increments of one series are summed, a gauge series s
 last value and a histogram series its observations counted into its buckets (`counts`);
 summary observations travel one by one. A Redis failure is never raised into the
 application: it is counted (failures), passed to on_error, and the buffer is dropped.
+One instance may be shared by threads: recording and flushing hold a lock.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import functools
 import inspect
 import json
 import math
+import threading
 import time
 import zlib
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -91,6 +93,9 @@ class _Buffer:
         self.invalid = 0
         self._shard_cache: dict[str, int] = {}
         self._series: dict[tuple, dict] = {}  # counter and gauge series, combined until flush
+        # One instance may be shared by threads (a threaded web server's module-level Metrics):
+        # recording and taking the buffer hold this lock, so flush never sees a dict being changed.
+        self._lock = threading.Lock()
 
     # Recording ---------------------------------------------------------------
 
@@ -129,113 +134,130 @@ class _Buffer:
 
     def counter(self, name: str, value: float = 1, labels: Optional[Mapping[str, Any]] = None) -> None:
         """Increments of one series are summed here and sent as one sample (the page shows the same total)."""
+        self._lock.acquire()   # not `with`: half its cost on this hot path
         try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = math.nan
-        if value < 0:  # a counter only goes up: the gateway would drop it as bad_value
-            self.invalid += 1
-        elif self._finite(value):
-            key = ("counter", name, tuple(labels.items()) if labels else ())
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if value < 0:  # a counter only goes up: the gateway would drop it as bad_value
+                self.invalid += 1
+            elif self._finite(value):
+                key = ("counter", name, tuple(labels.items()) if labels else ())
+                try:
+                    sample = self._series.get(key)
+                except TypeError:
+                    key, sample = self._by_text(key, labels)
+                if sample is None:   # also the first measurement since a flush
+                    sample = self._series[key] = {"type": "counter", "name": name, "value": value}
+                    if labels:
+                        sample["labels"] = _labels(labels)
+                    if not self.count and self._flush_at_exit:
+                        _PENDING.add(self)
+                else:
+                    sample["value"] += value
+                self.count += 1
+        finally:
+            self._lock.release()
+
+    def gauge(self, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
+        """Only a series' last value is sent: the gateway keeps the last one anyway."""
+        self._lock.acquire()   # not `with`: half its cost on this hot path
+        try:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if self._finite(value):
+                sample = {"type": "gauge", "name": name, "value": value}
+                if labels:
+                    sample["labels"] = _labels(labels)
+                key = ("gauge", name, tuple(labels.items()) if labels else ())
+                try:
+                    self._series[key] = sample
+                except TypeError:
+                    self._series[self._by_text(key, labels)[0]] = sample
+                if not self.count and self._flush_at_exit:
+                    _PENDING.add(self)
+                self.count += 1
+        finally:
+            self._lock.release()
+
+    def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
+        """Observations of one series (name, labels, buckets) are counted into its buckets here
+        and sent as one sample; with bucket_histograms=False each is sent (the .NET gateway's form)."""
+        self._lock.acquire()   # not `with`: half its cost on this hot path
+        try:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not self._finite(value):
+                return
+            cached = self._bounds_cache.get(name)
+            if cached is None or (cached[0] is not buckets and cached[0] != buckets):
+                if len(self._bounds_cache) >= 1024:
+                    self._bounds_cache.clear()
+                cached = self._bounds_cache[name] = (buckets, _bounds(buckets))
+            bounds = cached[1]
+            if not self.bucket_histograms:   # the bounds cleaned as in PHP and Node: a string among them would fail the sample
+                self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": bounds}, labels)
+                return
+            # The bounds list by identity: each sample keeps its list alive, so no other list takes its id.
+            key = ("histogram", name, tuple(labels.items()) if labels else (), id(bounds))
             try:
                 sample = self._series.get(key)
             except TypeError:
                 key, sample = self._by_text(key, labels)
             if sample is None:   # also the first measurement since a flush
-                sample = self._series[key] = {"type": "counter", "name": name, "value": value}
+                sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
+                                              "counts": [0] * (len(bounds) + 1)}
                 if labels:
                     sample["labels"] = _labels(labels)
                 if not self.count and self._flush_at_exit:
                     _PENDING.add(self)
-            else:
-                sample["value"] += value
+            sample["counts"][bisect.bisect_left(bounds, value)] += 1   # a bucket holds what is <= its bound
+            sample["value"] += value
             self.count += 1
-
-    def gauge(self, name: str, value: float, labels: Optional[Mapping[str, Any]] = None) -> None:
-        """Only a series' last value is sent: the gateway keeps the last one anyway."""
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = math.nan
-        if self._finite(value):
-            sample = {"type": "gauge", "name": name, "value": value}
-            if labels:
-                sample["labels"] = _labels(labels)
-            key = ("gauge", name, tuple(labels.items()) if labels else ())
-            try:
-                self._series[key] = sample
-            except TypeError:
-                self._series[self._by_text(key, labels)[0]] = sample
-            if not self.count and self._flush_at_exit:
-                _PENDING.add(self)
-            self.count += 1
-
-    def histogram(self, name: str, value: float, buckets: Iterable[float], labels: Optional[Mapping[str, Any]] = None) -> None:
-        """Observations of one series (name, labels, buckets) are counted into its buckets here
-        and sent as one sample; with bucket_histograms=False each is sent (the .NET gateway's form)."""
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not self._finite(value):
-            return
-        cached = self._bounds_cache.get(name)
-        if cached is None or (cached[0] is not buckets and cached[0] != buckets):
-            if len(self._bounds_cache) >= 1024:
-                self._bounds_cache.clear()
-            cached = self._bounds_cache[name] = (buckets, _bounds(buckets))
-        bounds = cached[1]
-        if not self.bucket_histograms:   # the bounds cleaned as in PHP and Node: a string among them would fail the sample
-            self._add(name, {"type": "histogram", "name": name, "value": value, "buckets": bounds}, labels)
-            return
-        # The bounds list by identity: each sample keeps its list alive, so no other list takes its id.
-        key = ("histogram", name, tuple(labels.items()) if labels else (), id(bounds))
-        try:
-            sample = self._series.get(key)
-        except TypeError:
-            key, sample = self._by_text(key, labels)
-        if sample is None:   # also the first measurement since a flush
-            sample = self._series[key] = {"type": "histogram", "name": name, "value": 0.0, "buckets": bounds,
-                                          "counts": [0] * (len(bounds) + 1)}
-            if labels:
-                sample["labels"] = _labels(labels)
-            if not self.count and self._flush_at_exit:
-                _PENDING.add(self)
-        sample["counts"][bisect.bisect_left(bounds, value)] += 1   # a bucket holds what is <= its bound
-        sample["value"] += value
-        self.count += 1
+        finally:
+            self._lock.release()
 
     def summary(self, name: str, value: float, objectives: Optional[Mapping[float, float]] = None,
                 labels: Optional[Mapping[str, Any]] = None) -> None:
         """objectives: {quantile: epsilon}, e.g. {0.5: 0.05, 0.99: 0.001}."""
+        self._lock.acquire()   # not `with`: half its cost on this hot path
         try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = math.nan
-        if not self._finite(value):
-            return
-        sample = {"type": "summary", "name": name, "value": value}
-        if objectives:   # numbers only: sorting a str beside a float would raise
-            items = sorted((q, e) for q, e in ((_number(k), _number(v)) for k, v in objectives.items()) if q is not None and e is not None)
-            sample["quantiles"], sample["epsilons"] = [k for k, _ in items], [v for _, v in items]
-        self._add(name, sample, labels)
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                value = math.nan
+            if not self._finite(value):
+                return
+            sample = {"type": "summary", "name": name, "value": value}
+            if objectives:   # numbers only: sorting a str beside a float would raise
+                items = sorted((q, e) for q, e in ((_number(k), _number(v)) for k, v in objectives.items()) if q is not None and e is not None)
+                sample["quantiles"], sample["epsilons"] = [k for k, _ in items], [v for _, v in items]
+            self._add(name, sample, labels)
+        finally:
+            self._lock.release()
 
     # Sending -----------------------------------------------------------------
 
     def _take(self) -> tuple[int, list[tuple[str, list[bytes]]]]:
-        for sample in self._series.values():
-            self._shard_list(sample["name"]).append(sample)
-        _PENDING.discard(self)
-        samples, count = self.samples, self.count
-        self.samples, self.count, self._series = {}, 0, {}
-        out = []
-        invalid = self.invalid
-        for shard, items in samples.items():
-            key = f"{self.key}:{{{shard}}}" if self.shards else self.key
-            elements = self._elements(items)
-            if elements:
-                out.append((key, elements))
-        return count - (self.invalid - invalid), out
+        with self._lock:   # encoding too: it counts what it cannot encode in invalid
+            for sample in self._series.values():
+                self._shard_list(sample["name"]).append(sample)
+            _PENDING.discard(self)
+            samples, count = self.samples, self.count
+            self.samples, self.count, self._series = {}, 0, {}
+            out = []
+            invalid = self.invalid
+            for shard, items in samples.items():
+                key = f"{self.key}:{{{shard}}}" if self.shards else self.key
+                elements = self._elements(items)
+                if elements:
+                    out.append((key, elements))
+            return count - (self.invalid - invalid), out
 
     def _elements(self, items: list[dict]) -> list[bytes]:
         """JSON arrays of at most max_element_bytes (one sample may exceed it alone). The
@@ -303,8 +325,8 @@ class Metrics(_Buffer):
         """Sends what is buffered; returns the number of samples sent (0 on failure)."""
         if not self.count:
             return 0
-        count, batches = self._take()
         try:
+            count, batches = self._take()
             if len(batches) == 1:
                 self.redis.lpush(batches[0][0], *batches[0][1])
             else:
@@ -357,8 +379,8 @@ class AsyncMetrics(_Buffer):
     async def flush(self) -> int:
         if not self.count:
             return 0
-        count, batches = self._take()
         try:
+            count, batches = self._take()
             pipe = self.redis.pipeline(transaction=False)
             for key, elements in batches:
                 pipe.lpush(key, *elements)

@@ -90,6 +90,46 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual((h["buckets"], h["counts"], h["value"]), ([10, 50], [11, 40, 49], 4950), "10 is in le=10")
         self.assertEqual(by['h{"q": "b"}'][0]["counts"], [1, 0, 0])
 
+    def test_one_instance_shared_by_threads_never_raises_and_loses_nothing(self):
+        """A threaded web server's module-level Metrics: requests record while others flush."""
+        import threading
+        key = f"py-threads-{os.getpid()}"
+        m = Metrics(self.r, key=key, auto_flush=False)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)   # thread switches inside every method, as a busy server's would be
+        errors, done = [], threading.Event()
+
+        def record(t):
+            for i in range(10000):
+                m.counter("t_total", 1, {"i": str(i % 2000), "t": str(t)})
+                m.histogram("t_seconds", 0.2, [0.1, 1], {"i": str(i % 7)})
+
+        def flush():
+            while not done.is_set():
+                try:
+                    m.flush()
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+        try:
+            flusher = threading.Thread(target=flush)
+            flusher.start()
+            threads = [threading.Thread(target=record, args=(t,)) for t in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            done.set()
+            flusher.join()
+        finally:
+            sys.setswitchinterval(switch)
+        m.flush()
+        self.assertEqual(errors, [])
+        samples = [s for e in self.r.lrange(key, 0, -1) for s in json.loads(e)]
+        self.r.delete(key)
+        self.assertEqual(sum(s["value"] for s in samples if s["name"] == "t_total"), 40000)
+        self.assertEqual(sum(sum(s["counts"]) for s in samples if s["name"] == "t_seconds"), 40000)
+        self.assertEqual(m.failures, 0)
+
     def test_bucket_histograms_off_sends_each_observation(self):
         key = f"py-observations-{os.getpid()}"
         m = Metrics(self.r, key=key, auto_flush=False, bucket_histograms=False)
