@@ -31,6 +31,8 @@ public final class RedisCluster {
     private(set) var nodes: [RedisEndpoint] = []
     private var connections: [RedisEndpoint: RedisConnection] = [:]
     public var retryFor: Double = 10
+    /// Every connection's `elementLimit` (array elements longer reach the reader cut).
+    public var elementLimit: Int?
 
     public init(connector: RedisConnector, seeds: [RedisEndpoint]) {
         self.connector = connector
@@ -111,8 +113,18 @@ public final class RedisCluster {
     public func connection(to endpoint: RedisEndpoint) throws(RedisError) -> RedisConnection {
         if let c = connections[endpoint] { return c }
         let c = try connector.open(endpoint)
+        c.elementLimit = elementLimit
         connections[endpoint] = c
         return c
+    }
+
+    /// Runs `body` with every connection reading replies whole (a large value it knows is not an element).
+    public func withoutElementLimit<R>(_ body: () throws(RedisError) -> R) throws(RedisError) -> R {
+        let limit = elementLimit
+        func set(_ l: Int?) { elementLimit = l; for c in connections.values { c.elementLimit = l } }
+        set(nil)
+        defer { set(limit) }
+        return try body()
     }
 
     /// Forgets a connection (broken, or its node is gone).

@@ -74,6 +74,14 @@ public final class RedisConnection {
     /// it: about 8 bytes moved per byte received with pops of ~4 KiB (memmove was
     /// 3 % of the gateway's CPU). Fed this much at a time, under one byte per byte.
     static let feedChunk = 4096
+    /// Bulk strings longer than this reach the reader cut (`ElementCut`); nil: every reply whole.
+    /// Set between replies; once set, the cut keeps walking the stream (nil raises its limit).
+    public var elementLimit: Int? {
+        didSet {
+            if cut == nil, let limit = elementLimit { cut = ElementCut(limit: limit) } else { cut?.limit = elementLimit ?? .max }
+        }
+    }
+    private var cut: ElementCut?
 
     /// Connects (plain TCP) with `timeout` for the connect and `readTimeout` for every reply.
     public convenience init(host: String, port: Int, timeout: Double, readTimeout: Double) throws(RedisError) {
@@ -158,7 +166,13 @@ public final class RedisConnection {
     private func feedUnfed() throws(RedisError) -> UnsafeMutableRawPointer? {
         while !unfed.isEmpty {
             let n = min(unfed.count, Self.feedChunk)
-            redisReaderFeed(reader, (input.baseAddress! + unfed.lowerBound).assumingMemoryBound(to: CChar.self), n)
+            let chunk = UnsafeRawBufferPointer(start: input.baseAddress! + unfed.lowerBound, count: n)
+            if cut == nil {
+                redisReaderFeed(reader, chunk.baseAddress!.assumingMemoryBound(to: CChar.self), n)
+            } else {
+                let reader = reader
+                try cut!.feed(chunk) { part in redisReaderFeed(reader, part.baseAddress!.assumingMemoryBound(to: CChar.self), part.count) }
+            }
             unfed = unfed.lowerBound + n..<unfed.upperBound
             if let reply = try parsed() { return reply }
         }

@@ -178,4 +178,65 @@ import TestSupport
         let r = try runCommand(GatewayProcess.binary, ["validate", "--config", file.path], environment: ["PATH": "/usr/bin:/bin"])
         #expect(r.status != 0 && r.output.contains("memory_budget") && r.output.contains("at least 1MiB"), "\(r.output)")
     }
+
+    /// A sender's huge element is never read: hiredis would hold it whole (and the batch a copy),
+    /// so one 60 MB element cost ~150 MB of RSS — in a reliable queue again at every restart,
+    /// a 400 MB one an OOM kill and a crash loop. Through every path an element comes by: a
+    /// pop, BLMOVE/BLMPOP on an idle queue, and a reliable source's replay of its processing list.
+    @Test(arguments: [false, true])
+    func oversizedElements_areNeverRead_byAPopAWaitOrAReplay(reliable: Bool) throws {
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("oversized")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = "prom-stream-gateway:metric-queue"
+        let big = String(repeating: "x", count: 60_000_000)
+        var env = ["Redis__ConnectionString": "127.0.0.1:\(redis.port)", "Gateway__Instance": "big", "Metrics__SnapshotInterval": "200ms"]
+        if reliable {
+            env["Metrics__StateFile"] = dir.appendingPathComponent("state").path
+            try redis.push([big], key: key + ":processing:big")   // popped by a gateway that died: replayed at start
+        }
+        let gateway = try GatewayProcess(environment: env)
+        let good = #"{"type":"counter","name":"c_total","value":1}"#
+        try redis.push([good])
+        #expect(eventually { (try? gateway.value("c_total")) == 1 })
+        usleep(300_000)
+        try redis.push([big])               // onto an idle queue: the blocking wait answers it
+        usleep(500_000)
+        try redis.push([big, good, big])    // one push: popped together
+        #expect(eventually(timeout: 20) { (try? gateway.value("c_total")) == 2 })
+        let reason = #"prom_stream_gateway_dropped_metrics_total{worker="0",queueKey="\#(key)",reason="payload_too_large"}"#
+        #expect(eventually { (try? gateway.value(reason)) == (reliable ? 4 : 3) })
+        #expect(gateway.log.contains("60000000 bytes (over the source's max_element_bytes: not read): xxxx"))
+        let peak = status(gateway.process.processIdentifier, "VmHWM")
+        #expect(peak < 100 << 20, "peak RSS \(peak >> 20) MiB")
+        print("oversized elements (reliable: \(reliable)): peak RSS \(peak >> 20) MiB")
+        #expect(!reliable || eventually { (try? redis.llen(key + ":processing:big")) == 0 }, "dropped elements are acknowledged")
+    }
+
+    /// A group's shard state is read whole though it is far larger than `max_element_bytes`
+    /// (its GET goes around the cut): the next gateway serves every series.
+    @Test func aShardStateLargerThanTheElementLimit_isHandedOverWhole() throws {
+        let redis = try RedisServer()
+        let dir = try makeTemporaryDirectory("oversized")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let pipeline = dir.appendingPathComponent("group.yaml")
+        try """
+            sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: big, shards: 1, group: g, instance: "${INSTANCE}",
+                          lease_ttl: 2s, max_element_bytes: 64KiB}}
+            transforms: {d: {type: json_decode, inputs: [q]}}
+            sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state: redis, snapshot_interval: 200ms}}
+            """.write(to: pipeline, atomically: true, encoding: .utf8)
+        let a = try GatewayProcess(args: ["--config", pipeline.path], environment: ["INSTANCE": "a"])
+        let pad = String(repeating: "p", count: 60)
+        try redis.push((0..<3000).map { #"{"type":"counter","name":"s_total","value":2,"labels":{"i":"\#($0)","pad":"\#(pad)"}}"# },
+                       key: ShardRouting.queueKey("big", shard: 0))
+        #expect(eventually(timeout: 20) { (try? a.value(#"s_total{i="2999",pad="\#(pad)"}"#)) == 2 })
+        #expect(a.terminate().status == 0)   // releases the shard: its state written with everything
+        guard case .integer(let size) = try redis.client().command("STRLEN", ShardKeys(key: "big", shard: 0).state) else { Issue.record("no state"); return }
+        #expect(size > 4 * 65536, "the state (\(size) bytes) is larger than the limit")
+        let b = try GatewayProcess(args: ["--config", pipeline.path], environment: ["INSTANCE": "b"])
+        #expect(eventually(timeout: 20) { (try? b.value(#"s_total{i="2999",pad="\#(pad)"}"#)) == 2 })
+        let page = try b.metrics()
+        #expect(page.split(separator: "\n").filter { $0.hasPrefix("s_total{") && $0.hasSuffix(" 2") }.count == 3000)
+    }
 }

@@ -70,6 +70,7 @@ public struct RedisListConfig: StageConfig {
     public static let defaultPopSlots = 2
     public static let defaultPipeline = 16
     public static let defaultBatchSize = 1000
+    public static let defaultMaxElementBytes = 16 << 20
     public static let defaultBlockTimeout = Duration.milliseconds(500)
     public static let defaultEmptyBackoff = Duration.milliseconds(20)
     public static let defaultMaxBackoff = Duration.seconds(1)
@@ -95,6 +96,8 @@ public struct RedisListConfig: StageConfig {
     public var workers: Int
     public var pipeline: Int
     public var batchSize: Int
+    /// Elements longer are never held: read as a stand-in, the rest skipped (`ElementCut`).
+    public var maxElementBytes: Int
     public var blockTimeout: Duration
     public var emptyBackoff: Duration
     public var maxBackoff: Duration
@@ -142,6 +145,11 @@ public struct RedisListConfig: StageConfig {
             "RPOP requests each slot keeps in flight; workers × pipeline are pipelined on the one connection.")
         batchSize = o.int("batch_size", default: Self.defaultBatchSize, range: 1...1_000_000, doc:
             "Emit a batch once it holds this many elements (or when the list runs empty).")
+        maxElementBytes = o.byteSize("max_element_bytes", default: Self.defaultMaxElementBytes, doc:
+            "Elements longer than this are not read into memory: only their first 64 KiB, the rest is skipped as it arrives, and json_decode "
+            + "drops them as `payload_too_large` (a sender's 500 MB element costs nothing; keep it above json_decode's max_payload_bytes). "
+            + "At least 64KiB.")
+        if maxElementBytes < OversizedElement.kept { o.fail("max_element_bytes", "must be at least 64KiB") }
         blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc:
             "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
         emptyBackoff = o.duration("empty_backoff", default: Self.defaultEmptyBackoff, doc: "Pause after an empty pop on Redis < 7 (no BLMPOP).")
@@ -342,6 +350,7 @@ public final class RedisListSource: Source {
             try map.refresh()
             c = try connector.open(try map.node(forSlot: HashSlot.of(config.key)))
         }
+        c.elementLimit = config.maxElementBytes
         let info = try c.command("INFO", "server").text ?? ""
         let version = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("redis_version:") }?.dropFirst("redis_version:".count)
         let parts = version.map { $0.split(separator: ".").compactMap { Int($0) } } ?? []

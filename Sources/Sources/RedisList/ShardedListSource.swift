@@ -192,6 +192,7 @@ public final class ShardedListSource: Source, ShardStateStore {
         }
         let cluster = RedisCluster(connector: config.connector, seeds: seeds)
         cluster.retryFor = config.redis.readTimeout.inSeconds
+        cluster.elementLimit = config.maxElementBytes
         var nextTick: UInt64 = 0, nextLLEN: UInt64 = 0
         var outage = Outage()
         while !control.isStopping {
@@ -461,7 +462,7 @@ public final class ShardedListSource: Source, ShardStateStore {
             let handover = context.checkpoints.shards
             guard handover.hasHolder else { return }
             let t0 = monotonicNanos()
-            let state = try cluster.command(key: k.state, "GET", k.state)
+            let state = try cluster.withoutElementLimit { () throws(RedisError) in try cluster.command(key: k.state, "GET", k.state) }
             var bytes: [UInt8]?
             if case .string(let b) = state { bytes = b }
             switch handover.gain(shard, of: shardKeys.count, stream: streams[shard], state: bytes) {

@@ -157,6 +157,12 @@ public final class JSONDecodeTransform: Transform {
     /// Decodes one element into `out`; whatever is dropped (the element, or
     /// samples of an array) is counted into `drops` with a note for the log.
     func decode(_ raw: UnsafeRawBufferPointer, origin: UInt16, into out: inout SampleBatch, drops: inout DropTally) {
+        if let cut = OversizedElement.parse(raw) {   // the source read only its first bytes
+            drops.add(origin: origin, reason: .payloadTooLarge,
+                      note: "\(cut.size) bytes (over the source's max_element_bytes: not read): \(RateLimitedLog.excerpt(cut.prefix))",
+                      payload: Array(cut.prefix))
+            return
+        }
         guard raw.count <= config.maxPayloadBytes else {
             drops.add(origin: origin, reason: .payloadTooLarge,
                       note: "\(raw.count) bytes (max_payload_bytes is \(config.maxPayloadBytes)): \(RateLimitedLog.excerpt(raw))",
