@@ -27,7 +27,8 @@ public struct SeriesSelector: Sendable, CustomStringConvertible {
             case .equal: return v == valueBytes
             case .notEqual: return v != valueBytes
             case .matches, .notMatches:
-                let hit = v.withUnsafeBytes { regex!.matches($0, data!) }
+                // A match that gave up selects nothing: a deletion leaves the series.
+                guard let hit = v.withUnsafeBytes({ try? regex!.matches($0, data!) }) else { return false }
                 return op == .matches ? hit : !hit
             }
         }

@@ -39,12 +39,26 @@ public final class PCRE2Regex: @unchecked Sendable {
         return r > 0 ? Int(r) : nil
     }
 
+    /// A match that gave up: it took more than `PCRE2MatchData.matchLimit` steps (or the
+    /// depth, heap or JIT stack limit). PCRE2 backtracks where Prometheus's RE2 does not, so
+    /// a pattern with nested quantifiers, `(\w+\s?)+`, takes time exponential in a value that
+    /// almost matches — a sender's hostile label value would stall the stage.
+    public struct GaveUp: Error {}
+
+    /// `rc` of `pcre2_match`: > 0 a match, nil no match (also a subject that is not UTF-8).
+    private static func outcome(_ rc: Int32) throws(GaveUp) -> Bool {
+        switch rc {
+        case PCRE2_ERROR_MATCHLIMIT, PCRE2_ERROR_DEPTHLIMIT, PCRE2_ERROR_HEAPLIMIT, PCRE2_ERROR_JIT_STACKLIMIT: throw GaveUp()
+        default: return rc > 0
+        }
+    }
+
     /// Matches the whole of `subject`; returns the capture ranges (group 0 first,
     /// nil for groups that did not participate) or nil when it does not match.
-    public func match(_ subject: UnsafeRawBufferPointer, _ data: PCRE2MatchData) -> [Range<Int>?]? {
+    public func match(_ subject: UnsafeRawBufferPointer, _ data: PCRE2MatchData) throws(GaveUp) -> [Range<Int>?]? {
         let base = subject.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptySubject
-        let rc = pcre2_match_8(code, base, subject.count, 0, 0, data.pointer, nil)
-        guard rc > 0 else { return nil }
+        let rc = pcre2_match_8(code, base, subject.count, 0, 0, data.pointer, data.context)
+        guard try Self.outcome(rc) else { return nil }
         let ovector = pcre2_get_ovector_pointer_8(data.pointer)!
         return (0..<Int(rc)).map { i in
             let start = ovector[2 * i], end = ovector[2 * i + 1]
@@ -53,9 +67,9 @@ public final class PCRE2Regex: @unchecked Sendable {
     }
 
     /// True when the whole of `subject` matches.
-    public func matches(_ subject: UnsafeRawBufferPointer, _ data: PCRE2MatchData) -> Bool {
+    public func matches(_ subject: UnsafeRawBufferPointer, _ data: PCRE2MatchData) throws(GaveUp) -> Bool {
         let base = subject.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptySubject
-        return pcre2_match_8(code, base, subject.count, 0, 0, data.pointer, nil) > 0
+        return try Self.outcome(pcre2_match_8(code, base, subject.count, 0, 0, data.pointer, data.context))
     }
 
     /// A match-data block sized for this pattern (one per worker).
@@ -68,13 +82,24 @@ nonisolated(unsafe) private let emptySubject: UnsafePointer<UInt8> = {
     return UnsafePointer(p)
 }()
 
-/// Owns one `pcre2_match_data` block. Not thread-safe: one per worker.
+/// Owns one `pcre2_match_data` block and the match context with its limits. Not
+/// thread-safe: one per worker.
 public final class PCRE2MatchData {
+    /// Steps a match may take: 4–5 ms with JIT on this machine (PCRE2's default, 10 000 000,
+    /// ~47 ms). `(.*);(.*);(.*)` on 2 000 bytes needs 3 003: a pattern that does not backtrack
+    /// without end never comes near it.
+    public static let matchLimit: UInt32 = 1_000_000
     let pointer: OpaquePointer
+    let context: OpaquePointer
     init(for regex: PCRE2Regex) {
         pointer = pcre2_match_data_create_from_pattern_8(regex.code, nil)
+        context = pcre2_match_context_create_8(nil)
+        pcre2_set_match_limit_8(context, Self.matchLimit)
     }
-    deinit { pcre2_match_data_free_8(pointer) }
+    deinit {
+        pcre2_match_data_free_8(pointer)
+        pcre2_match_context_free_8(context)
+    }
 }
 
 @available(*, unavailable)

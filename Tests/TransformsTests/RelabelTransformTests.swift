@@ -149,6 +149,21 @@ func relabel(_ rules: String, _ name: String, _ labels: [(String, String)], type
         } catch { Issue.record("\(error)") }
     }
 
+    /// A backtracking pattern on a value that almost matches gives up at the match limit (it ran
+    /// ~47 ms a value and answered "no match": `keep` dropped and `drop` kept what the rule could
+    /// not decide): the sample is dropped as `regex_limit`, and so is the same value again (cached).
+    @Test(arguments: ["keep", "drop", "replace"])
+    func aRegexThatGivesUp_dropsTheSampleAsRegexLimit(action: String) throws {
+        let config = try relabelConfig(#"- { source_labels: [a], regex: "(\\w+\\s?)+", action: \#(action), target_label: d }"#)
+        let hostile = String(repeating: "a", count: 40) + "!"
+        var batch = sampleBatch([TestSample(.counter, "m", 1, labels: [("a", hostile)]), TestSample(.counter, "m", 1, labels: [("a", hostile)]),
+                                 TestSample(.counter, "m", 1, labels: [("a", "two words")])])
+        RelabelTransform(rules: config.rules).process(&batch, worker: 0)
+        #expect(batch.samples.records[0].isDropped && batch.samples.records[1].isDropped)
+        #expect(batch.drops.entries.filter { $0.reason == .regexLimit }.reduce(0) { $0 + $1.count } == 2)
+        #expect(batch.samples.records[2].isDropped == (action == "drop"), "a value that matches is decided as always")
+    }
+
     @Test func emptyRules_isAConfigError() {
         #expect(throws: ConfigErrors.self) { try relabelConfig("[]") }
     }

@@ -84,7 +84,10 @@ public final class RelabelTransform: Transform {
         var cacheKeys: [ByteKeyTable] = []
         var outcomes: [[Outcome]] = []
 
-        enum Outcome: Equatable { case none, matched, set([UInt8], [UInt8]), rename([UInt8]) }
+        /// `gaveUp`: the regex hit its match limit (`PCRE2Regex.GaveUp`); the sample is dropped.
+        enum Outcome: Equatable { case none, matched, set([UInt8], [UInt8]), rename([UInt8]), gaveUp }
+        /// Set when a rule's regex gave up on the current sample.
+        var gaveUp = false
 
         init() {}
 
@@ -106,13 +109,14 @@ public final class RelabelTransform: Transform {
             ws.labels.removeAll(keepingCapacity: true)
             ws.labels.append(contentsOf: batch.samples.labels[r.labelRange])
             ws.changed = false
+            ws.gaveUp = false
             var keep = true
-            for index in rules.indices where !apply(index, &ws, &batch.samples, type: r.type) {
+            for index in rules.indices where !apply(index, &ws, &batch.samples, type: r.type) || ws.gaveUp {
                 keep = false
                 break
             }
             if !keep {
-                batch.drop(sample: i, reason: .relabelDrop)
+                batch.drop(sample: i, reason: ws.gaveUp ? .regexLimit : .relabelDrop)
             } else if ws.changed {
                 batch.samples.records[i].name = ws.name
                 batch.samples.records[i].labelStart = UInt32(batch.samples.labels.count)
@@ -142,8 +146,9 @@ public final class RelabelTransform: Transform {
         switch rule.action {
         case .keep, .drop:
             let outcome = cached(index, &ws) { value, data in
-                value.withUnsafeBytes { rule.regex.matches($0, data) } ? .matched : WorkerState.Outcome.none
+                do { return try value.withUnsafeBytes { try rule.regex.matches($0, data) } ? .matched : .none } catch { return .gaveUp }
             }
+            if outcome == .gaveUp { ws.gaveUp = true; return false }
             return (rule.action == .keep) == (outcome == .matched)
         case .keepequal, .dropequal:
             let value = ws.value
@@ -153,6 +158,7 @@ public final class RelabelTransform: Transform {
         case .replace:
             let outcome = cached(index, &ws) { value, data in Self.replace(rule, value, data) }
             if case .set(let target, let value) = outcome { set(target, value, &ws, &s) }
+            if outcome == .gaveUp { ws.gaveUp = true }
             return true
         case .lowercase, .uppercase:
             let converted = String(decoding: ws.value, as: UTF8.self)
@@ -174,7 +180,9 @@ public final class RelabelTransform: Transform {
 
     private static func replace(_ rule: RelabelRule, _ value: [UInt8], _ data: PCRE2MatchData) -> WorkerState.Outcome {
         value.withUnsafeBytes { subject in
-            guard let groups = rule.regex.match(subject, data) else { return .none }
+            let found: [Range<Int>?]?
+            do { found = try rule.regex.match(subject, data) } catch { return .gaveUp }
+            guard let groups = found else { return .none }
             var target: [UInt8] = []
             rule.target.expand(subject: subject, groups: groups, into: &target)
             guard target.withUnsafeBytes(NameSyntax.isValidLabelName) else { return .none }
@@ -194,7 +202,9 @@ public final class RelabelTransform: Transform {
             s.withBytes(ws.labels[k].name) { ws.value.append(contentsOf: $0) }
             let outcome = cached(index, &ws) { name, data in
                 name.withUnsafeBytes { name in
-                    guard let groups = rule.regex.match(name, data) else { return .none }
+                    let found: [Range<Int>?]?
+                    do { found = try rule.regex.match(name, data) } catch { return .gaveUp }
+                    guard let groups = found else { return .none }
                     guard rule.action == .labelmap else { return .matched }
                     var out: [UInt8] = []
                     rule.replacementTemplate.expand(subject: name, groups: groups, into: &out)
@@ -202,6 +212,9 @@ public final class RelabelTransform: Transform {
                 }
             }
             switch (rule.action, outcome) {
+            case (_, .gaveUp):
+                ws.gaveUp = true
+                return
             case (.labeldrop, .matched), (.labelkeep, .none):
                 ws.labels.remove(at: k)
                 ws.changed = true
@@ -282,4 +295,7 @@ import Glibc
 extension DropReason {
     /// Dropped on purpose by a `relabel` rule (not an error: logged at debug).
     public static let relabelDrop = DropReason("relabel_drop", intended: true)
+    /// A rule's regex gave up on a value (`PCRE2MatchData.matchLimit` steps): what the rule
+    /// would have done is unknown, so the sample is dropped rather than passed on unrelabeled.
+    public static let regexLimit = DropReason("regex_limit")
 }
