@@ -31,7 +31,7 @@ public final class RedisCluster {
     private(set) var nodes: [RedisEndpoint] = []
     private var connections: [RedisEndpoint: RedisConnection] = [:]
     public var retryFor: Double = 10
-    /// Every connection's `elementLimit` (array elements longer reach the reader cut).
+    /// Every connection's `elementLimit` (bulk strings longer reach the reader cut).
     public var elementLimit: Int?
 
     public init(connector: RedisConnector, seeds: [RedisEndpoint]) {

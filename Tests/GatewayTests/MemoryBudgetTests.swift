@@ -232,7 +232,8 @@ import TestSupport
                        key: ShardRouting.queueKey("big", shard: 0))
         #expect(eventually(timeout: 20) { (try? a.value(#"s_total{i="2999",pad="\#(pad)"}"#)) == 2 })
         #expect(a.terminate().status == 0)   // releases the shard: its state written with everything
-        guard case .integer(let size) = try redis.client().command("STRLEN", ShardKeys(key: "big", shard: 0).state) else { Issue.record("no state"); return }
+        let strlen = try redis.client().command("STRLEN", ShardKeys(key: "big", shard: 0).state)
+        guard case .integer(let size) = strlen else { Issue.record("no state: \(strlen)"); return }
         #expect(size > 4 * 65536, "the state (\(size) bytes) is larger than the limit")
         let b = try GatewayProcess(args: ["--config", pipeline.path], environment: ["INSTANCE": "b"])
         #expect(eventually(timeout: 20) { (try? b.value(#"s_total{i="2999",pad="\#(pad)"}"#)) == 2 })
