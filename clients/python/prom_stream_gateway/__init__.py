@@ -95,7 +95,7 @@ class _Buffer:
         self._series: dict[tuple, dict] = {}  # counter and gauge series, combined until flush
         # One instance may be shared by threads (a threaded web server's module-level Metrics):
         # recording and taking the buffer hold this lock, so flush never sees a dict being changed.
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()   # re-entrant: a signal handler that records must not deadlock
 
     # Recording ---------------------------------------------------------------
 

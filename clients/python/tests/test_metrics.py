@@ -130,6 +130,23 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(sum(sum(s["counts"]) for s in samples if s["name"] == "t_seconds"), 40000)
         self.assertEqual(m.failures, 0)
 
+    def test_a_signal_handler_that_records_does_not_deadlock(self):
+        """The buffer's lock is re-entrant: a handler interrupting a measurement on the same thread records too."""
+        script = """
+import signal, sys
+sys.path.insert(0, CLIENTS)
+from prom_stream_gateway import Metrics
+m = Metrics(None, auto_flush=False)
+signal.signal(signal.SIGALRM, lambda *_: m.counter("signals_total"))
+signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+for i in range(200000):
+    m.counter("work_total", 1, {"i": str(i % 100)})
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print(sum(s["value"] for s in m._series.values() if s["name"] == "work_total"))
+""".replace("CLIENTS", repr(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")))
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "200000.0", out.stderr[-2000:])
+
     def test_bucket_histograms_off_sends_each_observation(self):
         key = f"py-observations-{os.getpid()}"
         m = Metrics(self.r, key=key, auto_flush=False, bucket_histograms=False)
