@@ -181,7 +181,9 @@ public final class PromStreamMetrics: MetricsFactory, @unchecked Sendable {
 }
 
 /// The connection flushes go over (on the flushing thread, or the caller's of `flush()`):
-/// opened on first use, again after a failure.
+/// opened on first use, again after a failure. A url that points at a Redis Cluster node is
+/// found out by its first `MOVED`: from then on the url's hosts are the cluster's seeds, as a
+/// sharded gateway takes them.
 struct Sender: Sendable {
     private var connection: UnsafeSendable<RedisConnection>?
     private var cluster: UnsafeSendable<RedisCluster>?
@@ -196,7 +198,8 @@ struct Sender: Sendable {
             unconfirmed.append(i)
             if first == nil { first = error }
         }
-        if redis.cluster.isEmpty {
+        var moved: [Int] = []
+        if redis.cluster.isEmpty && cluster == nil {
             do throws(RedisError) {
                 let c: RedisConnection
                 if let open = connection?.value { c = open } else { c = try redis.connector.connect() }
@@ -205,6 +208,8 @@ struct Sender: Sendable {
                 for i in pushes.indices {
                     do throws(RedisError) {
                         try c.reply()
+                    } catch .reply(let m) where m.hasPrefix("MOVED ") || m.hasPrefix("ASK ") {
+                        moved.append(i)   // a cluster node: not applied here
                     } catch .reply(let m) {
                         failed(i, .reply(m))   // not applied; the connection is fine
                     } catch {
@@ -217,15 +222,19 @@ struct Sender: Sendable {
                 connection = nil
                 for i in pushes.indices { failed(i, error) }
             }
+            guard !moved.isEmpty else { return (unconfirmed, first) }
+            connection = nil
         } else {
-            let c = cluster?.value ?? RedisCluster(connector: redis.connector, seeds: redis.cluster)
-            c.retryFor = redis.readTimeout.inSeconds
-            cluster = UnsafeSendable(c)
-            for (i, p) in pushes.enumerated() {   // shards live on different nodes: one that fails leaves the others
-                do throws(RedisError) {
-                    if case .error(let m) = try c.run(key: p.key, [Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) { failed(i, .reply(m)) }
-                } catch { failed(i, error) }
-            }
+            moved = Array(pushes.indices)
+        }
+        let c = cluster?.value ?? RedisCluster(connector: redis.connector, seeds: redis.cluster.isEmpty ? redis.url.endpoints : redis.cluster)
+        c.retryFor = redis.readTimeout.inSeconds
+        cluster = UnsafeSendable(c)
+        for i in moved {   // shards live on different nodes: one that fails leaves the others
+            do throws(RedisError) {
+                let p = pushes[i]
+                if case .error(let m) = try c.run(key: p.key, [Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) { failed(i, .reply(m)) }
+            } catch { failed(i, error) }
         }
         return (unconfirmed, first)
     }

@@ -243,6 +243,31 @@ import TestSupport
         #expect(backend.flush() == 0 && backend.failures == 1)
     }
 
+    /// A url naming one node of a Redis Cluster: the first MOVED tells the backend it is a
+    /// cluster, and every shard reaches its node — in that flush and the ones after.
+    @Test func aUrlOfOneClusterNode_findsTheCluster() throws {
+        let set = try RedisClusterSet()
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        config.shards = 8
+        config.key = "swift-found"
+        let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(set.servers[0].port)/0", configuration: config)
+        let names = (0..<8).map { "n\($0)_total" }
+        for round in 1...2 {
+            for n in names { backend.makeCounter(label: n, dimensions: []).increment(by: 1) }
+            #expect(backend.flush() == names.count && backend.failures == 0, "round \(round)")
+        }
+        var lengths: [String: Int] = [:]
+        for n in names {
+            let key = ShardRouting.queueKey(config.key, shard: ShardRouting.shard(of: n, shards: 8))
+            for server in set.servers {
+                if case .integer(let l) = try? server.client().command("LLEN", key) { lengths[key] = Int(l) }
+            }
+        }
+        #expect(Set(lengths.values) == [2], "each shard's list holds one element per flush, on its node: \(lengths)")
+        #expect(Set(lengths.keys).count > 1, "the names spread over several shards")
+    }
+
     /// rediss:// with a private CA, as the gateway's stages take it: the samples cross TLS twice
     /// (client → Redis → gateway) and arrive exact; without the CA the flush fails, counted and kept.
     @Test func overTLS_withThePrivateCA_reachesAGatewayOnTheSameRedis() throws {
