@@ -284,14 +284,16 @@ final class Metrics
                         throw new \RuntimeException('LPUSH failed: ' . ($r->getLastError() ?? 'no reply'));
                     }
                 }
-            } elseif (count($pushes) > 1) {
+            } elseif (count($pushes) > 1 && !self::isPredisCluster($r)) {
                 $r->pipeline(function ($pipe) use ($pushes) {
                     foreach ($pushes as $key => $elements) {
                         $pipe->lpush($key, $elements);
                     }
                 });
             } else {
-                $r->lpush(array_key_first($pushes), reset($pushes));
+                foreach ($pushes as $key => $elements) {   // one shard; or Predis on a cluster, whose pipelines do not follow MOVED
+                    $r->lpush($key, $elements);
+                }
             }
             return $count;
         } catch (\Throwable $e) {
@@ -301,6 +303,16 @@ final class Metrics
             }
             return 0;
         }
+    }
+
+    /** A Predis client with the cluster option: its commands follow MOVED, its pipelines do not. */
+    private static function isPredisCluster(object $r): bool
+    {
+        if (!method_exists($r, 'getConnection')) {
+            return false;
+        }
+        $c = $r->getConnection();   // Predis 1 names the interface Aggregate\ClusterInterface, Predis 2 Cluster\ClusterInterface
+        return $c instanceof \Predis\Connection\Aggregate\ClusterInterface || $c instanceof \Predis\Connection\Cluster\ClusterInterface;
     }
 
     /** @param array<string, string[]> $pushes @return mixed[] */

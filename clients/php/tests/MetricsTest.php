@@ -323,6 +323,24 @@ final class MetricsTest extends TestCase
         $this->assertSame(1.0, $this->awaitValue(self::env('CLUSTER_GATEWAY_PORT'), 'php_cluster_seconds_bucket{le="1"}', 1.0));
     }
 
+    /** Predis with its cluster option: every shard reaches its node and the gateway (its pipeline failed on MOVED). */
+    public function testPredisCluster_eachShardReachesItsNode_andTheGateway(): void
+    {
+        $this->predis();   // loads Predis
+        $cluster = new \Predis\Client(array_map(fn ($s) => 'tcp://' . $s, explode(',', self::env('CLUSTER_SEEDS'))), ['cluster' => 'redis']);
+        $m = new Metrics($cluster, ['key' => self::env('SHARDED_KEY'), 'shards' => 4, 'auto_flush' => false]);
+        $names = ['php_predis_cluster_a_total', 'php_predis_cluster_b_total', 'php_predis_cluster_c_total', 'php_predis_cluster_d_total'];
+        $this->assertGreaterThan(2, count(array_unique(array_map(fn ($n) => Metrics::shardOf($n, 4), $names))), 'several shards');
+        foreach ($names as $i => $name) {
+            $m->counter($name, $i + 1);
+        }
+        $this->assertSame(4, $m->flush());
+        $this->assertSame(0, $m->failures());
+        foreach ($names as $i => $name) {
+            $this->assertSame((float)($i + 1), $this->awaitValue(self::env('CLUSTER_GATEWAY_PORT'), $name, (float)($i + 1)));
+        }
+    }
+
     /** connect() with $tls: a TLS-only Redis with a private CA; another CA is refused, and through a factory only counted. */
     public function testTls_withThePrivateCA_andAnUntrustedServerCounted(): void
     {
