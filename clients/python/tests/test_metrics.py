@@ -233,6 +233,24 @@ print(sum(s["value"] for s in m._series.values() if s["name"] == "work_total"))
         self.assertEqual(value(env("CLUSTER_GATEWAY_PORT"), 'py_cluster_seconds_bucket{le="1"}', 1), 1)
         rc.close()
 
+    def test_asyncio_redis_cluster_pipelines_every_shard_to_its_node(self):
+        host, port = env("CLUSTER_SEEDS").split(",")[0].split(":")
+
+        async def run():
+            rc = redis.asyncio.RedisCluster(host=host, port=int(port), socket_timeout=0.5)
+            m = AsyncMetrics(rc, key=env("SHARDED_KEY"), shards=4)
+            names = [f"py_async_cluster_{c}_total" for c in "abcde"]
+            self.assertGreater(len({shard_of(n, 4) for n in names}), 2, "several shards")
+            for i, name in enumerate(names):
+                m.counter(name, i + 1)
+            sent = await m.flush()
+            await rc.aclose()
+            return names, sent, m.failures
+        names, sent, failures = asyncio.run(run())
+        self.assertEqual((sent, failures), (5, 0))
+        for i, name in enumerate(names):
+            self.assertEqual(value(env("CLUSTER_GATEWAY_PORT"), name, i + 1), i + 1)
+
     def test_tls_with_the_private_ca_and_an_untrusted_server_counted(self):
         url, key = f"rediss://localhost:{env('TLS_REDIS_PORT')}/0", f"py-tls-{os.getpid()}"
         tls = connect(url, ssl_ca_certs=env("TLS_CA_FILE"))
