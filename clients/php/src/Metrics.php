@@ -270,28 +270,31 @@ final class Metrics
                 }
                 $this->redis = $r;
             }
+            // Raw commands: a client's key prefix (Laravel sets one by default), serializer or
+            // compression would otherwise rewrite the queue key or the JSON.
             if ($r instanceof \Redis) {
                 // Several shards: one LPUSH each, pipelined in one round trip.
-                $replies = count($pushes) > 1 ? $this->pipelined($r, $pushes) : [$r->lPush(array_key_first($pushes), ...reset($pushes))];
-                foreach ($replies as $reply) {
-                    if (!is_int($reply)) {
-                        throw new \RuntimeException('LPUSH failed: ' . ($r->getLastError() ?? 'no reply'));
-                    }
-                }
+                $replies = count($pushes) > 1 ? $this->pipelined($r, $pushes) : [$r->rawCommand('LPUSH', array_key_first($pushes), ...reset($pushes))];
+                self::check($replies, fn () => $r->getLastError());
             } elseif ($r instanceof \RedisCluster) {
                 foreach ($pushes as $key => $elements) {   // shards live on different nodes
-                    if (!is_int($r->lPush($key, ...$elements))) {
-                        throw new \RuntimeException('LPUSH failed: ' . ($r->getLastError() ?? 'no reply'));
+                    self::check([$r->rawCommand($key, 'LPUSH', $key, ...$elements)], fn () => $r->getLastError());
+                }
+            } elseif ($r instanceof \Predis\ClientInterface) {
+                $raw = fn (string $key, array $elements) => \Predis\Command\RawCommand::create('LPUSH', $key, ...$elements);
+                if (count($pushes) > 1 && !self::isPredisCluster($r)) {
+                    self::check($r->pipeline(function ($pipe) use ($pushes, $raw) {
+                        foreach ($pushes as $key => $elements) {
+                            $pipe->executeCommand($raw($key, $elements));
+                        }
+                    }), fn () => null);
+                } else {
+                    foreach ($pushes as $key => $elements) {   // one shard; or a cluster, whose pipelines do not follow MOVED
+                        self::check([$r->executeCommand($raw($key, $elements))], fn () => null);
                     }
                 }
-            } elseif (count($pushes) > 1 && !self::isPredisCluster($r)) {
-                $r->pipeline(function ($pipe) use ($pushes) {
-                    foreach ($pushes as $key => $elements) {
-                        $pipe->lpush($key, $elements);
-                    }
-                });
             } else {
-                foreach ($pushes as $key => $elements) {   // one shard; or Predis on a cluster, whose pipelines do not follow MOVED
+                foreach ($pushes as $key => $elements) {   // another client with phpredis' or Predis' lpush
                     $r->lpush($key, $elements);
                 }
             }
@@ -320,9 +323,20 @@ final class Metrics
     {
         $pipe = $r->multi(\Redis::PIPELINE);
         foreach ($pushes as $key => $elements) {
-            $pipe->lPush($key, ...$elements);
+            $pipe->rawCommand('LPUSH', $key, ...$elements);
         }
         return $pipe->exec() ?: [false];
+    }
+
+    /** Every reply an LPUSH's length, or a failure with the client's last error. @param mixed[] $replies */
+    private static function check(array $replies, callable $lastError): void
+    {
+        foreach ($replies as $reply) {
+            if (!is_int($reply)) {
+                $why = $lastError() ?? (is_object($reply) && method_exists($reply, 'getMessage') ? $reply->getMessage() : 'no reply');
+                throw new \RuntimeException('LPUSH failed: ' . $why);
+            }
+        }
     }
 
     /** Flushes that failed (their samples are dropped). */

@@ -308,6 +308,8 @@ final class MetricsTest extends TestCase
     public function testRedisCluster_eachShardReachesItsNode_andTheGateway(): void
     {
         $cluster = new \RedisCluster(null, explode(',', self::env('CLUSTER_SEEDS')), 0.5, 0.5);
+        $cluster->setOption(\Redis::OPT_PREFIX, 'app_');   // as Laravel's: neither applies to the queue key or the JSON
+        $cluster->setOption(\Redis::OPT_SERIALIZER, \Redis::SERIALIZER_PHP);
         $m = new Metrics($cluster, ['key' => self::env('SHARDED_KEY'), 'shards' => 4, 'auto_flush' => false]);
         $names = ['php_cluster_a_total', 'php_cluster_b_total', 'php_cluster_c_total', 'php_cluster_d_total', 'php_cluster_e_total'];
         $this->assertGreaterThan(2, count(array_unique(array_map(fn ($n) => Metrics::shardOf($n, 4), $names))), 'several shards');
@@ -327,7 +329,8 @@ final class MetricsTest extends TestCase
     public function testPredisCluster_eachShardReachesItsNode_andTheGateway(): void
     {
         $this->predis();   // loads Predis
-        $cluster = new \Predis\Client(array_map(fn ($s) => 'tcp://' . $s, explode(',', self::env('CLUSTER_SEEDS'))), ['cluster' => 'redis']);
+        $cluster = new \Predis\Client(array_map(fn ($s) => 'tcp://' . $s, explode(',', self::env('CLUSTER_SEEDS'))),
+            ['cluster' => 'redis', 'prefix' => 'app_']);   // a prefix, as Laravel's: not applied to the queue key
         $m = new Metrics($cluster, ['key' => self::env('SHARDED_KEY'), 'shards' => 4, 'auto_flush' => false]);
         $names = ['php_predis_cluster_a_total', 'php_predis_cluster_b_total', 'php_predis_cluster_c_total', 'php_predis_cluster_d_total'];
         $this->assertGreaterThan(2, count(array_unique(array_map(fn ($n) => Metrics::shardOf($n, 4), $names))), 'several shards');
@@ -429,14 +432,15 @@ final class MetricsTest extends TestCase
     }
 
     /** Illuminate's container, config and Redis manager (Debian's php-illuminate-*), as a Laravel application wires them. */
-    private function laravel(array $config, array &$warnings): \Illuminate\Container\Container
+    private function laravel(array $config, array &$warnings, array $options = [], string $client = 'phpredis'): \Illuminate\Container\Container
     {
         require_once 'Illuminate/Container/autoload.php';
         require_once 'Illuminate/Config/autoload.php';
         require_once 'Illuminate/Redis/autoload.php';
         $app = new \Illuminate\Container\Container();
         $app->instance('config', new \Illuminate\Config\Repository(['prom-stream-gateway' => $config]));
-        $app->instance('redis', new \Illuminate\Redis\RedisManager($app, 'phpredis', [
+        $app->instance('redis', new \Illuminate\Redis\RedisManager($app, $client, [
+            'options' => $options,
             'default' => ['host' => '127.0.0.1', 'port' => (int)self::env('REDIS_PORT'), 'database' => 0, 'timeout' => 0.5],
             'down' => ['host' => '127.0.0.1', 'port' => self::closedPort(), 'database' => 0, 'timeout' => 0.5],
         ]));
@@ -480,6 +484,24 @@ final class MetricsTest extends TestCase
         $next->histogram('php_laravel_seconds', 0.7, [1]);
         $this->assertSame(2, $next->flush());
         $this->assertSame([[1.0, 2, 0]], array_map(fn ($x) => [(float)$x['value'], ...$x['counts']], $this->popSamples($key)));
+        $this->assertSame([], $warnings);
+    }
+
+    /**
+     * A Laravel application's Redis has a key prefix by default (`<app>_database_`), often a serializer:
+     * the library's LPUSH is a raw command, so the queue key and the JSON arrive as they are.
+     * (Before, the samples went to `laravel_database_prom-stream-gateway:metric-queue`, drained by no gateway.)
+     * @dataProvider clients
+     */
+    public function testLaravelProvider_withTheDefaultPrefixAndASerializer_reachesTheGateway(string $client): void
+    {
+        $warnings = [];
+        $options = ['prefix' => 'laravel_database_'] + ($client === 'phpredis' ? ['serializer' => 'php'] : []);
+        $app = $this->laravel([], $warnings, $options, $client);
+        $m = $app->make(Metrics::class);
+        $m->counter('php_laravel_prefixed_total', 1, ['client' => $client]);
+        $this->assertSame(1, $m->flush());
+        $this->assertSame(1.0, $this->awaitValue(self::env('GATEWAY_PORT'), 'php_laravel_prefixed_total{client="' . $client . '"}', 1.0));
         $this->assertSame([], $warnings);
     }
 
