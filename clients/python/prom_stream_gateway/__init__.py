@@ -352,6 +352,17 @@ class Metrics(_Buffer):
         return _Timer()
 
     def flush_after(self, fn: Callable) -> Callable:
+        """Flushes after every call of fn, also when it raises. A coroutine function (an async
+        FastAPI route) is awaited first; the flush then blocks the loop for its round trip."""
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def awaiting(*args, **kwargs):
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    self.flush()
+            return awaiting
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:

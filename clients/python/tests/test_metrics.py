@@ -286,6 +286,15 @@ print(sum(s["value"] for s in m._series.values() if s["name"] == "work_total"))
         self.assertEqual(handler({}, None), "ok")
         self.assertEqual(value(self.port, "py_invocations_total", 1), 1)
         self.assertEqual(value(self.port, "py_handler_seconds_count", 1), 1)
+
+        @m.flush_after
+        async def route():   # an async route: flushed after its body ran, not when the coroutine was made
+            await asyncio.sleep(0)
+            m.counter("py_async_route_total")
+            return "done"
+        self.assertEqual(asyncio.run(route()), "done")
+        self.assertEqual(m.count, 0, "flushed after the body")
+        self.assertEqual(value(self.port, "py_async_route_total", 1), 1)
         script = ("import sys; sys.path.insert(0, %r); from prom_stream_gateway import Metrics, connect; "
                   "m = Metrics(connect('redis://127.0.0.1:%s/0')); m.counter('py_atexit_total', 3)") % (
             os.path.join(os.path.dirname(__file__), ".."), env("REDIS_PORT"))
