@@ -39,6 +39,25 @@ import TestSupport
         #expect(!output.contains("USAGE"), "\(output)")
     }
 
+    /// json_decode taking larger elements than its source reads (the source cuts them): refused, naming both keys.
+    @Test(arguments: [("32MiB", "", false), ("16MiB", "", true), ("32MiB", ", max_element_bytes: 32MiB", true)])
+    func aPayloadLimitAboveTheSourcesElementLimit_isRefused(_ payload: String, _ sourceOption: String, _ ok: Bool) throws {
+        let path = try file("""
+        sources:
+          queue: { type: redis_list\(sourceOption) }
+        transforms:
+          decode: { type: json_decode, inputs: [queue], max_payload_bytes: \(payload) }
+        sinks:
+          prometheus: { type: prometheus, inputs: [decode] }
+        """)
+        let (status, output) = try gateway(["validate", "--config", path])
+        #expect((status == 0) == ok, "\(output)")
+        if !ok {
+            #expect(output.contains("transforms.decode.max_payload_bytes: 33554432 bytes is more than max_element_bytes of sources.queue (16777216)"),
+                    "\(output)")
+        }
+    }
+
     @Test func listenFlag_withAFileThatIgnoresIt_isAnError() throws {
         let path = try file("""
         sources:

@@ -104,6 +104,7 @@ public struct PipelineSpec: Sendable {
         checkResources(decls, errors: &errors)
         let ordered = checkGraph(decls, registry: registry, errors: &errors)
         checkShardState(ordered, errors: &errors)
+        checkElementLimits(ordered, errors: &errors)
         // A value made from an unset variable is already reported as such.
         errors.removeAll { !$0.variables.isEmpty && $0.variables.contains(where: expansion.unset.contains) }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
@@ -269,6 +270,21 @@ public struct PipelineSpec: Sendable {
             if keepers.isEmpty {
                 let why = "needs a prometheus sink with `state: redis` below it (the shards' state lives in Redis, written by that sink)"
                 errors.append(ConfigError(path: source.path, key: "group", line: source.line, message: why))
+            }
+        }
+    }
+
+    /// A stage below a source that cuts elements cannot take larger ones: they never arrive whole.
+    private static func checkElementLimits(_ decls: [StageDecl], errors: inout [ConfigError]) {
+        for source in decls {
+            guard let cut = source.config.elementLimit else { continue }
+            var below: Set<String> = [source.id]
+            for d in decls where d.inputs.contains(where: below.contains) {   // topological order
+                below.insert(d.id)
+                guard let taken = d.config.payloadLimit, taken.bytes > cut.bytes else { continue }
+                let why = "\(taken.bytes) bytes is more than \(cut.key) of \(source.path) (\(cut.bytes)): larger elements are cut there, never read; "
+                    + "raise \(cut.key) too"
+                errors.append(ConfigError(path: d.path, key: taken.key, line: d.line, message: why))
             }
         }
     }

@@ -35,6 +35,11 @@ public protocol StageConfig: Sendable {
     var needsShardState: Bool { get }
     /// A sink that keeps the shards' state of a source above it (`prometheus` with `state: redis`).
     var keepsShardState: Bool { get }
+    /// A source that never reads an element longer than this (`redis_list`'s `max_element_bytes`).
+    var elementLimit: (key: String, bytes: Int)? { get }
+    /// A stage that takes payloads up to this many bytes (`json_decode`'s `max_payload_bytes`);
+    /// `gateway validate` refuses one above a source's `elementLimit`.
+    var payloadLimit: (key: String, bytes: Int)? { get }
     /// What the config read besides its options — the contents of a file it parsed
     /// at decode time — so that a reload that changes only the file still rebuilds
     /// the stage. Default: nothing.
@@ -46,6 +51,8 @@ extension StageConfig {
     public var externalFingerprint: String { "" }
     public func validate() throws {}
     public var exclusiveResources: [(key: String, resource: String)] { [] }
+    public var elementLimit: (key: String, bytes: Int)? { nil }
+    public var payloadLimit: (key: String, bytes: Int)? { nil }
     public var redelivers: Bool { false }
     public var needsRedelivery: Bool { false }
     public var needsShardState: Bool { false }

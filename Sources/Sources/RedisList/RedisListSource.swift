@@ -147,8 +147,8 @@ public struct RedisListConfig: StageConfig {
             "Emit a batch once it holds this many elements (or when the list runs empty).")
         maxElementBytes = o.byteSize("max_element_bytes", default: Self.defaultMaxElementBytes, doc:
             "Elements longer than this are not read into memory: only their first 64 KiB, the rest is skipped as it arrives, and json_decode "
-            + "drops them as `payload_too_large` (a sender's 500 MB element costs nothing; keep it above json_decode's max_payload_bytes). "
-            + "At least 64KiB.")
+            + "drops them as `payload_too_large` (a sender's 500 MB element costs nothing; a json_decode below with a larger max_payload_bytes is "
+            + "refused). At least 64KiB.")
         if maxElementBytes < OversizedElement.kept { o.fail("max_element_bytes", "must be at least 64KiB") }
         blockTimeout = o.duration("block_timeout", default: Self.defaultBlockTimeout, positive: true, doc:
             "How long BLMPOP waits on an empty list before the source looks around (stop requests, LLEN).")
@@ -187,6 +187,7 @@ public struct RedisListConfig: StageConfig {
 
     public var redelivers: Bool { reliable }
     public var needsShardState: Bool { !group.isEmpty }
+    public var elementLimit: (key: String, bytes: Int)? { ("max_element_bytes", maxElementBytes) }
 
     /// How this source reaches its master.
     public var connector: RedisConnector { redis.connector }

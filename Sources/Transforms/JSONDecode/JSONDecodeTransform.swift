@@ -49,6 +49,7 @@ public struct JSONDecodeConfig: StageConfig {
 
     /// Larger elements are dropped (`payload_too_large`) before parsing.
     public var maxPayloadBytes: Int
+    public var payloadLimit: (key: String, bytes: Int)? { ("max_payload_bytes", maxPayloadBytes) }
     /// Larger array batches are dropped whole (`too_many_samples`).
     public var maxSamplesPerPayload: Int
     /// More labels drop the sample (`too_many_labels`).
