@@ -223,7 +223,7 @@ import TestSupport
         try """
             sources: {q: {type: redis_list, url: "redis://127.0.0.1:\(redis.port)/0", key: big, shards: 1, group: g, instance: "${INSTANCE}",
                           lease_ttl: 2s, max_element_bytes: 64KiB}}
-            transforms: {d: {type: json_decode, inputs: [q]}}
+            transforms: {d: {type: json_decode, inputs: [q], max_payload_bytes: 64KiB}}
             sinks: {p: {type: prometheus, inputs: [d], listen: "${GATEWAY_LISTEN}", state: redis, snapshot_interval: 200ms}}
             """.write(to: pipeline, atomically: true, encoding: .utf8)
         let a = try GatewayProcess(args: ["--config", pipeline.path], environment: ["INSTANCE": "a"])
