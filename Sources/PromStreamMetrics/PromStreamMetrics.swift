@@ -232,9 +232,8 @@ struct Sender: Sendable {
         cluster = UnsafeSendable(c)
         for i in moved {   // shards live on different nodes: one that fails leaves the others
             do throws(RedisError) {
-                let p = pushes[i]
-                if case .error(let m) = try c.run(key: p.key, [Array("LPUSH".utf8), Array(p.key.utf8)] + p.elements) { failed(i, .reply(m)) }
-            } catch { failed(i, error) }
+                try c.command(key: pushes[i].key, [Array("LPUSH".utf8), Array(pushes[i].key.utf8)] + pushes[i].elements)
+            } catch { failed(i, error) }   // an error reply is thrown as .reply
         }
         return (unconfirmed, first)
     }

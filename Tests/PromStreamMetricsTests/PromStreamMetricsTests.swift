@@ -106,6 +106,15 @@ import TestSupport
         return Int(info[r.upperBound...].prefix { $0.isNumber }) ?? 0
     }
 
+    /// Flushed only when a test asks, onto `shards` shards of `key`.
+    static func sharded(_ shards: Int, key: String) -> PromStreamMetrics.Configuration {
+        var config = PromStreamMetrics.Configuration()
+        config.flushInterval = .zero
+        config.shards = shards
+        config.key = key
+        return config
+    }
+
     func list(_ redis: RedisServer, _ key: String) throws -> [String] {
         guard case .array(let items) = try redis.client().command("LRANGE", key, "0", "-1") else { return [] }
         return items.compactMap(\.text)
@@ -166,10 +175,7 @@ import TestSupport
     /// With shards, each series goes to the shard `gateway shard-of` names.
     @Test func shards_routeAsTheGatewaySays() throws {
         let redis = try RedisServer()
-        var config = PromStreamMetrics.Configuration()
-        config.flushInterval = .zero
-        config.shards = 4
-        config.key = "swift-sharded"
+        let config = Self.sharded(4, key: "swift-sharded")
         let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(redis.port)/0", configuration: config)
         let names = ["a_total", "b_total", "c_total", "d_total", "e_total", "f_total"]
         for n in names { backend.makeCounter(label: n, dimensions: []).increment(by: 1) }
@@ -216,10 +222,7 @@ import TestSupport
             }
             throw RedisError.reply("no node holds \(args[1])")
         }
-        var config = PromStreamMetrics.Configuration()
-        config.flushInterval = .zero
-        config.shards = 4
-        config.key = "swift-partial"
+        var config = Self.sharded(4, key: "swift-partial")
         let errors = Mutex<[String]>([])
         config.onError = { e in errors.withLock { $0.append("\(e)") } }
         let url = try RedisURL.parse("redis://127.0.0.1:\(servers[0].port)/0").get()
@@ -247,10 +250,7 @@ import TestSupport
     /// cluster, and every shard reaches its node — in that flush and the ones after.
     @Test func aUrlOfOneClusterNode_findsTheCluster() throws {
         let set = try RedisClusterSet()
-        var config = PromStreamMetrics.Configuration()
-        config.flushInterval = .zero
-        config.shards = 8
-        config.key = "swift-found"
+        let config = Self.sharded(8, key: "swift-found")
         let backend = try PromStreamMetrics(url: "redis://127.0.0.1:\(set.servers[0].port)/0", configuration: config)
         let names = (0..<8).map { "n\($0)_total" }
         for round in 1...2 {
