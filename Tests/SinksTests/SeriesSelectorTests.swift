@@ -23,6 +23,10 @@ import Testing
         ("x{ a = 'v\\'q' , }", "x", [("a", "v'q")], true),
         ("x{a=`raw\\d`}", "x", [("a", "raw\\d")], true),
         (#"x{path="/a \"q\"\nb"}"#, "x", [("path", "/a \"q\"\nb")], true),
+        // A regex that gives up at the match limit on a hostile value selects nothing, with either operator.
+        (#"x{a=~"(\\w+\\s?)+"}"#, "x", [("a", String(repeating: "a", count: 40) + "!")], false),
+        (#"x{a!~"(\\w+\\s?)+"}"#, "x", [("a", String(repeating: "a", count: 40) + "!")], false),
+        (#"x{a!~"(\\w+\\s?)+"}"#, "x", [("a", "!")], true),
     ] as [(String, String, [(String, String)], Bool)])
     func selector_matchesAsPrometheusWould(_ selector: String, _ name: String, _ labels: [(String, String)], _ expected: Bool) throws {
         #expect(try selects(selector, name, labels) == expected)
